@@ -1,0 +1,3 @@
+from ivr.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Audio: WAV files, resampling and (later) the AudioSocket server."""

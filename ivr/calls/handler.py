@@ -1,0 +1,185 @@
+"""Runs one AGI session as a call: flow lookup, safety nets, outcome, record.
+
+This is where the promise "every call ends in exactly one recorded outcome,
+and no caller is left in silence" is kept, whatever the flow does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+import structlog
+
+from ..agi.errors import AgiError, CallerHungUp
+from ..agi.session import AgiSession
+from .call import Call, FlowResolver
+from .outcomes import Outcome
+from .record import RecordStore
+
+__all__ = ["CallHandler"]
+
+log = structlog.get_logger("ivr.calls")
+
+#: Queue used when the IVR itself fails: first-level answers, largest team.
+FALLBACK_QUEUE = "contractor"
+
+
+class CallHandler:
+    """The FastAGI session handler: ``await handler(session)`` runs one call.
+
+    ``apology_prompt`` (a path without extension) is played before an
+    emergency hand-off, so the caller hears why they are being transferred.
+    """
+
+    def __init__(
+        self,
+        resolver: FlowResolver,
+        store: RecordStore,
+        *,
+        apology_prompt: str | None = None,
+        allow_sim_clock: bool = False,
+    ) -> None:
+        self.resolver = resolver
+        self.store = store
+        self.apology_prompt = apology_prompt
+        self.allow_sim_clock = allow_sim_clock
+        self.live: dict[str, Call] = {}
+        self.calls_total = 0
+
+    async def __call__(self, session: AgiSession) -> None:
+        call = Call(session, now=self._simulated_now(session))
+        self.live[call.call_id] = call
+        self.calls_total += 1
+        structlog.contextvars.bind_contextvars(call_id=call.call_id)
+        call.log.info(
+            "call_started",
+            request=call.record.request,
+            channel=call.record.channel,
+            caller=call.caller_number,
+            uniqueid=call.record.uniqueid,
+        )
+        try:
+            await self._run(call)
+        finally:
+            self.live.pop(call.call_id, None)
+            self._write_record(call)
+            structlog.contextvars.unbind_contextvars("call_id")
+
+    def _simulated_now(self, session: AgiSession) -> datetime | None:
+        """The call's wall-clock time given by a simulator (``sim_now=ISO`` AGI argument).
+
+        Only honoured when the server runs with ``allow_sim_clock`` (tests,
+        demo): it lets scenarios exercise opening hours on any day.
+        """
+        if not self.allow_sim_clock:
+            return None
+        for arg in session.env.args:
+            if arg.startswith("sim_now="):
+                try:
+                    value = datetime.fromisoformat(arg[len("sim_now="):])
+                except ValueError:
+                    return None
+                return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return None
+
+    async def _run(self, call: Call) -> None:
+        session = call.session
+        flow = self.resolver.resolve(call.record.request)
+        if flow is None:
+            await self._unknown_flow(call)
+            return
+        call.record.flow = flow.name
+        call.record.flow_version = flow.version
+        try:
+            await flow.run(call)
+            if call.outcome is None:
+                raise RuntimeError(f"flow {flow.name!r} ended without an outcome")
+        except CallerHungUp as exc:
+            call.outcome = Outcome.CALLER_HANGUP
+            call.record.hangup_node = call.current_node
+            call.log.info("caller_hung_up", node=call.current_node, how=exc.how)
+            return
+        except asyncio.CancelledError:
+            # Shutdown drain ran out: hand the caller on rather than drop them.
+            call.record.error = "cancelled during shutdown"
+            await asyncio.shield(self._rescue(call, "ivr_shutdown", play_apology=False))
+            raise
+        except Exception as exc:
+            call.record.error = f"{type(exc).__name__}: {exc}"
+            call.log.error("call_failed", node=call.current_node, error=call.record.error,
+                           exc_info=not isinstance(exc, AgiError))
+            await self._rescue(call, "ivr_error")
+            return
+        await self._set_outcome_variable(call)
+
+    async def _rescue(self, call: Call, reason: str, *, play_apology: bool = True) -> None:
+        """The IVR failed: apologise if possible and hand the caller to an agent."""
+        session = call.session
+        call.outcome = Outcome.ERROR_ROUTED
+        call.record.queue = FALLBACK_QUEUE
+        call.record.reason = reason
+        if session.hung_up:
+            # The dialplan's safety net routes if the channel is somehow still
+            # up; if the caller left, the outcome says so.
+            call.outcome = Outcome.CALLER_HANGUP
+            call.record.hangup_node = call.current_node
+            return
+        try:
+            if play_apology and self.apology_prompt:
+                try:
+                    await session.stream_file(self.apology_prompt, "", max_seconds=15)
+                except AgiError as exc:
+                    if isinstance(exc, CallerHungUp):
+                        raise
+                    call.log.warning("apology_not_played", error=str(exc))
+            await session.set_variable("IVR_QUEUE", FALLBACK_QUEUE)
+            await session.set_variable("IVR_REASON", reason)
+            await session.set_variable("IVR_OUTCOME", Outcome.ERROR_ROUTED.value)
+        except CallerHungUp:
+            call.outcome = Outcome.CALLER_HANGUP
+            call.record.hangup_node = call.current_node
+        except AgiError as exc:
+            # Cannot even set variables: the dialplan's own safety net
+            # (Queue(contractor) when IVR_QUEUE is empty) still routes.
+            call.log.error("rescue_failed", error=str(exc))
+
+    async def _unknown_flow(self, call: Call) -> None:
+        """No flow for this request path: say so in the Asterisk log and route to an agent.
+
+        Routing instead of hanging up keeps a misconfigured dialplan from
+        dropping callers; the VERBOSE line tells the administrator what to fix.
+        """
+        path = call.record.request
+        call.record.error = f"no flow for request path {path!r}"
+        call.log.error("unknown_flow", request=path)
+        try:
+            await call.session.verbose(f"IVR ERROR: no flow for AGI request path '{path}'", 1)
+        except AgiError:
+            pass
+        await self._rescue(call, "unknown_flow", play_apology=False)
+
+    async def _set_outcome_variable(self, call: Call) -> None:
+        assert call.outcome is not None
+        if call.outcome is Outcome.CALLER_HANGUP or call.session.hung_up:
+            return
+        try:
+            await call.session.set_variable("IVR_OUTCOME", call.outcome.value)
+        except CallerHungUp:
+            pass  # the outcome stands: the caller left after it was decided
+
+    def _write_record(self, call: Call) -> None:
+        record = call.record
+        if call.outcome is None:
+            call.outcome = Outcome.CALLER_HANGUP if call.session.hung_up else Outcome.ERROR_ROUTED
+        record.outcome = call.outcome.value
+        record.ended_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        record.duration_ms = int((time.monotonic() - call.started_monotonic) * 1000)
+        record.agi_commands = call.session.commands_sent
+        try:
+            self.store.write(record)
+        except Exception:
+            log.exception("record_write_failed", call_id=call.call_id)
+        call.log.info("call_ended", outcome=record.outcome, duration_ms=record.duration_ms,
+                      queue=record.queue, reason=record.reason, error=record.error or None)

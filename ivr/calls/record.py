@@ -1,0 +1,99 @@
+"""Call records: one JSON line per call, written when the call ends.
+
+Each record is flushed to the OS as soon as it is written, so a crash (even
+``kill -9``) loses no call that had already finished. File numbers and caller
+numbers are masked before they reach the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["CallRecord", "RecordStore", "JsonlRecordStore", "MemoryRecordStore"]
+
+
+@dataclass
+class CallRecord:
+    """What is kept about one call."""
+
+    call_id: str
+    uniqueid: str
+    request: str
+    channel: str
+    caller: str  # masked
+    started_at: str
+    ended_at: str = ""
+    duration_ms: int = 0
+    flow: str = ""
+    flow_version: str = ""
+    path: list[str] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
+    recognition: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = ""
+    queue: str = ""
+    reason: str = ""
+    error: str = ""
+    hangup_node: str = ""
+    agi_commands: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+
+class RecordStore(Protocol):
+    def write(self, record: CallRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlRecordStore:
+    """Appends records to a JSON Lines file (created with its folder if needed)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, record: CallRecord) -> None:
+        line = record.to_json() + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class MemoryRecordStore:
+    """Keeps records in memory (embedded runs such as ``ivr demo`` read them back)."""
+
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
+
+    def write(self, record: CallRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
+
+
+class TeeRecordStore:
+    """Writes every record to several stores."""
+
+    def __init__(self, *stores: RecordStore) -> None:
+        self.stores = stores
+
+    def write(self, record: CallRecord) -> None:
+        for store in self.stores:
+            store.write(record)
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()

@@ -1,0 +1,72 @@
+"""Server settings: command-line options over ``IVR_*`` environment variables over a YAML config file.
+
+Secrets (the AMI password) come only from the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "load_settings"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_PROMPTS_DIR = PACKAGE_DIR / "prompts"
+DEFAULT_FLOWS_DIR = PACKAGE_DIR / "flows"
+
+
+class Settings(BaseSettings):
+    """Everything ``ivr serve`` can be told. Field ``x`` is also ``IVR_X`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="IVR_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    agi_port: int = 4573
+    audiosocket_port: int = 9092
+    admin_port: int = 8080
+    #: Address Asterisk should use to reach our AudioSocket server (defaults to host).
+    audiosocket_advertise: str = ""
+    records: Path = Path("var/calls.jsonl")
+    prompts_dir: Path = DEFAULT_PROMPTS_DIR
+    flows_dir: Path = DEFAULT_FLOWS_DIR
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = ""
+    ami_secret: SecretStr = SecretStr("")
+    tracking_url: str = "http://127.0.0.1:8081"
+    vosk_model: Path | None = None
+    log_format: str = "auto"
+    log_level: str = "info"
+    # Bounds of the AGI layer.
+    max_line: int = 8192
+    env_timeout: float = 5.0
+    reply_timeout: float = 10.0
+    shutdown_grace: float = 30.0
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a YAML file (if given), then the environment, then ``overrides``.
+
+    ``overrides`` with value None are ignored (unset command-line options).
+    The AMI secret is refused in the file: it must come from ``IVR_AMI_SECRET``.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        from ruamel.yaml import YAML
+
+        loaded = YAML(typ="safe").load(Path(config_file).read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: the config file must be a mapping of settings")
+        if "ami_secret" in loaded:
+            raise ValueError(f"{config_file}: ami_secret must come from the IVR_AMI_SECRET environment variable")
+        file_values = {k.replace("-", "_"): v for k, v in loaded.items()}
+    env_settings = Settings()
+    merged = {**file_values}
+    # Environment beats the file: only take env values that were explicitly set.
+    for name in env_settings.model_fields_set:
+        merged[name] = getattr(env_settings, name)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate(merged) if merged else env_settings

@@ -1,0 +1,1 @@
+"""Flow engine: typed flow model, loader/validator and interpreter."""

@@ -1,0 +1,55 @@
+"""structlog set-up: one configuration for the whole process.
+
+Console rendering on a terminal, JSON lines otherwise (production, CI,
+docker). The per-call ``call_id`` is bound with structlog's contextvars so
+every line logged while a call runs carries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from .privacy import mask_sensitive_keys
+
+__all__ = ["configure_logging"]
+
+_configured = False
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", *, stream=None, force: bool = False) -> None:
+    """Configure structlog once. ``fmt`` is ``auto``, ``json`` or ``console``."""
+    global _configured
+    if _configured and not force:
+        return
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
+    renderer: structlog.typing.Processor
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            mask_sensitive_keys,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries that use the standard logging module (panoramisk, aiohttp)
+    # go to the same stream at the same level.
+    logging.basicConfig(stream=stream, level=numeric, format="%(levelname)s %(name)s %(message)s", force=True)
+    _configured = True

@@ -1,0 +1,123 @@
+"""The simulated Asterisk's network side: one FastAGI connection per call.
+
+Connects to the IVR like Asterisk's ``AGI(agi://host:port/path)`` does, sends
+the environment block, then answers every command through a
+:class:`~ivr.sim.channel.SimChannel` until the IVR closes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+from .channel import Event, SimChannel, build_env_block
+from .scenario import Scenario
+
+__all__ = ["CallTrace", "place_call"]
+
+
+@dataclass
+class CallTrace:
+    """Everything one simulated call showed."""
+
+    scenario: Scenario
+    uniqueid: str
+    channel: SimChannel
+    wire: list[tuple[float, str, str]] = field(default_factory=list)
+    turn_seconds: list[float] = field(default_factory=list)  # IVR think time per command
+    closed_by_ivr: bool = False
+    error: str = ""
+    seconds: float = 0.0
+    close_after_hangup_s: float | None = None
+
+
+async def place_call(
+    scenario: Scenario,
+    host: str,
+    port: int,
+    *,
+    idle_timeout: float = 30.0,
+    max_commands: int = 2000,
+    extra_args: list[str] | None = None,
+    audiosocket=None,
+) -> CallTrace:
+    """Run one scenario as a call against the FastAGI server at host:port."""
+    uniqueid = f"{time.time():.0f}.{uuid.uuid4().int % 100000}"
+    channel = SimChannel(
+        steps=deque(scenario.steps),
+        uniqueid=uniqueid,
+        channel="",
+        audiosocket=audiosocket,
+    )
+    trace = CallTrace(scenario, uniqueid, channel)
+    started = time.monotonic()
+    args = list(scenario.call.args) + list(extra_args or [])
+    if scenario.call.at is not None:
+        args.append(f"sim_now={scenario.call.at.isoformat()}")
+    env = build_env_block(scenario.call, host=host, port=port, uniqueid=uniqueid, args=args)
+    channel.channel = next(
+        line.split(": ", 1)[1] for line in env.splitlines() if line.startswith("agi_channel:")
+    )
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as exc:
+        trace.error = f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+        return trace
+
+    def wire(direction: str, text: str) -> None:
+        trace.wire.append((round(time.monotonic() - started, 4), direction, text))
+
+    hangup_at: float | None = None
+    try:
+        writer.write(env.encode())
+        await writer.drain()
+        wire("ast", env)
+        replied_at = time.monotonic()
+        while True:
+            try:
+                raw = await asyncio.wait_for(reader.readline(), idle_timeout)
+            except asyncio.TimeoutError:
+                trace.error = f"the IVR sent nothing for {idle_timeout:g} s (caller left in silence)"
+                break
+            if not raw:
+                trace.closed_by_ivr = True
+                if hangup_at is not None:
+                    trace.close_after_hangup_s = time.monotonic() - hangup_at
+                break
+            trace.turn_seconds.append(time.monotonic() - replied_at)
+            line = raw.decode("utf-8", errors="replace")
+            wire("ivr", line)
+            if channel.commands >= max_commands:
+                trace.error = f"more than {max_commands} AGI commands: the flow seems to loop"
+                break
+            was_dead = channel.dead
+            channel.events.append(Event(round(channel.clock, 3), "ivr", line.rstrip("\n")))
+            reply = channel.handle(line)
+            if reply.close:
+                hangup_at = time.monotonic()
+                writer.close()
+                # The IVR must notice the dropped connection; nothing more to read.
+                trace.closed_by_ivr = False
+                break
+            text = reply.lines + channel.after_reply()
+            if channel.dead and not was_dead and hangup_at is None:
+                hangup_at = time.monotonic()
+            channel.events.append(Event(round(channel.clock, 3), "ast", text.rstrip("\n")))
+            writer.write(text.encode())
+            await writer.drain()
+            wire("ast", text)
+            replied_at = time.monotonic()
+    except (ConnectionError, OSError) as exc:
+        if not channel.dead:
+            trace.error = f"connection error: {exc}"
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+        trace.seconds = time.monotonic() - started
+    return trace

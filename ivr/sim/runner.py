@@ -1,0 +1,184 @@
+"""Runs scenarios as calls, checks their expectations, renders transcripts."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .peer import CallTrace, place_call
+from .scenario import Scenario
+
+__all__ = ["CallResult", "run_scenarios", "render_transcript", "summarise", "percentile"]
+
+
+@dataclass
+class CallResult:
+    scenario: Scenario
+    trace: CallTrace
+    outcome: str
+    failures: list[str] = field(default_factory=list)
+    record: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        ch = self.trace.channel
+        return {
+            "scenario": self.scenario.name,
+            "source": self.scenario.source,
+            "passed": self.passed,
+            "failures": self.failures,
+            "outcome": self.outcome,
+            "prompts": ch.prompts,
+            "variables": ch.variables,
+            "commands": ch.commands,
+            "seconds": round(self.trace.seconds, 4),
+            "virtual_seconds": round(ch.clock, 2),
+            "transcript": [{"t": e.t, "who": e.who, "text": e.text} for e in ch.events],
+        }
+
+
+def _is_subsequence(wanted: list[str], seen: list[str]) -> bool:
+    it = iter(seen)
+    return all(any(p == s for s in it) for p in wanted)
+
+
+def observed_outcome(trace: CallTrace) -> str:
+    """The outcome the call showed on the channel.
+
+    The IVR sets ``IVR_OUTCOME`` when the caller is still there; a caller who
+    hung up is seen by the simulator itself.
+    """
+    ch = trace.channel
+    if "IVR_OUTCOME" in ch.variables:
+        return ch.variables["IVR_OUTCOME"]
+    if ch.dead and not ch.hung_up_by_ivr:
+        return "caller_hangup"
+    return "none"
+
+
+def check(trace: CallTrace, record: dict[str, Any] | None = None) -> CallResult:
+    """Compare a finished call with its scenario's expectations."""
+    sc = trace.scenario
+    ch = trace.channel
+    failures: list[str] = []
+    if trace.error:
+        failures.append(trace.error)
+    outcome = observed_outcome(trace)
+    if record is not None:
+        # The call record is the authority when the server runs embedded.
+        if outcome not in ("none", record["outcome"]) and not (outcome == "caller_hangup"):
+            failures.append(f"channel shows outcome {outcome!r} but the call record says {record['outcome']!r}")
+        outcome = record["outcome"]
+    exp = sc.expect
+    if exp.outcome is not None and outcome != exp.outcome:
+        failures.append(f"outcome {outcome!r}, expected {exp.outcome!r}")
+    if exp.prompts and not _is_subsequence(exp.prompts, ch.prompts):
+        failures.append(f"prompts {ch.prompts} do not contain {exp.prompts} in order")
+    for p in exp.not_prompts:
+        if p in ch.prompts:
+            failures.append(f"prompt {p!r} was played but must not be")
+    for name, value in exp.variables.items():
+        got = ch.variables.get(name)
+        if got != value:
+            failures.append(f"variable {name}={got!r}, expected {value!r}")
+    if ch.dead and not ch.hung_up_by_ivr:
+        if ch.commands_after_hangup > 3:
+            failures.append(f"the IVR sent {ch.commands_after_hangup} commands after the hang-up")
+        if trace.close_after_hangup_s is not None and trace.close_after_hangup_s > 2.0:
+            failures.append(f"the IVR kept the dead channel for {trace.close_after_hangup_s:.1f} s")
+    return CallResult(sc, trace, outcome, failures, record)
+
+
+async def run_scenarios(
+    scenarios: list[Scenario],
+    host: str,
+    port: int,
+    *,
+    concurrency: int = 1,
+    repeat: int = 1,
+    records=None,
+    audiosocket=None,
+) -> list[CallResult]:
+    """Run each scenario ``repeat`` times with at most ``concurrency`` calls at once.
+
+    ``records`` (a list of call records kept by an embedded server) lets the
+    outcome be checked against what the server recorded.
+    """
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(sc: Scenario) -> CallResult:
+        async with sem:
+            trace = await place_call(sc, host, port, audiosocket=audiosocket)
+        record = None
+        if records is not None:
+            record = await _find_record(records, trace.uniqueid)
+        return check(trace, record)
+
+    jobs = [one(sc) for _ in range(repeat) for sc in scenarios]
+    return list(await asyncio.gather(*jobs))
+
+
+async def _find_record(records, uniqueid: str, wait: float = 2.0) -> dict[str, Any] | None:
+    """The embedded server writes the record just after closing the socket: wait a little."""
+    deadline = time.monotonic() + wait
+    while True:
+        for rec in reversed(records.records):
+            if rec.uniqueid == uniqueid:
+                from dataclasses import asdict
+
+                return asdict(rec)
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(0.01)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1)))))
+    return ordered[k]
+
+
+def summarise(results: list[CallResult], wall_seconds: float) -> dict[str, Any]:
+    turns = [t for r in results for t in r.trace.turn_seconds]
+    outcomes: dict[str, int] = {}
+    for r in results:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    return {
+        "calls": len(results),
+        "passed": sum(r.passed for r in results),
+        "failed": sum(not r.passed for r in results),
+        "outcomes": outcomes,
+        "agi_commands": len(turns),
+        "ivr_turn_ms_p50": round(percentile(turns, 50) * 1000, 3),
+        "ivr_turn_ms_p95": round(percentile(turns, 95) * 1000, 3),
+        "ivr_turn_ms_mean": round(statistics.fmean(turns) * 1000, 3) if turns else 0.0,
+        "wall_seconds": round(wall_seconds, 3),
+    }
+
+
+_WHO = {"ivr": "IVR   ", "ast": "  ast ", "caller": "CALLER", "note": "   ·  "}
+
+
+def render_transcript(result: CallResult) -> str:
+    """A readable transcript of one call."""
+    sc = result.scenario
+    lines = [f"── {sc.name} ({'PASS' if result.passed else 'FAIL'}) — outcome {result.outcome}"]
+    if sc.description:
+        lines.append(f"   {sc.description}")
+    for e in result.trace.channel.events:
+        text = e.text.replace("\n", " ⏎ ")
+        lines.append(f"   {e.t:7.2f}s {_WHO.get(e.who, e.who)} {text}")
+    vars_ = result.trace.channel.variables
+    if vars_:
+        lines.append("   variables: " + ", ".join(f"{k}={v}" for k, v in sorted(vars_.items())))
+    for f in result.failures:
+        lines.append(f"   ✗ {f}")
+    return "\n".join(lines)

@@ -1,0 +1,214 @@
+"""Call scenarios: what a simulated caller does and what the call must show.
+
+A scenario file is YAML::
+
+    name: carte grise au clavier
+    call: {request: ants-3400, caller: "0612345678", at: "2026-11-24T10:00:00+01:00"}
+    steps:
+      - press: "1"            # keys typed when the IVR next listens
+      - press: {digits: "2", barge: true}   # typed during the prompt
+      - silence               # says nothing when the IVR next listens
+      - say: carte grise      # speaks (text synthesised offline, or {audio: file.wav})
+      - wait: 3               # does nothing for 3 s (virtual time)
+      - hangup                # hangs up while the IVR next plays or listens
+      - hangup: between       # hangs up between two commands (Asterisk sends HANGUP)
+      - hangup: eof           # the connection drops in the middle of the next command
+    expect:
+      prompts: [bienvenue, menu_titre]     # played in this order (others may come between)
+      not_prompts: [desole_erreur]
+      variables: {IVR_QUEUE: contractor}
+      outcome: routed:contractor
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+
+__all__ = [
+    "Scenario",
+    "CallSetup",
+    "Press",
+    "Silence",
+    "Say",
+    "Wait",
+    "Hangup",
+    "Expect",
+    "ScenarioError",
+    "load_scenario",
+    "load_scenarios",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the file (and line when known)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Press(_Model):
+    kind: Literal["press"] = "press"
+    digits: str
+    barge: bool = False
+
+    @field_validator("digits")
+    @classmethod
+    def _keys(cls, v: str) -> str:
+        if not v or any(ch not in "0123456789*#ABCD" for ch in v):
+            raise ValueError(f"keys must be among 0-9 * # A-D, got {v!r}")
+        return v
+
+
+class Silence(_Model):
+    kind: Literal["silence"] = "silence"
+
+
+class Say(_Model):
+    kind: Literal["say"] = "say"
+    text: str | None = None
+    audio: str | None = None
+    barge: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Say":
+        if (self.text is None) == (self.audio is None):
+            raise ValueError("say needs either a text or an audio file")
+        return self
+
+
+class Wait(_Model):
+    kind: Literal["wait"] = "wait"
+    seconds: float = Field(ge=0)
+
+
+class Hangup(_Model):
+    kind: Literal["hangup"] = "hangup"
+    when: Literal["during", "between", "eof"] = "during"
+
+
+Step = Annotated[Union[Press, Silence, Say, Wait, Hangup], Field(discriminator="kind")]
+
+
+class CallSetup(_Model):
+    request: str = "ants-3400"
+    caller: str = "0612345678"
+    caller_name: str = "unknown"
+    channel: Literal["PJSIP", "Local"] = "PJSIP"
+    language: str = "fr"
+    args: list[str] = Field(default_factory=list)
+    at: datetime | None = None
+
+
+class Expect(_Model):
+    prompts: list[str] = Field(default_factory=list)
+    not_prompts: list[str] = Field(default_factory=list)
+    variables: dict[str, str | None] = Field(default_factory=dict)
+    outcome: str | None = None
+
+
+class Scenario(_Model):
+    name: str
+    description: str = ""
+    call: CallSetup = Field(default_factory=CallSetup)
+    steps: list[Step] = Field(default_factory=list)
+    expect: Expect = Field(default_factory=Expect)
+    source: str = ""
+
+
+def _normalise_step(raw: object) -> object:
+    """Accept the short forms (``silence``, ``press: "12"``, ``hangup: eof``, ``wait: 3``)."""
+    if isinstance(raw, str):
+        return {"kind": raw}
+    if isinstance(raw, dict) and len(raw) == 1:
+        (kind, value), = raw.items()
+        if isinstance(value, dict):
+            return {"kind": kind, **value}
+        if kind == "press":
+            return {"kind": kind, "digits": str(value)}
+        if kind == "say":
+            return {"kind": kind, "text": str(value)}
+        if kind == "wait":
+            return {"kind": kind, "seconds": value}
+        if kind == "hangup":
+            return {"kind": kind, "when": value or "during"}
+        if value is None:
+            return {"kind": kind}
+    return raw
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load one scenario file; errors are :class:`ScenarioError` with file:line."""
+    path = Path(path)
+    try:
+        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise ScenarioError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}:1: a scenario is a mapping with name, call, steps, expect")
+    plain = _to_plain(data)
+    steps_raw = plain.get("steps") or []
+    plain["steps"] = [_normalise_step(s) for s in steps_raw]
+    plain.setdefault("name", path.stem)
+    plain["source"] = str(path)
+    try:
+        return Scenario.model_validate(plain)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            loc = err["loc"]
+            line = _line_of(data, loc)
+            where = f"{path}:{line}" if line else str(path)
+            messages.append(f"{where}: {'.'.join(str(p) for p in loc)}: {err['msg']}")
+        raise ScenarioError("\n".join(messages)) from None
+
+
+def _to_plain(node: object) -> object:
+    if isinstance(node, dict):
+        return {str(k): _to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_plain(v) for v in node]
+    return node
+
+
+def _line_of(data: object, loc: tuple) -> int | None:
+    """Best-effort YAML line (1-based) of a validation error location."""
+    node = data
+    line = None
+    for part in loc:
+        try:
+            if isinstance(node, dict) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (AttributeError, KeyError, TypeError):
+            break
+    return line
+
+
+def load_scenarios(paths: list[str | Path]) -> list[Scenario]:
+    """Load scenario files and folders (every ``*.yaml`` inside, sorted)."""
+    out: list[Scenario] = []
+    errors: list[str] = []
+    for p in paths:
+        p = Path(p)
+        files = sorted(p.glob("*.yaml")) if p.is_dir() else [p]
+        for f in files:
+            try:
+                out.append(load_scenario(f))
+            except ScenarioError as exc:
+                errors.append(str(exc))
+            except OSError as exc:
+                errors.append(f"{f}: {exc.strerror}")
+    if errors:
+        raise ScenarioError("\n".join(errors))
+    return out

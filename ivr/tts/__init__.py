@@ -1,0 +1,1 @@
+"""Offline French prompt rendering (espeak-ng) and the prompt catalog."""

@@ -1,0 +1,151 @@
+"""The prompt catalog: prompt id → French text and voice, rendered to 8 kHz WAV.
+
+``catalog.yaml`` is what administrators edit; ``wav/<id>.wav`` is what
+Asterisk plays (by absolute path, without the extension). A manifest beside
+the WAV files records the text+voice hash each file was rendered from, so an
+unchanged prompt is never rendered twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from ..audio.wav import TELEPHONY_RATE, resample, write_wav
+from .espeak import Voice, synthesize
+
+__all__ = ["Prompt", "Catalog", "load_catalog", "build_prompts", "render_text", "CatalogError"]
+
+MANIFEST = "manifest.json"
+
+
+class CatalogError(ValueError):
+    """The catalog file is not valid; the message carries file:line."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+    voice: Voice
+    line: int = 0
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.voice.key()}\n{self.text}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Catalog:
+    path: Path
+    prompts: dict[str, Prompt]
+
+    @property
+    def wav_dir(self) -> Path:
+        return self.path.parent / "wav"
+
+    def wav_path(self, prompt_id: str) -> Path:
+        return self.wav_dir / f"{prompt_id}.wav"
+
+    def playback_path(self, prompt_id: str) -> str:
+        """The absolute path Asterisk's STREAM FILE takes (no extension)."""
+        return str(self.wav_dir / prompt_id)
+
+
+def _voice(raw: object, base: Voice, where: str) -> Voice:
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: voice must be a mapping (name, rate, pitch, volume)")
+    unknown = set(raw) - {"name", "rate", "pitch", "volume"}
+    if unknown:
+        raise CatalogError(f"{where}: unknown voice setting(s): {', '.join(sorted(unknown))}")
+    return Voice(
+        name=str(raw.get("name", base.name)),
+        rate=int(raw.get("rate", base.rate)),
+        pitch=int(raw.get("pitch", base.pitch)),
+        volume=int(raw.get("volume", base.volume)),
+    )
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Load and check ``catalog.yaml``; errors name the file and line."""
+    path = Path(path)
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # ruamel's errors carry the position in their text
+        raise CatalogError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict) or "prompts" not in data:
+        raise CatalogError(f"{path}:1: the catalog needs a 'prompts' mapping")
+    base = _voice(data.get("voice"), Voice(), f"{path}:1")
+    prompts: dict[str, Prompt] = {}
+    entries = data["prompts"]
+    for key, value in entries.items():
+        line = entries.lc.key(key)[0] + 1
+        where = f"{path}:{line}"
+        if isinstance(value, str):
+            text, voice = value, base
+        elif isinstance(value, dict) and isinstance(value.get("text"), str):
+            text, voice = value["text"], _voice(value.get("voice"), base, where)
+        else:
+            raise CatalogError(f"{where}: prompt {key!r} needs a text")
+        if not text.strip():
+            raise CatalogError(f"{where}: prompt {key!r} has an empty text")
+        prompts[str(key)] = Prompt(str(key), " ".join(text.split()), voice, line)
+    return Catalog(path, prompts)
+
+
+def render_text(text: str, voice: Voice = Voice()) -> bytes:
+    """Synthesise French text to 8 kHz 16-bit mono PCM."""
+    pcm, rate = synthesize(text, voice)
+    return resample(pcm, rate, TELEPHONY_RATE)
+
+
+def _read_manifest(wav_dir: Path) -> dict[str, str]:
+    try:
+        return json.loads((wav_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def build_prompts(
+    catalog: Catalog,
+    *,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    renderer: Callable[[str, Voice], bytes] = render_text,
+    progress: Callable[[Prompt, bool], None] | None = None,
+) -> tuple[int, int]:
+    """Render the catalog's prompts to WAV; returns (rendered, reused).
+
+    A prompt is re-rendered only when its text or voice changed (or its WAV
+    is missing), unless ``force``.
+    """
+    wav_dir = catalog.wav_dir
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(wav_dir)
+    wanted = set(only) if only is not None else None
+    rendered = reused = 0
+    for prompt in catalog.prompts.values():
+        if wanted is not None and prompt.id not in wanted:
+            continue
+        target = catalog.wav_path(prompt.id)
+        fresh = not force and target.exists() and manifest.get(prompt.id) == prompt.digest
+        if not fresh:
+            write_wav(target, renderer(prompt.text, prompt.voice))
+            manifest[prompt.id] = prompt.digest
+            rendered += 1
+        else:
+            reused += 1
+        if progress:
+            progress(prompt, not fresh)
+    # Drop entries of prompts that left the catalog (their WAVs stay until removed by hand).
+    manifest = {k: v for k, v in sorted(manifest.items()) if k in catalog.prompts}
+    (wav_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return rendered, reused

@@ -1,0 +1,28 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Captures from a real Asterisk, shipped beside the project (../shared/asterisk).
+CAPTURES = Path(os.environ.get("IVR_ASTERISK_CAPTURES", ROOT.parent / "shared" / "asterisk"))
+
+
+def load_capture(folder: str, name: str = "agi.jsonl") -> list[dict]:
+    path = CAPTURES / folder / name
+    if not path.exists():
+        pytest.skip(f"Asterisk captures not found at {path} (set IVR_ASTERISK_CAPTURES)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs():
+    from ivr.logs import configure_logging
+
+    configure_logging("json", "critical", force=True)
+    yield

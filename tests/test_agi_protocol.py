@@ -1,0 +1,130 @@
+"""The AGI wire-format parser, checked against lines captured from a real Asterisk."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.agi.protocol import (
+    EnvironmentError_,
+    ReplyParseError,
+    build_environment,
+    format_command,
+    parse_result,
+    parse_status_line,
+    split_command,
+)
+from tests.conftest import load_capture
+
+
+def _env_lines(folder: str) -> list[str]:
+    first = load_capture(folder)[0]
+    assert first["dir"] == "asterisk->ivr"
+    block = first["data"]
+    assert block.endswith("\n\n")
+    return block[:-2].split("\n")
+
+
+@pytest.mark.parametrize("folder", ["commands", "sip", "edge", "route", "sip-dtmf"])
+def test_environment_from_real_asterisk(folder):
+    env = build_environment(_env_lines(folder))
+    assert env.request_path == "ants-3400"
+    assert env.is_fastagi
+    assert env.args == ["arg one", "arg2"]  # arguments keep inner spaces
+    assert env.get("accountcode") == ""  # "agi_accountcode: " has a trailing space and no value
+    assert env.get("callerid") == "0612345678"
+
+
+def test_request_path_falls_back_to_agi_request():
+    env = build_environment(["agi_request: agi://10.0.0.1:4573/ants-3400?x=1"])
+    assert env.request_path == "ants-3400"
+    classic = build_environment(["agi_request: /usr/share/asterisk/agi-bin/ivr-agi"])
+    assert classic.request_path == "usr/share/asterisk/agi-bin/ivr-agi"
+
+
+@pytest.mark.parametrize("line", ["GET / HTTP/1.1", "hello", "agi_request"])
+def test_garbage_environment_lines_are_rejected(line):
+    with pytest.raises(EnvironmentError_):
+        build_environment([line])
+
+
+def test_environment_without_request_is_rejected():
+    with pytest.raises(EnvironmentError_, match="agi_request"):
+        build_environment(["agi_channel: PJSIP/x"])
+
+
+def _reply(line: str):
+    code, cont, rest = parse_status_line(line)
+    assert not cont
+    return parse_result(code, rest, line)
+
+
+@pytest.mark.parametrize(
+    "line, result, data, endpos",
+    [
+        ("200 result=0 endpos=6005", "0", None, 6005),
+        ("200 result=49 endpos=9760", "49", None, 9760),
+        ("200 result=-1 endpos=0", "-1", None, 0),
+        ("200 result=12", "12", None, None),
+        ("200 result=12 (timeout)", "12", "timeout", None),
+        ("200 result= (timeout)", "", "timeout", None),
+        ("200 result=1 (contractor)", "1", "contractor", None),
+        ("200 result=0", "0", None, None),
+        ("200 result=-1 (writefile)", "-1", "writefile", None),
+        ("200 result=0 (timeout) endpos=8257", "0", "timeout", 8257),
+        ("200 result=35 (dtmf) endpos=12000", "35", "dtmf", 12000),
+        ("200 result=1 (Local/s@caller-00000000;1)", "1", "Local/s@caller-00000000;1", None),
+        ("200 result=1 (a value (with) parens)", "1", "a value (with) parens", None),
+    ],
+)
+def test_reply_shapes(line, result, data, endpos):
+    reply = _reply(line)
+    assert (reply.result, reply.data, reply.endpos) == (result, data, endpos)
+
+
+def test_every_captured_reply_parses():
+    seen = 0
+    for folder in ["commands", "sip", "edge", "route", "sip-dtmf"]:
+        for entry in load_capture(folder)[1:]:
+            if entry["dir"] != "asterisk->ivr":
+                continue
+            for line in entry["data"].splitlines():
+                if line == "HANGUP":
+                    continue
+                code, cont, rest = parse_status_line(line) if line[:3].isdigit() else (None, None, None)
+                if code is None:
+                    continue  # body of a 520 usage block
+                if code in (100, 200):
+                    parse_result(code, rest, line)
+                seen += 1
+    assert seen > 60
+
+
+def test_trying_and_multiline_markers():
+    assert parse_status_line("100 result=0 Trying...") == (100, False, "result=0 Trying...")
+    assert _reply("200 result=0 Gosub complete").text == "Gosub complete"
+    assert parse_status_line("520-Invalid command syntax.  Proper usage follows:")[1] is True
+
+
+@pytest.mark.parametrize("line", ["", "OK", "2000 result=1", "abc result=1"])
+def test_bad_reply_lines(line):
+    with pytest.raises(ReplyParseError):
+        parse_status_line(line)
+
+
+def test_commands_are_formatted_like_the_captures():
+    assert format_command("STREAM FILE", "ivr-welcome", "0123456789*#", quote=(1,)) == 'STREAM FILE ivr-welcome "0123456789*#"\n'
+    assert format_command("SAY DIGITS", "123", "", quote=(1,)) == 'SAY DIGITS 123 ""\n'
+    assert format_command("SET VARIABLE", "IVR_QUEUE", "contractor", quote=(1,)) == 'SET VARIABLE IVR_QUEUE "contractor"\n'
+    assert format_command("GET DATA", "ivr-welcome", 4000, 4) == "GET DATA ivr-welcome 4000 4\n"
+    assert format_command("VERBOSE", "capture start", 1, quote=(0,)) == 'VERBOSE "capture start" 1\n'
+
+
+def test_quoting_round_trips_through_asterisk_style_splitting():
+    tricky = 'il a dit "bonjour" \\ au revoir'
+    line = format_command("SET VARIABLE", "X", tricky, quote=(1,))
+    assert split_command(line) == ["SET", "VARIABLE", "X", tricky]
+
+
+def test_line_breaks_cannot_be_injected():
+    with pytest.raises(ValueError):
+        format_command("SET VARIABLE", "X", "a\nHANGUP")

@@ -1,0 +1,35 @@
+"""Personal data never reaches logs or records unmasked; every call line carries its call_id."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from ivr.cli.embedded import embedded_server
+from ivr.logs import configure_logging
+from ivr.privacy import mask_caller, mask_digits, mask_file_number
+from ivr.sim.runner import run_scenarios
+from ivr.sim.scenario import Scenario
+
+
+def test_masks():
+    assert mask_caller("0612345678") == "06******78"
+    assert mask_caller("+33 6 12 34 56 78") == "+33 * ** ** ** 78"
+    assert mask_file_number("1234567890") == "********90"
+    assert mask_digits("123") == "***"  # too short to show any part
+    assert mask_caller("") == ""
+
+
+async def test_call_logs_are_json_with_call_id_and_masked_caller():
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out, force=True)
+    sc = Scenario.model_validate({"name": "t", "call": {"caller": "0698765432"},
+                                  "steps": [{"kind": "press", "digits": "1"}]})
+    async with embedded_server() as srv:
+        await run_scenarios([sc], "127.0.0.1", srv.agi_port)
+    lines = [json.loads(l) for l in out.getvalue().splitlines() if l.startswith("{")]
+    call_lines = [l for l in lines if l.get("event") in ("call_started", "call_routed", "call_ended")]
+    assert [l["event"] for l in call_lines] == ["call_started", "call_routed", "call_ended"]
+    assert len({l["call_id"] for l in call_lines}) == 1
+    assert "0698765432" not in out.getvalue()
+    assert call_lines[0]["caller"] == "06******32"

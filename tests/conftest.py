@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Captures from a real Asterisk, shipped beside the project (../shared/asterisk).
-CAPTURES = Path(os.environ.get("IVR_ASTERISK_CAPTURES", ROOT.parent / "shared" / "asterisk"))
+#: Captures from a real Asterisk (a copy of ../shared/asterisk kept with the tests).
+CAPTURES = Path(os.environ.get("IVR_ASTERISK_CAPTURES", Path(__file__).resolve().parent / "captures"))
 
 
 def load_capture(folder: str, name: str = "agi.jsonl") -> list[dict]:

@@ -1,10 +1,10 @@
-"""The composition root: wires settings, flows, call records and listeners into one server."""
+"""The composition root: wires settings, flows, services, call records and listeners into one server."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from dataclasses import dataclass
 
 import structlog
 
@@ -13,7 +13,11 @@ from .calls.call import FlowResolver
 from .calls.handler import CallHandler
 from .calls.record import JsonlRecordStore, MemoryRecordStore, TeeRecordStore
 from .config import Settings
+from .engine.registry import FlowRegistry
+from .engine.runner import EngineServices
+from .tracking.client import TrackingClient
 from .tts.catalog import load_catalog
+from .tts.dynamic import DynamicPrompts
 
 __all__ = ["IvrServer"]
 
@@ -30,13 +34,22 @@ class IvrServer:
         allow_sim_clock: bool = False,
         keep_records: bool = False,
         resolver: FlowResolver | None = None,
+        watch_flows: bool = True,
     ) -> None:
         self.settings = settings
         self.catalog = load_catalog(settings.prompts_dir / "catalog.yaml")
         self.memory_records = MemoryRecordStore() if keep_records else None
         file_store = JsonlRecordStore(settings.records)
         self.records = TeeRecordStore(file_store, self.memory_records) if self.memory_records else file_store
-        self.resolver = resolver or self._build_resolver()
+        self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
+        self.engine = EngineServices(
+            catalog=self.catalog,
+            dynamic=DynamicPrompts(settings.prompts_dir / "cache"),
+            services={"tracking": self.tracking},
+        )
+        self.flows = FlowRegistry(settings.flows_dir, self.engine)
+        self.resolver = resolver or self.flows
+        self.watch_flows = watch_flows
         self.handler = CallHandler(
             self.resolver,
             self.records,
@@ -53,32 +66,39 @@ class IvrServer:
                 reply_timeout=settings.reply_timeout,
             ),
         )
-        self._stopped = asyncio.Event()
-
-    def _build_resolver(self):
-        from .engine.builtin import KeypadMenuFlow, StaticResolver
-
-        return StaticResolver({"ants-3400": KeypadMenuFlow(self.catalog)})
+        self._tasks: list[asyncio.Task] = []
 
     @property
     def agi_port(self) -> int:
         return self.agi.bound_port
 
+    def reload_flows(self):
+        """Reload flow files (SIGHUP, file change, admin): valid changes apply to new calls."""
+        return self.flows.reload()
+
     async def start(self) -> None:
+        self.reload_flows()
+        if self.watch_flows:
+            self._tasks.append(asyncio.create_task(self.flows.watch()))
         await self.agi.start()
 
     async def stop(self, grace: float | None = None) -> None:
         await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.tracking.close()
         self.records.close()
-        self._stopped.set()
 
     async def serve_forever(self) -> None:
-        """Run until SIGTERM/SIGINT, then drain live calls and exit."""
+        """Run until SIGTERM/SIGINT (SIGHUP reloads flows), then drain live calls and exit."""
         await self.start()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_flows)
         await stop.wait()
         log.info("shutdown_requested", live_calls=self.agi.active_sessions)
         await self.stop()

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     ami_user: str = ""
     ami_secret: SecretStr = SecretStr("")
     tracking_url: str = "http://127.0.0.1:8081"
+    tracking_timeout: float = 2.0
     vosk_model: Path | None = None
     log_format: str = "auto"
     log_level: str = "info"

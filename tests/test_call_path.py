@@ -10,14 +10,17 @@ import pytest
 from ivr.calls.call import Call
 from ivr.calls.outcomes import Outcome
 from ivr.cli.embedded import embedded_server
-from ivr.engine.builtin import StaticResolver
+from tests.doubles import StaticResolverDouble as StaticResolver
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 
 
+OPEN = "2026-11-24T10:00:00+01:00"  # a Tuesday morning: the line is open
+
+
 def scenario(steps=(), request="ants-3400", **expect) -> Scenario:
     return Scenario.model_validate(
-        {"name": "t", "call": {"request": request}, "steps": list(steps), "expect": expect}
+        {"name": "t", "call": {"request": request, "at": OPEN}, "steps": list(steps), "expect": expect}
     )
 
 
@@ -28,7 +31,7 @@ async def run(server, *scenarios, concurrency=1):
 
 async def test_keypad_call_is_routed_and_recorded():
     async with embedded_server() as srv:
-        [r] = await run(srv, scenario([{"kind": "press", "digits": "2"}],
+        [r] = await run(srv, scenario([{"kind": "press", "digits": "2"}, {"kind": "press", "digits": "2"}],
                                       outcome="routed:contractor",
                                       variables={"IVR_QUEUE": "contractor", "IVR_TITLE": "permis"}))
         assert r.passed, r.failures
@@ -37,7 +40,8 @@ async def test_keypad_call_is_routed_and_recorded():
     rec = records[0]
     assert rec["outcome"] == "routed:contractor"
     assert rec["caller"] == "06******78"  # masked
-    assert rec["path"][:3] == ["answer", "welcome", "title_menu"]
+    assert rec["path"][:5] == ["answer", "horaires", "accueil", "titre", "question_dossier"]
+    assert rec["slots"] == {"title": "permis"}
     assert rec["agi_commands"] > 3
 
 
@@ -46,7 +50,7 @@ async def test_every_kind_of_hangup_records_caller_hangup(when):
     async with embedded_server() as srv:
         [r] = await run(srv, scenario([{"kind": "hangup", "when": when}], outcome="caller_hangup"))
         assert r.passed, r.failures
-        assert r.record["hangup_node"] in ("welcome", "answer")
+        assert r.record["hangup_node"] in ("accueil", "answer")
         # The IVR stops talking to a dead channel at once.
         assert r.trace.channel.commands_after_hangup <= 2
         await asyncio.sleep(0.05)
@@ -57,7 +61,7 @@ async def test_hangup_later_in_the_flow():
     async with embedded_server() as srv:
         [r] = await run(srv, scenario([{"kind": "silence"}, {"kind": "hangup"}], outcome="caller_hangup"))
         assert r.passed, r.failures
-        assert r.record["hangup_node"] == "title_menu"
+        assert r.record["hangup_node"] == "titre"
 
 
 async def test_unknown_request_path_logs_to_asterisk_and_routes():
@@ -149,7 +153,8 @@ async def test_oversized_reply_line_ends_that_call_with_an_outcome():
 
 
 async def test_two_hundred_calls_at_once():
-    steps = [[{"kind": "press", "digits": str(1 + i % 4)}] for i in range(4)] + [[{"kind": "hangup"}]]
+    steps = [[{"kind": "press", "digits": str(1 + i % 4)}, {"kind": "press", "digits": "2"}]
+             for i in range(4)] + [[{"kind": "hangup"}]]
     scenarios = [scenario(steps[i % 5], outcome="caller_hangup" if i % 5 == 4 else "routed:contractor")
                  for i in range(200)]
     async with embedded_server() as srv:

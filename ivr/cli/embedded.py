@@ -9,21 +9,23 @@ from pathlib import Path
 
 from ..app import IvrServer
 from ..config import Settings
+from ..tracking.stub import StubConfig, start_stub
 
 __all__ = ["embedded_server"]
 
 
 @contextlib.asynccontextmanager
 async def embedded_server(
-    settings: Settings | None = None, *, resolver=None, **overrides
+    settings: Settings | None = None, *, resolver=None, stub: StubConfig | None = None, with_stub: bool = True,
+    **overrides,
 ) -> AsyncIterator[IvrServer]:
-    """Start an :class:`IvrServer` on 127.0.0.1 with free ports; stop it on exit.
+    """Start the tracking stub and an :class:`IvrServer` on 127.0.0.1 with free ports; stop both on exit.
 
     Call records go to a temporary file unless ``records`` is given, and are
     also kept in memory so simulated calls can be checked against them.
     """
     with tempfile.TemporaryDirectory(prefix="ivr-embedded-") as tmp:
-        base = settings or Settings()
+        stub_runner = None
         values = {
             "host": "127.0.0.1",
             "agi_port": 0,
@@ -32,11 +34,18 @@ async def embedded_server(
             "records": Path(tmp) / "calls.jsonl",
             "shutdown_grace": 5.0,
         }
+        if with_stub:
+            stub_runner, stub_port = await start_stub(stub or StubConfig(), "127.0.0.1", 0)
+            values["tracking_url"] = f"http://127.0.0.1:{stub_port}"
         values.update(overrides)
+        base = settings or Settings()
         server = IvrServer(base.model_copy(update=values), allow_sim_clock=True, keep_records=True,
-                           resolver=resolver)
+                           resolver=resolver, watch_flows=False)
+        server.stub_runner = stub_runner
         await server.start()
         try:
             yield server
         finally:
             await server.stop(grace=5.0)
+            if stub_runner is not None:
+                await stub_runner.cleanup()

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
+
+from ..yamlsrc import SourceError, load_yaml, to_plain, validation_messages
 
 __all__ = [
     "Scenario",
@@ -146,53 +147,19 @@ def load_scenario(path: str | Path) -> Scenario:
     """Load one scenario file; errors are :class:`ScenarioError` with file:line."""
     path = Path(path)
     try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except Exception as exc:
-        raise ScenarioError(f"{path}: invalid YAML: {exc}") from None
+        data = load_yaml(path)
+    except SourceError as exc:
+        raise ScenarioError(str(exc)) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}:1: a scenario is a mapping with name, call, steps, expect")
-    plain = _to_plain(data)
-    steps_raw = plain.get("steps") or []
-    plain["steps"] = [_normalise_step(s) for s in steps_raw]
+    plain = to_plain(data)
+    plain["steps"] = [_normalise_step(s) for s in plain.get("steps") or []]
     plain.setdefault("name", path.stem)
     plain["source"] = str(path)
     try:
         return Scenario.model_validate(plain)
     except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            loc = err["loc"]
-            line = _line_of(data, loc)
-            where = f"{path}:{line}" if line else str(path)
-            messages.append(f"{where}: {'.'.join(str(p) for p in loc)}: {err['msg']}")
-        raise ScenarioError("\n".join(messages)) from None
-
-
-def _to_plain(node: object) -> object:
-    if isinstance(node, dict):
-        return {str(k): _to_plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_to_plain(v) for v in node]
-    return node
-
-
-def _line_of(data: object, loc: tuple) -> int | None:
-    """Best-effort YAML line (1-based) of a validation error location."""
-    node = data
-    line = None
-    for part in loc:
-        try:
-            if isinstance(node, dict) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (AttributeError, KeyError, TypeError):
-            break
-    return line
+        raise ScenarioError("\n".join(validation_messages(path, data, exc))) from None
 
 
 def load_scenarios(paths: list[str | Path]) -> list[Scenario]:

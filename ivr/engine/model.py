@@ -1,0 +1,317 @@
+"""The typed model of a flow definition (what an administrator writes in YAML).
+
+A flow is a named graph of nodes; each node has a ``kind`` and names the
+nodes it can lead to. Shape errors (unknown kind, wrong field, bad value) are
+caught here by pydantic; graph errors (missing targets, unreachable nodes,
+loops without input, unknown prompts) by :mod:`ivr.engine.validate`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..routing.hours import DAYS, parse_ranges
+
+__all__ = [
+    "FlowModel",
+    "Defaults",
+    "Node",
+    "NODE_KINDS",
+    "INPUT_KINDS",
+    "Handler",
+    "Choice",
+    "ROUTE_OUTCOMES",
+    "END_OUTCOMES",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Handler(_Model):
+    """What a question does on no input / no match: a prompt, and optionally where to go."""
+
+    prompt: str | None = None
+    next: str | None = None
+
+
+class Defaults(_Model):
+    """Flow-wide defaults every question node falls back on."""
+
+    timeout: float = Field(6.0, gt=0, le=60, description="Seconds of silence before no-input.")
+    inter_digit_timeout: float = Field(3.0, gt=0, le=30)
+    retries: int = Field(3, ge=1, le=10)
+    noinput: Handler = Handler(prompt="non_entendu")
+    nomatch: Handler = Handler(prompt="non_compris")
+    #: Where a question goes when its retries run out (must be a route node).
+    on_fail: str = "agent_failed"
+    #: Where "conseiller" / the agent key goes.
+    agent: str = "agent_requested"
+    agent_key: str | None = "0"
+    #: Low recognition confidence below which an answer counts as no match.
+    min_confidence: float = Field(0.5, ge=0, le=1)
+
+
+class _NodeBase(_Model):
+    kind: str
+    description: str = ""
+
+
+class PlayNode(_NodeBase):
+    kind: Literal["play"]
+    prompts: list[str] = Field(min_length=1)
+    #: Keys stop the prompt; the key pressed is kept for the next question.
+    barge_in: bool = True
+    next: str
+
+
+class Choice(_Model):
+    value: str
+    key: str | None = None
+    words: list[str] = Field(default_factory=list)
+    next: str
+
+    @field_validator("key")
+    @classmethod
+    def _one_key(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 1 or v not in "0123456789*#"):
+            raise ValueError(f"a choice key is one of 0-9 * #, got {v!r}")
+        return v
+
+
+class _QuestionBase(_NodeBase):
+    prompt: str
+    reprompt: str | None = None
+    timeout: float | None = Field(None, gt=0, le=60)
+    retries: int | None = Field(None, ge=1, le=10)
+    noinput: Handler | None = None
+    nomatch: Handler | None = None
+    on_fail: str | None = None
+    #: Listen to speech while the prompt plays (speech barge-in).
+    listen_during_prompt: bool = True
+    barge_in: bool = True
+    speech: bool = True
+
+
+class MenuNode(_QuestionBase):
+    kind: Literal["menu"]
+    slot: str | None = None
+    store: str | None = None
+    choices: list[Choice] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "MenuNode":
+        keys = [c.key for c in self.choices if c.key is not None]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two choices use the same key")
+        values = [c.value for c in self.choices]
+        if len(values) != len(set(values)):
+            raise ValueError("two choices have the same value")
+        return self
+
+
+class CollectNode(_QuestionBase):
+    kind: Literal["collect"]
+    slot: str
+    store: str
+    min_digits: int = Field(1, ge=1, le=64)
+    max_digits: int = Field(10, ge=1, le=64)
+    #: Check on the value (``mod97``: the 2-digit key of a file number).
+    validator: Literal["mod97"] | None = None
+    invalid: Handler = Handler(prompt="non_compris")
+    #: Read the value back and ask for a yes/no confirmation.
+    confirm: "ConfirmSpec | None" = None
+    next: str
+
+
+class ConfirmSpec(_Model):
+    prompt: str
+    readback: str = Field("vous_avez_dit", description="Prompt played before the value is read back.")
+
+
+class ConfirmNode(_QuestionBase):
+    kind: Literal["confirm"]
+    yes: str
+    no: str
+    store: str | None = None
+
+
+class LookupNode(_NodeBase):
+    kind: Literal["lookup"]
+    service: str
+    args: dict[str, str] = Field(default_factory=dict)
+    store: str
+    timeout: float = Field(4.0, gt=0, le=30)
+    #: Play ``wait_prompt`` when the lookup takes longer than this many seconds.
+    wait_after: float = Field(1.0, ge=0, le=10)
+    wait_prompt: str | None = "un_instant"
+    on: dict[str, str] = Field(min_length=1, description="Result status → next node.")
+    on_error: str
+
+
+class SayPart(_Model):
+    prompt: str | None = None
+    text: str | None = None
+    digits: str | None = None
+    date: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SayPart":
+        given = [k for k in ("prompt", "text", "digits", "date") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("each say part is exactly one of prompt, text, digits, date")
+        return self
+
+
+class SayNode(_NodeBase):
+    kind: Literal["say"]
+    parts: list[SayPart] = Field(min_length=1)
+    barge_in: bool = False
+    next: str
+
+
+class SetNode(_NodeBase):
+    kind: Literal["set"]
+    values: dict[str, Any] = Field(min_length=1)
+    next: str
+
+
+class Condition(_Model):
+    var: str
+    equals: Any = None
+    not_equals: Any = None
+    one_of: list[Any] | None = None
+    exists: bool | None = None
+    next: str
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "Condition":
+        tests = [k for k in ("equals", "not_equals", "one_of", "exists") if getattr(self, k) is not None]
+        if len(tests) != 1:
+            raise ValueError("a branch case needs exactly one of equals, not_equals, one_of, exists")
+        return self
+
+
+class BranchNode(_NodeBase):
+    kind: Literal["branch"]
+    cases: list[Condition] = Field(min_length=1)
+    default: str
+
+
+class HoursNode(_NodeBase):
+    kind: Literal["hours"]
+    timezone: str = "Europe/Paris"
+    weekly: dict[str, str]
+    public_holidays: Literal["fr"] | None = "fr"
+    closed_dates: list[str] = Field(default_factory=list)
+    open: str
+    closed: str
+
+    @field_validator("weekly")
+    @classmethod
+    def _days(cls, v: dict[str, str]) -> dict[str, str]:
+        for day, ranges in v.items():
+            if day not in DAYS:
+                raise ValueError(f"unknown day {day!r}; use {', '.join(DAYS)}")
+            parse_ranges(ranges)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+ROUTE_OUTCOMES = ("routed", "callback", "error_routed")
+END_OUTCOMES = ("self_served", "closed_hours")
+
+
+class RouteNode(_NodeBase):
+    kind: Literal["route"]
+    #: ``inhouse``, ``contractor`` or ``auto`` (the routing rules decide).
+    queue: str
+    reason: str
+    prompts: list[str] = Field(default_factory=list)
+    #: Call variables passed to the agent's screen as IVR_<NAME> channel variables.
+    context: dict[str, str] = Field(default_factory=dict)
+
+
+class HangupNode(_NodeBase):
+    kind: Literal["hangup"]
+    prompts: list[str] = Field(default_factory=list)
+    outcome: Literal["self_served", "closed_hours"]
+    reason: str = ""
+
+
+class SubflowNode(_NodeBase):
+    kind: Literal["subflow"]
+    flow: str
+    next: str
+
+
+class ReturnNode(_NodeBase):
+    kind: Literal["return"]
+
+
+Node = Annotated[
+    Union[
+        PlayNode, MenuNode, CollectNode, ConfirmNode, LookupNode, SayNode, SetNode, BranchNode,
+        HoursNode, RouteNode, HangupNode, SubflowNode, ReturnNode,
+    ],
+    Field(discriminator="kind"),
+]
+
+NODE_KINDS = ("play", "menu", "collect", "confirm", "lookup", "say", "set", "branch", "hours",
+              "route", "hangup", "subflow", "return")
+#: Nodes that wait for the caller (a loop through one of them is not a busy loop).
+INPUT_KINDS = ("menu", "collect", "confirm")
+
+
+class FlowModel(_Model):
+    flow: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    start: str
+    defaults: Defaults = Defaults()
+    nodes: dict[str, Node] = Field(min_length=1)
+
+    def targets(self, node_id: str) -> list[tuple[str, str]]:
+        """(label, target) edges leaving ``node_id``, for validation and graphs."""
+        node = self.nodes[node_id]
+        d = self.defaults
+        out: list[tuple[str, str]] = []
+        if isinstance(node, (PlayNode, SayNode, SetNode, SubflowNode, CollectNode)):
+            out.append(("next", node.next))
+        if isinstance(node, MenuNode):
+            out += [(c.key or c.value, c.next) for c in node.choices]
+        if isinstance(node, ConfirmNode):
+            out += [("oui", node.yes), ("non", node.no)]
+        if isinstance(node, (MenuNode, CollectNode, ConfirmNode)):
+            for label, handler in (("noinput", node.noinput), ("nomatch", node.nomatch)):
+                if handler is not None and handler.next:
+                    out.append((label, handler.next))
+            if isinstance(node, CollectNode) and node.invalid.next:
+                out.append(("invalid", node.invalid.next))
+            out.append(("échec", node.on_fail or d.on_fail))
+            if d.agent_key is not None:
+                out.append(("conseiller", d.agent))
+        if isinstance(node, LookupNode):
+            out += list(node.on.items())
+            out.append(("erreur", node.on_error))
+        if isinstance(node, BranchNode):
+            out += [(f"{c.var}", c.next) for c in node.cases]
+            out.append(("sinon", node.default))
+        if isinstance(node, HoursNode):
+            out += [("ouvert", node.open), ("fermé", node.closed)]
+        return out
+
+
+CollectNode.model_rebuild()

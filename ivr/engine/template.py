@@ -1,0 +1,57 @@
+"""``{var.path|filter}`` templates over call variables (say texts, lookup args, route context)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..privacy import mask_file_number
+from ..speech.slots import TITLE_LABELS
+
+__all__ = ["render", "lookup", "FILTERS", "TemplateError", "references"]
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z_]+))?\}")
+
+FILTERS = {
+    "mask": lambda v: mask_file_number(str(v)),
+    "label": lambda v: TITLE_LABELS.get(str(v), str(v)),
+    "upper": lambda v: str(v).upper(),
+}
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def lookup(variables: Mapping[str, Any], path: str) -> Any:
+    """``"dossier.status"`` → ``variables["dossier"]["status"]``; None when absent."""
+    node: Any = variables
+    for part in path.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def render(template: str, variables: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` fields; missing values render as empty text."""
+
+    def one(m: re.Match) -> str:
+        value = lookup(variables, m.group(1))
+        if value is None:
+            return ""
+        flt = m.group(2)
+        if flt:
+            if flt not in FILTERS:
+                raise TemplateError(f"unknown template filter {flt!r}")
+            value = FILTERS[flt](value)
+        return str(value)
+
+    return _FIELD.sub(one, template)
+
+
+def references(template: str) -> list[tuple[str, str | None]]:
+    """The (variable, filter) pairs a template uses."""
+    return [(m.group(1), m.group(2)) for m in _FIELD.finditer(template)]

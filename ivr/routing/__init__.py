@@ -1,0 +1,1 @@
+"""Routing: opening hours and (later) the rules that pick the target queue."""

@@ -1,0 +1,1 @@
+"""Speech: slots (what a question expects), French understanding, Vosk recognition."""

@@ -1,0 +1,147 @@
+"""The tracking client the flow's lookup node uses.
+
+- One aiohttp session per process (connection pooling).
+- A total timeout per lookup (default 2 s); retries with backoff inside it,
+  only for idempotent reads that failed in a retryable way (503, connection).
+- A circuit breaker: after consecutive failures the client answers "unavailable"
+  at once for a cool-down period, so a dead service costs callers no waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date, datetime, timezone
+
+import aiohttp
+import structlog
+
+from ..engine.runner import LookupResult
+from .readback import status_sentence
+
+__all__ = ["TrackingClient", "TrackingUnavailable", "CircuitBreaker"]
+
+log = structlog.get_logger("ivr.tracking")
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking service could not answer (down, slow, erroring, or circuit open)."""
+
+
+class CircuitBreaker:
+    """Closed → open after ``threshold`` consecutive failures → half-open after ``cooldown``."""
+
+    def __init__(self, threshold: int = 5, cooldown: float = 10.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if time.monotonic() - self.opened_at >= self.cooldown else "open"
+
+    def allow(self) -> bool:
+        return self.state != "open"
+
+    def success(self) -> None:
+        if self.opened_at is not None:
+            log.info("tracking_circuit_closed")
+        self.failures = 0
+        self.opened_at = None
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.state == "half_open" or (self.opened_at is None and self.failures >= self.threshold):
+            if self.opened_at is None:
+                log.warning("tracking_circuit_open", failures=self.failures, cooldown_s=self.cooldown)
+            self.opened_at = time.monotonic()
+
+
+class TrackingClient:
+    """Implements the flow engine's ``LookupService`` for service name ``tracking``."""
+
+    statuses = {"found", "not_found", "invalid"}
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 2.0,
+        retries: int = 2,
+        backoff: float = 0.1,
+        breaker: CircuitBreaker | None = None,
+        today=None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.breaker = breaker or CircuitBreaker()
+        self._today = today
+        self._session: aiohttp.ClientSession | None = None
+        self.calls = 0
+        self.errors = 0
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
+                headers={"User-Agent": "ivr-3400"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def lookup(self, title_type: str = "", file_number: str = "", **_: str) -> LookupResult:
+        """The file's status: ``found`` (with readback), ``not_found`` or ``invalid``.
+
+        Raises :class:`TrackingUnavailable` when the service cannot answer in time.
+        """
+        self.calls += 1
+        if not self.breaker.allow():
+            self.errors += 1
+            raise TrackingUnavailable("circuit open")
+        try:
+            result = await asyncio.wait_for(self._lookup(title_type, file_number), self.timeout)
+        except asyncio.TimeoutError:
+            self.breaker.failure()
+            self.errors += 1
+            raise TrackingUnavailable(f"no answer within {self.timeout:g} s") from None
+        except TrackingUnavailable:
+            self.breaker.failure()
+            self.errors += 1
+            raise
+        self.breaker.success()
+        return result
+
+    async def _lookup(self, title_type: str, file_number: str) -> LookupResult:
+        url = f"{self.base_url}/v1/files/{title_type}/{file_number}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._http().get(url) as resp:
+                    if resp.status == 200:
+                        data = await resp.json()
+                        today = self._today() if self._today else date.today()
+                        data["readback"] = status_sentence(data, today)
+                        data.setdefault("next_step", None)
+                        return LookupResult("found", data)
+                    if resp.status == 404:
+                        return LookupResult("not_found")
+                    if resp.status == 422:
+                        return LookupResult("invalid")
+                    problem = f"HTTP {resp.status}"
+                    retryable = resp.status in (502, 503, 504)
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                problem, retryable = f"{type(exc).__name__}: {exc}", True
+            except (aiohttp.ContentTypeError, ValueError) as exc:
+                problem, retryable = f"bad answer: {exc}", False
+            if not retryable or attempt > self.retries:
+                raise TrackingUnavailable(problem)
+            await asyncio.sleep(self.backoff * (2 ** (attempt - 1)))

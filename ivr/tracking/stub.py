@@ -1,0 +1,173 @@
+"""The tracking service stub: aiohttp + SQLite (aiosqlite), seeded with a realistic dataset.
+
+API (errors are JSON ``{"error": ...}``):
+
+- ``GET /v1/files/{title_type}/{file_number}`` → the file, 404 unknown, 422 bad number (key check)
+- ``GET /v1/files?title_type=&status=&limit=`` → sample files (lets testers pick numbers)
+- ``GET /healthz``
+
+Fault injection: ``latency`` (seconds added to every answer), ``fail`` (answer
+503 to everything) — set at start or with ``PUT /v1/_faults`` — and two magic
+file numbers (:data:`~ivr.tracking.dataset.FAULT_NUMBERS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import aiosqlite
+from aiohttp import web
+
+from ..engine.filenumber import is_valid_file_number
+from ..speech.slots import TITLE_TYPES
+from .dataset import FAULT_NUMBERS, STATUSES, generate
+
+__all__ = ["StubConfig", "create_app", "run_stub", "open_database"]
+
+DB = web.AppKey("db", aiosqlite.Connection)
+
+_COLUMNS = ("title_type", "file_number", "status", "label", "submitted_at", "updated_at", "expected_at",
+            "expertise", "complex", "next_step")
+
+
+@dataclass
+class StubConfig:
+    db: str = ":memory:"
+    seed: int = 3400
+    per_title: int = 1500
+    latency: float = 0.0
+    fail: bool = False
+    today: date | None = None
+
+
+async def open_database(cfg: StubConfig) -> aiosqlite.Connection:
+    """Open (and seed if empty) the stub's SQLite database."""
+    conn = await aiosqlite.connect(cfg.db)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS files (title_type TEXT, file_number TEXT, status TEXT, label TEXT,"
+        " submitted_at TEXT, updated_at TEXT, expected_at TEXT, expertise INTEGER, complex INTEGER,"
+        " next_step TEXT, PRIMARY KEY (title_type, file_number))"
+    )
+    async with conn.execute("SELECT COUNT(*) FROM files") as cur:
+        (count,) = await cur.fetchone()
+    if count == 0:
+        rows = [tuple(getattr(f, c) for c in _COLUMNS) for f in generate(cfg.seed, cfg.per_title, cfg.today)]
+        await conn.executemany(f"INSERT INTO files VALUES ({','.join('?' * len(_COLUMNS))})", rows)
+        await conn.commit()
+    return conn
+
+
+def _row(row: aiosqlite.Row) -> dict:
+    out = {c: row[c] for c in _COLUMNS}
+    out["expertise"] = bool(out["expertise"])
+    out["complex"] = bool(out["complex"])
+    return out
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def create_app(cfg: StubConfig) -> web.Application:
+    app = web.Application()
+    state = {"latency": cfg.latency, "fail": cfg.fail}
+
+    async def on_startup(app: web.Application) -> None:
+        app[DB] = await open_database(cfg)
+
+    async def on_cleanup(app: web.Application) -> None:
+        await app[DB].close()
+
+    @web.middleware
+    async def faults(request: web.Request, handler):
+        if request.path.startswith("/v1/") and not request.path.startswith("/v1/_faults"):
+            if state["latency"]:
+                await asyncio.sleep(state["latency"])
+            if state["fail"]:
+                return _error(503, "service unavailable (fault injection)")
+        return await handler(request)
+
+    async def get_file(request: web.Request) -> web.Response:
+        title = request.match_info["title_type"]
+        number = request.match_info["file_number"]
+        if title not in TITLE_TYPES:
+            return _error(422, f"unknown title type {title!r}; one of {', '.join(TITLE_TYPES)}")
+        if not is_valid_file_number(number):
+            return _error(422, "invalid file number: 10 digits with a valid mod-97 key expected")
+        fault = FAULT_NUMBERS.get(number)
+        if fault == "unavailable":
+            return _error(503, "service unavailable")
+        if fault == "slow":
+            await asyncio.sleep(10)
+        async with request.app[DB].execute(
+            "SELECT * FROM files WHERE title_type = ? AND file_number = ?", (title, number)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return _error(404, "no such file")
+        return web.json_response(_row(row))
+
+    async def list_files(request: web.Request) -> web.Response:
+        q = request.query
+        sql, args = "SELECT * FROM files WHERE 1=1", []
+        if q.get("title_type"):
+            if q["title_type"] not in TITLE_TYPES:
+                return _error(422, f"unknown title type {q['title_type']!r}")
+            sql += " AND title_type = ?"
+            args.append(q["title_type"])
+        if q.get("status"):
+            if q["status"] not in STATUSES:
+                return _error(422, f"unknown status {q['status']!r}; one of {', '.join(STATUSES)}")
+            sql += " AND status = ?"
+            args.append(q["status"])
+        try:
+            limit = min(max(int(q.get("limit", "20")), 1), 1000)
+        except ValueError:
+            return _error(422, "limit must be a number")
+        sql += " ORDER BY file_number LIMIT ?"
+        args.append(limit)
+        async with request.app[DB].execute(sql, args) as cur:
+            rows = [_row(r) for r in await cur.fetchall()]
+        return web.json_response({"files": rows, "count": len(rows)})
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def put_faults(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _error(422, "JSON body expected")
+        if "latency" in body:
+            state["latency"] = float(body["latency"])
+        if "fail" in body:
+            state["fail"] = bool(body["fail"])
+        return web.json_response(state)
+
+    app.middlewares.append(faults)
+    app.router.add_get("/v1/files/{title_type}/{file_number}", get_file)
+    app.router.add_get("/v1/files", list_files)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_put("/v1/_faults", put_faults)
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+async def start_stub(cfg: StubConfig, host: str = "127.0.0.1", port: int = 8081) -> tuple[web.AppRunner, int]:
+    """Start the stub in the running loop; returns (runner, bound port)."""
+    runner = web.AppRunner(create_app(cfg), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound
+
+
+def run_stub(cfg: StubConfig, host: str, port: int) -> None:
+    web.run_app(create_app(cfg), host=host, port=port, access_log=None, print=None)

@@ -75,7 +75,6 @@ class Call:
         """
         if queue not in QUEUES:
             raise ValueError(f"unknown queue {queue!r}; known: {', '.join(QUEUES)}")
-        self.outcome = outcome or Outcome.routed(queue)
         self.record.queue = queue
         self.record.reason = reason
         await self.session.set_variable("IVR_QUEUE", queue)
@@ -83,6 +82,8 @@ class Call:
         for name, value in context.items():
             if value:
                 await self.session.set_variable(f"IVR_{name.upper()}", str(value))
+        # Only now is the hand-off real: a hang-up before this point is the caller's.
+        self.outcome = outcome or Outcome.routed(queue)
         self.log.info("call_routed", queue=queue, reason=reason, outcome=self.outcome.value)
 
     def finish(self, outcome: Outcome, reason: str = "") -> None:

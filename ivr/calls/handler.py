@@ -97,9 +97,11 @@ class CallHandler:
             if call.outcome is None:
                 raise RuntimeError(f"flow {flow.name!r} ended without an outcome")
         except CallerHungUp as exc:
-            call.outcome = Outcome.CALLER_HANGUP
             call.record.hangup_node = call.current_node
             call.log.info("caller_hung_up", node=call.current_node, how=exc.how)
+            if call.outcome is None:
+                call.outcome = Outcome.CALLER_HANGUP
+            # else: the call was already decided (goodbye played, hand-off set): it stands.
             return
         except asyncio.CancelledError:
             # Shutdown drain ran out: hand the caller on rather than drop them.

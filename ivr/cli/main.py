@@ -17,6 +17,8 @@ from ..logs import configure_logging
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="34 00 IVR server and tools.")
 prompts_app = typer.Typer(no_args_is_help=True, help="Prompt catalog.")
 app.add_typer(prompts_app, name="prompts")
+flows_app = typer.Typer(no_args_is_help=True, help="Flow definitions: check and draw.")
+app.add_typer(flows_app, name="flows")
 
 BUNDLED_SCENARIOS = PACKAGE_DIR / "sim" / "scenarios"
 
@@ -162,6 +164,92 @@ def prompts_build(
         typer.echo(f"ivr prompts build: {exc}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{rendered} prompt(s) rendered, {reused} unchanged, in {catalog.wav_dir}")
+
+
+def _flow_context(prompts_dir: Path):
+    from ..engine.registry import validation_context
+    from ..tracking.client import TrackingClient
+    from ..tts.catalog import load_catalog
+
+    catalog = load_catalog(prompts_dir / "catalog.yaml")
+    return validation_context(catalog, {"tracking": set(TrackingClient.statuses)})
+
+
+def _flow_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(p.glob("*.yaml")) if p.is_dir() else [p]
+    return files
+
+
+@flows_app.command("check")
+def flows_check(
+    path: list[Path] = typer.Argument(..., help="Flow files or folders."),
+    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", help="Folder holding catalog.yaml."),
+) -> None:
+    """Validate flow files; print every error as file:line: message; exit 1 on any error."""
+    from ..engine.validate import check_flows
+    from ..tts.catalog import CatalogError
+
+    started = time.perf_counter()
+    try:
+        ctx = _flow_context(prompts_dir)
+    except (CatalogError, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2)
+    flows, errors = check_flows(_flow_files(path), ctx)
+    elapsed = (time.perf_counter() - started) * 1000
+    for line in errors:
+        typer.echo(line, err=True)
+    for name, flow in flows.items():
+        typer.echo(f"ok {flow.path}: flow {name!r}, {len(flow.model.nodes)} nodes, version {flow.version}")
+    typer.echo(f"{len(flows)} flow(s) valid, {len(errors)} error(s) in {elapsed:.0f} ms")
+    raise typer.Exit(1 if errors else 0)
+
+
+@flows_app.command("graph")
+def flows_graph(
+    path: Path = typer.Argument(..., help="A flow file."),
+    fmt: str = typer.Option("mermaid", "--format", help="mermaid, dot or svg."),
+    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Draw a flow (nodes, choices, retries, routes)."""
+    from ..engine.graph import to_dot, to_mermaid, to_svg
+    from ..engine.validate import check_flows
+
+    renderers = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}
+    if fmt not in renderers:
+        typer.echo(f"unknown format {fmt!r}: mermaid, dot or svg", err=True)
+        raise typer.Exit(2)
+    flows, errors = check_flows([path], _flow_context(prompts_dir))
+    if errors:
+        for line in errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(1)
+    text = renderers[fmt](next(iter(flows.values())).model)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command("tracking-stub")
+def tracking_stub(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8081, "--port"),
+    db: str = typer.Option(":memory:", "--db", help="SQLite file (seeded when empty)."),
+    seed: int = typer.Option(3400, "--seed", help="Dataset seed (same seed, same files)."),
+    per_title: int = typer.Option(1500, "--per-title", help="Files per title type."),
+    latency: float = typer.Option(0.0, "--latency", help="Seconds added to every answer."),
+    fail: bool = typer.Option(False, "--fail", help="Answer 503 to everything (fault injection)."),
+) -> None:
+    """Run the tracking service stub alone."""
+    from ..tracking.stub import StubConfig, run_stub
+
+    configure_logging("auto", "info")
+    typer.echo(f"tracking stub on http://{host}:{port} (seed {seed})", err=True)
+    run_stub(StubConfig(db=db, seed=seed, per_title=per_title, latency=latency, fail=fail), host, port)
 
 
 def main() -> None:

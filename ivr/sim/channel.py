@@ -158,6 +158,7 @@ class SimChannel:
     events: list[Event] = field(default_factory=list)
     commands: int = 0
     commands_after_hangup: int = 0
+    hangup_before_command: int | None = None
 
     # -- caller script ---------------------------------------------------
 
@@ -217,6 +218,9 @@ class SimChannel:
         """Answer one command line (without reading or writing any socket)."""
         self.commands += 1
         words = split_command(line)
+        if not self.dead and self.commands == self.hangup_before_command:
+            self.dead = True
+            self.note("caller", "hangs up")
         if self.dead:
             self.commands_after_hangup += 1
             step = self.peek()

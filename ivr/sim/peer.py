@@ -51,6 +51,7 @@ async def place_call(
         uniqueid=uniqueid,
         channel="",
         audiosocket=audiosocket,
+        hangup_before_command=scenario.call.hangup_before_command,
     )
     trace = CallTrace(scenario, uniqueid, channel)
     started = time.monotonic()

@@ -104,6 +104,9 @@ class CallSetup(_Model):
     language: str = "fr"
     args: list[str] = Field(default_factory=list)
     at: datetime | None = None
+    #: Hang up just before the IVR's N-th AGI command (1-based), whatever the steps say:
+    #: lets a test sweep a hang-up over every point of a call.
+    hangup_before_command: int | None = Field(None, ge=1)
 
 
 class Expect(_Model):

@@ -161,7 +161,7 @@ def create_app(cfg: StubConfig) -> web.Application:
 
 async def start_stub(cfg: StubConfig, host: str = "127.0.0.1", port: int = 8081) -> tuple[web.AppRunner, int]:
     """Start the stub in the running loop; returns (runner, bound port)."""
-    runner = web.AppRunner(create_app(cfg), access_log=None)
+    runner = web.AppRunner(create_app(cfg), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -78,8 +78,8 @@ class IvrServer:
 
     async def start(self) -> None:
         self.reload_flows()
-        if self.watch_flows:
-            self._tasks.append(asyncio.create_task(self.flows.watch()))
+        if self.watch_flows and self.settings.flow_watch_interval > 0:
+            self._tasks.append(asyncio.create_task(self.flows.watch(self.settings.flow_watch_interval)))
         await self.agi.start()
 
     async def stop(self, grace: float | None = None) -> None:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     tracking_url: str = "http://127.0.0.1:8081"
     tracking_timeout: float = 2.0
     vosk_model: Path | None = None
+    #: Seconds between checks of the flow folder for changes (0: only on SIGHUP).
+    flow_watch_interval: float = 1.0
     log_format: str = "auto"
     log_level: str = "info"
     # Bounds of the AGI layer.

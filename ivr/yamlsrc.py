@@ -68,11 +68,20 @@ def line_of(data: Any, loc: tuple | list) -> int | None:
     return line
 
 
-def validation_messages(path: str | Path, data: Any, exc: ValidationError, *, prefix: tuple = ()) -> list[str]:
-    """pydantic errors as ``file:line: field: message`` lines."""
+def validation_messages(
+    path: str | Path, data: Any, exc: ValidationError, *, prefix: tuple = (), tag: str | None = None
+) -> list[str]:
+    """pydantic errors as ``file:line: field: message`` lines.
+
+    ``tag`` is the discriminator value pydantic puts first in the location of
+    a tagged union's errors (a node's ``kind``); it is not part of the YAML.
+    """
     out = []
     for err in exc.errors():
-        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        parts = list(err["loc"])
+        if tag is not None and parts and parts[0] == tag:
+            parts = parts[1:]
+        loc = prefix + tuple(p for p in parts if not (isinstance(p, str) and p.startswith("function-")))
         line = line_of(data, loc) or 1
         field = ".".join(str(p) for p in loc)
         msg = err["msg"].removeprefix("Value error, ")

@@ -115,10 +115,9 @@ def load_flow(path: str | Path, ctx: ValidationContext, text: str | None = None)
         try:
             nodes[node_id] = _NODE.validate_python(to_plain(node_raw))
         except ValidationError as exc:
-            for msg in validation_messages(path, raw, exc, prefix=("nodes", node_id)):
-                # Drop pydantic's discriminator tag from the field path ("nodes.x.menu.prompt").
-                errors.append(msg.replace(f"nodes.{node_id}.{kind}.", f"node {node_id!r}: ", 1)
-                              .replace(f"nodes.{node_id}.{kind}:", f"node {node_id!r}:", 1))
+            for msg in validation_messages(path, raw, exc, prefix=("nodes", node_id), tag=kind):
+                errors.append(msg.replace(f"nodes.{node_id}.", f"node {node_id!r}: ", 1)
+                              .replace(f"nodes.{node_id}:", f"node {node_id!r}:", 1))
     known_ids = {str(k) for k in (raw_nodes or {})}
     if header is not None:
         errors += _check_graph(path, raw, header, nodes, known_ids, ctx)

@@ -252,5 +252,20 @@ def tracking_stub(
     run_stub(StubConfig(db=db, seed=seed, per_title=per_title, latency=latency, fail=fail), host, port)
 
 
+@app.command("parse")
+def parse_cmd(
+    text: list[str] = typer.Argument(..., help="Utterances (as Vosk would output them)."),
+    slot: str = typer.Option(..., "--slot", help="title_type, file_number, yes_no or rating."),
+) -> None:
+    """Understand French text for a slot; one JSON object per line: {"text", "value"}."""
+    from ..speech.french import PARSERS, parse_slot
+
+    if slot not in PARSERS:
+        typer.echo(f"unknown slot {slot!r}; one of {', '.join(sorted(PARSERS))}", err=True)
+        raise typer.Exit(2)
+    for utterance in text:
+        print(json.dumps({"text": utterance, "value": parse_slot(slot, utterance)}, ensure_ascii=False))
+
+
 def main() -> None:
     app()

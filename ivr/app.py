@@ -9,12 +9,14 @@ import signal
 import structlog
 
 from .agi.server import AgiLimits, FastAgiServer
+from .audio.audiosocket import AudioSocketServer
 from .calls.call import FlowResolver
 from .calls.handler import CallHandler
 from .calls.record import JsonlRecordStore, MemoryRecordStore, TeeRecordStore
 from .config import Settings
 from .engine.registry import FlowRegistry
 from .engine.runner import EngineServices
+from .speech.listener import SpeechListener, SpeechSettings
 from .tracking.client import TrackingClient
 from .tts.catalog import load_catalog
 from .tts.dynamic import DynamicPrompts
@@ -47,6 +49,10 @@ class IvrServer:
             dynamic=DynamicPrompts(settings.prompts_dir / "cache"),
             services={"tracking": self.tracking},
         )
+        self.audiosocket = AudioSocketServer(settings.host, settings.audiosocket_port)
+        self.speech_model = None
+        self.listener = SpeechListener(None, None)
+        self.engine.listener = self.listener
         self.flows = FlowRegistry(settings.flows_dir, self.engine)
         self.resolver = resolver or self.flows
         self.watch_flows = watch_flows
@@ -76,7 +82,31 @@ class IvrServer:
         """Reload flow files (SIGHUP, file change, admin): valid changes apply to new calls."""
         return self.flows.reload()
 
+    async def _start_speech(self) -> None:
+        """Load the Vosk model (off the loop) and listen for AudioSocket; without a model, keypad only."""
+        from .speech.engine import ModelMissing, SpeechModel, find_model
+
+        if not self.settings.speech:
+            return
+        path = find_model(self.settings.vosk_model)
+        if path is None:
+            log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
+                        hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
+            return
+        try:
+            self.speech_model = await asyncio.to_thread(SpeechModel, path)
+        except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
+            log.error("speech_model_failed", path=str(path), error=str(exc))
+            return
+        await self.audiosocket.start()
+        advertise = self.settings.audiosocket_advertise or f"{self.settings.host}:{self.audiosocket.bound_port}"
+        self.listener.audiosocket = self.audiosocket
+        self.listener.model = self.speech_model
+        self.listener.settings = SpeechSettings(advertise=advertise, pace=self.settings.audiosocket_pace,
+                                                record_dir=self.settings.record_dir)
+
     async def start(self) -> None:
+        await self._start_speech()
         self.reload_flows()
         if self.watch_flows and self.settings.flow_watch_interval > 0:
             self._tasks.append(asyncio.create_task(self.flows.watch(self.settings.flow_watch_interval)))
@@ -84,6 +114,9 @@ class IvrServer:
 
     async def stop(self, grace: float | None = None) -> None:
         await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
+        await self.audiosocket.stop()
+        if self.speech_model is not None:
+            self.speech_model.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     tracking_url: str = "http://127.0.0.1:8081"
     tracking_timeout: float = 2.0
     vosk_model: Path | None = None
+    #: Ask questions by speech when a model is loaded (keypad always works).
+    speech: bool = True
+    #: 1.0 sends prompt audio over AudioSocket in real time (Asterisk); 0 as fast as possible (simulations).
+    audiosocket_pace: float = 1.0
+    #: Folder shared with Asterisk for the RECORD FILE fallback (unset: keypad fallback).
+    record_dir: Path | None = None
     #: Seconds between checks of the flow folder for changes (0: only on SIGHUP).
     flow_watch_interval: float = 1.0
     log_format: str = "auto"

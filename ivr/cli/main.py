@@ -70,20 +70,22 @@ def _print_results(results, summary, as_json: bool, quiet: bool = False) -> None
     print(json.dumps(summary))
 
 
-async def _simulate(scenarios, server: Optional[str], concurrency: int, repeat: int):
+async def _simulate(scenarios, server: Optional[str], concurrency: int, repeat: int, speed: float = 1.0):
     from ..sim.runner import run_scenarios, summarise
 
     started = time.monotonic()
     if server:
         host, _, port = server.rpartition(":")
-        results = await run_scenarios(scenarios, host or "127.0.0.1", int(port), concurrency=concurrency, repeat=repeat)
+        results = await run_scenarios(scenarios, host or "127.0.0.1", int(port), concurrency=concurrency,
+                                      repeat=repeat, speed=speed)
     else:
         from .embedded import embedded_server
 
-        async with embedded_server() as srv:
+        # In-process, the server may send its prompts as fast as the simulated caller takes them.
+        async with embedded_server(audiosocket_pace=speed) as srv:
             results = await run_scenarios(
                 scenarios, "127.0.0.1", srv.agi_port, concurrency=concurrency, repeat=repeat,
-                records=srv.memory_records,
+                records=srv.memory_records, speed=speed,
             )
     return results, summarise(results, time.monotonic() - started)
 
@@ -106,11 +108,12 @@ def simulate(
     repeat: int = typer.Option(1, "--repeat", min=1, help="Run every scenario this many times."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per call, then a summary line."),
     quiet: bool = typer.Option(False, "--quiet", help="Only the summary line."),
+    speed: float = typer.Option(1.0, "--speed", min=0, help="Caller audio pace over AudioSocket: 1 real time, 0 as fast as possible."),
 ) -> None:
     """Run call scenarios against a running server (or an embedded one)."""
     configure_logging("json", "warning")
     scenarios = _load(scenario)
-    results, summary = asyncio.run(_simulate(scenarios, server, concurrency, repeat))
+    results, summary = asyncio.run(_simulate(scenarios, server, concurrency, repeat, speed))
     _print_results(results, summary, as_json, quiet)
     raise typer.Exit(0 if summary["failed"] == 0 else 1)
 
@@ -123,7 +126,7 @@ def demo(
     """Start the server in-process and run the bundled scenarios as real calls over TCP."""
     configure_logging("json", "warning")
     scenarios = _load([BUNDLED_SCENARIOS])
-    results, summary = asyncio.run(_simulate(scenarios, None, concurrency, 1))
+    results, summary = asyncio.run(_simulate(scenarios, None, concurrency, 1, speed=0))
     _print_results(results, summary, as_json)
     if summary["failed"]:
         typer.echo(f"demo: {summary['failed']} of {summary['calls']} calls failed", err=True)

@@ -84,6 +84,8 @@ class Choice(_Model):
 
 class _QuestionBase(_NodeBase):
     prompt: str
+    #: Played instead of ``prompt`` when the question is keypad-only (no speech model, or speech off).
+    keypad_prompt: str | None = None
     reprompt: str | None = None
     timeout: float | None = Field(None, gt=0, le=60)
     retries: int | None = Field(None, ge=1, le=10)
@@ -129,6 +131,7 @@ class CollectNode(_QuestionBase):
 
 class ConfirmSpec(_Model):
     prompt: str
+    keypad_prompt: str | None = None
     readback: str = Field("vous_avez_dit", description="Prompt played before the value is read back.")
 
 

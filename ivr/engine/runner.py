@@ -323,6 +323,9 @@ class FlowRunner:
         for attempt in range(1, retries + 1):
             stats["attempts"] = attempt
             prompt = node.prompt if attempt == 1 or not node.reprompt else node.reprompt
+            keypad_only = not (node.speech and getattr(self.svc.listener, "speech_available", False))
+            if keypad_only and node.keypad_prompt:
+                prompt = node.keypad_prompt
             question = self._question(node, lead + [prompt], **question_kw)
             typed = call.variables.pop("_typed_ahead", None)
             if typed:
@@ -444,7 +447,8 @@ class FlowRunner:
             key = (await call.session.stream_file(readback, "0123456789*#")).digit
         if key:
             call.variables["_typed_ahead"] = key
-        question = ConfirmNode(kind="confirm", prompt=node.confirm.prompt, yes="-", no="-", retries=2,
+        question = ConfirmNode(kind="confirm", prompt=node.confirm.prompt, keypad_prompt=node.confirm.keypad_prompt,
+                               yes="-", no="-", retries=2,
                                on_fail=node.on_fail, speech=node.speech, barge_in=node.barge_in)
         answer, fallback = await self._ask(call, f"{node_id}.confirm", question, _yes_no,
                                            question_kw={"max_digits": 1, "slot": SLOTS["yes_no"]})

@@ -162,6 +162,8 @@ def _prompts_of(node: Any) -> list[tuple[str, tuple]]:
         out += [(p, ("prompts", i)) for i, p in enumerate(node.prompts)]
     if isinstance(node, (MenuNode, CollectNode, ConfirmNode)):
         out.append((node.prompt, ("prompt",)))
+        if node.keypad_prompt:
+            out.append((node.keypad_prompt, ("keypad_prompt",)))
         if node.reprompt:
             out.append((node.reprompt, ("reprompt",)))
         for name in ("noinput", "nomatch"):
@@ -173,6 +175,8 @@ def _prompts_of(node: Any) -> list[tuple[str, tuple]]:
             out.append((node.invalid.prompt, ("invalid", "prompt")))
         if node.confirm is not None:
             out += [(node.confirm.prompt, ("confirm", "prompt")), (node.confirm.readback, ("confirm", "readback"))]
+            if node.confirm.keypad_prompt:
+                out.append((node.confirm.keypad_prompt, ("confirm", "keypad_prompt")))
     if isinstance(node, LookupNode) and node.wait_prompt:
         out.append((node.wait_prompt, ("wait_prompt",)))
     if isinstance(node, SayNode):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,8 +71,8 @@ class Reply:
 
     lines: str = ""  # text to send (may hold several lines: "HANGUP\n511 ...")
     close: bool = False  # drop the connection instead of answering
-    seconds: float = 0.0  # virtual time the command took (playback, waiting)
-    after: str = ""  # text to send right after (unsolicited HANGUP)
+    #: Work to do before answering (an AudioSocket session); returns the reply text.
+    run: "Callable[[], Awaitable[str]] | None" = None
 
 
 @dataclass
@@ -284,7 +284,8 @@ class SimChannel:
             return Reply("200 result=-1 endpos=0\n")
         samples = int(length * 8000)
         if self._hangs_up_now():
-            return Reply(f"200 result=-1 endpos={samples // 2}\n", seconds=length / 2)
+            self.clock += length / 2
+            return Reply(f"200 result=-1 endpos={samples // 2}\n")
         step = self.peek()
         if isinstance(step, Press) and step.barge and step.digits[0] in escape:
             self.take()

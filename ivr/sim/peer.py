@@ -103,7 +103,8 @@ async def place_call(
                 # The IVR must notice the dropped connection; nothing more to read.
                 trace.closed_by_ivr = False
                 break
-            text = reply.lines + channel.after_reply()
+            text = (await reply.run()) if reply.run is not None else reply.lines
+            text += channel.after_reply()
             if channel.dead and not was_dead and hangup_at is None:
                 hangup_at = time.monotonic()
             channel.events.append(Event(round(channel.clock, 3), "ast", text.rstrip("\n")))

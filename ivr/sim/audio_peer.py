@@ -1,0 +1,140 @@
+"""The simulated Asterisk's AudioSocket side: what ``EXEC AudioSocket <uuid>,<host>:<port>`` does.
+
+Connects to the IVR, sends the UUID frame, then plays the caller: 20 ms
+frames of 8 kHz signed linear audio (speech from the offline voice, or
+silence, sent continuously like a SIP phone does), DTMF frames for keys, a
+hang-up frame when the caller hangs up. Answers the AGI EXEC when the IVR
+closes the socket (``200 result=0``), or ``200 result=-1`` when nothing listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+from ..audio.audiosocket import FRAME_BYTES, KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode_frame, read_frame
+from .channel import Reply, SimChannel
+from .scenario import Hangup, Press, Say, Silence
+from .voice import caller_audio
+
+__all__ = ["SimAudioSocket"]
+
+SILENCE = b"\0" * FRAME_BYTES
+
+
+class SimAudioSocket:
+    """Plays the caller over AudioSocket. ``speed`` 1.0 is real time; 0 is as fast as possible (about 50×)."""
+
+    def __init__(self, speed: float = 1.0, *, base_dir: Path | None = None, max_seconds: float = 40.0,
+                 prompt_gap: float = 0.25) -> None:
+        self.speed = speed
+        self.base_dir = base_dir
+        self.max_seconds = max_seconds
+        self.prompt_gap = prompt_gap
+
+    def __call__(self, channel: SimChannel, data: str) -> Reply:
+        call_uuid, _, target = data.partition(",")
+        host, _, port = target.rpartition(":")
+        return Reply(run=lambda: self._session(channel, call_uuid.strip(), host, port))
+
+    async def _session(self, channel: SimChannel, call_uuid: str, host: str, port: str) -> str:
+        try:
+            raw = uuidlib.UUID(call_uuid).bytes
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
+        except (OSError, ValueError, asyncio.TimeoutError):
+            channel.note("note", f"AudioSocket: nothing listens on {host}:{port}")
+            return "200 result=-1\n"
+        writer.write(encode_frame(KIND_UUID, raw))
+        await writer.drain()
+        heard = {"frames": 0, "last": time.monotonic(), "eof": False}
+
+        async def listen() -> None:
+            # The IVR's prompt audio; EOF when it closes the socket.
+            try:
+                while True:
+                    frame = await read_frame(reader)
+                    if frame is None:
+                        break
+                    if frame.kind == KIND_AUDIO:
+                        heard["frames"] += 1
+                        heard["last"] = time.monotonic()
+            except Exception:
+                pass
+            heard["eof"] = True
+
+        listener = asyncio.create_task(listen())
+        sent_seconds = 0.0
+
+        async def send(pcm: bytes) -> bool:
+            nonlocal sent_seconds
+            for i in range(0, len(pcm), FRAME_BYTES):
+                if heard["eof"]:
+                    return False
+                writer.write(encode_frame(KIND_AUDIO, pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")))
+                sent_seconds += 0.02
+                channel.clock += 0.02
+                # speed 0 means "as fast as possible", bounded at about 50× real time so the
+                # IVR's end-of-speech decision and our clock stay close to each other.
+                await asyncio.sleep(0.02 / (self.speed if self.speed > 0 else 50))
+            await writer.drain()
+            return True
+
+        async def until_prompt_ends(barge: bool) -> None:
+            # The caller speaks when the prompt stops (or, barging in, one second into it).
+            while not heard["eof"]:
+                if barge and heard["frames"] >= 50:
+                    return
+                quiet = time.monotonic() - heard["last"]
+                if heard["frames"] and quiet >= self.prompt_gap / max(self.speed, 1.0):
+                    return
+                if not heard["frames"] and quiet >= 0.5:
+                    return  # no prompt over the socket (played before, through AGI)
+                if self.speed > 0:
+                    if not await send(SILENCE):
+                        return
+                else:
+                    # As fast as possible: no filler audio while the prompt plays, or the
+                    # IVR's no-input clock (audio time) would run ahead of the caller.
+                    await asyncio.sleep(0.01)
+
+        try:
+            step = channel.peek()
+            if isinstance(step, Hangup) and step.when == "during":
+                channel.take()
+                await until_prompt_ends(barge=False)
+                writer.write(encode_frame(KIND_HANGUP))
+                await writer.drain()
+                channel.dead = True
+                channel.note("caller", "hangs up while the IVR listens")
+                return "200 result=-1\n"
+            if isinstance(step, Say):
+                channel.take()
+                await until_prompt_ends(step.barge)
+                pcm = caller_audio(step, self.base_dir)
+                channel.note("caller", f"says {step.text or step.audio!r} ({len(pcm) / 16000:.1f} s)")
+                await send(pcm)
+            elif isinstance(step, Press):
+                channel.take()
+                await until_prompt_ends(step.barge)
+                channel.note("caller", f"presses {step.digits} (DTMF over AudioSocket)")
+                for key in step.digits:
+                    writer.write(encode_frame(KIND_DTMF, key.encode()))
+                    await send(SILENCE * 5)
+            elif isinstance(step, Silence):
+                channel.take()
+                channel.note("caller", "says nothing")
+            # Then silence, as a phone line carries, until the IVR closes the socket.
+            while not heard["eof"] and sent_seconds < self.max_seconds:
+                if not await send(SILENCE * 5):
+                    break
+            await asyncio.wait_for(listener, 10)
+            return "200 result=0\n"
+        except (ConnectionError, OSError):
+            return "200 result=0\n"  # the IVR closed the socket while we were still talking
+        except asyncio.TimeoutError:
+            return "200 result=0\n" if heard["eof"] else "200 result=-1\n"
+        finally:
+            listener.cancel()
+            writer.close()

@@ -1,0 +1,310 @@
+"""Questions answered by speech or keypad, over AudioSocket (or a recording when AudioSocket is unavailable).
+
+For a speech question the call runs ``EXEC AudioSocket <uuid>,<host>:<port>``;
+while the socket is open this listener plays the prompt into it (so the
+caller can talk over it), decodes the caller's audio with Vosk, endpoints,
+and takes keys (DTMF frames) as well. Closing the socket ends the EXEC.
+
+Nothing here can leave a caller waiting: Asterisk failing to connect, a slow
+recogniser, a caller who hangs up, all end the question within its bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import structlog
+
+from ..agi.errors import AgiError, CallerHungUp
+from ..agi.session import ALL_DIGITS, AgiSession
+from ..audio.audiosocket import (
+    FRAME_BYTES,
+    KIND_AUDIO,
+    KIND_DTMF,
+    KIND_ERROR,
+    KIND_HANGUP,
+    AudioSocketError,
+    AudioSocketServer,
+    AudioStream,
+)
+from ..audio.vad import EndpointConfig, Endpointer
+from ..audio.wav import TELEPHONY_RATE, read_wav, resample
+from ..engine.inputs import Answer, KeypadListener, Question
+from .engine import Recognition, SpeechModel
+from .french import AGENT, parse_slot
+
+__all__ = ["SpeechListener", "SpeechSettings"]
+
+log = structlog.get_logger("ivr.speech")
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    #: host:port Asterisk connects to for AudioSocket (what the AGI EXEC names).
+    advertise: str = "127.0.0.1:9092"
+    #: 1.0 sends prompt audio in real time (what Asterisk needs); 0 sends as fast as possible (simulations).
+    pace: float = 1.0
+    connect_timeout: float = 3.0
+    #: Longest wait for the recogniser's final result after the caller stopped.
+    result_timeout: float = 3.0
+    #: Folder Asterisk can write recordings to, for the RECORD FILE fallback (None: keypad fallback).
+    record_dir: Path | None = None
+    endpoint: EndpointConfig = EndpointConfig()
+    min_confidence: float = 0.0
+
+
+@lru_cache(maxsize=128)
+def _prompt_pcm(path: str) -> bytes:
+    pcm, rate = read_wav(path + ".wav")
+    return resample(pcm, rate, TELEPHONY_RATE)
+
+
+class SpeechListener:
+    """Implements the engine's ``Listener``: speech when a model is loaded, keypad always."""
+
+    def __init__(self, audiosocket: AudioSocketServer | None, model: SpeechModel | None,
+                 settings: SpeechSettings = SpeechSettings()) -> None:
+        self.audiosocket = audiosocket
+        self.model = model
+        self.settings = settings
+        self.keypad = KeypadListener()
+        self._said_unavailable = False
+        self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
+        self.latencies: list[float] = []  # seconds from end of speech to result
+
+    @property
+    def speech_available(self) -> bool:
+        return self.model is not None and self.audiosocket is not None
+
+    async def ask(self, session: AgiSession, q: Question) -> Answer:
+        if not (q.speech and q.slot is not None and self.speech_available):
+            if q.speech and not self.speech_available and not self._said_unavailable:
+                self._said_unavailable = True
+                log.warning("speech_unavailable", reason="no speech model loaded" if self.model is None
+                            else "no AudioSocket server", fallback="keypad")
+            return await self.keypad.ask(session, q)
+        # Lead prompts (« je ne vous ai pas entendu ») play through AGI; keys stop them.
+        typed = ""
+        for path in q.prompts[:-1]:
+            played = await session.stream_file(path, ALL_DIGITS if q.barge_in else "")
+            if played.digit:
+                typed = played.digit
+                break
+        if typed:
+            return Answer("dtmf", digits=await self.keypad.more_digits(session, q, typed))
+        prompt = q.prompts[-1]
+        if not q.listen_during_prompt:
+            played = await session.stream_file(prompt, ALL_DIGITS if q.barge_in else "")
+            if played.digit:
+                return Answer("dtmf", digits=await self.keypad.more_digits(session, q, played.digit))
+            prompt = None
+        return await self._over_audiosocket(session, q, prompt)
+
+    async def _over_audiosocket(self, session: AgiSession, q: Question, prompt: str | None) -> Answer:
+        assert self.audiosocket is not None
+        call_uuid = str(uuidlib.uuid4())
+        connected = self.audiosocket.expect(call_uuid)
+        exec_task = asyncio.create_task(session.exec("AudioSocket", call_uuid, self.settings.advertise))
+        try:
+            done, _ = await asyncio.wait({connected, exec_task}, timeout=self.settings.connect_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            exec_task.cancel()
+            self.audiosocket.forget(call_uuid)
+            raise
+        if connected not in done:
+            self.audiosocket.forget(call_uuid)
+            return await self._audiosocket_failed(session, q, prompt, exec_task)
+        stream = connected.result()
+        try:
+            answer = await self._listen(stream, q, prompt)
+        finally:
+            await stream.close()
+        # Asterisk's EXEC returns once the socket is closed.
+        try:
+            await asyncio.wait_for(exec_task, session.reply_timeout)
+        except asyncio.TimeoutError:
+            raise AgiError("EXEC AudioSocket did not return after the socket was closed") from None
+        if answer.details.get("hangup"):
+            raise CallerHungUp("during listening")
+        return answer
+
+    async def _audiosocket_failed(self, session: AgiSession, q: Question, prompt: str | None,
+                                  exec_task: asyncio.Task) -> Answer:
+        """Asterisk could not reach us (EXEC answered -1) or never connected: record, or keypad."""
+        if not exec_task.done():
+            # Asterisk is still trying; give it its own bound, then treat as unavailable.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exec_task), session.reply_timeout)
+        if not exec_task.done():
+            exec_task.cancel()
+            raise AgiError("EXEC AudioSocket neither connected nor returned")
+        exec_task.result()  # raises CallerHungUp if the caller left meanwhile
+        if session.hung_up:
+            raise CallerHungUp("during AudioSocket set-up")
+        log.warning("audiosocket_unreachable", advertise=self.settings.advertise)
+        if self.settings.record_dir is not None:
+            self.stats["fallback_record"] += 1
+            return await self._by_recording(session, q, prompt)
+        self.stats["fallback_keypad"] += 1
+        keypad_q = Question(**{**q.__dict__, "prompts": [prompt] if prompt else [q.prompts[-1]]})
+        return await self.keypad.ask(session, keypad_q)
+
+    async def _by_recording(self, session: AgiSession, q: Question, prompt: str | None) -> Answer:
+        """The RECORD FILE fallback: play the prompt, record on the shared volume, recognise the file."""
+        assert self.model is not None and self.settings.record_dir is not None
+        if prompt is not None:
+            played = await session.stream_file(prompt, ALL_DIGITS if q.barge_in else "")
+            if played.digit:
+                return Answer("dtmf", digits=await self.keypad.more_digits(session, q, played.digit))
+        base = self.settings.record_dir / f"rec-{uuidlib.uuid4().hex}"
+        limit_ms = int((q.timeout + self.settings.endpoint.max_speech) * 1000)
+        result = await session.record_file(str(base), "wav", ALL_DIGITS, limit_ms, silence_s=2)
+        if result.digit:
+            return Answer("dtmf", digits=await self.keypad.more_digits(session, q, result.digit))
+        wav = base.with_suffix(".wav")
+        try:
+            pcm, rate = await asyncio.to_thread(read_wav, wav)
+        except (OSError, ValueError):
+            return Answer("none")
+        finally:
+            with contextlib.suppress(OSError):
+                wav.unlink()
+        pcm = resample(pcm, rate, TELEPHONY_RATE)
+        endpointer = Endpointer(self.settings.endpoint)
+        for i in range(0, len(pcm), FRAME_BYTES):
+            endpointer.feed(pcm[i:i + FRAME_BYTES])
+        if not endpointer.speech_started:
+            return Answer("none")
+        utterance = self.model.utterance(q.slot.name if q.slot else None)
+        await utterance.feed(pcm)
+        return self._answer(q, await utterance.finish())
+
+    async def _play(self, stream: AudioStream, pcm: bytes, stop: asyncio.Event) -> None:
+        """Send prompt audio, paced in real time, until done or stopped (barge-in)."""
+        pace = self.settings.pace
+        started = time.monotonic()
+        for n, i in enumerate(range(0, len(pcm), FRAME_BYTES)):
+            if stop.is_set():
+                return
+            await stream.send_audio(pcm[i:i + FRAME_BYTES])
+            if pace > 0:
+                ahead = started + (n + 1) * 0.02 / pace - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            elif n % 50 == 0:
+                await asyncio.sleep(0)
+
+    async def _listen(self, stream: AudioStream, q: Question, prompt: str | None) -> Answer:
+        assert self.model is not None
+        cfg = EndpointConfig(**{**self.settings.endpoint.__dict__, "no_input": q.timeout})
+        endpointer = Endpointer(cfg)
+        utterance = self.model.utterance(q.slot.name if q.slot else None)
+        stop_prompt = asyncio.Event()
+        player: asyncio.Task | None = None
+        if prompt is not None:
+            player = asyncio.create_task(self._play(stream, _prompt_pcm(prompt), stop_prompt))
+        else:
+            endpointer.start_listening()
+        digits = ""
+        last_key = 0.0
+        pending = bytearray()
+        partial = ""
+        try:
+            while True:
+                if player is not None and player.done() and not stop_prompt.is_set():
+                    stop_prompt.set()
+                    endpointer.start_listening()
+                try:
+                    frame = await stream.read(timeout=0.1)
+                except asyncio.TimeoutError:
+                    frame = None
+                    timed_out = True
+                except AudioSocketError as exc:
+                    log.warning("audiosocket_protocol_error", error=str(exc))
+                    return Answer("none", details={"broken": True})
+                else:
+                    timed_out = False
+                    if frame is None or frame.kind in (KIND_HANGUP, KIND_ERROR):
+                        # The caller hung up (or Asterisk gave up on the channel).
+                        return Answer("none", details={"hangup": True})
+                if frame is not None and frame.kind == KIND_DTMF:
+                    stop_prompt.set()
+                    key = frame.dtmf
+                    if key == "#" and q.terminator:
+                        return self._keys(digits)
+                    digits += key
+                    last_key = time.monotonic()
+                    if len(digits) >= q.max_digits:
+                        return self._keys(digits)
+                    continue
+                if digits:
+                    # Keypad mode: more keys until full, "#" or the inter-digit timeout.
+                    if time.monotonic() - last_key >= q.inter_digit_timeout:
+                        return self._keys(digits)
+                    continue
+                if frame is not None and frame.kind == KIND_AUDIO:
+                    endpointer.feed(frame.payload)
+                    pending += frame.payload
+                    if len(pending) >= 5 * FRAME_BYTES:  # decode every 100 ms
+                        partial = await utterance.feed(bytes(pending))
+                        pending.clear()
+                    if not stop_prompt.is_set() and endpointer.speech_started and (
+                        endpointer.barge_in or len(partial.split()) >= 1
+                    ):
+                        stop_prompt.set()  # speech barge-in: real speech, not a cough
+                        endpointer.start_listening()
+                elif not timed_out:
+                    continue
+                status = endpointer.status()
+                if status == "noinput":
+                    self.stats["noinput"] += 1
+                    return Answer("none")
+                if status in ("ended", "max"):
+                    if pending:
+                        await utterance.feed(bytes(pending))
+                    return await self._result(q, utterance, partial=status == "max")
+        finally:
+            stop_prompt.set()
+            if player is not None:
+                player.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await player
+
+    def _keys(self, digits: str) -> Answer:
+        self.stats["dtmf"] += 1
+        return Answer("dtmf", digits=digits)
+
+    async def _result(self, q: Question, utterance, *, partial: bool) -> Answer:
+        started = time.monotonic()
+        try:
+            recognition = await asyncio.wait_for(utterance.finish(), self.settings.result_timeout)
+        except asyncio.TimeoutError:
+            # A slow recogniser never blocks the call: use what it heard so far.
+            recognition = Recognition(text=utterance.partial_text, confidence=None, partial=True)
+        recognition.ms = (time.monotonic() - started) * 1000
+        self.latencies.append(recognition.ms / 1000)
+        recognition.partial = recognition.partial or partial
+        return self._answer(q, recognition)
+
+    def _answer(self, q: Question, recognition: Recognition) -> Answer:
+        self.stats["speech"] += 1
+        value = parse_slot(q.slot.name, recognition.text) if q.slot and recognition.text else None
+        if value is None and recognition.text and parse_slot("title_type", recognition.text) == AGENT:
+            value = AGENT
+        if (recognition.confidence is not None and recognition.confidence < self.settings.min_confidence
+                and value != AGENT):
+            value = None  # too unsure: the flow asks again (no match)
+        secret = q.slot is not None and q.slot.digits  # a file number is personal data: not in the logs
+        log.info("speech_result", slot=q.slot.name if q.slot else None,
+                 text=f"<{len(recognition.text.split())} words>" if secret else recognition.text,
+                 value=("<digits>" if value else None) if secret else value,
+                 confidence=recognition.confidence, partial=recognition.partial, ms=round(recognition.ms, 1))
+        return Answer("speech", text=recognition.text, value=value, confidence=recognition.confidence,
+                      partial=recognition.partial)

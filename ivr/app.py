@@ -37,6 +37,7 @@ class IvrServer:
         keep_records: bool = False,
         resolver: FlowResolver | None = None,
         watch_flows: bool = True,
+        speech_model=None,
     ) -> None:
         self.settings = settings
         self.catalog = load_catalog(settings.prompts_dir / "catalog.yaml")
@@ -50,7 +51,8 @@ class IvrServer:
             services={"tracking": self.tracking},
         )
         self.audiosocket = AudioSocketServer(settings.host, settings.audiosocket_port)
-        self.speech_model = None
+        self.speech_model = speech_model
+        self._owns_model = speech_model is None
         self.listener = SpeechListener(None, None)
         self.engine.listener = self.listener
         self.flows = FlowRegistry(settings.flows_dir, self.engine)
@@ -88,16 +90,17 @@ class IvrServer:
 
         if not self.settings.speech:
             return
-        path = find_model(self.settings.vosk_model)
-        if path is None:
-            log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
-                        hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
-            return
-        try:
-            self.speech_model = await asyncio.to_thread(SpeechModel, path)
-        except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
-            log.error("speech_model_failed", path=str(path), error=str(exc))
-            return
+        if self.speech_model is None:
+            path = find_model(self.settings.vosk_model)
+            if path is None:
+                log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
+                            hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
+                return
+            try:
+                self.speech_model = await asyncio.to_thread(SpeechModel, path)
+            except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
+                log.error("speech_model_failed", path=str(path), error=str(exc))
+                return
         await self.audiosocket.start()
         advertise = self.settings.audiosocket_advertise or f"{self.settings.host}:{self.audiosocket.bound_port}"
         self.listener.audiosocket = self.audiosocket
@@ -115,7 +118,7 @@ class IvrServer:
     async def stop(self, grace: float | None = None) -> None:
         await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.audiosocket.stop()
-        if self.speech_model is not None:
+        if self.speech_model is not None and self._owns_model:
             self.speech_model.close()
         for task in self._tasks:
             task.cancel()

@@ -21,6 +21,12 @@ def load_capture(folder: str, name: str = "agi.jsonl") -> list[dict]:
 
 
 @pytest.fixture(autouse=True)
+def _keypad_unless_asked(monkeypatch):
+    """Flow tests run keypad-only whatever models the machine has; speech tests turn speech on."""
+    monkeypatch.setenv("IVR_SPEECH", "false")
+
+
+@pytest.fixture(autouse=True)
 def _quiet_logs():
     from ivr.logs import configure_logging
 

@@ -123,6 +123,11 @@ class AudioStream:
         except (AudioSocketError, ConnectionError, OSError) as exc:
             self._frames.put_nowait(exc)
 
+    @property
+    def backlog(self) -> int:
+        """Frames received and not yet read."""
+        return self._frames.qsize()
+
     async def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame (None at end of stream); ``asyncio.TimeoutError`` after ``timeout`` seconds.
 

@@ -103,9 +103,13 @@ class Endpointer:
         """Enough real speech to interrupt a prompt."""
         return self.voiced_time >= self.config.barge_in_speech
 
-    def status(self) -> str:
-        """``listening``, ``speaking``, ``ended`` (trailing silence), ``max`` (too long) or ``noinput``."""
-        gap = self._gap()
+    def status(self, *, idle: bool = True) -> str:
+        """``listening``, ``speaking``, ``ended`` (trailing silence), ``max`` (too long) or ``noinput``.
+
+        ``idle`` says no frame is waiting to be processed: only then does
+        wall-clock time count as silence (a backlog is not silence).
+        """
+        gap = self._gap() if idle else 0.0
         if self.speech_started:
             if self._silence_audio + gap >= self.config.end_silence:
                 return "ended"

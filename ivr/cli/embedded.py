@@ -17,7 +17,7 @@ __all__ = ["embedded_server"]
 @contextlib.asynccontextmanager
 async def embedded_server(
     settings: Settings | None = None, *, resolver=None, stub: StubConfig | None = None, with_stub: bool = True,
-    **overrides,
+    speech_model=None, **overrides,
 ) -> AsyncIterator[IvrServer]:
     """Start the tracking stub and an :class:`IvrServer` on 127.0.0.1 with free ports; stop both on exit.
 
@@ -33,6 +33,8 @@ async def embedded_server(
             "admin_port": 0,
             "records": Path(tmp) / "calls.jsonl",
             "shutdown_grace": 5.0,
+            # In-process, prompts go to the simulated caller as fast as it takes them.
+            "audiosocket_pace": 0.0,
         }
         if with_stub:
             stub_runner, stub_port = await start_stub(stub or StubConfig(), "127.0.0.1", 0)
@@ -40,7 +42,7 @@ async def embedded_server(
         values.update(overrides)
         base = settings or Settings()
         server = IvrServer(base.model_copy(update=values), allow_sim_clock=True, keep_records=True,
-                           resolver=resolver, watch_flows=False)
+                           resolver=resolver, watch_flows=False, speech_model=speech_model)
         server.stub_runner = stub_runner
         await server.start()
         try:

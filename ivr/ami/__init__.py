@@ -1,0 +1,1 @@
+"""AMI controller (panoramisk): live queue state, originate; knows nothing about flows."""

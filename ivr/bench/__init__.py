@@ -1,0 +1,1 @@
+"""Benchmarks behind ``ivr bench``: each prints progress and ends with one JSON summary line."""

@@ -1,0 +1,167 @@
+"""AudioSocket framing and server, and the endpointer: protocol exactness and bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import uuid
+
+import numpy as np
+import pytest
+
+from ivr.audio.audiosocket import (
+    KIND_AUDIO,
+    KIND_DTMF,
+    KIND_HANGUP,
+    KIND_UUID,
+    AudioSocketError,
+    AudioSocketServer,
+    encode_frame,
+    read_frame,
+)
+from ivr.audio.vad import EndpointConfig, Endpointer
+from tests.conftest import load_capture
+
+
+def reader_of(data: bytes) -> asyncio.StreamReader:
+    r = asyncio.StreamReader()
+    r.feed_data(data)
+    r.feed_eof()
+    return r
+
+
+async def test_frames_round_trip_and_match_the_capture():
+    # The capture's first frame: kind 0x01, 16 bytes, the UUID the AGI EXEC named.
+    first = load_capture("commands", "audiosocket.jsonl")[0]["data"]
+    raw = bytes.fromhex(first["payload_hex"])
+    wire = encode_frame(KIND_UUID, raw)
+    assert wire[:3] == b"\x01\x00\x10"
+    frame = await read_frame(reader_of(wire))
+    assert frame.uuid == "8bf79274-eb93-4bfd-aa0e-abfe214b2a3d"
+    audio = await read_frame(reader_of(encode_frame(KIND_AUDIO, b"\x01\x02" * 160)))
+    assert (audio.kind, len(audio.payload)) == (KIND_AUDIO, 320)
+    dtmf = await read_frame(reader_of(bytes.fromhex("03000135")))  # the capture's DTMF "5"
+    assert dtmf.dtmf == "5"
+    assert await read_frame(reader_of(b"")) is None
+
+
+@pytest.mark.parametrize("wire, message", [
+    (b"\x10\x01", "inside a frame header"),
+    (b"\x10\x01\x40" + b"\0" * 10, "inside a 320-byte frame"),
+    (b"\x42\x00\x00", "unknown frame kind 0x42"),
+    (b"\x10\xff\xff", "too large"),
+    (b"\x01\x00\x04abcd", "UUID frame of 4 bytes"),
+    (b"\x03\x00\x02ab", "DTMF frame of 2 bytes"),
+])
+async def test_garbage_and_truncated_frames_are_errors(wire, message):
+    with pytest.raises(AudioSocketError, match=message):
+        await read_frame(reader_of(wire))
+
+
+async def test_server_hands_the_connection_to_the_waiting_call_and_rejects_strangers():
+    server = AudioSocketServer("127.0.0.1", 0, first_frame_timeout=0.3)
+    await server.start()
+    try:
+        port = server.bound_port
+        wanted = str(uuid.uuid4())
+        fut = server.expect(wanted)
+        # A stranger (unknown UUID), a non-UUID first frame and a silent peer are all dropped.
+        for payload in (encode_frame(KIND_UUID, uuid.uuid4().bytes), encode_frame(KIND_AUDIO, b"\0" * 320), b""):
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(payload)
+            await w.drain()
+            assert await asyncio.wait_for(r.read(), 2) == b""
+            w.close()
+        assert server.rejected == 3 and not fut.done()
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes) + encode_frame(KIND_DTMF, b"7"))
+        await w.drain()
+        stream = await asyncio.wait_for(fut, 2)
+        frame = await stream.read(timeout=2)
+        assert frame.dtmf == "7"
+        await stream.send_audio(b"\0" * 320)
+        assert (await r.readexactly(3)) == b"\x10\x01\x40"
+        await stream.close()
+        await r.readexactly(320)
+        assert await asyncio.wait_for(r.read(), 2) == b""  # closing the socket ends Asterisk's EXEC
+        w.close()
+    finally:
+        await server.stop()
+
+
+def tone(seconds: float, amplitude: int = 4000) -> bytes:
+    t = np.arange(int(8000 * seconds)) / 8000
+    return (amplitude * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+
+
+def silence(seconds: float) -> bytes:
+    return b"\0" * int(16000 * seconds)
+
+
+def feed_all(e: Endpointer, pcm: bytes) -> list[str]:
+    out = []
+    for i in range(0, len(pcm), 320):
+        e.feed(pcm[i:i + 320])
+        out.append(e.status())
+    return out
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_speech_then_trailing_silence_ends_the_utterance():
+    clock = FakeClock()
+    e = Endpointer(EndpointConfig(end_silence=0.8), clock=clock)
+    e.start_listening()
+    states = feed_all(e, silence(0.5) + tone(1.0) + silence(1.0))
+    assert "speaking" in states
+    # Ends 0.8 s after the speech (within a frame or two), not before.
+    assert abs(states.index("ended") - int((0.5 + 1.0 + 0.8) / 0.02)) <= 2
+
+
+def test_a_cough_neither_starts_speech_nor_barges_in():
+    e = Endpointer(EndpointConfig(min_speech=0.12, barge_in_speech=0.35), clock=FakeClock())
+    feed_all(e, tone(0.08) + silence(0.3))
+    assert not e.speech_started and not e.barge_in
+    feed_all(e, tone(0.4))
+    assert e.speech_started and e.barge_in
+
+
+def test_no_input_by_audio_time_and_by_wall_clock_when_frames_stop():
+    clock = FakeClock()
+    e = Endpointer(EndpointConfig(no_input=2.0), clock=clock)
+    e.start_listening()
+    assert feed_all(e, silence(2.1))[-1] == "noinput"  # a SIP line: silence frames flow
+    clock2 = FakeClock()
+    e2 = Endpointer(EndpointConfig(no_input=2.0), clock=clock2)
+    e2.start_listening()
+    clock2.t = 1.0
+    assert e2.status() == "listening"
+    clock2.t = 2.2  # a Local channel: no frames at all during silence
+    assert e2.status() == "noinput"
+
+
+def test_a_backlog_of_queued_frames_is_not_silence():
+    clock = FakeClock()
+    e = Endpointer(EndpointConfig(no_input=2.0), clock=clock)
+    e.start_listening()
+    clock.t = 1.5  # frames were late (busy server) but they are still arriving
+    for i in range(0, len(silence(0.2)), 320):
+        e.feed(b"\0" * 320)
+        clock.t += 0.001
+    assert e.status() == "listening"
+
+
+def test_wall_clock_counts_only_when_no_frame_is_waiting():
+    clock = FakeClock()
+    e = Endpointer(EndpointConfig(end_silence=0.8), clock=clock)
+    e.start_listening()
+    feed_all(e, tone(0.5))
+    clock.t = 5.0  # the decoder was busy for seconds while frames queued up
+    assert e.status(idle=False) == "speaking"
+    assert e.status(idle=True) == "ended"  # nothing queued: the line really went quiet

@@ -15,7 +15,12 @@ from .calls.handler import CallHandler
 from .calls.record import JsonlRecordStore, MemoryRecordStore, TeeRecordStore
 from .config import Settings
 from .engine.registry import FlowRegistry
+from .ami.controller import AmiController
 from .engine.runner import EngineServices
+from .routing.callbacks import CallbackBook, CallbackDialer
+from .routing.router import RulesRouter
+from .routing.rules import DEFAULT_RULES, load_rules
+from .store.sqlite import SqliteStore
 from .speech.listener import SpeechListener, SpeechSettings
 from .tracking.client import TrackingClient
 from .tts.catalog import load_catalog
@@ -50,6 +55,22 @@ class IvrServer:
             dynamic=DynamicPrompts(settings.prompts_dir / "cache"),
             services={"tracking": self.tracking},
         )
+        self.store = SqliteStore(settings.store)
+        self.ami: AmiController | None = None
+        if settings.ami_user:
+            self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
+                                     settings.ami_secret.get_secret_value())
+        self.rules = load_rules(settings.routing_rules or DEFAULT_RULES)
+        self.engine.router = RulesRouter(
+            self.rules,
+            board=self.ami.board if self.ami else None,
+            connected=lambda: self.ami is not None and self.ami.connected,
+            store=self.store,
+            can_call_back=lambda: self.ami is not None and self.ami.connected,
+        )
+        self.engine.callbacks = CallbackBook(self.store)
+        self.dialer = CallbackDialer(self.store, self.ami, channel=settings.callback_channel,
+                                     context=settings.callback_context) if self.ami else None
         self.audiosocket = AudioSocketServer(settings.host, settings.audiosocket_port)
         self.speech_model = speech_model
         self._owns_model = speech_model is None
@@ -109,6 +130,13 @@ class IvrServer:
                                                 record_dir=self.settings.record_dir)
 
     async def start(self) -> None:
+        await self.store.open()
+        if self.ami is not None:
+            self.ami.start()
+        else:
+            log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
+        if self.dialer is not None:
+            self.dialer.start()
         await self._start_speech()
         self.reload_flows()
         if self.watch_flows and self.settings.flow_watch_interval > 0:
@@ -124,7 +152,12 @@ class IvrServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.dialer is not None:
+            await self.dialer.stop()
+        if self.ami is not None:
+            await self.ami.stop()
         await self.tracking.close()
+        await self.store.close()
         self.records.close()
 
     async def serve_forever(self) -> None:

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     ami_port: int = 5038
     ami_user: str = ""
     ami_secret: SecretStr = SecretStr("")
+    #: SQLite file for what must survive a restart (callbacks, daily caller counts).
+    store: Path = Path("var/ivr.sqlite")
+    routing_rules: Path | None = None
+    #: Channel that reaches a caller for a callback ({number} is replaced); dialplan context that queues them.
+    callback_channel: str = "Local/{number}@ivr-callback-out"
+    callback_context: str = "ivr-callback"
     tracking_url: str = "http://127.0.0.1:8081"
     tracking_timeout: float = 2.0
     vosk_model: Path | None = None

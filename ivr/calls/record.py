@@ -37,6 +37,8 @@ class CallRecord:
     outcome: str = ""
     queue: str = ""
     reason: str = ""
+    rule: str = ""  # the routing rule that picked the queue
+    expected_wait: int | None = None
     error: str = ""
     hangup_node: str = ""
     agi_commands: int = 0

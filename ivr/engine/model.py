@@ -246,6 +246,10 @@ class RouteNode(_NodeBase):
     prompts: list[str] = Field(default_factory=list)
     #: Call variables passed to the agent's screen as IVR_<NAME> channel variables.
     context: dict[str, str] = Field(default_factory=dict)
+    #: Announce the estimated wait (from live queue state) when it is long.
+    announce_wait: bool = True
+    #: Offer a callback when the wait is very long (and the caller's number is known).
+    offer_callback: bool = True
 
 
 class HangupNode(_NodeBase):

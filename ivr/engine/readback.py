@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-__all__ = ["say_digits_text", "say_date_text", "say_days_text", "MONTHS"]
+__all__ = ["say_digits_text", "say_date_text", "say_days_text", "say_wait_text", "MONTHS"]
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
           "septembre", "octobre", "novembre", "décembre")
@@ -49,3 +49,15 @@ def say_days_text(days: int) -> str:
         return f"dans {days} jours"
     weeks = round(days / 7)
     return f"dans environ {weeks} semaines"
+
+
+def say_wait_text(seconds: int) -> str:
+    """The estimated wait, rounded the way a person would say it."""
+    if seconds < 90:
+        return "Le temps d'attente est estimé à environ une minute."
+    minutes = round(seconds / 60)
+    if minutes >= 60:
+        return "Le temps d'attente est actuellement de plus d'une heure."
+    if minutes > 10:
+        minutes = 5 * round(minutes / 5)
+    return f"Le temps d'attente est estimé à environ {minutes} minutes."

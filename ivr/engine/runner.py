@@ -28,6 +28,7 @@ from .filenumber import is_valid_file_number
 from .inputs import Answer, KeypadListener, Listener, Question
 from .model import (
     BranchNode,
+    Handler,
     CollectNode,
     ConfirmNode,
     FlowModel,
@@ -42,11 +43,13 @@ from .model import (
     SetNode,
     SubflowNode,
 )
-from .readback import say_date_text, say_digits_text
+from ..routing.router import RulesRouter
+from ..routing.rules import Decision, load_rules
+from .readback import say_date_text, say_digits_text, say_wait_text
 from .template import lookup as lookup_var
 from .template import render
 
-__all__ = ["FlowRunner", "EngineServices", "LookupResult", "LookupService", "Router", "FlowError"]
+__all__ = ["FlowRunner", "EngineServices", "LookupResult", "LookupService", "Router", "CallbackBook", "FlowError"]
 
 MAX_STEPS = 400  # a call visiting more nodes than this is looping: fail it to an agent
 
@@ -68,20 +71,13 @@ class LookupService(Protocol):
 
 
 class Router(Protocol):
-    def decide(self, call: Call, requested: str, reason: str) -> tuple[str, str]:
-        """(queue, reason) for a route node; ``requested`` is the node's queue (maybe ``auto``)."""
+    async def decide(self, call: Call, requested: str, reason: str) -> Decision:
+        """Where a route node sends the caller; ``requested`` is the node's queue (maybe ``auto``)."""
 
 
-class SimpleRouter:
-    """Until routing rules are configured: complex files in-house, everything else to the contractor."""
-
-    def decide(self, call: Call, requested: str, reason: str) -> tuple[str, str]:
-        if requested != "auto":
-            return requested, reason
-        dossier = call.variables.get("dossier") or {}
-        if isinstance(dossier, dict) and (dossier.get("complex") or dossier.get("expertise")):
-            return "inhouse", reason
-        return "contractor", reason
+class CallbackBook(Protocol):
+    async def schedule(self, call: Call, decision: Decision) -> int:
+        """Keep a callback (persisted) and return its id."""
 
 
 @dataclass
@@ -91,8 +87,9 @@ class EngineServices:
     catalog: Catalog
     dynamic: DynamicPrompts
     services: dict[str, LookupService] = field(default_factory=dict)
-    router: Router = field(default_factory=SimpleRouter)
+    router: Router = field(default_factory=lambda: RulesRouter(load_rules()))
     listener: Listener = field(default_factory=KeypadListener)
+    callbacks: CallbackBook | None = None
     flows: Callable[[str], "FlowRunner | None"] = lambda name: None
 
 
@@ -224,11 +221,39 @@ class FlowRunner:
     # -- ending nodes ---------------------------------------------------------
 
     async def _route(self, node: RouteNode, node_id: str, call: Call) -> str | None:
-        queue, reason = self.svc.router.decide(call, node.queue, node.reason)
+        decision = await self.svc.router.decide(call, node.queue, node.reason)
         await self._play_all(call, node.prompts)
+        if node.announce_wait and decision.announce_wait and decision.expected_wait is not None:
+            path = await self.svc.dynamic.playback_path(say_wait_text(decision.expected_wait))
+            await call.session.stream_file(path, "")
+        if node.offer_callback and decision.offer_callback and self.svc.callbacks is not None:
+            if await self._callback_accepted(call, node_id):
+                callback_id = await self.svc.callbacks.schedule(call, decision)
+                call.record.slots["callback_id"] = callback_id
+                ending = " ".join(d for d in call.caller_number if d.isdigit())[-3:]
+                path = await self.svc.dynamic.playback_path(
+                    f"C'est noté. Un conseiller vous rappellera au numéro se terminant par {ending}, "
+                    f"dès que possible. Merci de votre appel, au revoir.")
+                await call.session.stream_file(path, "")
+                call.record.queue = decision.queue
+                call.finish(Outcome.CALLBACK, decision.reason)
+                await call.session.set_variable("IVR_OUTCOME", Outcome.CALLBACK.value)
+                await call.session.hangup()
+                return None
         context = {name: render(template, call.variables) for name, template in node.context.items()}
-        await call.route(queue, reason, **context)
+        if decision.priority:
+            context["priority"] = str(decision.priority)
+        await call.route(decision.queue, decision.reason, **context)
         return None
+
+    async def _callback_accepted(self, call: Call, node_id: str) -> bool:
+        """« Voulez-vous être rappelé ? » — no answer or no match means the caller waits in the queue."""
+        offer = ConfirmNode(kind="confirm", prompt="offre_rappel", keypad_prompt="offre_rappel_clavier",
+                            yes="-", no="-", retries=1, noinput=Handler(next="-"), nomatch=Handler(next="-"),
+                            on_fail="-")
+        answer, _ = await self._ask(call, f"{node_id}.rappel", offer, _yes_no,
+                                    question_kw={"max_digits": 1, "slot": SLOTS["yes_no"]})
+        return answer == "yes"
 
     async def _hangup(self, node: HangupNode, node_id: str, call: Call) -> str | None:
         await self._play_all(call, node.prompts)

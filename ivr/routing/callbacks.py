@@ -1,0 +1,97 @@
+"""Callbacks: kept in the store when a caller accepts one; dialled when the queue has a free agent.
+
+The dialler originates a call to the caller into the dialplan context that
+queues them (``IVR_QUEUE`` and ``IVR_REASON=callback`` set on the channel).
+Pending callbacks are in SQLite, so a restart loses none; one being dialled
+when the process stopped is dialled again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from ..calls.call import Call
+from ..privacy import mask_caller
+from ..store.sqlite import SqliteStore
+from .rules import Decision
+
+__all__ = ["CallbackBook", "CallbackDialer"]
+
+log = structlog.get_logger("ivr.callbacks")
+
+
+class CallbackBook:
+    """Implements the engine's ``CallbackBook``."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def schedule(self, call: Call, decision: Decision) -> int:
+        context = {"title": call.variables.get("title") or "", "reason": decision.reason}
+        callback_id = await self.store.add_callback(call.caller_number, decision.queue, decision.reason, context)
+        log.info("callback_scheduled", callback_id=callback_id, queue=decision.queue,
+                 caller=call.caller_number, call_id=call.call_id)
+        return callback_id
+
+
+class CallbackDialer:
+    """Originates pending callbacks through AMI when their queue has a free agent."""
+
+    def __init__(self, store: SqliteStore, ami, *, channel: str = "Local/{number}@ivr-callback-out",
+                 context: str = "ivr-callback", interval: float = 2.0, queues: tuple[str, ...] = ("inhouse", "contractor"),
+                 retry_after: float = 60.0) -> None:
+        self.store = store
+        self.ami = ami
+        self.channel = channel
+        self.context = context
+        self.interval = interval
+        self.queues = queues
+        self.retry_after = retry_after
+        self.dialled = 0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("callback_dialer_failed")
+            await asyncio.sleep(self.interval)
+
+    async def tick(self) -> int:
+        """Dial what can be dialled now; returns how many originates were tried."""
+        if not self.ami.connected:
+            return 0
+        tried = 0
+        for queue in self.queues:
+            state = self.ami.board.get(queue)
+            free = state.available if state else 0
+            while free > 0:
+                cb = await self.store.next_callback(queue)
+                if cb is None:
+                    break
+                free -= 1
+                tried += 1
+                result = await self.ami.originate(
+                    channel=self.channel.format(number=cb.number), context=self.context, exten="s",
+                    variables={"IVR_QUEUE": queue, "IVR_REASON": "callback", "IVR_CALLBACK_ID": str(cb.id),
+                               "IVR_TITLE": cb.context.get("title", "")},
+                    caller_id=f"34 00 <3400>")
+                new_state = await self.store.finish_callback(cb.id, result.success, "" if result.success else result.reason,
+                                                             retry_after=self.retry_after)
+                self.dialled += result.success
+                log.info("callback_dialled", callback_id=cb.id, queue=queue, ok=result.success,
+                         reason=result.reason, state=new_state, caller=mask_caller(cb.number))
+        return tried

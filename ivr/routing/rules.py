@@ -1,0 +1,149 @@
+"""Routing rules (YAML, validated with file:line errors) and the router that applies them to a call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..yamlsrc import SourceError, line_of, load_yaml, to_plain, validation_messages
+
+__all__ = ["RoutingRules", "Decision", "load_rules", "DEFAULT_RULES", "FIELDS", "matches"]
+
+DEFAULT_RULES = Path(__file__).resolve().parent / "rules.yaml"
+
+#: What a rule can test, and the kind of value it holds.
+FIELDS = {"title": str, "status": str, "complex": bool, "expertise": bool, "reason": str, "caller_type": str,
+          "calls_today": int}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_when(when: dict[str, Any]) -> dict[str, Any]:
+    for key, test in when.items():
+        if key not in FIELDS:
+            raise ValueError(f"unknown field {key!r} (one of {', '.join(FIELDS)})")
+        if isinstance(test, dict):
+            unknown = set(test) - {"at_least", "at_most"}
+            if unknown or FIELDS[key] is not int:
+                raise ValueError(f"{key}: only numeric fields take at_least/at_most")
+    return when
+
+
+class Rule(_Model):
+    name: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    queue: str
+    reason: str | None = None
+
+    @field_validator("when")
+    @classmethod
+    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_when(v)
+
+
+class Overflow(_Model):
+    from_: str = Field(alias="from")
+    to: str
+    wait_above: int = Field(gt=0)
+    unless: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("unless")
+    @classmethod
+    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_when(v)
+
+
+class Priority(_Model):
+    when: dict[str, Any]
+    priority: int = Field(ge=1, le=100)
+
+    @field_validator("when")
+    @classmethod
+    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_when(v)
+
+
+class Waiting(_Model):
+    announce_above: int = Field(60, ge=0)
+    callback_above: int = Field(300, ge=0)
+
+
+class RoutingRules(_Model):
+    queues: list[str] = Field(min_length=1)
+    rules: list[Rule] = Field(min_length=1)
+    overflow: list[Overflow] = Field(default_factory=list)
+    priority: list[Priority] = Field(default_factory=list)
+    waiting: Waiting = Waiting()
+
+    @model_validator(mode="after")
+    def _known_queues(self) -> "RoutingRules":
+        if self.rules[-1].when:
+            raise ValueError("the last rule must have no 'when': every caller needs a queue")
+        return self
+
+
+def matches(when: dict[str, Any], facts: dict[str, Any]) -> bool:
+    for key, test in when.items():
+        value = facts.get(key)
+        if isinstance(test, dict):
+            if value is None:
+                return False
+            if "at_least" in test and not value >= test["at_least"]:
+                return False
+            if "at_most" in test and not value <= test["at_most"]:
+                return False
+        elif isinstance(test, list):
+            if value not in test:
+                return False
+        elif value != test:
+            return False
+    return True
+
+
+@dataclass
+class Decision:
+    queue: str
+    reason: str
+    rule: str
+    priority: int = 0
+    expected_wait: int | None = None
+    announce_wait: bool = False
+    offer_callback: bool = False
+    overflowed_from: str | None = None
+
+
+def load_rules(path: str | Path = DEFAULT_RULES, *, known_queues: tuple[str, ...] | None = None) -> RoutingRules:
+    """Load and validate a rules file; raise :class:`SourceError` with every ``file:line`` problem at once."""
+    from pydantic import ValidationError
+
+    path = Path(path)
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        raise SourceError([f"{path}:1: routing rules are a mapping with queues and rules"])
+    plain = to_plain(raw)
+    errors: list[str] = []
+    rules: RoutingRules | None = None
+    try:
+        rules = RoutingRules.model_validate(plain)
+    except ValidationError as exc:
+        errors += validation_messages(path, raw, exc)
+    # Queue names are checked on the raw data too, so they are reported with shape errors.
+    queues = plain.get("queues") if isinstance(plain.get("queues"), list) else []
+    allowed = set(known_queues or queues)
+    refs = [(("rules", i, "queue"), r.get("queue")) for i, r in enumerate(plain.get("rules") or []) if isinstance(r, dict)]
+    for i, o in enumerate(plain.get("overflow") or []):
+        if isinstance(o, dict):
+            refs += [(("overflow", i, "from"), o.get("from")), (("overflow", i, "to"), o.get("to"))]
+    for loc, queue in refs:
+        if isinstance(queue, str) and allowed and queue not in allowed:
+            errors.append(f"{path}:{line_of(raw, loc) or 1}: {'.'.join(map(str, loc))}: "
+                          f"{queue!r} is not a known queue ({', '.join(sorted(allowed))})")
+    if errors:
+        raise SourceError(errors)
+    assert rules is not None
+    return rules

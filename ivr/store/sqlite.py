@@ -1,0 +1,145 @@
+"""The SQLite store (aiosqlite): pending callbacks and how often each caller called today.
+
+Caller numbers are kept only where they are needed to call back; the daily
+counts use a salted hash of the number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import aiosqlite
+
+__all__ = ["SqliteStore", "Callback"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    number TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callbacks_pending ON callbacks (state, queue, created_at);
+CREATE TABLE IF NOT EXISTS caller_days (
+    caller TEXT NOT NULL,
+    day TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (caller, day)
+);
+"""
+
+
+@dataclass
+class Callback:
+    id: int
+    created_at: float
+    number: str
+    queue: str
+    reason: str
+    context: dict
+    state: str
+    attempts: int
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, *, salt: str = "ivr-3400") -> None:
+        self.path = str(path)
+        self.salt = salt
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> "SqliteStore":
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.executescript(_SCHEMA)
+        # A callback being dialled when the process stopped is dialled again.
+        await self._db.execute("UPDATE callbacks SET state = 'pending' WHERE state = 'dialing'")
+        await self._db.commit()
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "store not opened"
+        return self._db
+
+    # -- callers -------------------------------------------------------------
+
+    def _caller_key(self, number: str) -> str:
+        return hashlib.sha256(f"{self.salt}:{number}".encode()).hexdigest()[:24]
+
+    async def count_call(self, number: str, day: date | None = None) -> int:
+        """Count one more call from ``number`` today; returns today's count (1 for a first call)."""
+        if not number:
+            return 1
+        key, d = self._caller_key(number), (day or date.today()).isoformat()
+        await self.db.execute(
+            "INSERT INTO caller_days (caller, day, calls) VALUES (?, ?, 1) "
+            "ON CONFLICT (caller, day) DO UPDATE SET calls = calls + 1", (key, d))
+        await self.db.commit()
+        async with self.db.execute("SELECT calls FROM caller_days WHERE caller = ? AND day = ?", (key, d)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 1
+
+    # -- callbacks -------------------------------------------------------------
+
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+        now = time.time()
+        cur = await self.db.execute(
+            "INSERT INTO callbacks (created_at, number, queue, reason, context, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (now, number, queue, reason, json.dumps(context or {}), now))
+        await self.db.commit()
+        return int(cur.lastrowid)
+
+    async def next_callback(self, queue: str) -> Callback | None:
+        """The oldest callback due for ``queue``, marked as being dialled."""
+        async with self.db.execute(
+            "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks "
+            "WHERE state = 'pending' AND queue = ? AND not_before <= ? ORDER BY created_at LIMIT 1",
+            (queue, time.time())) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        await self.db.execute("UPDATE callbacks SET state = 'dialing', updated_at = ? WHERE id = ?",
+                              (time.time(), row[0]))
+        await self.db.commit()
+        return Callback(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), "dialing", row[7])
+
+    async def finish_callback(self, callback_id: int, ok: bool, error: str = "", *, retry_after: float = 60.0,
+                              max_attempts: int = 3) -> str:
+        """Record a dial attempt; returns the new state (done, pending again, or failed)."""
+        async with self.db.execute("SELECT attempts FROM callbacks WHERE id = ?", (callback_id,)) as cur:
+            row = await cur.fetchone()
+        attempts = (row[0] if row else 0) + 1
+        state = "done" if ok else ("failed" if attempts >= max_attempts else "pending")
+        await self.db.execute(
+            "UPDATE callbacks SET state = ?, attempts = ?, last_error = ?, not_before = ?, updated_at = ? WHERE id = ?",
+            (state, attempts, error, time.time() + (0 if ok else retry_after), time.time(), callback_id))
+        await self.db.commit()
+        return state
+
+    async def callbacks(self, state: str | None = None) -> list[Callback]:
+        sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks"
+        args: tuple = ()
+        if state:
+            sql += " WHERE state = ?"
+            args = (state,)
+        async with self.db.execute(sql + " ORDER BY id", args) as cur:
+            rows = await cur.fetchall()
+        return [Callback(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]

@@ -96,6 +96,7 @@ class IvrServer:
             ),
         )
         self._tasks: list[asyncio.Task] = []
+        self._listening = False
 
     @property
     def agi_port(self) -> int:
@@ -105,23 +106,30 @@ class IvrServer:
         """Reload flow files (SIGHUP, file change, admin): valid changes apply to new calls."""
         return self.flows.reload()
 
-    async def _start_speech(self) -> None:
-        """Load the Vosk model (off the loop) and listen for AudioSocket; without a model, keypad only."""
+    async def _load_speech_model(self) -> bool:
+        """Load the Vosk model off the event loop; False (keypad only) when there is none."""
         from .speech.engine import ModelMissing, SpeechModel, find_model
 
-        if not self.settings.speech:
+        if self.speech_model is not None:
+            return True
+        path = find_model(self.settings.vosk_model)
+        if path is None:
+            log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
+                        hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
+            return False
+        try:
+            self.speech_model = await asyncio.to_thread(SpeechModel, path)
+        except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
+            log.error("speech_model_failed", path=str(path), error=str(exc))
+            return False
+        self.listener.model = self.speech_model
+        self.listener.settings = SpeechSettings(record_dir=self.settings.record_dir)
+        return True
+
+    async def _start_speech(self) -> None:
+        """Load the Vosk model and listen for AudioSocket; without a model, keypad only."""
+        if not self.settings.speech or not await self._load_speech_model():
             return
-        if self.speech_model is None:
-            path = find_model(self.settings.vosk_model)
-            if path is None:
-                log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
-                            hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
-                return
-            try:
-                self.speech_model = await asyncio.to_thread(SpeechModel, path)
-            except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
-                log.error("speech_model_failed", path=str(path), error=str(exc))
-                return
         await self.audiosocket.start()
         advertise = self.settings.audiosocket_advertise or f"{self.settings.host}:{self.audiosocket.bound_port}"
         self.listener.audiosocket = self.audiosocket
@@ -129,22 +137,34 @@ class IvrServer:
         self.listener.settings = SpeechSettings(advertise=advertise, pace=self.settings.audiosocket_pace,
                                                 record_dir=self.settings.record_dir)
 
-    async def start(self) -> None:
+    async def start(self, *, listen: bool = True) -> None:
+        """Open the store, connect AMI, load speech and flows; with ``listen``, accept FastAGI calls.
+
+        ``listen=False`` is the classic-AGI mode (one process per call): no
+        listeners, no AMI connection, no AudioSocket (speech only through the
+        RECORD FILE fallback when ``record_dir`` is set).
+        """
         await self.store.open()
-        if self.ami is not None:
-            self.ami.start()
-        else:
-            log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
-        if self.dialer is not None:
-            self.dialer.start()
-        await self._start_speech()
+        if listen:
+            if self.ami is not None:
+                self.ami.start()
+            else:
+                log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
+            if self.dialer is not None:
+                self.dialer.start()
+            await self._start_speech()
+        elif self.settings.speech and self.settings.record_dir is not None:
+            await self._load_speech_model()
         self.reload_flows()
-        if self.watch_flows and self.settings.flow_watch_interval > 0:
+        if listen and self.watch_flows and self.settings.flow_watch_interval > 0:
             self._tasks.append(asyncio.create_task(self.flows.watch(self.settings.flow_watch_interval)))
-        await self.agi.start()
+        self._listening = listen
+        if listen:
+            await self.agi.start()
 
     async def stop(self, grace: float | None = None) -> None:
-        await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
+        if self._listening:
+            await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.audiosocket.stop()
         if self.speech_model is not None and self._owns_model:
             self.speech_model.close()

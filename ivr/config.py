@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     record_dir: Path | None = None
     #: Seconds between checks of the flow folder for changes (0: only on SIGHUP).
     flow_watch_interval: float = 1.0
+    #: Honour ``sim_now=`` AGI arguments (simulated calls choose the time of day). Testing only.
+    allow_sim_clock: bool = False
     log_format: str = "auto"
     log_level: str = "info"
     # Bounds of the AGI layer.

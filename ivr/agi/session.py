@@ -150,6 +150,10 @@ class AgiSession:
         """True once Asterisk has said the caller is gone (HANGUP, 511, -1 on a dead channel, EOF)."""
         return self._hangup.is_set()
 
+    def mark_hung_up(self) -> None:
+        """The caller is gone (a classic AGI process got SIGHUP): later commands raise CallerHungUp."""
+        self._hangup.set()
+
     async def wait_hangup(self) -> None:
         """Return when the caller hangs up (for racing long operations against it)."""
         await self._hangup.wait()

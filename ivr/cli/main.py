@@ -57,7 +57,7 @@ def serve(
     configure_logging(settings.log_format, settings.log_level)
     from ..app import IvrServer
 
-    server = IvrServer(settings, allow_sim_clock=allow_sim_clock)
+    server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
     asyncio.run(server.serve_forever())
 
 

@@ -30,17 +30,25 @@ KNOWN_APPS = {"audiosocket", "playback", "wait", "noop", "set", "verbose", "log"
 _seq = itertools.count(1)
 
 
-def build_env_block(setup: CallSetup, *, host: str, port: int, uniqueid: str, args: list[str]) -> str:
-    """The environment block Asterisk sends first, in Asterisk's order and format."""
+def build_env_block(setup: CallSetup, *, host: str, port: int, uniqueid: str, args: list[str],
+                    script: str | None = None) -> str:
+    """The environment block Asterisk sends first, in Asterisk's order and format.
+
+    With ``script`` it is a classic AGI block (no ``agi_network`` lines; the
+    request is the script path, the flow its first argument).
+    """
     n = next(_seq)
     if setup.channel == "PJSIP":
         channel, ctype, dnid = f"PJSIP/caller-{n:08x}", "PJSIP", "3400"
     else:
         channel, ctype, dnid = f"Local/s@caller-{n:08x};1", "Local", "unknown"
-    lines = [
+    head = [("agi_request", script)] if script else [
         ("agi_network", "yes"),
         ("agi_network_script", setup.request),
         ("agi_request", f"agi://{host}:{port}/{setup.request}"),
+    ]
+    lines = [
+        *head,
         ("agi_channel", channel),
         ("agi_language", setup.language),
         ("agi_type", ctype),

@@ -43,8 +43,14 @@ async def place_call(
     max_commands: int = 2000,
     extra_args: list[str] | None = None,
     audiosocket=None,
+    classic: list[str] | None = None,
+    classic_env: dict[str, str] | None = None,
 ) -> CallTrace:
-    """Run one scenario as a call against the FastAGI server at host:port."""
+    """Run one scenario as a call against the FastAGI server at host:port.
+
+    With ``classic`` (a command line), the call runs a classic AGI process
+    instead: spawned per call, the simulator speaking AGI on its stdin/stdout.
+    """
     uniqueid = f"{time.time():.0f}.{uuid.uuid4().int % 100000}"
     channel = SimChannel(
         steps=deque(scenario.steps),
@@ -56,14 +62,26 @@ async def place_call(
     trace = CallTrace(scenario, uniqueid, channel)
     started = time.monotonic()
     args = list(scenario.call.args) + list(extra_args or [])
+    if classic:
+        args = [scenario.call.request, *args]
     if scenario.call.at is not None:
         args.append(f"sim_now={scenario.call.at.isoformat()}")
-    env = build_env_block(scenario.call, host=host, port=port, uniqueid=uniqueid, args=args)
+    env = build_env_block(scenario.call, host=host, port=port, uniqueid=uniqueid, args=args,
+                          script=classic[-1] if classic else None)
     channel.channel = next(
         line.split(": ", 1)[1] for line in env.splitlines() if line.startswith("agi_channel:")
     )
+    proc = None
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        if classic:
+            import os
+
+            proc = await asyncio.create_subprocess_exec(
+                *classic, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                env={**os.environ, **(classic_env or {})})
+            reader, writer = proc.stdout, proc.stdin
+        else:
+            reader, writer = await asyncio.open_connection(host, port)
     except OSError as exc:
         trace.error = f"cannot connect to {host}:{port}: {exc.strerror or exc}"
         return trace
@@ -121,5 +139,13 @@ async def place_call(
             await writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+        if proc is not None:
+            try:
+                await asyncio.wait_for(proc.wait(), idle_timeout)
+            except asyncio.TimeoutError:
+                proc.kill()
+                trace.error = trace.error or "the classic AGI process did not exit"
+            if proc.returncode not in (0, None) and not trace.error:
+                trace.error = f"the classic AGI process exited with status {proc.returncode}"
         trace.seconds = time.monotonic() - started
     return trace

@@ -110,6 +110,8 @@ async def run_scenarios(
     records=None,
     audiosocket=None,
     speed: float = 1.0,
+    classic: list[str] | None = None,
+    classic_env: dict[str, str] | None = None,
 ) -> list[CallResult]:
     """Run each scenario ``repeat`` times with at most ``concurrency`` calls at once.
 
@@ -125,7 +127,8 @@ async def run_scenarios(
 
     async def one(sc: Scenario) -> CallResult:
         async with sem:
-            trace = await place_call(sc, host, port, audiosocket=audiosocket)
+            trace = await place_call(sc, host, port, audiosocket=audiosocket, classic=classic,
+                                     classic_env=classic_env)
         record = None
         if records is not None:
             record = await _find_record(records, trace.uniqueid)

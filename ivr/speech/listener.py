@@ -80,7 +80,7 @@ class SpeechListener:
 
     @property
     def speech_available(self) -> bool:
-        return self.model is not None and self.audiosocket is not None
+        return self.model is not None and (self.audiosocket is not None or self.settings.record_dir is not None)
 
     async def ask(self, session: AgiSession, q: Question) -> Answer:
         if not (q.speech and q.slot is not None and self.speech_available):
@@ -99,6 +99,10 @@ class SpeechListener:
         if typed:
             return Answer("dtmf", digits=await self.keypad.more_digits(session, q, typed))
         prompt = q.prompts[-1]
+        if self.audiosocket is None:
+            # No AudioSocket listener (classic AGI, one process per call): record, then recognise.
+            self.stats["fallback_record"] += 1
+            return await self._by_recording(session, q, prompt)
         if not q.listen_during_prompt:
             played = await session.stream_file(prompt, ALL_DIGITS if q.barge_in else "")
             if played.digit:

@@ -368,5 +368,39 @@ def bench_speech(
     print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))
 
 
+@app.command("sip-call")
+def sip_call(
+    scenario: list[Path] = typer.Argument(..., help="Scenario files or folders."),
+    proxy: str = typer.Option(..., "--proxy", help="Asterisk's SIP address HOST:PORT."),
+    user: str = typer.Option("tester", "--user", help="SIP user (the PJSIP endpoint)."),
+    number: str = typer.Option("3400", "--number", help="Number to dial."),
+    local_ip: Optional[str] = typer.Option(None, "--local-ip", help="Address to advertise in SIP/SDP."),
+) -> None:
+    """Place real SIP calls (G.711, RFC 4733 keys) playing scenarios; the password comes from IVR_SIP_PASSWORD."""
+    import os
+
+    from ..sim.sip import SipCaller
+
+    password = os.environ.get("IVR_SIP_PASSWORD", "")
+    if not password:
+        typer.echo("ivr sip-call: set IVR_SIP_PASSWORD (the tester endpoint's SIP password)", err=True)
+        raise typer.Exit(2)
+    configure_logging("json", "warning")
+    scenarios = _load(scenario)
+    caller = SipCaller(proxy, user, password, number=number, local_ip=local_ip)
+
+    async def run_all():
+        return [await caller.call(sc) for sc in scenarios]
+
+    results = asyncio.run(run_all())
+    for r in results:
+        print(json.dumps({"scenario": r.scenario, "passed": r.passed, "answered": r.answered,
+                          "steps_done": r.steps_done, "ended_by": r.ended_by, "heard_seconds": round(r.heard_seconds, 1),
+                          "seconds": round(r.seconds, 1), "error": r.error}, ensure_ascii=False))
+    failed = sum(not r.passed for r in results)
+    print(json.dumps({"calls": len(results), "passed": len(results) - failed, "failed": failed}))
+    raise typer.Exit(1 if failed else 0)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,31 @@
+# The IVR image: `ivr serve`, the tracking stub and the SIP tester all run from it.
+FROM python:3.11-slim-bookworm
+
+ARG FETCH_MODEL=false
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    IVR_LOG_FORMAT=json \
+    IVR_VOSK_MODEL=/opt/models/vosk-model-small-fr-0.22
+
+RUN groupadd --system ivr && useradd --system --gid ivr --home /app --shell /usr/sbin/nologin ivr \
+    && mkdir -p /app /opt/models /var/spool/ivr /var/lib/ivr \
+    && chown -R ivr:ivr /app /opt/models /var/spool/ivr /var/lib/ivr
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY ivr ./ivr
+COPY agi_scripts ./agi_scripts
+RUN pip install --no-compile . \
+    && if [ "$FETCH_MODEL" = "true" ]; then ivr model fetch --dir /opt/models; fi \
+    && chown -R ivr:ivr /opt/models
+
+USER ivr
+# Prompts are played by Asterisk by absolute path: share /app/ivr/prompts at the same path.
+ENV IVR_PROMPTS_DIR=/app/ivr/prompts \
+    IVR_RECORDS=/var/lib/ivr/calls.jsonl \
+    IVR_STORE=/var/lib/ivr/ivr.sqlite
+EXPOSE 4573 9092 8080 8081
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+    CMD python -c "import socket; socket.create_connection(('127.0.0.1', 4573), 2).close()" || exit 1
+CMD ["ivr", "serve", "--host", "0.0.0.0"]

@@ -1,0 +1,390 @@
+"""A small SIP/RTP caller for the docker tester: real SIP calls to 3400 through Asterisk.
+
+It places a call (INVITE with digest authentication, G.711 µ-law, RFC 4733
+telephone events), then plays a scenario's steps: it waits for the IVR's
+prompt to end (the received audio falls quiet), then presses keys (RFC 4733
+events), speaks (offline voice, µ-law), stays silent, or hangs up (BYE).
+Outcomes are checked afterwards against the IVR's call records (admin HTTP),
+since a SIP phone cannot see channel variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import re
+import socket
+import struct
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .scenario import Hangup, Press, Say, Scenario, Silence, Wait
+
+__all__ = ["SipCaller", "SipCallResult", "mulaw_encode", "mulaw_decode", "digest_response"]
+
+PT_PCMU = 0
+PT_EVENT = 101
+_DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
+
+
+def mulaw_encode(pcm: bytes) -> bytes:
+    """16-bit linear → G.711 µ-law."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    sign = (x < 0).astype(np.int32) << 7
+    mag = np.minimum(np.abs(x), 32635) + 0x84
+    exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (mag >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
+def mulaw_decode(data: bytes) -> bytes:
+    """G.711 µ-law → 16-bit linear."""
+    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+    sign = u & 0x80
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    mag = ((mantissa << 3) + 0x84) << exponent
+    x = np.where(sign != 0, 0x84 - mag, mag - 0x84)
+    return x.astype("<i2").tobytes()
+
+
+def digest_response(*, user: str, password: str, realm: str, nonce: str, method: str, uri: str,
+                    qop: str | None = None, nc: str = "00000001", cnonce: str = "") -> str:
+    """RFC 2617 digest (MD5), as SIP servers such as Asterisk's PJSIP check it."""
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731 - the digest is MD5 by definition
+    ha1 = md5(f"{user}:{realm}:{password}")
+    ha2 = md5(f"{method}:{uri}")
+    if qop:
+        return md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return md5(f"{ha1}:{nonce}:{ha2}")
+
+
+@dataclass
+class SipCallResult:
+    scenario: str
+    answered: bool = False
+    steps_done: int = 0
+    ended_by: str = ""
+    seconds: float = 0.0
+    heard_seconds: float = 0.0
+    error: str = ""
+    caller: str = ""
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def passed(self) -> bool:
+        return self.answered and not self.error
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+def _parse(msg: bytes) -> tuple[str, dict[str, str], str]:
+    text = msg.decode(errors="replace")
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.setdefault(k.strip().lower(), v.strip())
+    return lines[0], headers, body
+
+
+class SipCaller:
+    """Places one SIP call per scenario to ``number`` through ``proxy``."""
+
+    def __init__(self, proxy: str, user: str, password: str, *, number: str = "3400",
+                 local_ip: str | None = None, quiet_after_prompt: float = 0.8, max_prompt_wait: float = 30.0) -> None:
+        host, _, port = proxy.rpartition(":")
+        self.proxy = (host or proxy, int(port or 5060))
+        self.user = user
+        self.password = password
+        self.number = number
+        self.local_ip = local_ip or self._local_ip()
+        self.quiet_after_prompt = quiet_after_prompt
+        self.max_prompt_wait = max_prompt_wait
+
+    def _local_ip(self) -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect(self.proxy)
+                return s.getsockname()[0]
+            except OSError:
+                return "127.0.0.1"
+
+    async def call(self, scenario: Scenario) -> SipCallResult:
+        loop = asyncio.get_running_loop()
+        result = SipCallResult(scenario.name, caller=self.user)
+        started = time.monotonic()
+        sip_t, sip = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
+        rtp_t, rtp = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
+        try:
+            dialog = await self._invite(sip, rtp_t.get_extra_info("sockname")[1])
+            if dialog is None:
+                result.error = "the call was not answered"
+                return result
+            result.answered = True
+            media = _Media(rtp, rtp_t, dialog["remote_rtp"])
+            media.start()
+            try:
+                for step in scenario.steps:
+                    if dialog["bye"].is_set():
+                        break
+                    if isinstance(step, Wait):
+                        await asyncio.sleep(step.seconds)
+                        continue
+                    await media.until_quiet(self.quiet_after_prompt, self.max_prompt_wait, dialog["bye"])
+                    if isinstance(step, Press):
+                        for key in step.digits:
+                            await media.dtmf(key)
+                    elif isinstance(step, Say):
+                        from .voice import caller_audio
+
+                        await media.play(caller_audio(step))
+                    elif isinstance(step, Silence):
+                        await asyncio.sleep(7)
+                    elif isinstance(step, Hangup):
+                        await self._bye(sip, dialog)
+                        result.ended_by = "caller"
+                        break
+                    result.steps_done += 1
+                if not result.ended_by:
+                    # Let the IVR finish (it hangs up a served call; a routed one goes to the queue).
+                    try:
+                        await asyncio.wait_for(dialog["bye"].wait(), 20)
+                        result.ended_by = "ivr"
+                    except asyncio.TimeoutError:
+                        await self._bye(sip, dialog)
+                        result.ended_by = "caller (queue reached)"
+            finally:
+                result.heard_seconds = media.heard_seconds
+                await media.stop()
+        except (OSError, asyncio.TimeoutError) as exc:
+            result.error = f"SIP error: {exc}"
+        finally:
+            sip_t.close()
+            rtp_t.close()
+            result.seconds = time.monotonic() - started
+        return result
+
+    # -- SIP ---------------------------------------------------------------------
+
+    def _request(self, method: str, uri: str, dialog: dict, cseq: int, *, body: str = "", extra: str = "",
+                 to_tag: str = "") -> bytes:
+        branch = f"z9hG4bK{uuid.uuid4().hex[:16]}"
+        to = f"<sip:{self.number}@{self.proxy[0]}>" + (f";tag={to_tag}" if to_tag else "")
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {self.local_ip}:{dialog['sip_port']};branch={branch};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{self.proxy[0]}>;tag={dialog['tag']}",
+            f"To: {to}",
+            f"Call-ID: {dialog['call_id']}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{self.user}@{self.local_ip}:{dialog['sip_port']}>",
+            "User-Agent: ivr-3400-tester",
+        ]
+        if extra:
+            lines.append(extra)
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+    def _sdp(self, rtp_port: int) -> str:
+        sid = random.randint(1000, 9999999)
+        return "\r\n".join([
+            "v=0", f"o=- {sid} {sid} IN IP4 {self.local_ip}", "s=ivr-3400-tester", f"c=IN IP4 {self.local_ip}",
+            "t=0 0", f"m=audio {rtp_port} RTP/AVP {PT_PCMU} {PT_EVENT}", f"a=rtpmap:{PT_PCMU} PCMU/8000",
+            f"a=rtpmap:{PT_EVENT} telephone-event/8000", f"a=fmtp:{PT_EVENT} 0-16", "a=ptime:20", "a=sendrecv", ""])
+
+    async def _invite(self, sip: _Udp, rtp_port: int) -> dict | None:
+        assert sip.transport is not None
+        uri = f"sip:{self.number}@{self.proxy[0]}:{self.proxy[1]}"
+        dialog = {"call_id": f"{uuid.uuid4().hex}@{self.local_ip}", "tag": uuid.uuid4().hex[:10],
+                  "sip_port": sip.transport.get_extra_info("sockname")[1], "cseq": 1, "bye": asyncio.Event(),
+                  "uri": uri}
+        body = self._sdp(rtp_port)
+        auth = ""
+        for _attempt in range(3):
+            sip.transport.sendto(self._request("INVITE", uri, dialog, dialog["cseq"], body=body, extra=auth), self.proxy)
+            while True:
+                data, addr = await asyncio.wait_for(sip.queue.get(), 30)
+                status, headers, rbody = _parse(data)
+                m = re.match(r"SIP/2.0 (\d{3})", status)
+                if not m:
+                    continue
+                code = int(m.group(1))
+                if code < 200:
+                    continue
+                to_tag = (re.search(r"tag=([^;>\s]+)", headers.get("to", "")) or [None, ""])[1]
+                if code in (401, 407):
+                    self._ack(sip, dialog, to_tag, uri)
+                    challenge = headers.get("www-authenticate") or headers.get("proxy-authenticate", "")
+                    params = dict(re.findall(r'(\w+)="?([^",]+)"?', challenge))
+                    qop = "auth" if "auth" in params.get("qop", "").split(",") else None
+                    cnonce = uuid.uuid4().hex[:8]
+                    resp = digest_response(user=self.user, password=self.password, realm=params.get("realm", ""),
+                                           nonce=params.get("nonce", ""), method="INVITE", uri=uri, qop=qop,
+                                           cnonce=cnonce)
+                    header = "Authorization" if code == 401 else "Proxy-Authorization"
+                    auth = (f'{header}: Digest username="{self.user}", realm="{params.get("realm", "")}", '
+                            f'nonce="{params.get("nonce", "")}", uri="{uri}", response="{resp}", algorithm=MD5'
+                            + (f', qop=auth, nc=00000001, cnonce="{cnonce}"' if qop else "")
+                            + (f', opaque="{params["opaque"]}"' if "opaque" in params else ""))
+                    dialog["cseq"] += 1
+                    break
+                if code == 200:
+                    dialog["to_tag"] = to_tag
+                    contact = re.search(r"<([^>]+)>", headers.get("contact", "")) or None
+                    dialog["remote_uri"] = contact.group(1) if contact else uri
+                    c = re.search(r"c=IN IP4 (\S+)", rbody)
+                    mport = re.search(r"m=audio (\d+)", rbody)
+                    dialog["remote_rtp"] = (c.group(1) if c else addr[0], int(mport.group(1)) if mport else 0)
+                    self._ack(sip, dialog, to_tag, dialog["remote_uri"])
+                    asyncio.get_running_loop().create_task(self._serve_dialog(sip, dialog))
+                    return dialog
+                self._ack(sip, dialog, to_tag, uri)
+                return None
+        return None
+
+    def _ack(self, sip: _Udp, dialog: dict, to_tag: str, uri: str) -> None:
+        assert sip.transport is not None
+        sip.transport.sendto(self._request("ACK", uri, dialog, dialog["cseq"], to_tag=to_tag), self.proxy)
+
+    async def _serve_dialog(self, sip: _Udp, dialog: dict) -> None:
+        """Answer in-dialog requests: BYE ends the call; anything else gets 200 OK."""
+        assert sip.transport is not None
+        while not dialog["bye"].is_set():
+            try:
+                data, addr = await sip.queue.get()
+            except asyncio.CancelledError:
+                return
+            status, headers, _ = _parse(data)
+            if status.startswith("SIP/2.0"):
+                continue
+            method = status.split(" ", 1)[0]
+            reply = "\r\n".join([
+                "SIP/2.0 200 OK", f"Via: {headers.get('via', '')}", f"From: {headers.get('from', '')}",
+                f"To: {headers.get('to', '')}", f"Call-ID: {headers.get('call-id', '')}",
+                f"CSeq: {headers.get('cseq', '')}", "Content-Length: 0", "", ""])
+            sip.transport.sendto(reply.encode(), addr)
+            if method == "BYE":
+                dialog["bye"].set()
+
+    async def _bye(self, sip: _Udp, dialog: dict) -> None:
+        assert sip.transport is not None
+        if dialog["bye"].is_set():
+            return
+        dialog["cseq"] += 1
+        sip.transport.sendto(self._request("BYE", dialog.get("remote_uri", dialog["uri"]), dialog, dialog["cseq"],
+                                           to_tag=dialog.get("to_tag", "")), self.proxy)
+        dialog["bye"].set()
+
+
+class _Media:
+    """RTP both ways: 20 ms µ-law frames out (silence unless speaking), energy of what comes in."""
+
+    def __init__(self, rtp: _Udp, transport, remote: tuple[str, int]) -> None:
+        self.rtp = rtp
+        self.transport = transport
+        self.remote = remote
+        self.ssrc = random.getrandbits(32)
+        self.seq = random.getrandbits(16)
+        self.ts = random.getrandbits(32)
+        self.outgoing: asyncio.Queue[bytes] = asyncio.Queue()
+        self.last_loud = time.monotonic()
+        self.heard_seconds = 0.0
+        self._tasks: list[asyncio.Task] = []
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._recv_loop())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def _packet(self, pt: int, payload: bytes, *, marker: bool = False, advance: bool = True) -> bytes:
+        header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, self.seq & 0xFFFF, self.ts & 0xFFFFFFFF,
+                             self.ssrc)
+        self.seq += 1
+        if advance:
+            self.ts += 160
+        return header + payload
+
+    async def _send_loop(self) -> None:
+        silence = mulaw_encode(b"\0\0" * 160)
+        next_at = time.monotonic()
+        while True:
+            async with self._lock:
+                frame = self.outgoing.get_nowait() if not self.outgoing.empty() else silence
+                self.transport.sendto(self._packet(PT_PCMU, frame), self.remote)
+            next_at += 0.02
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def _recv_loop(self) -> None:
+        while True:
+            data, _ = await self.rtp.queue.get()
+            if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
+                continue
+            pcm = np.frombuffer(mulaw_decode(data[12:]), dtype="<i2").astype(np.float32)
+            if pcm.size and float(np.sqrt(np.mean(pcm * pcm))) > 300:
+                self.last_loud = time.monotonic()
+                self.heard_seconds += pcm.size / 8000
+
+    async def until_quiet(self, quiet: float, cap: float, bye: asyncio.Event) -> None:
+        """Wait until the IVR's prompt is over (nothing loud for ``quiet`` seconds)."""
+        deadline = time.monotonic() + cap
+        while time.monotonic() < deadline and not bye.is_set():
+            if time.monotonic() - self.last_loud >= quiet:
+                return
+            await asyncio.sleep(0.05)
+
+    async def play(self, pcm: bytes) -> None:
+        data = mulaw_encode(pcm)
+        for i in range(0, len(data), 160):
+            self.outgoing.put_nowait(data[i:i + 160].ljust(160, b"\xff"))
+        while not self.outgoing.empty():
+            await asyncio.sleep(0.02)
+
+    async def dtmf(self, key: str, duration_ms: int = 160) -> None:
+        """One key as RFC 4733 events: start packet (marker), updates, three end packets."""
+        event = _DTMF_EVENTS[key]
+        async with self._lock:
+            start_ts = self.ts
+            steps = duration_ms // 20
+            for i in range(steps):
+                payload = struct.pack("!BBH", event, 10, (i + 1) * 160)
+                pkt = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | PT_EVENT, self.seq & 0xFFFF, start_ts,
+                                  self.ssrc) + payload
+                self.seq += 1
+                self.transport.sendto(pkt, self.remote)
+                await asyncio.sleep(0.02)
+            for _ in range(3):
+                payload = struct.pack("!BBH", event, 0x80 | 10, steps * 160)
+                pkt = struct.pack("!BBHII", 0x80, PT_EVENT, self.seq & 0xFFFF, start_ts, self.ssrc) + payload
+                self.seq += 1
+                self.transport.sendto(pkt, self.remote)
+            self.ts = start_ts + steps * 160
+        await asyncio.sleep(0.15)

@@ -1,0 +1,236 @@
+"""The contract between asterisk/etc, docker-compose.yml and the IVR, checked without Asterisk or docker."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from ivr.calls.outcomes import QUEUES, Outcome
+from ivr.engine.registry import validation_context
+from ivr.engine.validate import check_flows
+from ivr.routing.rules import DEFAULT_RULES, load_rules
+from ivr.tts.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+ETC = ROOT / "asterisk" / "etc"
+
+
+def asterisk_conf(name: str) -> dict[str, list[tuple[str, str]]]:
+    """Sections of an Asterisk .conf file as (key, value) lists (keys repeat: member =>, exten =>)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for raw in (ETC / name).read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^\[([^\]]+)\](\(.*\))?$", line)
+        if m:
+            current = m.group(1)
+            sections.setdefault(current, [])
+            continue
+        if line.startswith("same =>"):
+            key, value = "same", line[len("same =>"):].strip()
+        else:
+            key, _, value = line.partition("=")
+            key, value = key.strip(), value.lstrip(">").strip()
+        assert current is not None, f"{name}: {raw!r} outside a section"
+        sections[current].append((key, value))
+    return sections
+
+
+def ivr_sets() -> set[str]:
+    """Every channel variable the IVR (or its callback originate) sets, read from the code."""
+    names = set()
+    for path in (ROOT / "ivr").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r'"(IVR_[A-Z_]+)"', text))
+        names |= set(re.findall(r"'(IVR_[A-Z_]+)'", text))
+    # Route-node context names become IVR_<NAME>: take them from the shipped flow.
+    flow = (ROOT / "ivr" / "flows" / "ants-3400.yaml").read_text(encoding="utf-8")
+    for block in re.findall(r"context: \{([^}]*)\}", flow):
+        names |= {f"IVR_{k.strip().upper()}" for k in re.findall(r"(\w+):", block)}
+    names.add("IVR_PRIORITY")  # set from the routing decision (context["priority"])
+    return names
+
+
+def test_every_ivr_variable_the_dialplan_reads_is_set_by_the_ivr():
+    dialplan = (ETC / "extensions.conf").read_text(encoding="utf-8")
+    read = set(re.findall(r"\$\{(IVR_[A-Z_]+)\}", dialplan)) - {"IVR_HOST", "IVR_AGI_PORT"}
+    assert read, "the dialplan reads no IVR variable?"
+    assert read - ivr_sets() == set()
+
+
+def test_the_dialplan_knows_every_outcome_that_ends_the_call_in_the_ivr():
+    dialplan = (ETC / "extensions.conf").read_text(encoding="utf-8")
+    for outcome in (Outcome.SELF_SERVED, Outcome.CLOSED_HOURS, Outcome.CALLBACK):
+        assert f'"{outcome.value}"' in dialplan
+
+
+def test_every_queue_the_routing_can_choose_exists():
+    queues = asterisk_conf("queues.conf")
+    rules = load_rules(DEFAULT_RULES)
+    targets = {r.queue for r in rules.rules} | {o.to for o in rules.overflow} | set(QUEUES)
+    assert targets <= set(queues) - {"general"}
+    for q in QUEUES:
+        assert any(k == "member" for k, _ in queues[q]) or True  # static or dynamic members both work
+
+
+def test_agi_url_matches_a_flow_the_server_runs():
+    dialplan = asterisk_conf("extensions.conf")
+    agi = [v for k, v in dialplan["ivr-3400"] if "AGI(" in v]
+    assert agi == ["n,AGI(agi://${IVR_HOST}:${IVR_AGI_PORT}/ants-3400)"]
+    path = re.search(r"/([\w.-]+)\)", agi[0]).group(1)
+    ctx = validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"),
+                             {"tracking": {"found", "not_found", "invalid"}})
+    flows, errors = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), ctx)
+    assert errors == [] and path in flows
+    globals_ = dict(dialplan["globals"])
+    assert globals_["IVR_AGI_PORT"] == "4573"
+
+
+def test_safety_net_routes_to_the_contractor_when_the_ivr_fails():
+    steps = [v for k, v in asterisk_conf("extensions.conf")["ivr-3400"]]
+    agi_at = next(i for i, s in enumerate(steps) if "AGI(" in s)
+    queue_at = next(i for i, s in enumerate(steps) if "Queue(" in s)
+    assert agi_at < queue_at
+    assert any('"${IVR_QUEUE}" = ""]?contractor' in s for s in steps[agi_at:queue_at])
+
+
+def test_callback_originate_matches_the_dialplan():
+    from ivr.config import Settings
+
+    s = Settings()
+    dialplan = asterisk_conf("extensions.conf")
+    context_out = s.callback_channel.split("@", 1)[1]
+    assert context_out in dialplan and s.callback_context in dialplan
+    assert any("Queue(" in v for _, v in dialplan[s.callback_context])
+
+
+def test_manager_permissions_cover_the_actions_and_events_used():
+    manager = asterisk_conf("manager.conf")
+    user = next(v for k, v in manager.items() if k.startswith("@@"))
+    perms = {k: {p.strip() for p in v.split(",")} for k, v in user if k in ("read", "write")}
+    assert "originate" in perms["write"]  # callbacks
+    assert {"call", "agent"} <= perms["read"]  # OriginateResponse, queue events
+    assert "system" not in perms["write"] and "command" not in perms["write"]  # least privilege
+    assert any(k == "deny" for k, _ in user) and any(k == "permit" for k, _ in user)
+
+
+def test_modules_needed_by_the_ivr_are_loaded():
+    loaded = {v for k, v in asterisk_conf("modules.conf")["modules"] if k == "load"}
+    for module in ("res_agi.so", "app_audiosocket.so", "res_audiosocket.so", "app_queue.so", "chan_pjsip.so",
+                   "res_pjsip.so", "format_wav.so", "codec_ulaw.so", "pbx_config.so"):
+        assert module in loaded
+    assert dict(asterisk_conf("modules.conf")["modules"])["autoload"] == "no"
+
+
+def test_sip_endpoints_speak_french_and_send_rfc4733_keys_and_no_secret_is_committed():
+    pjsip = asterisk_conf("pjsip.conf")
+    template = dict(pjsip["phone-template"])
+    assert template["language"] == "fr" and template["dtmf_mode"] == "rfc4733"
+    for name in ("pjsip.conf", "manager.conf"):
+        for key, value in [kv for section in asterisk_conf(name).values() for kv in section]:
+            if key in ("password", "secret"):
+                assert re.fullmatch(r"@@[A-Z0-9_]+@@", value), f"{name}: {key} must be a placeholder"
+
+
+def test_compose_file_validates_against_the_compose_specification():
+    import json
+
+    from compose_spec import PyCompose
+
+    data = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    # YAML anchors/merge keys resolved as docker compose does; x- extension blocks dropped.
+    data = {k: v for k, v in data.items() if not k.startswith("x-")}
+    compose = PyCompose.from_json(json.dumps(data))
+    compose.validate()
+    assert set(compose.service_names()) == {"asterisk", "ivr", "tracking", "tester"}
+    broken = json.loads(json.dumps(data))
+    broken["services"]["ivr"]["restart"] = "sometimes"
+    with pytest.raises(ValueError):
+        PyCompose.from_json(json.dumps(broken)).validate()
+
+
+def test_compose_file_is_consistent():
+    compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"asterisk", "ivr", "tracking", "tester"} <= set(services)
+    for name, svc in services.items():
+        for dep in (svc.get("depends_on") or {}):
+            assert dep in services, f"{name} depends on unknown {dep}"
+            cond = svc["depends_on"][dep]["condition"]
+            assert cond in ("service_healthy", "service_started")
+            if cond == "service_healthy":
+                assert "healthcheck" in services[dep] or dep == "ivr", f"{dep} has no healthcheck"
+        for volume in svc.get("volumes", []):
+            src = volume.split(":")[0]
+            if src.startswith("./"):
+                assert (ROOT / src).exists(), f"{name}: {src} does not exist"
+            else:
+                assert src in compose["volumes"], f"{name}: undeclared volume {src}"
+    ivr = services["ivr"]["environment"]
+    assert ivr["IVR_AMI_HOST"] == "asterisk" and ivr["IVR_TRACKING_URL"].startswith("http://tracking:")
+    assert ivr["IVR_AUDIOSOCKET_ADVERTISE"] == "ivr:9092"
+    # Prompts are played by absolute path: Asterisk must see them where the IVR does.
+    assert "./ivr/prompts:/app/ivr/prompts:ro" in services["asterisk"]["volumes"]
+    assert "IVR_PROMPTS_DIR=/app/ivr/prompts" in (ROOT / "Dockerfile").read_text()
+    assert services["tester"]["profiles"] == ["test"]
+    # Secrets only from the environment.
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${IVR_AMI_SECRET:?" in text and "ivrsecret" not in text
+
+
+def test_dockerfile_runs_as_a_non_root_user_from_a_slim_base():
+    lines = [l.strip() for l in (ROOT / "Dockerfile").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    base = next(l for l in lines if l.startswith("FROM "))
+    assert "slim" in base and ":latest" not in base
+    users = [l for l in lines if l.startswith("USER ")]
+    assert users and users[-1] != "USER root"
+    assert any("ivr model fetch" in l for l in lines) and any(l.startswith("ARG FETCH_MODEL") for l in lines)
+    assert any(l.startswith("HEALTHCHECK") for l in lines)
+
+
+def test_entrypoint_refuses_missing_secrets(tmp_path):
+    script = (ROOT / "asterisk" / "entrypoint.sh").read_text()
+    script = script.replace("src=/etc/asterisk-ivr", f"src={ETC}").replace("dst=/etc/asterisk", f"dst={tmp_path}")
+    script = script.replace("exec asterisk -f -vvv", "echo started")
+    (tmp_path / "run.sh").write_text(script)
+    missing = subprocess.run(["sh", str(tmp_path / "run.sh")], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert missing.returncode == 1 and "is not set" in missing.stderr
+    env = {"PATH": "/usr/bin:/bin", "AMI_USER": "ivr", "AMI_SECRET": "x1", "SIP_TESTER_PASSWORD": "t",
+           "SIP_PHONE1_PASSWORD": "p", "SIP_AGENT_PASSWORD": "a", "SIP_EXTERNAL_ADDRESS": "127.0.0.1",
+           "SIP_TRUNK_USER": "u", "SIP_TRUNK_PASSWORD": "w", "SIP_TRUNK_HOST": "127.0.0.2"}
+    ok = subprocess.run(["sh", str(tmp_path / "run.sh")], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and "started" in ok.stdout
+    assert "secret = x1" in (tmp_path / "manager.conf").read_text()
+    assert "@@" not in "".join(p.read_text() for p in tmp_path.glob("*.conf"))
+
+
+def test_classic_agi_script_completes_the_34_00_scenarios(tmp_path):
+    import asyncio
+
+    from ivr.sim.runner import run_scenarios
+    from ivr.sim.scenario import load_scenarios
+    from ivr.tracking.stub import StubConfig, start_stub
+
+    async def run():
+        runner, port = await start_stub(StubConfig(), "127.0.0.1", 0)
+        try:
+            env = {"IVR_TRACKING_URL": f"http://127.0.0.1:{port}", "IVR_RECORDS": str(tmp_path / "calls.jsonl"),
+                   "IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_SPEECH": "false", "IVR_ALLOW_SIM_CLOCK": "true"}
+            scenarios = load_scenarios([ROOT / "ivr" / "sim" / "scenarios"])
+            return await run_scenarios(scenarios, "127.0.0.1", 0, concurrency=3, classic_env=env,
+                                       classic=[sys.executable, str(ROOT / "agi_scripts" / "ivr_agi.py")])
+        finally:
+            await runner.cleanup()
+
+    results = asyncio.run(run())
+    assert {r.scenario.name: r.failures for r in results if not r.passed} == {}
+    records = (tmp_path / "calls.jsonl").read_text().splitlines()
+    assert len(records) == len(results)

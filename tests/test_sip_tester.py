@@ -1,0 +1,56 @@
+"""The docker tester's SIP caller against a SIP test double: digest auth, answer, RTP, RFC 4733 keys, BYE."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from ivr.sim.scenario import Scenario
+from ivr.sim.sip import SipCaller, digest_response, mulaw_decode, mulaw_encode
+from tests.sip_uas import RtpSink, UasDouble, play_prompt
+
+
+def test_mulaw_round_trip_is_close():
+    pcm = (np.sin(np.linspace(0, 50, 800)) * 12000).astype("<i2")
+    back = np.frombuffer(mulaw_decode(mulaw_encode(pcm.tobytes())), dtype="<i2")
+    assert np.max(np.abs(back.astype(int) - pcm.astype(int))) < 400
+    assert mulaw_encode(b"\0\0") == b"\xff"  # µ-law silence
+
+
+def test_digest_matches_rfc2617_example():
+    # The worked example of RFC 2617 section 3.5.
+    assert digest_response(user="Mufasa", password="Circle Of Life", realm="testrealm@host.com",
+                           nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", method="GET", uri="/dir/index.html",
+                           qop="auth", nc="00000001", cnonce="0a4f113b") == "6629fae49393a05397450978507c4ef1"
+
+
+async def test_a_call_authenticates_waits_for_the_prompt_presses_keys_and_ends_on_bye():
+    loop = asyncio.get_running_loop()
+    rtp_t, sink = await loop.create_datagram_endpoint(RtpSink, local_addr=("127.0.0.1", 0))
+    uas = UasDouble("s3cret", rtp_t.get_extra_info("sockname")[1])
+    sip_t, _ = await loop.create_datagram_endpoint(lambda: uas, local_addr=("127.0.0.1", 0))
+    port = sip_t.get_extra_info("sockname")[1]
+    caller = SipCaller(f"127.0.0.1:{port}", "tester", "s3cret", local_ip="127.0.0.1", quiet_after_prompt=0.3)
+    scenario = Scenario.model_validate({"name": "sip", "steps": [{"kind": "press", "digits": "1#"}]})
+
+    async def ivr_side():
+        await uas.answered.wait()
+        await asyncio.sleep(0.1)
+        await play_prompt(rtp_t, uas.caller_rtp, 0.6)  # the welcome prompt
+        while not any(e == (11, True) for e in sink.events):  # wait for "#" to end
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        uas.send_bye()
+
+    server = asyncio.create_task(ivr_side())
+    result = await asyncio.wait_for(caller.call(scenario), 20)
+    await server
+    assert result.passed and result.answered and result.ended_by == "ivr", result
+    assert uas.invites == 2 and uas.auth_ok and uas.acks >= 2
+    keys = [e for e, end in sink.events if end]
+    assert keys[:3] == [1, 1, 1] and keys[3:6] == [11, 11, 11]  # three end packets per key, "1" then "#"
+    assert sink.pcmu > 20  # 20 ms µ-law frames flowed the whole time
+    assert result.heard_seconds > 0.4  # it heard the prompt before pressing
+    sip_t.close()
+    rtp_t.close()

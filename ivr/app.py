@@ -8,6 +8,9 @@ import signal
 
 import structlog
 
+from .admin.app import AdminConfigError, AdminServer
+from .admin.kpis import Kpis
+from .admin.metrics import Metrics
 from .agi.server import AgiLimits, FastAgiServer
 from .audio.audiosocket import AudioSocketServer
 from .calls.call import FlowResolver
@@ -47,8 +50,12 @@ class IvrServer:
         self.settings = settings
         self.catalog = load_catalog(settings.prompts_dir / "catalog.yaml")
         self.memory_records = MemoryRecordStore() if keep_records else None
-        file_store = JsonlRecordStore(settings.records)
-        self.records = TeeRecordStore(file_store, self.memory_records) if self.memory_records else file_store
+        self.metrics = Metrics()
+        self.kpis = Kpis()
+        stores = [JsonlRecordStore(settings.records), self.kpis]
+        if self.memory_records is not None:
+            stores.append(self.memory_records)
+        self.records = TeeRecordStore(*stores)
         self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
         self.engine = EngineServices(
             catalog=self.catalog,
@@ -84,7 +91,10 @@ class IvrServer:
             self.records,
             apology_prompt=self.catalog.playback_path("desole_erreur"),
             allow_sim_clock=allow_sim_clock,
+            metrics=self.metrics,
         )
+        self.metrics.active.set_function(lambda: len(self.handler.live))
+        self.admin: AdminServer | None = None
         self.agi = FastAgiServer(
             self.handler,
             host=settings.host,
@@ -104,7 +114,9 @@ class IvrServer:
 
     def reload_flows(self):
         """Reload flow files (SIGHUP, file change, admin): valid changes apply to new calls."""
-        return self.flows.reload()
+        report = self.flows.reload()
+        self.metrics.flow_reloads.labels("ok" if report.ok else "rejected").inc()
+        return report
 
     async def _load_speech_model(self) -> bool:
         """Load the Vosk model off the event loop; False (keypad only) when there is none."""
@@ -161,8 +173,23 @@ class IvrServer:
         self._listening = listen
         if listen:
             await self.agi.start()
+            await self._start_admin()
+
+    async def _start_admin(self) -> None:
+        if self.settings.admin_port < 0:
+            return
+        try:
+            self.admin = AdminServer(self, self.settings.host, self.settings.admin_port,
+                                     self.settings.admin_token.get_secret_value())
+            await self.admin.start()
+        except (AdminConfigError, OSError) as exc:
+            # The line keeps answering calls without its dashboard.
+            log.error("admin_not_started", error=str(exc))
+            self.admin = None
 
     async def stop(self, grace: float | None = None) -> None:
+        if self.admin is not None:
+            await self.admin.stop()
         if self._listening:
             await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.audiosocket.stop()

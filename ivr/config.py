@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     agi_port: int = 4573
     audiosocket_port: int = 9092
     admin_port: int = 8080
+    #: Required for the admin HTTP server when it listens beyond loopback (Authorization: Bearer …).
+    admin_token: SecretStr = SecretStr("")
     #: Address Asterisk should use to reach our AudioSocket server (defaults to host).
     audiosocket_advertise: str = ""
     records: Path = Path("var/calls.jsonl")

@@ -120,7 +120,7 @@ class FastAgiServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._on_connection, self.host, self.port, limit=self.limits.max_line
+            self._on_connection, self.host, self.port, limit=self.limits.max_line, backlog=1024
         )
         log.info("agi_listening", host=self.host, port=self.bound_port)
 

@@ -40,11 +40,13 @@ class CallHandler:
         *,
         apology_prompt: str | None = None,
         allow_sim_clock: bool = False,
+        metrics=None,
     ) -> None:
         self.resolver = resolver
         self.store = store
         self.apology_prompt = apology_prompt
         self.allow_sim_clock = allow_sim_clock
+        self.metrics = metrics
         self.live: dict[str, Call] = {}
         self.calls_total = 0
 
@@ -183,5 +185,7 @@ class CallHandler:
             self.store.write(record)
         except Exception:
             log.exception("record_write_failed", call_id=call.call_id)
+        if self.metrics is not None:
+            self.metrics.call_ended(record, call.session.latencies)
         call.log.info("call_ended", outcome=record.outcome, duration_ms=record.duration_ms,
                       queue=record.queue, reason=record.reason, error=record.error or None)

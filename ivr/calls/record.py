@@ -34,6 +34,7 @@ class CallRecord:
     path: list[str] = field(default_factory=list)
     slots: dict[str, Any] = field(default_factory=dict)
     recognition: list[dict[str, Any]] = field(default_factory=list)
+    lookups: list[dict[str, Any]] = field(default_factory=list)
     outcome: str = ""
     queue: str = ""
     reason: str = ""

@@ -286,14 +286,17 @@ class FlowRunner:
                                              return_when=asyncio.FIRST_COMPLETED)
                 if hangup in done and task not in done:
                     raise CallerHungUp("during lookup")
+            ms = round((time.monotonic() - started) * 1000, 1)
             if not task.done():
                 call.variables[node.store] = {"error": "timeout"}
+                call.record.lookups.append({"service": node.service, "status": "timeout", "ms": ms})
                 call.log.warning("lookup_timeout", service=node.service, timeout_s=node.timeout)
                 return node.on_error
             try:
                 result = task.result()
             except Exception as exc:  # the service failed: that is a branch of the flow, not a crash
                 call.variables[node.store] = {"error": type(exc).__name__}
+                call.record.lookups.append({"service": node.service, "status": "error", "ms": ms})
                 call.log.warning("lookup_failed", service=node.service, error=str(exc))
                 return node.on_error
         finally:
@@ -301,8 +304,8 @@ class FlowRunner:
                 if not t.done():
                     t.cancel()
         call.variables[node.store] = {"status": result.status, **result.data}
-        call.log.info("lookup_done", service=node.service, status=result.status,
-                      ms=round((time.monotonic() - started) * 1000, 1))
+        call.record.lookups.append({"service": node.service, "status": result.status, "ms": ms})
+        call.log.info("lookup_done", service=node.service, status=result.status, ms=ms)
         return node.on.get(result.status, node.on_error)
 
     # -- questions ------------------------------------------------------------
@@ -400,6 +403,8 @@ class FlowRunner:
         entry["mode"] = answer.mode if answer else "none"
         if answer is not None and answer.confidence is not None:
             entry["confidence"] = round(answer.confidence, 3)
+        if answer is not None and answer.details.get("ms") is not None:
+            entry["ms"] = answer.details["ms"]
         call.record.recognition.append(entry)
 
     def _store(self, call: Call, name: str | None, value: Any, *, masked: str | None = None) -> None:

@@ -314,4 +314,4 @@ class SpeechListener:
                  value=("<digits>" if value else None) if secret else value,
                  confidence=recognition.confidence, partial=recognition.partial, ms=round(recognition.ms, 1))
         return Answer("speech", text=recognition.text, value=value, confidence=recognition.confidence,
-                      partial=recognition.partial)
+                      partial=recognition.partial, details={"ms": round(recognition.ms, 1)})

@@ -1,0 +1,1 @@
+"""Operations: admin HTTP (health, readiness, metrics, live calls, flows, KPIs)."""

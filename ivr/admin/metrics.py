@@ -1,0 +1,60 @@
+"""Prometheus metrics, fed from each finished call's record (one place, no counters sprinkled in the engine)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..calls.record import CallRecord
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """One registry per server (tests run several servers in one process)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.calls = Counter("ivr_calls_total", "Calls ended, by outcome", ["outcome"], registry=r)
+        self.active = Gauge("ivr_calls_active", "Calls in progress", registry=r)
+        self.visits = Counter("ivr_node_visits_total", "Flow nodes visited", ["flow", "node"], registry=r)
+        self.noinput = Counter("ivr_noinput_total", "Questions with no input", ["node"], registry=r)
+        self.nomatch = Counter("ivr_nomatch_total", "Answers not understood", ["node"], registry=r)
+        self.answers = Counter("ivr_answers_total", "Questions answered, by input mode", ["mode"], registry=r)
+        self.confidence = Histogram("ivr_recognition_confidence", "Speech recognition confidence",
+                                    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), registry=r)
+        self.recognition = Histogram("ivr_recognition_seconds", "End of speech to result",
+                                     buckets=(0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 3, 5), registry=r)
+        self.tracking = Histogram("ivr_tracking_seconds", "Tracking lookups", ["status"],
+                                  buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8), registry=r)
+        self.tracking_errors = Counter("ivr_tracking_errors_total", "Tracking lookups that failed", registry=r)
+        self.agi = Histogram("ivr_agi_command_seconds", "AGI command round trip (write to final reply)",
+                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1, 10, 60), registry=r)
+        self.ami_connected = Gauge("ivr_ami_connected", "1 when the AMI controller is logged in", registry=r)
+        self.queue_wait = Gauge("ivr_queue_expected_wait_seconds", "Expected wait per queue (AMI)", ["queue"],
+                                registry=r)
+        self.flow_reloads = Counter("ivr_flow_reloads_total", "Flow reloads, by result", ["result"], registry=r)
+
+    def call_ended(self, record: CallRecord, agi_latencies: list[float]) -> None:
+        self.calls.labels(record.outcome).inc()
+        for node in record.path:
+            self.visits.labels(record.flow or "-", node).inc()
+        for entry in record.recognition:
+            node = entry.get("node", "-")
+            if entry.get("noinput"):
+                self.noinput.labels(node).inc(entry["noinput"])
+            if entry.get("nomatch"):
+                self.nomatch.labels(node).inc(entry["nomatch"])
+            self.answers.labels(entry.get("mode", "none")).inc()
+            if entry.get("confidence") is not None:
+                self.confidence.observe(entry["confidence"])
+            if entry.get("ms") is not None:
+                self.recognition.observe(entry["ms"] / 1000)
+        for lookup in record.lookups:
+            self.tracking.labels(lookup.get("status", "error")).observe(lookup.get("ms", 0) / 1000)
+            if lookup.get("status") in ("error", "timeout"):
+                self.tracking_errors.inc()
+        for seconds in agi_latencies:
+            self.agi.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -131,3 +131,7 @@ def main() -> int:
     lines = _FdLines(sys.stdin.fileno())
     agi = AGI(stdin=_TextLines(lines), stdout=sys.stdout, stderr=open(os.devnull, "w"))
     return asyncio.run(run_classic(agi, lines, sys.stdout.buffer))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -344,6 +344,37 @@ def model_fetch(
     typer.echo(f"model ready at {path}; the server finds it there, or set IVR_VOSK_MODEL={path}")
 
 
+@bench_app.command("load")
+def bench_load(
+    calls: int = typer.Option(200, "--calls", min=1),
+    concurrency: int = typer.Option(50, "--concurrency", min=1),
+    mix: Optional[Path] = typer.Option(None, "--mix", help="YAML list of {scenario: FILE, weight: N}."),
+    classic_calls: Optional[int] = typer.Option(None, "--classic-calls", help="Calls through classic AGI (default min(calls, 100))."),
+) -> None:
+    """The full 34 00 flow under load over real sockets, FastAGI against classic AGI."""
+    from ..bench.load import run_load_bench
+
+    configure_logging("json", "error")
+    summary = asyncio.run(run_load_bench(calls, concurrency, mix=mix, classic_calls=classic_calls,
+                                         progress=lambda m: typer.echo(m, err=True)))
+    print(json.dumps(summary))
+    raise typer.Exit(0 if summary["fastagi"]["failed"] == 0 else 1)
+
+
+@bench_app.command("faults")
+def bench_faults(
+    fuzz: int = typer.Option(200, "--fuzz", min=1, help="Fuzzed environment blocks, and as many fuzzed replies."),
+    calls: int = typer.Option(100, "--calls", min=2, help="Calls per fault scenario."),
+) -> None:
+    """Abuse a running server (fuzzing, hang-ups, back-end faults, signals, kill -9) and check nothing breaks."""
+    from ..bench.faults import run_fault_bench
+
+    configure_logging("json", "error")
+    report = asyncio.run(run_fault_bench(fuzz=fuzz, calls=calls, progress=lambda m: typer.echo(m, err=True)))
+    print(json.dumps(report))
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
 @bench_app.command("speech")
 def bench_speech(
     streams: list[int] = typer.Option([1], "--streams", help="Concurrent streams (repeat the option for several runs)."),

@@ -32,6 +32,8 @@ class CallTrace:
     error: str = ""
     seconds: float = 0.0
     close_after_hangup_s: float | None = None
+    #: time.monotonic() when the IVR closed the connection (None if it never did).
+    closed_at: float | None = None
 
 
 async def place_call(
@@ -103,6 +105,7 @@ async def place_call(
                 break
             if not raw:
                 trace.closed_by_ivr = True
+                trace.closed_at = time.monotonic()
                 if hangup_at is not None:
                     trace.close_after_hangup_s = time.monotonic() - hangup_at
                 break

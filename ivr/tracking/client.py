@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime, timezone
+from collections import deque
+from datetime import date
 
 import aiohttp
 import structlog
@@ -29,13 +30,24 @@ class TrackingUnavailable(RuntimeError):
 
 
 class CircuitBreaker:
-    """Closed → open after ``threshold`` consecutive failures → half-open after ``cooldown``."""
+    """Opens when most recent lookups failed; half-opens after ``cooldown`` to try one.
 
-    def __init__(self, threshold: int = 5, cooldown: float = 10.0) -> None:
+    It looks at a window of recent results rather than a run of consecutive
+    failures: one file that keeps failing among many that work must not cut
+    everybody off, while a service that is down opens it after ``threshold``
+    failures.
+    """
+
+    def __init__(self, threshold: int = 10, cooldown: float = 10.0, *, window: int = 30, ratio: float = 0.6) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
-        self.failures = 0
+        self.ratio = ratio
+        self.recent: deque[bool] = deque(maxlen=window)  # True = failure
         self.opened_at: float | None = None
+
+    @property
+    def failures(self) -> int:
+        return sum(self.recent)
 
     @property
     def state(self) -> str:
@@ -49,14 +61,19 @@ class CircuitBreaker:
     def success(self) -> None:
         if self.opened_at is not None:
             log.info("tracking_circuit_closed")
-        self.failures = 0
+            self.recent.clear()
         self.opened_at = None
+        self.recent.append(False)
 
     def failure(self) -> None:
-        self.failures += 1
-        if self.state == "half_open" or (self.opened_at is None and self.failures >= self.threshold):
-            if self.opened_at is None:
-                log.warning("tracking_circuit_open", failures=self.failures, cooldown_s=self.cooldown)
+        self.recent.append(True)
+        if self.state == "half_open":
+            self.opened_at = time.monotonic()  # the trial failed: stay open
+            return
+        if self.opened_at is None and self.failures >= self.threshold and \
+                self.failures / len(self.recent) >= self.ratio:
+            log.warning("tracking_circuit_open", failures=self.failures, window=len(self.recent),
+                        cooldown_s=self.cooldown)
             self.opened_at = time.monotonic()
 
 

@@ -111,6 +111,7 @@ FILE_NUMBERS = [
     ("attendez une seconde", None),
     ("un instant je cherche", None),
     ("zéro", "0"),
+    ("un deux trois reprenons quatre cinq", "45"),
 ]
 
 
@@ -174,6 +175,13 @@ TITLES = [
     ("quatre", "passeport"),
     ("zéro", "agent"),
     ("neuf", None),
+    ("le premier", "carte_grise"),
+    ("la deuxième", "permis"),
+    ("c'est pour le renouvellement de mon passeport", "passeport"),
+    ("un duplicata de permis", "permis"),
+    ("ni l'un ni l'autre", None),
+    ("pour mon titre de séjour", None),
+    ("j'ai vendu ma voiture et je voudrais savoir où en est la carte grise", "carte_grise"),
 ]
 
 
@@ -200,6 +208,8 @@ YES_NO = [
     ("un", "yes"), ("deux", "no"), ("touche un", "yes"), ("le deux", "no"),
     ("conseiller", "agent"), ("je veux parler à un conseiller", "agent"),
     ("euh", None), ("je ne sais plus", None), ("", None), ("bonjour", None), ("peut-être", None),
+    ("pas de souci", "yes"), ("oui pas de problème", "yes"), ("avec plaisir", "yes"), ("rappelez-moi", "yes"),
+    ("je préfère attendre", "no"), ("non j'attends", "no"), ("pas la peine", "no"), ("ça marche", "yes"),
 ]
 
 

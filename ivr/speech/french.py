@@ -173,8 +173,8 @@ def _hundreds_from(toks: list[str], i: int) -> tuple[int, int] | None:
     return _below_hundred_from(toks, i)
 
 
-_RESTART = re.compile(r"\b(je (re)?commence|recommencer|recommence|je reprends|reprendre|reprends|depuis le debut|"
-                      r"du debut|on recommence|on reprend|attendez je reprends)\b")
+_RESTART = re.compile(r"\b(je (re)?commence|recommencer|recommence|recommencons|je reprends|reprendre|reprends|"
+                      r"reprenons|depuis le debut|du debut|on recommence|on reprend|attendez je reprends)\b")
 _CORRECTION_RE = re.compile(r"\b(je veux dire|je voulais dire|non non|non|pardon|plutot|enfin|erreur|oups|"
                             r"correction|rectification|je me suis trompe|je me trompe)\b")
 _MULTIPLIERS = {"double": 2, "triple": 3}
@@ -293,6 +293,12 @@ _TITLE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _NEGATION = {"pas", "ni", "sauf", "plus", "aucun", "aucune", "jamais"}
 _TITLE_KEYS = {"1": "carte_grise", "2": "permis", "3": "cni", "4": "passeport", "0": AGENT}
+#: Words that may surround a menu key said aloud (« c'est le deux », « touche trois »).
+_KEY_FILLERS = {"le", "la", "l", "touche", "tape", "tapez", "taper", "je", "c", "est", "euh", "alors", "choix",
+                "option", "numero", "ce", "sera", "donc", "bah", "ben", "heu", "hum"}
+#: « le premier », « la deuxième »: menu choices said as ordinals.
+_ORDINALS = {"premier": "1", "premiere": "1", "deuxieme": "2", "second": "2", "seconde": "2", "troisieme": "3",
+             "quatrieme": "4"}
 
 
 def parse_title_type(text: str) -> str | None:
@@ -312,10 +318,11 @@ def parse_title_type(text: str) -> str | None:
     positions = sorted(pos for pos, _ in mentions)
     kept = [(pos, v) for pos, v in mentions if not _negated(toks, pos, positions)]
     if not kept:
-        # The menu keys said aloud: « le deux », « touche quatre », « zéro ».
-        numbers = [t for t in toks if t in UNITS or t.isdigit()]
-        if len(numbers) == 1 and not any(t in NUMBER_WORDS - set(UNITS) for t in toks):
-            digit = str(_unit(numbers[0]))
+        # The menu keys said aloud: « le deux », « touche quatre », « zéro », « le premier ».
+        numbers = [t for t in toks if t in UNITS or t.isdigit() or t in _ORDINALS]
+        others = [t for t in toks if t not in numbers and t not in _KEY_FILLERS]
+        if len(numbers) == 1 and not others:
+            digit = _ORDINALS.get(numbers[0]) or str(_unit(numbers[0]))
             return _TITLE_KEYS.get(digit)
         return None
     if any(v == AGENT for _, v in kept):
@@ -341,13 +348,15 @@ _NO = re.compile(
     r"\b(pas du tout|absolument pas|surement pas|certainement pas|evidemment pas|bien sur que non|"
     r"pas (vraiment|exactement|exact|correct|juste|bon|ca|celui la|le bon|la bonne|encore|trop|tellement|d accord)|"
     r"ce n est pas|c est pas|n est pas|je n en ai pas|je n ai pas|j en ai pas|j ai pas|je l ai pas|"
-    r"pas de numero|aucun|aucune|non|nan|nenni|negatif|faux|incorrect|inexact|jamais|erreur|"
+    r"pas de numero|pas besoin|pas la peine|ce n est pas la peine|surtout pas|plutot pas|je prefere attendre|"
+    r"j attends|je patiente|je vais patienter|aucun|aucune|non|nan|nenni|negatif|faux|incorrect|inexact|jamais|erreur|"
     r"vous vous (etes )?trompe\w*|c est faux|no)\b")
 _YES = re.compile(
     r"\b(oui|ouais|ouai|wouais|ouep|yes|yep|exact|exactement|c est (bien )?ca|c est (bien )?(exact|correct|juste|bon)|"
     r"tout a fait|absolument|bien sur|d accord|ok|okay|okey|correct|affirmatif|voila|parfait|en effet|"
     r"effectivement|certainement|evidemment|tout juste|je confirme|confirme|confirmer|j en ai un|j en ai une|"
-    r"je l ai|j ai (un|mon|le) numero|si|bien entendu|carrement|volontiers)\b")
+    r"je l ai|j ai (un|mon|le) numero|si|bien entendu|carrement|volontiers|pas de souci|pas de probleme|"
+    r"sans probleme|avec plaisir|ca marche|entendu|je veux bien|allez y|rappelez moi|d accord pour)\b")
 _YES_NO_KEYS = {"1": "yes", "2": "no", "un": "yes", "une": "yes", "deux": "no"}
 
 

@@ -51,10 +51,13 @@ def ivr_sets() -> set[str]:
         text = path.read_text(encoding="utf-8")
         names |= set(re.findall(r'"(IVR_[A-Z_]+)"', text))
         names |= set(re.findall(r"'(IVR_[A-Z_]+)'", text))
-    # Route-node context names become IVR_<NAME>: take them from the shipped flow.
-    flow = (ROOT / "ivr" / "flows" / "ants-3400.yaml").read_text(encoding="utf-8")
-    for block in re.findall(r"context: \{([^}]*)\}", flow):
-        names |= {f"IVR_{k.strip().upper()}" for k in re.findall(r"(\w+):", block)}
+    # Route-node context names become IVR_<NAME>: take them from the shipped flows.
+    ctx = validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"),
+                             {"tracking": {"found", "not_found", "invalid"}})
+    flows, _ = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), ctx)
+    for flow in flows.values():
+        for node in flow.model.nodes.values():
+            names |= {f"IVR_{k.upper()}" for k in getattr(node, "context", {})}
     names.add("IVR_PRIORITY")  # set from the routing decision (context["priority"])
     return names
 

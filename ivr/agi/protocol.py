@@ -151,6 +151,12 @@ class AgiReply:
             return None
 
     @property
+    def result_code(self) -> int:
+        """``result`` as the integer commands return, -1 (failure) when it is not a number."""
+        value = self.result_int
+        return -1 if value is None else value
+
+    @property
     def endpos(self) -> int | None:
         value = self.extras.get("endpos")
         return int(value) if value is not None and value.lstrip("-").isdigit() else None

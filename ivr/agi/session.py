@@ -180,9 +180,7 @@ class AgiSession:
                     self._lines.put_nowait(_EOF)
                     self._mark_dead()
                     return
-                if not raw.endswith(b"\n") and len(raw) >= self.max_line:
-                    raise AgiProtocolError(f"reply line longer than {self.max_line} bytes")
-                if len(raw) > self.max_line:
+                if len(raw) > self.max_line or (not raw.endswith(b"\n") and len(raw) >= self.max_line):
                     raise AgiProtocolError(f"reply line longer than {self.max_line} bytes")
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 if line == HANGUP_LINE:
@@ -317,7 +315,7 @@ class AgiSession:
         reply = await self.command(
             format_command("STREAM FILE", path, escape_digits, quote=(1,)), timeout=timeout
         )
-        code = reply.result_int if reply.result_int is not None else -1
+        code = reply.result_code
         if code < 0:
             if await self._alive_after_failure():
                 raise PlaybackFailed(path)
@@ -343,34 +341,27 @@ class AgiSession:
         reply = await self.command(
             format_command("WAIT FOR DIGIT", timeout_ms), timeout=timeout_ms / 1000 + self.reply_timeout
         )
-        code = reply.result_int if reply.result_int is not None else -1
+        code = reply.result_code
         if code < 0:
             if await self._alive_after_failure():
                 raise AgiProtocolError("WAIT FOR DIGIT failed on a live channel")
             raise CallerHungUp("during wait for digit")
         return dtmf_from_code(code)
 
+    async def _say(self, command: str, value: str | int, escape_digits: str) -> str | None:
+        reply = await self.command(format_command(command, value, escape_digits, quote=(1,)),
+                                   timeout=self.media_timeout)
+        if reply.result_code < 0 and not await self._alive_after_failure():
+            raise CallerHungUp(f"during {command.lower()}")
+        return dtmf_from_code(reply.result_code)
+
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
         """SAY DIGITS with Asterisk's own sounds; returns the interrupting key if any."""
-        reply = await self.command(
-            format_command("SAY DIGITS", digits, escape_digits, quote=(1,)),
-            timeout=self.media_timeout,
-        )
-        code = reply.result_int if reply.result_int is not None else -1
-        if code < 0 and not await self._alive_after_failure():
-            raise CallerHungUp("during say digits")
-        return dtmf_from_code(code)
+        return await self._say("SAY DIGITS", digits, escape_digits)
 
     async def say_number(self, number: int, escape_digits: str = "") -> str | None:
         """SAY NUMBER with Asterisk's own sounds; returns the interrupting key if any."""
-        reply = await self.command(
-            format_command("SAY NUMBER", number, escape_digits, quote=(1,)),
-            timeout=self.media_timeout,
-        )
-        code = reply.result_int if reply.result_int is not None else -1
-        if code < 0 and not await self._alive_after_failure():
-            raise CallerHungUp("during say number")
-        return dtmf_from_code(code)
+        return await self._say("SAY NUMBER", number, escape_digits)
 
     async def set_variable(self, name: str, value: str) -> None:
         """SET VARIABLE on the channel (the dialplan reads it after the AGI)."""
@@ -395,7 +386,7 @@ class AgiSession:
         data = ",".join(args)
         line = format_command("EXEC", app, data) if data else format_command("EXEC", app)
         reply = await self.command(line, timeout=timeout or self.media_timeout)
-        code = reply.result_int if reply.result_int is not None else -1
+        code = reply.result_code
         if code == -2:
             raise ApplicationNotFound(app)
         return code
@@ -420,7 +411,7 @@ class AgiSession:
             format_command("RECORD FILE", *args, quote=(2,)),
             timeout=timeout_ms / 1000 + self.reply_timeout,
         )
-        code = reply.result_int if reply.result_int is not None else -1
+        code = reply.result_code
         if code < 0:
             if reply.data == "writefile" or await self._alive_after_failure():
                 raise AgiCommandError(CODE_OK, f"RECORD FILE {path}", reply.data or "record failed")

@@ -21,7 +21,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from ..sim.runner import CallResult, percentile
+from ..sim.runner import CallResult, summarise
 from ..sim.scenario import Scenario, load_scenarios
 from ..yamlsrc import load_yaml, to_plain
 
@@ -145,25 +145,6 @@ async def _drive(scenarios: list[Scenario], port: int, concurrency: int, progres
     return results, time.monotonic() - started
 
 
-def _summary(results: list[CallResult], wall: float) -> dict:
-    turns = [t for r in results for t in r.trace.turn_seconds[1:]]  # the first "turn" is the env block
-    outcomes: dict[str, int] = {}
-    for r in results:
-        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
-    return {
-        "calls": len(results),
-        "ok": sum(r.passed for r in results),
-        "failed": sum(not r.passed for r in results),
-        "outcomes": outcomes,
-        "turn_ms_p50": round(percentile(turns, 50) * 1000, 3),
-        "turn_ms_p95": round(percentile(turns, 95) * 1000, 3),
-        "turn_ms_p99": round(percentile(turns, 99) * 1000, 3),
-        "wall_seconds": round(wall, 2),
-        "calls_per_second": round(len(results) / wall, 1) if wall else None,
-        "failures": sorted({f for r in results for f in r.failures})[:5],
-    }
-
-
 async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = None, classic_calls: int | None = None,
                          seed: int = 3400, progress=print) -> dict:
     rng = random.Random(seed)
@@ -178,7 +159,7 @@ async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = Non
             progress(f"FastAGI: {calls} calls, {concurrency} at once")
             results, wall = await _drive(scenarios, srv["agi_port"], concurrency, progress)
             cpu = proc_cpu_seconds(pid) - cpu0
-            fast = _summary(results, wall)
+            fast = summarise(results, wall)
             fast["server_cpu_s_per_call"] = round(cpu / max(calls, 1), 5)
             fast["server_peak_rss_mb"] = round(proc_peak_rss_mb(pid), 1)
             records = srv["records"].read_text().splitlines() if srv["records"].exists() else []
@@ -195,11 +176,11 @@ async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = Non
                                                  classic=classic_command(), classic_env=env)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 c_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-                classic = _summary(c_results, c_wall)
+                classic = summarise(c_results, c_wall)
                 classic["cpu_s_per_call"] = round(c_cpu / n_classic, 4)
                 classic["peak_rss_mb_per_process"] = round(after.ru_maxrss / 1024, 1)
     summary = {"bench": "load", "fastagi": fast, "classic_agi": classic, "cores": os.cpu_count()}
-    if classic.get("calls"):
+    if classic.get("calls") and fast["calls"]:
         summary["classic_over_fastagi_cpu_per_call"] = round(
             classic["cpu_s_per_call"] / max(fast["server_cpu_s_per_call"], 1e-9), 1)
         # Turn latencies are not compared: classic runs far fewer calls at once (a process each).

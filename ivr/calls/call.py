@@ -14,10 +14,7 @@ from ..privacy import mask_caller
 from .outcomes import QUEUES, Outcome
 from .record import CallRecord
 
-__all__ = ["Call", "Flow", "FlowResolver", "CHANNEL_VARIABLES"]
-
-#: Channel variables the IVR sets for the dialplan (and the agent's screen).
-CHANNEL_VARIABLES = ("IVR_QUEUE", "IVR_REASON", "IVR_OUTCOME", "IVR_TITLE", "IVR_FILE", "IVR_STATUS")
+__all__ = ["Call", "Flow", "FlowResolver"]
 
 
 class Flow(Protocol):

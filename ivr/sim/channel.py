@@ -231,7 +231,6 @@ class SimChannel:
             self.note("caller", "hangs up")
         if self.dead:
             self.commands_after_hangup += 1
-            step = self.peek()
             if not self.hangup_sent:
                 self.hangup_sent = True
                 return Reply("HANGUP\n" + DEAD_CHANNEL)

@@ -161,6 +161,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summarise(results: list[CallResult], wall_seconds: float) -> dict[str, Any]:
+    """Calls, outcomes and the IVR's turn time (Asterisk's reply → the IVR's next command)."""
     turns = [t for r in results for t in r.trace.turn_seconds]
     outcomes: dict[str, int] = {}
     for r in results:
@@ -173,8 +174,11 @@ def summarise(results: list[CallResult], wall_seconds: float) -> dict[str, Any]:
         "agi_commands": len(turns),
         "ivr_turn_ms_p50": round(percentile(turns, 50) * 1000, 3),
         "ivr_turn_ms_p95": round(percentile(turns, 95) * 1000, 3),
+        "ivr_turn_ms_p99": round(percentile(turns, 99) * 1000, 3),
         "ivr_turn_ms_mean": round(statistics.fmean(turns) * 1000, 3) if turns else 0.0,
         "wall_seconds": round(wall_seconds, 3),
+        "calls_per_second": round(len(results) / wall_seconds, 1) if wall_seconds else None,
+        "failures": sorted({f for r in results for f in r.failures})[:5],
     }
 
 

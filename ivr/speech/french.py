@@ -91,6 +91,18 @@ def _below_twenty_from(toks: list[str], i: int) -> tuple[int, int] | None:
     return None
 
 
+def _tens_and_rest(toks: list[str], base: int, j: int, *, teens: bool) -> tuple[int, int]:
+    """A tens word (``base``) and what completes it at ``toks[j]``: a unit, or for 60 and 80 a 10–19."""
+    if teens:
+        teen = _below_twenty_from(toks, j)
+        if teen is not None:
+            return base + teen[0], teen[1]
+    unit = _unit(toks[j] if j < len(toks) else None, allow_zero=False)
+    if unit is not None:
+        return base + unit, j + 1
+    return base, j
+
+
 def _below_hundred_from(toks: list[str], i: int) -> tuple[int, int] | None:
     """A number 0–99 starting at ``toks[i]`` (greedy), or None."""
     if i >= len(toks):
@@ -98,14 +110,7 @@ def _below_hundred_from(toks: list[str], i: int) -> tuple[int, int] | None:
     tok = toks[i]
     nxt = toks[i + 1] if i + 1 < len(toks) else None
     if tok == "quatre" and nxt in ("vingt", "vingts"):
-        base, j = 80, i + 2
-        teen = _below_twenty_from(toks, j)
-        if teen is not None:
-            return base + teen[0], teen[1]
-        unit = _unit(toks[j] if j < len(toks) else None, allow_zero=False)
-        if unit is not None:
-            return base + unit, j + 1
-        return base, j
+        return _tens_and_rest(toks, 80, i + 2, teens=True)  # quatre-vingt(-dix-sept)
     if tok in TENS:
         base, j = TENS[tok], i + 1
         if j < len(toks) and toks[j] == "et":
@@ -114,14 +119,7 @@ def _below_hundred_from(toks: list[str], i: int) -> tuple[int, int] | None:
                 j += 1
             else:
                 return base, j
-        if base == 60:
-            teen = _below_twenty_from(toks, j)
-            if teen is not None:
-                return base + teen[0], teen[1]
-        unit = _unit(toks[j] if j < len(toks) else None, allow_zero=False)
-        if unit is not None:
-            return base + unit, j + 1
-        return base, j
+        return _tens_and_rest(toks, base, j, teens=base == 60)  # soixante(-dix-huit)
     teen = _below_twenty_from(toks, i)
     if teen is not None:
         return teen

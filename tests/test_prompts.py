@@ -63,3 +63,21 @@ async def test_dynamic_prompts_are_cached(tmp_path):
     p2 = await dyn.playback_path("le 3 décembre")
     assert p1 == p2 and Path(p1 + ".wav").exists()
     assert calls == ["le 3 décembre"]
+
+
+def test_gtts_offline_fails_clearly_and_keeps_the_offline_prompts(tmp_path):
+    (tmp_path / "catalog.yaml").write_text("prompts:\n  a: Bonjour.\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "ivr", "prompts", "build", "--prompts-dir", str(tmp_path),
+                          "--engine", "gtts"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "gTTS" in out.stderr and "offline voice" in out.stderr
+    assert not (tmp_path / "wav" / "a.wav").exists()
+
+
+def test_engine_is_part_of_the_cache_key(tmp_path):
+    (tmp_path / "catalog.yaml").write_text("prompts:\n  a: Bonjour.\n", encoding="utf-8")
+    calls = []
+    fake = lambda text, voice: calls.append(text) or b"\0\0" * 800  # test double renderer
+    catalog = load_catalog(tmp_path / "catalog.yaml")
+    assert build_prompts(catalog, renderer=fake) == (1, 0)
+    assert build_prompts(catalog, renderer=fake, engine="gtts") == (1, 0)
+    assert build_prompts(catalog, renderer=fake, engine="gtts") == (0, 1)

@@ -28,8 +28,8 @@ class Question:
     slot: SlotSpec | None = None
     speech: bool = False
     listen_during_prompt: bool = True
-    #: Words that mean "an agent, please" in any question.
-    agent_words: tuple[str, ...] = ()
+    #: Speech recognised with less confidence than this counts as not understood.
+    min_confidence: float = 0.0
     node: str = ""
 
 

@@ -305,9 +305,9 @@ class SpeechListener:
         value = parse_slot(q.slot.name, recognition.text) if q.slot and recognition.text else None
         if value is None and recognition.text and parse_slot("title_type", recognition.text) == AGENT:
             value = AGENT
-        if (recognition.confidence is not None and recognition.confidence < self.settings.min_confidence
-                and value != AGENT):
-            value = None  # too unsure: the flow asks again (no match)
+        threshold = max(q.min_confidence, self.settings.min_confidence)
+        if recognition.confidence is not None and recognition.confidence < threshold and value != AGENT:
+            value = None  # too unsure: the flow asks again (no match); a file number is confirmed anyway
         secret = q.slot is not None and q.slot.digits  # a file number is personal data: not in the logs
         log.info("speech_result", slot=q.slot.name if q.slot else None,
                  text=f"<{len(recognition.text.split())} words>" if secret else recognition.text,

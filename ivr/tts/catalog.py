@@ -121,6 +121,7 @@ def build_prompts(
     force: bool = False,
     renderer: Callable[[str, Voice], bytes] = render_text,
     progress: Callable[[Prompt, bool], None] | None = None,
+    engine: str = "espeak",
 ) -> tuple[int, int]:
     """Render the catalog's prompts to WAV; returns (rendered, reused).
 
@@ -136,10 +137,12 @@ def build_prompts(
         if wanted is not None and prompt.id not in wanted:
             continue
         target = catalog.wav_path(prompt.id)
-        fresh = not force and target.exists() and manifest.get(prompt.id) == prompt.digest
+        # The engine is part of the cache key: switching voices renders everything again.
+        digest = prompt.digest if engine == "espeak" else f"{engine}:{prompt.digest}"
+        fresh = not force and target.exists() and manifest.get(prompt.id) == digest
         if not fresh:
             write_wav(target, renderer(prompt.text, prompt.voice))
-            manifest[prompt.id] = prompt.digest
+            manifest[prompt.id] = digest
             rendered += 1
         else:
             reused += 1

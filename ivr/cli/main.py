@@ -57,8 +57,16 @@ def serve(
     configure_logging(settings.log_format, settings.log_level)
     from ..app import IvrServer
 
-    server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
-    asyncio.run(server.serve_forever())
+    try:
+        server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
+        asyncio.run(server.serve_forever())
+    except OSError as exc:
+        typer.echo(f"ivr serve: cannot start: {exc.strerror or exc} "
+                   f"(host {settings.host}, AGI port {settings.agi_port})", err=True)
+        raise typer.Exit(1)
+    except ValueError as exc:  # a broken rules or catalog file: file:line in the message
+        typer.echo(f"ivr serve: {exc}", err=True)
+        raise typer.Exit(2)
 
 
 def _print_results(results, summary, as_json: bool, quiet: bool = False) -> None:

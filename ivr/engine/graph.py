@@ -28,13 +28,14 @@ def _label(model: FlowModel, node_id: str) -> str:
 
 
 def _edges(model: FlowModel) -> list[tuple[str, str, str]]:
+    """One edge per (source, target), its labels joined (« 1, 2, 3, 4 » rather than four arrows)."""
     out = []
     for node_id in model.nodes:
-        seen: set[tuple[str, str]] = set()
+        labels: dict[str, list[str]] = {}
         for label, target in model.targets(node_id):
-            if target in model.nodes and (label, target) not in seen:
-                seen.add((label, target))
-                out.append((node_id, target, label))
+            if target in model.nodes and label not in labels.setdefault(target, []):
+                labels[target].append(label)
+        out += [(node_id, target, ", ".join(names)) for target, names in labels.items()]
     return out
 
 

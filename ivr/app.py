@@ -52,6 +52,8 @@ class IvrServer:
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.metrics = Metrics()
         self.kpis = Kpis()
+        # Figures survive a restart: rebuilt from the records file before new calls are appended.
+        self.kpis.load_jsonl(settings.records)
         stores = [JsonlRecordStore(settings.records), self.kpis]
         if self.memory_records is not None:
             stores.append(self.memory_records)

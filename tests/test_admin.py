@@ -118,3 +118,15 @@ def test_admin_refuses_to_listen_beyond_loopback_without_a_token():
         AdminServer(object(), "0.0.0.0", 8080, token="")
     AdminServer(object(), "127.0.0.1", 8080, token="")
     AdminServer(object(), "0.0.0.0", 8080, token="secret")
+
+
+async def test_kpis_survive_a_restart(tmp_path):
+    records = tmp_path / "calls.jsonl"
+    async with embedded_server(records=records) as srv:
+        await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", srv.agi_port)
+    with records.open("a") as f:
+        f.write('{"broken line\n')
+    async with embedded_server(records=records) as srv:
+        status, body, _ = await get(srv, "/kpis")
+        kpis = __import__("json").loads(body)
+        assert kpis["calls"] == 1 and kpis["outcomes"] == {"routed:contractor": 1}

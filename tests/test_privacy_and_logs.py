@@ -33,3 +33,16 @@ async def test_call_logs_are_json_with_call_id_and_masked_caller():
     assert len({l["call_id"] for l in call_lines}) == 1
     assert "0698765432" not in out.getvalue()
     assert call_lines[0]["caller"] == "06******32"
+
+
+def test_records_after_a_cut_line_start_on_a_fresh_line(tmp_path):
+    from ivr.calls.record import CallRecord, JsonlRecordStore
+
+    path = tmp_path / "calls.jsonl"
+    path.write_text('{"call_id": "a", "outcome": "self_served"}\n{"call_id": "b", "outc')  # killed mid-write
+    store = JsonlRecordStore(path)
+    store.write(CallRecord(call_id="c", uniqueid="1", request="ants-3400", channel="x", caller="06", started_at="t",
+                           outcome="caller_hangup"))
+    store.close()
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[-1])["call_id"] == "c" and len(lines) == 3

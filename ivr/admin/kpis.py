@@ -38,6 +38,31 @@ class Kpis:
     def close(self) -> None:
         pass
 
+    def load_jsonl(self, path, *, max_bytes: int = 64 << 20) -> int:
+        """Rebuild from a call-records file (its last ``max_bytes``), so a restart keeps the figures."""
+        import json
+        from pathlib import Path
+
+        path = Path(path)
+        if not path.exists():
+            return 0
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            if size > max_bytes:
+                f.seek(size - max_bytes)
+                f.readline()  # skip the partial first line
+            data = f.read().decode("utf-8", errors="replace")
+        fields = set(CallRecord.__dataclass_fields__)
+        count = 0
+        for line in data.splitlines():
+            try:
+                raw = json.loads(line)
+                self.write(CallRecord(**{k: v for k, v in raw.items() if k in fields}))
+                count += 1
+            except (ValueError, TypeError):
+                continue  # a damaged line does not stop the dashboard
+        return count
+
     def summary(self) -> dict:
         answered = self.questions["speech_answered"] + self.questions["dtmf_answered"]
         asked = answered + self.questions["unanswered"]

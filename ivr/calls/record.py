@@ -61,6 +61,11 @@ class JsonlRecordStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a", encoding="utf-8")
+        # A process killed in the middle of a line leaves it unterminated: start on a fresh
+        # line so the next record is not glued to it.
+        if self.path.stat().st_size and not _ends_with_newline(self.path):
+            self._file.write("\n")
+            self._file.flush()
         self._lock = threading.Lock()
 
     def write(self, record: CallRecord) -> None:
@@ -72,6 +77,12 @@ class JsonlRecordStore:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 class MemoryRecordStore:

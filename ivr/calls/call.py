@@ -45,6 +45,8 @@ class Call:
         self.variables: dict[str, Any] = {}
         self.outcome: Outcome | None = None
         self.current_node = ""
+        #: A key pressed during a prompt, kept to answer the next question.
+        self.typed_ahead: str | None = None
         self.record = CallRecord(
             call_id=self.call_id,
             uniqueid=self.env.get("uniqueid"),

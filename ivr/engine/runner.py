@@ -151,7 +151,7 @@ class FlowRunner:
     async def _play(self, node: PlayNode, node_id: str, call: Call) -> str | None:
         key = await self._play_all(call, node.prompts, node.barge_in)
         if key:
-            call.variables["_typed_ahead"] = key
+            call.typed_ahead = key
         return node.next
 
     async def _set(self, node: SetNode, node_id: str, call: Call) -> str | None:
@@ -196,7 +196,7 @@ class FlowRunner:
                 path = await self.svc.dynamic.playback_path(text)
             played = await call.session.stream_file(path, "0123456789*#" if node.barge_in else "")
             if played.digit:
-                call.variables["_typed_ahead"] = played.digit
+                call.typed_ahead = played.digit
                 break
         return node.next
 
@@ -357,7 +357,7 @@ class FlowRunner:
             if keypad_only and node.keypad_prompt:
                 prompt = node.keypad_prompt
             question = self._question(node, lead + [prompt], **question_kw)
-            typed = call.variables.pop("_typed_ahead", None)
+            typed, call.typed_ahead = call.typed_ahead, None
             if typed:
                 # A key pressed during the previous prompt answers this question.
                 answer = Answer("dtmf", digits=await KeypadListener().more_digits(call.session, question, typed))
@@ -478,7 +478,7 @@ class FlowRunner:
         if not key:
             key = (await call.session.stream_file(readback, "0123456789*#")).digit
         if key:
-            call.variables["_typed_ahead"] = key
+            call.typed_ahead = key
         question = ConfirmNode(kind="confirm", prompt=node.confirm.prompt, keypad_prompt=node.confirm.keypad_prompt,
                                yes="-", no="-", retries=2,
                                on_fail=node.on_fail, speech=node.speech, barge_in=node.barge_in)

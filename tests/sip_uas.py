@@ -52,6 +52,7 @@ class UasDouble(asyncio.DatagramProtocol):
         if method == "INVITE":
             self.invites += 1
             self.headers = h
+            self.request_line = first
             if "authorization" not in h:
                 self._reply("401 Unauthorized", h, addr,
                             extra=f'WWW-Authenticate: Digest realm="asterisk", nonce="{self.nonce}", qop="auth", algorithm=MD5')

@@ -32,7 +32,8 @@ async def test_a_call_authenticates_waits_for_the_prompt_presses_keys_and_ends_o
     sip_t, _ = await loop.create_datagram_endpoint(lambda: uas, local_addr=("127.0.0.1", 0))
     port = sip_t.get_extra_info("sockname")[1]
     caller = SipCaller(f"127.0.0.1:{port}", "tester", "s3cret", local_ip="127.0.0.1", quiet_after_prompt=0.3)
-    scenario = Scenario.model_validate({"name": "sip", "steps": [{"kind": "press", "digits": "1#"}]})
+    scenario = Scenario.model_validate({"name": "sip", "call": {"at": "2026-11-24T10:00:00+01:00"},
+                                        "steps": [{"kind": "press", "digits": "1#"}]})
 
     async def ivr_side():
         await uas.answered.wait()
@@ -48,9 +49,23 @@ async def test_a_call_authenticates_waits_for_the_prompt_presses_keys_and_ends_o
     await server
     assert result.passed and result.answered and result.ended_by == "ivr", result
     assert uas.invites == 2 and uas.auth_ok and uas.acks >= 2
+    # A scenario with a time of day dials the test entry and says the time in a header.
+    assert uas.request_line.startswith("INVITE sip:3499@")
+    assert uas.headers["x-ivr-sim-now"] == "2026-11-24T10:00:00+01:00"
     keys = [e for e, end in sink.events if end]
     assert keys[:3] == [1, 1, 1] and keys[3:6] == [11, 11, 11]  # three end packets per key, "1" then "#"
     assert sink.pcmu > 20  # 20 ms µ-law frames flowed the whole time
     assert result.heard_seconds > 0.4  # it heard the prompt before pressing
     sip_t.close()
     rtp_t.close()
+
+
+def test_outcomes_are_checked_against_the_ivr_call_record():
+    from ivr.sim.sip import check_against_record
+
+    sc = Scenario.model_validate({"name": "x", "expect": {"outcome": "routed:inhouse",
+                                                          "variables": {"IVR_QUEUE": "inhouse", "IVR_REASON": "complex"}}})
+    assert check_against_record(sc, {"outcome": "routed:inhouse", "queue": "inhouse", "reason": "complex"}) == []
+    failures = check_against_record(sc, {"outcome": "routed:contractor", "queue": "contractor", "reason": "complex"})
+    assert len(failures) == 2 and "expected 'routed:inhouse'" in failures[0]
+    assert check_against_record(sc, None) == ["the IVR has no record of this call"]

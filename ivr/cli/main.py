@@ -421,12 +421,14 @@ def sip_call(
     proxy: str = typer.Option(..., "--proxy", help="Asterisk's SIP address HOST:PORT."),
     user: str = typer.Option("tester", "--user", help="SIP user (the PJSIP endpoint)."),
     number: str = typer.Option("3400", "--number", help="Number to dial."),
+    test_number: str = typer.Option("3499", "--test-number", help="Number for scenarios that set call.at."),
     local_ip: Optional[str] = typer.Option(None, "--local-ip", help="Address to advertise in SIP/SDP."),
+    admin: Optional[str] = typer.Option(None, "--admin", help="IVR admin URL: check outcomes in its call records."),
 ) -> None:
     """Place real SIP calls (G.711, RFC 4733 keys) playing scenarios; the password comes from IVR_SIP_PASSWORD."""
     import os
 
-    from ..sim.sip import SipCaller
+    from ..sim.sip import SipCaller, check_against_record
 
     password = os.environ.get("IVR_SIP_PASSWORD", "")
     if not password:
@@ -434,17 +436,37 @@ def sip_call(
         raise typer.Exit(2)
     configure_logging("json", "warning")
     scenarios = _load(scenario)
-    caller = SipCaller(proxy, user, password, number=number, local_ip=local_ip)
+    caller = SipCaller(proxy, user, password, number=number, test_number=test_number, local_ip=local_ip)
+
+    async def last_record(since: float) -> dict | None:
+        import aiohttp
+
+        token = os.environ.get("IVR_ADMIN_TOKEN", "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        await asyncio.sleep(1.0)  # the record is written as the call ends
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{admin.rstrip('/')}/calls/recent", params={"limit": "5"}) as resp:
+                calls = (await resp.json()).get("calls", [])
+        from datetime import datetime
+
+        fresh = [c for c in calls if datetime.fromisoformat(c["started_at"]).timestamp() >= since - 2]
+        return fresh[-1] if fresh else None
 
     async def run_all():
-        return [await caller.call(sc) for sc in scenarios]
+        out = []
+        for sc in scenarios:
+            result = await caller.call(sc)
+            failures = check_against_record(sc, await last_record(result.started_at)) if admin else []
+            out.append((result, failures))
+        return out
 
     results = asyncio.run(run_all())
-    for r in results:
-        print(json.dumps({"scenario": r.scenario, "passed": r.passed, "answered": r.answered,
+    for r, failures in results:
+        print(json.dumps({"scenario": r.scenario, "passed": r.passed and not failures, "answered": r.answered,
                           "steps_done": r.steps_done, "ended_by": r.ended_by, "heard_seconds": round(r.heard_seconds, 1),
-                          "seconds": round(r.seconds, 1), "error": r.error}, ensure_ascii=False))
-    failed = sum(not r.passed for r in results)
+                          "seconds": round(r.seconds, 1), "error": r.error, "failures": failures},
+                         ensure_ascii=False))
+    failed = sum(not (r.passed and not f) for r, f in results)
     print(json.dumps({"calls": len(results), "passed": len(results) - failed, "failed": failed}))
     raise typer.Exit(1 if failed else 0)
 

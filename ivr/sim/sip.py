@@ -65,6 +65,24 @@ def digest_response(*, user: str, password: str, realm: str, nonce: str, method:
     return md5(f"{ha1}:{nonce}:{ha2}")
 
 
+def check_against_record(scenario: Scenario, record: dict | None) -> list[str]:
+    """What the IVR recorded for the call, against the scenario's expectations.
+
+    A SIP phone sees neither prompts nor channel variables: the outcome, queue
+    and reason come from the IVR's call record (admin ``/calls/recent``).
+    """
+    exp = scenario.expect
+    if record is None:
+        return ["the IVR has no record of this call"] if (exp.outcome or exp.variables) else []
+    failures = []
+    if exp.outcome and record.get("outcome") != exp.outcome:
+        failures.append(f"outcome {record.get('outcome')!r}, expected {exp.outcome!r}")
+    for name, field_ in (("IVR_QUEUE", "queue"), ("IVR_REASON", "reason")):
+        if name in exp.variables and record.get(field_) != exp.variables[name]:
+            failures.append(f"{name}={record.get(field_)!r}, expected {exp.variables[name]!r}")
+    return failures
+
+
 @dataclass
 class SipCallResult:
     scenario: str
@@ -108,8 +126,9 @@ def _parse(msg: bytes) -> tuple[str, dict[str, str], str]:
 class SipCaller:
     """Places one SIP call per scenario to ``number`` through ``proxy``."""
 
-    def __init__(self, proxy: str, user: str, password: str, *, number: str = "3400",
+    def __init__(self, proxy: str, user: str, password: str, *, number: str = "3400", test_number: str = "3499",
                  local_ip: str | None = None, quiet_after_prompt: float = 0.8, max_prompt_wait: float = 30.0) -> None:
+        self.test_number = test_number
         host, _, port = proxy.rpartition(":")
         self.proxy = (host or proxy, int(port or 5060))
         self.user = user
@@ -134,7 +153,8 @@ class SipCaller:
         sip_t, sip = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
         rtp_t, rtp = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
         try:
-            dialog = await self._invite(sip, rtp_t.get_extra_info("sockname")[1])
+            sim_now = scenario.call.at.isoformat() if scenario.call.at else ""
+            dialog = await self._invite(sip, rtp_t.get_extra_info("sockname")[1], sim_now)
             if dialog is None:
                 result.error = "the call was not answered"
                 return result
@@ -213,16 +233,20 @@ class SipCaller:
             "t=0 0", f"m=audio {rtp_port} RTP/AVP {PT_PCMU} {PT_EVENT}", f"a=rtpmap:{PT_PCMU} PCMU/8000",
             f"a=rtpmap:{PT_EVENT} telephone-event/8000", f"a=fmtp:{PT_EVENT} 0-16", "a=ptime:20", "a=sendrecv", ""])
 
-    async def _invite(self, sip: _Udp, rtp_port: int) -> dict | None:
+    async def _invite(self, sip: _Udp, rtp_port: int, sim_now: str = "") -> dict | None:
         assert sip.transport is not None
-        uri = f"sip:{self.number}@{self.proxy[0]}:{self.proxy[1]}"
+        number = self.test_number if sim_now and self.test_number else self.number
+        uri = f"sip:{number}@{self.proxy[0]}:{self.proxy[1]}"
         dialog = {"call_id": f"{uuid.uuid4().hex}@{self.local_ip}", "tag": uuid.uuid4().hex[:10],
                   "sip_port": sip.transport.get_extra_info("sockname")[1], "cseq": 1, "bye": asyncio.Event(),
                   "uri": uri}
         body = self._sdp(rtp_port)
         auth = ""
+        clock = f"X-IVR-Sim-Now: {sim_now}" if sim_now else ""
         for _attempt in range(3):
-            sip.transport.sendto(self._request("INVITE", uri, dialog, dialog["cseq"], body=body, extra=auth), self.proxy)
+            extra = "\r\n".join(h for h in (auth, clock) if h)
+            sip.transport.sendto(self._request("INVITE", uri, dialog, dialog["cseq"], body=body, extra=extra),
+                                 self.proxy)
             while True:
                 data, addr = await asyncio.wait_for(sip.queue.get(), 30)
                 status, headers, rbody = _parse(data)

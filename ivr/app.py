@@ -52,8 +52,6 @@ class IvrServer:
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.metrics = Metrics()
         self.kpis = Kpis()
-        # Figures survive a restart: rebuilt from the records file before new calls are appended.
-        self.kpis.load_jsonl(settings.records)
         stores = [JsonlRecordStore(settings.records), self.kpis]
         if self.memory_records is not None:
             stores.append(self.memory_records)
@@ -160,6 +158,9 @@ class IvrServer:
         """
         await self.store.open()
         if listen:
+            # The dashboard's figures survive a restart: rebuilt from the records file. Not in
+            # classic AGI mode, where each call is a process of its own and has no dashboard.
+            await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
             if self.ami is not None:
                 self.ami.start()
             else:

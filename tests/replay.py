@@ -31,8 +31,6 @@ class Replay:
 
     async def serve(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Return the IVR side of a socket pair whose other side replays the capture."""
-        ready: asyncio.Future = asyncio.get_running_loop().create_future()
-
         async def on_conn(reader, writer):
             writer.write(self.entries[0]["data"].encode())
             await writer.drain()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import struct
 import uuid
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 from ivr.audio.audiosocket import (
     KIND_AUDIO,
     KIND_DTMF,
-    KIND_HANGUP,
     KIND_UUID,
     AudioSocketError,
     AudioSocketServer,

@@ -7,10 +7,7 @@ import json
 import os
 import random
 import signal
-import sys
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from ivr.cli.embedded import embedded_server
-from ivr.sim.audio_peer import SimAudioSocket
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.speech.engine import DEFAULT_MODEL_NAME, SpeechModel, find_model

@@ -98,13 +98,11 @@ class FastAgiServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         limits: AgiLimits | None = None,
-        on_bad_peer: Callable[[str, str], None] | None = None,
     ) -> None:
         self.handler = handler
         self.host = host
         self.port = port
         self.limits = limits or AgiLimits()
-        self.on_bad_peer = on_bad_peer
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -135,8 +133,6 @@ class FastAgiServer:
                 env = await read_environment(reader, self.limits)
             except AgiProtocolError as exc:
                 log.error("agi_bad_environment", peer=peer_text, error=str(exc))
-                if self.on_bad_peer:
-                    self.on_bad_peer(peer_text, str(exc))
                 return
             except (ConnectionError, OSError) as exc:
                 log.warning("agi_connection_lost", peer=peer_text, error=str(exc))

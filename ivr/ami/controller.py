@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 
 import structlog
 from panoramisk import Manager
@@ -47,7 +46,7 @@ class _Manager(Manager):
 
     def connection_made(self, f):
         if f.exception() is not None:
-            self._controller._lost(f"connect failed: {f.exception()}")
+            self._controller._lost()
             return
         super().connection_made(f)
 
@@ -56,32 +55,28 @@ class _Manager(Manager):
         if self.pinger:
             self.pinger.cancel()
             self.pinger = None
-        self._controller._lost("connection lost")
+        self._controller._lost()
 
 
 class AmiController:
     """Keeps a logged-in AMI connection and a :class:`QueueBoard` up to date."""
 
     def __init__(self, host: str, port: int, username: str, secret: str, *, refresh: float = 5.0,
-                 action_timeout: float = 5.0, queues: tuple[str, ...] = ("inhouse", "contractor"),
-                 backoff: tuple[float, float] = (0.5, 4.0)) -> None:
+                 action_timeout: float = 5.0, backoff: tuple[float, float] = (0.5, 4.0)) -> None:
         self.host = host
         self.port = port
         self.username = username
         self.secret = secret
         self.refresh = refresh
         self.action_timeout = action_timeout
-        self.queue_names = queues
         self.backoff = backoff
         self.board = QueueBoard()
         self.state = "stopped"  # connecting, connected, disconnected, auth_failed, stopped
-        self.connected_since: float | None = None
         self.reconnects = 0
         self._manager: _Manager | None = None
         self._lost_event = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self.listeners: list[Callable[[dict], None]] = []
 
     # -- state -------------------------------------------------------------
 
@@ -95,7 +90,7 @@ class AmiController:
             level("ami_state", state=state, previous=self.state, host=self.host, port=self.port, **info)
             self.state = state
 
-    def _lost(self, why: str) -> None:
+    def _lost(self) -> None:
         self._ready.clear()
         self._lost_event.set()
 
@@ -122,21 +117,18 @@ class AmiController:
 
     async def _run(self) -> None:
         delay = self.backoff[0]
+        self._set_state("connecting")
         while True:
-            self._set_state("connecting") if self.state in ("stopped",) else None
             outcome = await self._session()
             if outcome == "auth_failed":
                 self._set_state("auth_failed", user=self.username)
                 await asyncio.sleep(30)  # wrong credentials: do not hammer the manager
                 continue
-            if self.state == "connected":
-                self._set_state("disconnected")
-            elif self.state not in ("disconnected",):
-                self._set_state("disconnected")
+            self._set_state("disconnected")
+            if outcome == "was_connected":
+                delay = self.backoff[0]  # a connection that worked is retried at once, then backs off
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
-            if outcome == "was_connected":
-                delay = self.backoff[0]
             self.reconnects += 1
 
     async def _session(self) -> str:
@@ -173,7 +165,6 @@ class AmiController:
             if not getattr(fut.result(), "success", False):
                 manager.close()
                 return "auth_failed"
-        self.connected_since = time.monotonic()
         self._set_state("connected")
         self._ready.set()
         try:
@@ -196,8 +187,6 @@ class AmiController:
         name = data.get("Event", "")
         if name.startswith("Queue") or name.startswith("Agent"):
             self.board.apply_event(data)
-        for listener in self.listeners:
-            listener(data)
 
     async def action(self, fields: dict, *, as_list: bool | None = None, timeout: float | None = None):
         """Send one action and wait for its answer (a list for list actions)."""

@@ -87,7 +87,6 @@ class CallHandler:
         return None
 
     async def _run(self, call: Call) -> None:
-        session = call.session
         flow = self.resolver.resolve(call.record.request)
         if flow is None:
             await self._unknown_flow(call)

@@ -55,7 +55,7 @@ def to_mermaid(model: FlowModel) -> str:
             lines.append(f'    {_mid(node_id)}["{text}"]')
     for src, dst, label in _edges(model):
         lines.append(f'    {_mid(src)} -->|"{label}"| {_mid(dst)}')
-    lines.append(f"    classDef start stroke-width:3px")
+    lines.append("    classDef start stroke-width:3px")
     lines.append(f"    class {_mid(model.start)} start")
     return "\n".join(lines) + "\n"
 

@@ -30,7 +30,6 @@ class Question:
     listen_during_prompt: bool = True
     #: Speech recognised with less confidence than this counts as not understood.
     min_confidence: float = 0.0
-    node: str = ""
 
 
 @dataclass

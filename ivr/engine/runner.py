@@ -321,7 +321,6 @@ class FlowRunner:
             listen_during_prompt=node.listen_during_prompt,
             # A value read back for confirmation may be unsure: the caller corrects it.
             min_confidence=0.0 if getattr(node, "confirm", None) else d.min_confidence,
-            node=node.description,
             **kw,
         )
 

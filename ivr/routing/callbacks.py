@@ -88,7 +88,7 @@ class CallbackDialer:
                     channel=self.channel.format(number=cb.number), context=self.context, exten="s",
                     variables={"IVR_QUEUE": queue, "IVR_REASON": "callback", "IVR_CALLBACK_ID": str(cb.id),
                                "IVR_TITLE": cb.context.get("title", "")},
-                    caller_id=f"34 00 <3400>")
+                    caller_id="34 00 <3400>")
                 new_state = await self.store.finish_callback(cb.id, result.success, "" if result.success else result.reason,
                                                              retry_after=self.retry_after)
                 self.dialled += result.success

@@ -26,7 +26,6 @@ class CallTrace:
     scenario: Scenario
     uniqueid: str
     channel: SimChannel
-    wire: list[tuple[float, str, str]] = field(default_factory=list)
     turn_seconds: list[float] = field(default_factory=list)  # IVR think time per command
     closed_by_ivr: bool = False
     error: str = ""
@@ -43,7 +42,6 @@ async def place_call(
     *,
     idle_timeout: float = 30.0,
     max_commands: int = 2000,
-    extra_args: list[str] | None = None,
     audiosocket=None,
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
@@ -63,7 +61,7 @@ async def place_call(
     )
     trace = CallTrace(scenario, uniqueid, channel)
     started = time.monotonic()
-    args = list(scenario.call.args) + list(extra_args or [])
+    args = list(scenario.call.args)
     if classic:
         args = [scenario.call.request, *args]
     if scenario.call.at is not None:
@@ -88,14 +86,10 @@ async def place_call(
         trace.error = f"cannot connect to {host}:{port}: {exc.strerror or exc}"
         return trace
 
-    def wire(direction: str, text: str) -> None:
-        trace.wire.append((round(time.monotonic() - started, 4), direction, text))
-
     hangup_at: float | None = None
     try:
         writer.write(env.encode())
         await writer.drain()
-        wire("ast", env)
         replied_at = time.monotonic()
         while True:
             try:
@@ -111,7 +105,6 @@ async def place_call(
                 break
             trace.turn_seconds.append(time.monotonic() - replied_at)
             line = raw.decode("utf-8", errors="replace")
-            wire("ivr", line)
             if channel.commands >= max_commands:
                 trace.error = f"more than {max_commands} AGI commands: the flow seems to loop"
                 break
@@ -120,9 +113,7 @@ async def place_call(
             reply = channel.handle(line)
             if reply.close:
                 hangup_at = time.monotonic()
-                writer.close()
-                # The IVR must notice the dropped connection; nothing more to read.
-                trace.closed_by_ivr = False
+                writer.close()  # the IVR must notice the dropped connection
                 break
             text = (await reply.run()) if reply.run is not None else reply.lines
             text += channel.after_reply()
@@ -131,7 +122,6 @@ async def place_call(
             channel.events.append(Event(round(channel.clock, 3), "ast", text.rstrip("\n")))
             writer.write(text.encode())
             await writer.drain()
-            wire("ast", text)
             replied_at = time.monotonic()
     except (ConnectionError, OSError) as exc:
         if not channel.dead:

@@ -76,7 +76,6 @@ class SpeechListener:
         self.keypad = KeypadListener()
         self._said_unavailable = False
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
-        self.latencies: list[float] = []  # seconds from end of speech to result
 
     @property
     def speech_available(self) -> bool:
@@ -296,7 +295,6 @@ class SpeechListener:
             # decoding finishes in the background (never two threads on one recogniser).
             recognition = Recognition(text=utterance.partial_text, confidence=None, partial=True)
         recognition.ms = (time.monotonic() - started) * 1000
-        self.latencies.append(recognition.ms / 1000)
         recognition.partial = recognition.partial or partial
         return self._answer(q, recognition)
 

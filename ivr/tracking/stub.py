@@ -17,7 +17,6 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import aiosqlite
 from aiohttp import web

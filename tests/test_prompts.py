@@ -80,3 +80,34 @@ def test_engine_is_part_of_the_cache_key(tmp_path):
     assert build_prompts(catalog, renderer=fake) == (1, 0)
     assert build_prompts(catalog, renderer=fake, engine="gtts") == (1, 0)
     assert build_prompts(catalog, renderer=fake, engine="gtts") == (0, 1)
+
+
+async def test_the_same_text_asked_by_many_calls_at_once_is_rendered_once(tmp_path):
+    import asyncio
+
+    calls = []
+
+    def slow(text, voice):  # test double renderer
+        import time
+
+        time.sleep(0.05)
+        calls.append(text)
+        return b"\0\0" * 400
+
+    dyn = DynamicPrompts(tmp_path, renderer=slow, max_concurrent=4)
+    paths = await asyncio.gather(*(dyn.playback_path("0 6, 1 2") for _ in range(8)))
+    assert len(set(paths)) == 1 and calls == ["0 6, 1 2"]
+    assert [p.name for p in tmp_path.iterdir()] == [Path(paths[0]).name + ".wav"]  # no temporary file left
+
+
+def test_concurrent_writers_of_one_wav_never_clash(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ivr.audio.wav import read_wav, write_wav
+
+    target = tmp_path / "p.wav"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: write_wav(target, bytes([i]) * 3200), range(32)))
+    pcm, rate = read_wav(target)
+    assert rate == 8000 and len(pcm) == 3200 and len(set(pcm)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["p.wav"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import wave
 from pathlib import Path
 
@@ -37,16 +38,28 @@ def _read(w: wave.Wave_read) -> tuple[bytes, int]:
 
 
 def write_wav(path: str | Path, pcm: bytes, rate: int = TELEPHONY_RATE) -> None:
-    """Write mono 16-bit PCM as a WAV file (atomically: temp file then rename)."""
+    """Write mono 16-bit PCM as a WAV file, atomically.
+
+    The temporary file has a unique name, so several writers of the same
+    target (processes sharing a prompt cache) never write into each other's
+    file; each rename is atomic and readers only ever see a whole WAV.
+    """
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    tmp.replace(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def resample(pcm: bytes, rate_in: int, rate_out: int = TELEPHONY_RATE) -> bytes:

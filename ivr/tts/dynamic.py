@@ -26,6 +26,7 @@ class DynamicPrompts:
         self.voice = voice
         self._renderer = renderer
         self._sem = asyncio.Semaphore(max_concurrent)
+        self._rendering: dict[Path, asyncio.Future[None]] = {}
         self.rendered = 0
         self.hits = 0
 
@@ -47,9 +48,21 @@ class DynamicPrompts:
         if wav.exists():
             self.hits += 1
             return str(base)
-        async with self._sem:
-            if not wav.exists():
+        # Calls asking for the same text at once (the same file number read back) share one render.
+        pending = self._rendering.get(wav)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return str(base)
+        pending = self._rendering[wav] = asyncio.get_running_loop().create_future()
+        try:
+            async with self._sem:
                 pcm = await asyncio.to_thread(self._render, text, self.voice)
                 await asyncio.to_thread(write_wav, wav, pcm)
                 self.rendered += 1
+            pending.set_result(None)
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            del self._rendering[wav]
         return str(base)

@@ -14,13 +14,13 @@ from ivr.admin.app import AdminConfigError, AdminServer
 from ivr.cli.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
+from tests.clocks import OPEN
 
 ROOT = Path(__file__).resolve().parent.parent
-OPEN = "2026-11-24T10:00:00+01:00"
 
 
 def call(*digits: str, **expect) -> Scenario:
-    return Scenario.model_validate({"name": "admin", "call": {"at": OPEN},
+    return Scenario.model_validate({"name": "admin", "call": {"at": OPEN, "caller": "0612345678"},
                                     "steps": [{"kind": "press", "digits": d} for d in digits], "expect": expect})
 
 

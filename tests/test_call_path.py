@@ -13,14 +13,12 @@ from ivr.cli.embedded import embedded_server
 from tests.doubles import StaticResolverDouble as StaticResolver
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
-
-
-OPEN = "2026-11-24T10:00:00+01:00"  # a Tuesday morning: the line is open
+from tests.clocks import OPEN
 
 
 def scenario(steps=(), request="ants-3400", **expect) -> Scenario:
     return Scenario.model_validate(
-        {"name": "t", "call": {"request": request, "at": OPEN}, "steps": list(steps), "expect": expect}
+        {"name": "t", "call": {"request": request, "at": OPEN, "caller": "0612345678"}, "steps": list(steps), "expect": expect}
     )
 
 

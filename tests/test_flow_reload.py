@@ -15,10 +15,10 @@ from pathlib import Path
 from ivr.cli.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
+from tests.clocks import OPEN
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "ivr" / "flows" / "ants-3400.yaml"
-OPEN = "2026-11-24T10:00:00+01:00"
 
 
 def no_number_call() -> Scenario:

@@ -10,6 +10,7 @@ from ivr.logs import configure_logging
 from ivr.privacy import mask_caller, mask_digits, mask_file_number
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
+from tests.clocks import OPEN
 
 
 def test_masks():
@@ -23,7 +24,7 @@ def test_masks():
 async def test_call_logs_are_json_with_call_id_and_masked_caller():
     out = io.StringIO()
     configure_logging("json", "info", stream=out, force=True)
-    sc = Scenario.model_validate({"name": "t", "call": {"caller": "0698765432"},
+    sc = Scenario.model_validate({"name": "t", "call": {"caller": "0698765432", "at": OPEN},
                                   "steps": [{"kind": "press", "digits": "1"}]})
     async with embedded_server() as srv:
         await run_scenarios([sc], "127.0.0.1", srv.agi_port)

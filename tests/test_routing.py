@@ -16,8 +16,8 @@ from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from ivr.store.sqlite import SqliteStore
 from ivr.yamlsrc import SourceError
+from tests.clocks import OPEN
 
-OPEN = "2026-11-24T10:00:00+01:00"
 SIMPLE = "5458443881"  # carte grise, en instruction
 COMPLEX = "3475047269"  # carte grise, expertise
 
@@ -204,3 +204,26 @@ async def test_queue_status_and_unknown_actions_over_panoramisk(ami):
         assert reply.get("Response") == "Error" and "Invalid/unknown command" in reply.get("Message")
     finally:
         await controller.stop()
+
+
+async def test_calls_today_counts_the_lines_local_day_not_the_machines(tmp_path):
+    """00:30 in Paris is already the next day although UTC still says the day before."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from ivr.routing.router import RulesRouter
+
+    class CountingStoreDouble:
+        days: list = []
+
+        async def count_call(self, number, day):
+            self.days.append(day)
+            return 1
+
+    store = CountingStoreDouble()
+    router = RulesRouter(load_rules(DEFAULT_RULES), store=store)
+    call_ = SimpleNamespace(variables={}, caller_number="0611223344",
+                            now=datetime.fromisoformat("2026-11-24T23:30:00+00:00"),
+                            record=SimpleNamespace(rule=None, expected_wait=None))
+    await router.decide(call_, "auto", "")
+    assert [d.isoformat() for d in store.days] == ["2026-11-25"]

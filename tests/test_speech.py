@@ -15,8 +15,8 @@ from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.speech.engine import DEFAULT_MODEL_NAME, SpeechModel, find_model
 from ivr.sim.voice import text_audio
+from tests.clocks import OPEN
 
-OPEN = "2026-11-24T10:00:00+01:00"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -17,8 +17,8 @@ from ivr.sim.scenario import Scenario
 from ivr.tracking.client import CircuitBreaker, TrackingClient, TrackingUnavailable
 from ivr.tracking.dataset import FAULT_NUMBERS, STATUSES, generate
 from ivr.tracking.stub import StubConfig, start_stub
+from tests.clocks import OPEN
 
-OPEN = "2026-11-24T10:00:00+01:00"
 
 
 @pytest.fixture

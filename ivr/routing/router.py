@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -47,7 +48,8 @@ class RulesRouter:
     async def decide(self, call: Call, requested: str, reason: str) -> Decision:
         if self.store is not None and "calls_today" not in call.variables:
             try:
-                call.variables["calls_today"] = await self.store.count_call(call.caller_number, call.now.date())
+                day = call.now.astimezone(ZoneInfo(self.rules.timezone)).date()
+                call.variables["calls_today"] = await self.store.count_call(call.caller_number, day)
             except Exception as exc:  # the store being down must not stop a hand-off
                 log.warning("call_count_unavailable", error=str(exc))
         facts = facts_of(call, reason)

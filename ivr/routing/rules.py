@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -75,10 +76,21 @@ class Waiting(_Model):
 
 class RoutingRules(_Model):
     queues: list[str] = Field(min_length=1)
+    #: The line's time zone: a caller's "calls today" count by this local day.
+    timezone: str = "Europe/Paris"
     rules: list[Rule] = Field(min_length=1)
     overflow: list[Overflow] = Field(default_factory=list)
     priority: list[Priority] = Field(default_factory=list)
     waiting: Waiting = Waiting()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. Europe/Paris)") from None
+        return v
 
     @model_validator(mode="after")
     def _known_queues(self) -> "RoutingRules":

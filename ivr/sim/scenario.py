@@ -4,6 +4,7 @@ A scenario file is YAML::
 
     name: carte grise au clavier
     call: {request: ants-3400, caller: "0612345678", at: "2026-11-24T10:00:00+01:00"}
+                              # caller: default, a number derived from the name
     steps:
       - press: "1"            # keys typed when the IVR next listens
       - press: {digits: "2", barge: true}   # typed during the prompt
@@ -22,6 +23,7 @@ A scenario file is YAML::
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -98,7 +100,10 @@ Step = Annotated[Union[Press, Silence, Say, Wait, Hangup], Field(discriminator="
 
 class CallSetup(_Model):
     request: str = "ants-3400"
-    caller: str = "0612345678"
+    #: The caller's number; unset, a mobile number derived from the scenario's name, so that
+    #: scenarios do not share a caller's history (the daily call count gives priority to a
+    #: third call) and their results do not depend on the order they run in.
+    caller: str = ""
     caller_name: str = "unknown"
     channel: Literal["PJSIP", "Local"] = "PJSIP"
     language: str = "fr"
@@ -123,6 +128,18 @@ class Scenario(_Model):
     steps: list[Step] = Field(default_factory=list)
     expect: Expect = Field(default_factory=Expect)
     source: str = ""
+
+    @model_validator(mode="after")
+    def _own_caller(self) -> "Scenario":
+        if not self.call.caller:
+            self.call.caller = caller_for(self.name)
+        return self
+
+
+def caller_for(name: str) -> str:
+    """A stable French mobile number (06…) for a scenario name."""
+    digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+    return f"06{digest % 10**8:08d}"
 
 
 def _normalise_step(raw: object) -> object:

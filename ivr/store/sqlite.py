@@ -84,11 +84,15 @@ class SqliteStore:
     def _caller_key(self, number: str) -> str:
         return hashlib.sha256(f"{self.salt}:{number}".encode()).hexdigest()[:24]
 
-    async def count_call(self, number: str, day: date | None = None) -> int:
-        """Count one more call from ``number`` today; returns today's count (1 for a first call)."""
+    async def count_call(self, number: str, day: date) -> int:
+        """Count one more call from ``number`` on ``day`` (the line's local day of the call).
+
+        Returns that day's count (1 for a first call). The day is the caller's
+        business, not the machine's: a simulated call on another day counts there.
+        """
         if not number:
             return 1
-        key, d = self._caller_key(number), (day or date.today()).isoformat()
+        key, d = self._caller_key(number), day.isoformat()
         await self.db.execute(
             "INSERT INTO caller_days (caller, day, calls) VALUES (?, ?, 1) "
             "ON CONFLICT (caller, day) DO UPDATE SET calls = calls + 1", (key, d))

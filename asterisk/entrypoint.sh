@@ -1,20 +1,34 @@
 #!/bin/sh
 # Fill the @@NAME@@ placeholders of asterisk/etc from the environment, then start Asterisk.
 # A placeholder without a value stops the container: no default credential ever goes live.
+#
+# In the container the folders are /etc/asterisk-ivr (the product's files, read-only) and
+# /etc/asterisk. On a host (the e2e suite, "Run it on a real Asterisk without docker" in the
+# README) IVR_ETC_SRC / IVR_ETC_DST name them, and arguments replace the command:
+#   IVR_ETC_SRC=asterisk/etc IVR_ETC_DST=/tmp/etc sh asterisk/entrypoint.sh true
 set -eu
-src=/etc/asterisk-ivr
-dst=/etc/asterisk
+src=${IVR_ETC_SRC:-/etc/asterisk-ivr}
+dst=${IVR_ETC_DST:-/etc/asterisk}
 mkdir -p "$dst"
 for f in "$src"/*.conf; do
   out="$dst/$(basename "$f")"
   cp "$f" "$out"
+  chmod 0644 "$out"
   for name in $(grep -o '@@[A-Z0-9_]*@@' "$f" | sort -u | tr -d '@'); do
     value=$(printenv "$name" || true)
     if [ -z "$value" ]; then
       echo "entrypoint: $name is not set (needed by $(basename "$f"))" >&2
       exit 1
     fi
-    sed -i "s|@@$name@@|$value|g" "$out"
+    case "$value" in
+      *"
+"*) echo "entrypoint: $name holds a line break" >&2; exit 1 ;;
+    esac
+    # A value is written literally: ';' would start an Asterisk comment (written '\;'), and
+    # '\', '&' and the '|' delimiter mean something to sed.
+    escaped=$(printf '%s' "$value" | sed -e 's/[\\&|]/\\&/g' -e 's/;/\\\\;/g')
+    sed -i "s|@@$name@@|$escaped|g" "$out"
   done
 done
-exec asterisk -f -vvv
+[ "$#" -gt 0 ] || set -- asterisk -f -vvv
+exec "$@"

@@ -77,7 +77,8 @@ class IvrServer:
         )
         self.engine.callbacks = CallbackBook(self.store)
         self.dialer = CallbackDialer(self.store, self.ami, channel=settings.callback_channel,
-                                     context=settings.callback_context) if self.ami else None
+                                     context=settings.callback_context,
+                                     retry_after=settings.callback_retry_after) if self.ami else None
         self.audiosocket = AudioSocketServer(settings.host, settings.audiosocket_port)
         self.speech_model = speech_model
         self._owns_model = speech_model is None

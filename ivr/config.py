@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     #: Channel that reaches a caller for a callback ({number} is replaced); dialplan context that queues them.
     callback_channel: str = "Local/{number}@ivr-callback-out"
     callback_context: str = "ivr-callback"
+    #: Seconds before a callback whose call failed (no answer, busy) is dialled again (3 tries in all).
+    callback_retry_after: float = 60.0
     tracking_url: str = "http://127.0.0.1:8081"
     tracking_timeout: float = 2.0
     vosk_model: Path | None = None

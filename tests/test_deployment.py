@@ -63,8 +63,10 @@ def ivr_sets() -> set[str]:
 
 def test_every_ivr_variable_the_dialplan_reads_is_set_by_the_ivr():
     dialplan = (ETC / "extensions.conf").read_text(encoding="utf-8")
-    # IVR_HOST/IVR_AGI_PORT are dialplan globals; IVR_SIM_ARG is set by the test entry 3499.
-    read = set(re.findall(r"\$\{(IVR_[A-Z_]+)\}", dialplan)) - {"IVR_HOST", "IVR_AGI_PORT", "IVR_SIM_ARG"}
+    # IVR_HOST/IVR_AGI_PORT are dialplan globals; IVR_SIM_ARG is set by the test entry 3499 and
+    # IVR_SIP_CALL_ID by the dialplan itself, both for the IVR to read.
+    read = set(re.findall(r"\$\{(IVR_[A-Z_]+)\}", dialplan)) - {"IVR_HOST", "IVR_AGI_PORT", "IVR_SIM_ARG",
+                                                                  "IVR_SIP_CALL_ID"}
     assert read, "the dialplan reads no IVR variable?"
     assert read - ivr_sets() == set()
 
@@ -87,7 +89,8 @@ def test_every_queue_the_routing_can_choose_exists():
 def test_agi_url_matches_a_flow_the_server_runs():
     dialplan = asterisk_conf("extensions.conf")
     agi = [v for k, v in dialplan["ivr-3400"] if "AGI(" in v]
-    assert agi == ["n,AGI(agi://${IVR_HOST}:${IVR_AGI_PORT}/ants-3400,${IVR_SIM_ARG})"]
+    assert agi == ["n(ivr),AGI(agi://${IVR_HOST}:${IVR_AGI_PORT}/ants-3400,sip_call_id=${IVR_SIP_CALL_ID},"
+                   "${IVR_SIM_ARG})"]
     path = re.search(r"/([\w.-]+),", agi[0]).group(1)
     ctx = validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"),
                              {"tracking": {"found", "not_found", "invalid"}})
@@ -199,20 +202,34 @@ def test_dockerfile_runs_as_a_non_root_user_from_a_slim_base():
     assert any(l.startswith("HEALTHCHECK") for l in lines)
 
 
+def _entrypoint(dest, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """asterisk/entrypoint.sh as the container runs it, on the product's files, with `true` as the command."""
+    return subprocess.run(["sh", str(ROOT / "asterisk" / "entrypoint.sh"), "true"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "IVR_ETC_SRC": str(ETC), "IVR_ETC_DST": str(dest), **env})
+
+
+SECRETS = {"AMI_USER": "ivr", "AMI_SECRET": "x1", "SIP_TESTER_PASSWORD": "t", "SIP_PHONE1_PASSWORD": "p",
+           "SIP_AGENT_PASSWORD": "a", "SIP_EXTERNAL_ADDRESS": "127.0.0.1", "SIP_TRUNK_USER": "u",
+           "SIP_TRUNK_PASSWORD": "w", "SIP_TRUNK_HOST": "127.0.0.2"}
+
+
 def test_entrypoint_refuses_missing_secrets(tmp_path):
-    script = (ROOT / "asterisk" / "entrypoint.sh").read_text()
-    script = script.replace("src=/etc/asterisk-ivr", f"src={ETC}").replace("dst=/etc/asterisk", f"dst={tmp_path}")
-    script = script.replace("exec asterisk -f -vvv", "echo started")
-    (tmp_path / "run.sh").write_text(script)
-    missing = subprocess.run(["sh", str(tmp_path / "run.sh")], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    missing = _entrypoint(tmp_path / "a", {})
     assert missing.returncode == 1 and "is not set" in missing.stderr
-    env = {"PATH": "/usr/bin:/bin", "AMI_USER": "ivr", "AMI_SECRET": "x1", "SIP_TESTER_PASSWORD": "t",
-           "SIP_PHONE1_PASSWORD": "p", "SIP_AGENT_PASSWORD": "a", "SIP_EXTERNAL_ADDRESS": "127.0.0.1",
-           "SIP_TRUNK_USER": "u", "SIP_TRUNK_PASSWORD": "w", "SIP_TRUNK_HOST": "127.0.0.2"}
-    ok = subprocess.run(["sh", str(tmp_path / "run.sh")], capture_output=True, text=True, env=env)
-    assert ok.returncode == 0 and "started" in ok.stdout
-    assert "secret = x1" in (tmp_path / "manager.conf").read_text()
-    assert "@@" not in "".join(p.read_text() for p in tmp_path.glob("*.conf"))
+    ok = _entrypoint(tmp_path / "b", SECRETS)
+    assert ok.returncode == 0
+    assert "secret = x1" in (tmp_path / "b" / "manager.conf").read_text()
+    assert "@@" not in "".join(p.read_text() for p in (tmp_path / "b").glob("*.conf"))
+
+
+def test_entrypoint_writes_secrets_literally(tmp_path):
+    """A ';' would start an Asterisk comment, '&' and '|' mean something to sed: all reach the file as typed
+    (';' escaped as Asterisk reads it), and a line break is refused (it could add configuration)."""
+    ok = _entrypoint(tmp_path / "a", {**SECRETS, "AMI_SECRET": r"a;b&c|d\e"})
+    assert ok.returncode == 0, ok.stderr
+    assert "secret = a\\;b&c|d\\e\n" in (tmp_path / "a" / "manager.conf").read_text()
+    broken = _entrypoint(tmp_path / "b", {**SECRETS, "SIP_AGENT_PASSWORD": "x\n[evil]"})
+    assert broken.returncode == 1 and "line break" in broken.stderr
 
 
 def test_classic_agi_script_completes_the_34_00_scenarios(tmp_path):

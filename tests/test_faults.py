@@ -107,9 +107,13 @@ async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
         await w.drain()
         stream = await asyncio.wait_for(fut, 2)
 
-        class ModelDouble:  # a test double: the question ends before any decoding
+        class UtteranceDouble:  # a test double: the question ends before any decoding
+            def abandon(self):
+                self.abandoned = True
+
+        class ModelDouble:  # a test double handing out that utterance
             def utterance(self, slot):
-                return None
+                return UtteranceDouble()
 
         listener = SpeechListener(server, ModelDouble(), SpeechSettings(pace=0))
         answer = await asyncio.wait_for(listener._listen(stream, Question(prompts=[], timeout=2), None), 5)

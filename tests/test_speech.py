@@ -79,6 +79,28 @@ async def test_speech_question_over_a_real_audiosocket_connection(ko_model):
         assert srv.audiosocket.waiting == 0
 
 
+async def test_keys_over_audiosocket_leave_no_decoding_task_behind(ko_model):
+    """A question answered by keys stops its recogniser: nothing pending is left for the garbage
+    collector ("Task was destroyed but it is pending", seen on a real SIP line)."""
+    import gc
+
+    problems: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: problems.append(context.get("message", "")))
+    try:
+        async with embedded_server(speech=True, speech_model=ko_model) as srv:
+            [r] = await run_scenarios([call({"kind": "press", "digits": "1"}, {"kind": "press", "digits": "2"},
+                                            outcome="routed:contractor")],
+                                      "127.0.0.1", srv.agi_port, records=srv.memory_records, speed=0)
+            assert r.passed, r.failures
+            assert {q["via"] for q in r.record["recognition"]} == {"audiosocket"}
+            gc.collect()
+            await asyncio.sleep(0.05)
+    finally:
+        loop.set_exception_handler(None)
+    assert problems == []
+
+
 async def test_silence_over_audiosocket_is_no_input_and_keys_still_work(ko_model):
     async with embedded_server(speech=True, speech_model=ko_model) as srv:
         [r] = await run_scenarios([call({"kind": "silence"}, {"kind": "press", "digits": "4"},

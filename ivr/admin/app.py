@@ -169,8 +169,11 @@ class AdminServer:
             limit = min(max(int(request.query.get("limit", "50")), 1), 200)
         except ValueError:
             return web.json_response({"error": "limit must be a number"}, status=422)
-        records = list(self.server.kpis.recent)[-limit:]
-        return web.json_response({"calls": records})
+        records = list(self.server.kpis.recent)
+        sip_call_id = request.query.get("sip_call_id")
+        if sip_call_id:
+            records = [r for r in records if r.get("sip_call_id") == sip_call_id]
+        return web.json_response({"calls": records[-limit:]})
 
     async def flows(self, request: web.Request) -> web.Response:
         srv = self.server

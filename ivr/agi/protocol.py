@@ -76,6 +76,11 @@ class AgiEnvironment:
             n += 1
         return out
 
+    def named_arg(self, name: str) -> str | None:
+        """The value of the first ``name=value`` argument (the dialplan passes options this way), or None."""
+        prefix = f"{name}="
+        return next((a[len(prefix):] for a in self.args if a.startswith(prefix)), None)
+
     @property
     def request_path(self) -> str:
         """The flow name the dialplan asked for, e.g. ``ants-3400``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -15,6 +16,9 @@ from .outcomes import QUEUES, Outcome
 from .record import CallRecord
 
 __all__ = ["Call", "Flow", "FlowResolver"]
+
+#: What a SIP Call-ID may look like to be kept (the caller chose it; the dialplan filters it too).
+_SIP_CALL_ID = re.compile(r"[A-Za-z0-9@.:_\-]{1,128}")
 
 
 class Flow(Protocol):
@@ -54,6 +58,7 @@ class Call:
             channel=self.env.get("channel"),
             caller=mask_caller(self.env.get("callerid")),
             started_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            sip_call_id=_sip_call_id(self.env.named_arg("sip_call_id")),
         )
         self.log = structlog.get_logger("ivr.call").bind(call_id=self.call_id)
 
@@ -90,3 +95,8 @@ class Call:
         self.outcome = outcome
         if reason:
             self.record.reason = reason
+
+
+def _sip_call_id(value: str | None) -> str:
+    """The SIP Call-ID the dialplan passed (``sip_call_id=`` argument), if it looks like one."""
+    return value if value and _SIP_CALL_ID.fullmatch(value) else ""

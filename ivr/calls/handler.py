@@ -77,14 +77,14 @@ class CallHandler:
         """
         if not self.allow_sim_clock:
             return None
-        for arg in session.env.args:
-            if arg.startswith("sim_now="):
-                try:
-                    value = datetime.fromisoformat(arg[len("sim_now="):])
-                except ValueError:
-                    return None
-                return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return None
+        text = session.env.named_arg("sim_now")
+        if not text:
+            return None
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
     async def _run(self, call: Call) -> None:
         flow = self.resolver.resolve(call.record.request)

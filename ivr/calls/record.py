@@ -43,6 +43,8 @@ class CallRecord:
     error: str = ""
     hangup_node: str = ""
     agi_commands: int = 0
+    #: The SIP Call-ID of the caller's leg (from the dialplan), to find the call in SIP traces.
+    sip_call_id: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

@@ -424,11 +424,17 @@ def sip_call(
     test_number: str = typer.Option("3499", "--test-number", help="Number for scenarios that set call.at."),
     local_ip: Optional[str] = typer.Option(None, "--local-ip", help="Address to advertise in SIP/SDP."),
     admin: Optional[str] = typer.Option(None, "--admin", help="IVR admin URL: check outcomes in its call records."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once."),
+    stay: float = typer.Option(20.0, "--stay", min=0, help="Seconds to stay in the queue once handed off."),
 ) -> None:
-    """Place real SIP calls (G.711, RFC 4733 keys) playing scenarios; the password comes from IVR_SIP_PASSWORD."""
+    """Place real SIP calls (G.711, RFC 4733 keys) playing scenarios; the password comes from IVR_SIP_PASSWORD.
+
+    One JSON line per call (outcome from the IVR's record, found by SIP Call-ID; seconds of
+    speech-level audio heard), then a summary line; exit 1 when any call failed.
+    """
     import os
 
-    from ..sim.sip import SipCaller, check_against_record
+    from ..sim.sip import AdminRecords, SipCaller, run_sip_scenarios
 
     password = os.environ.get("IVR_SIP_PASSWORD", "")
     if not password:
@@ -436,37 +442,17 @@ def sip_call(
         raise typer.Exit(2)
     configure_logging("json", "warning")
     scenarios = _load(scenario)
-    caller = SipCaller(proxy, user, password, number=number, test_number=test_number, local_ip=local_ip)
-
-    async def last_record(since: float) -> dict | None:
-        import aiohttp
-
-        token = os.environ.get("IVR_ADMIN_TOKEN", "")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        await asyncio.sleep(1.0)  # the record is written as the call ends
-        async with aiohttp.ClientSession(headers=headers) as http:
-            async with http.get(f"{admin.rstrip('/')}/calls/recent", params={"limit": "5"}) as resp:
-                calls = (await resp.json()).get("calls", [])
-        from datetime import datetime
-
-        fresh = [c for c in calls if datetime.fromisoformat(c["started_at"]).timestamp() >= since - 2]
-        return fresh[-1] if fresh else None
-
-    async def run_all():
-        out = []
-        for sc in scenarios:
-            result = await caller.call(sc)
-            failures = check_against_record(sc, await last_record(result.started_at)) if admin else []
-            out.append((result, failures))
-        return out
-
-    results = asyncio.run(run_all())
-    for r, failures in results:
-        print(json.dumps({"scenario": r.scenario, "passed": r.passed and not failures, "answered": r.answered,
-                          "steps_done": r.steps_done, "ended_by": r.ended_by, "heard_seconds": round(r.heard_seconds, 1),
-                          "seconds": round(r.seconds, 1), "error": r.error, "failures": failures},
-                         ensure_ascii=False))
-    failed = sum(not (r.passed and not f) for r, f in results)
+    records = AdminRecords(admin, os.environ.get("IVR_ADMIN_TOKEN", "")) if admin else None
+    caller = SipCaller(proxy, user, password, number=number, test_number=test_number, local_ip=local_ip,
+                       stay_in_queue=stay, record=records)
+    results = asyncio.run(run_sip_scenarios(caller, scenarios, concurrency=concurrency, record=records))
+    for r, rec, failures in results:
+        line = {**r.to_json(), "passed": not failures, "failures": failures}
+        if rec is not None:
+            line["record"] = {k: rec.get(k) for k in ("outcome", "queue", "reason", "uniqueid", "duration_ms",
+                                                      "hangup_node")}
+        print(json.dumps(line, ensure_ascii=False))
+    failed = sum(bool(f) for _, _, f in results)
     print(json.dumps({"calls": len(results), "passed": len(results) - failed, "failed": failed}))
     raise typer.Exit(1 if failed else 0)
 

@@ -41,6 +41,7 @@ class Answer:
     confidence: float | None = None
     #: Speech the caller gave that was cut short by a timeout (partial result).
     partial: bool = False
+    #: ``via``: how the answer was heard (``agi`` keys, ``audiosocket`` stream, ``recording``); ``ms``…
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,6 +60,11 @@ class KeypadListener:
     trailing_hash_ms = 1500
 
     async def ask(self, session: AgiSession, q: Question) -> Answer:
+        answer = await self._ask(session, q)
+        answer.details.setdefault("via", "agi")
+        return answer
+
+    async def _ask(self, session: AgiSession, q: Question) -> Answer:
         escape = ALL_DIGITS if q.barge_in else ""
         typed = ""
         for path in q.prompts[:-1]:

@@ -359,7 +359,8 @@ class FlowRunner:
             typed, call.typed_ahead = call.typed_ahead, None
             if typed:
                 # A key pressed during the previous prompt answers this question.
-                answer = Answer("dtmf", digits=await KeypadListener().more_digits(call.session, question, typed))
+                answer = Answer("dtmf", digits=await KeypadListener().more_digits(call.session, question, typed),
+                                details={"via": "agi"})
             else:
                 answer = await self.svc.listener.ask(call.session, question)
             lead = []
@@ -402,6 +403,8 @@ class FlowRunner:
     def _note_recognition(self, call: Call, stats: dict[str, Any], answer: Answer | None) -> None:
         entry = dict(stats)
         entry["mode"] = answer.mode if answer else "none"
+        if answer is not None and answer.details.get("via"):
+            entry["via"] = answer.details["via"]
         if answer is not None and answer.confidence is not None:
             entry["confidence"] = round(answer.confidence, 3)
         if answer is not None and answer.details.get("ms") is not None:

@@ -70,9 +70,14 @@ class RulesRouter:
                     o.unless and matches(o.unless, facts)
                 ):
                     target = self.board.get(o.to)
+                    target_wait = target.expected_wait() if target else None
+                    # Overflow only to a queue that answers sooner: when nobody staffs either
+                    # queue, moving the caller would only lose the team that knows the file.
+                    if target_wait is None or target_wait >= wait:
+                        continue
                     decision.overflowed_from = decision.queue
                     decision.queue = o.to
-                    wait = target.expected_wait() if target else None
+                    wait = target_wait
                     break
             decision.expected_wait = wait
             waiting = self.rules.waiting

@@ -130,6 +130,9 @@ class SimAudioSocket:
                 channel.take()
                 await until_prompt_ends(step.barge)
                 channel.note("caller", f"presses {step.digits} (DTMF over AudioSocket)")
+                # A SIP line carries audio all the time (silence included, as the captures show):
+                # the IVR has been decoding the line for a moment when the first key arrives.
+                await send(SILENCE * 10)
                 for key in step.digits:
                     writer.write(encode_frame(KIND_DTMF, key.encode()))
                     await send(SILENCE * 5)

@@ -35,6 +35,17 @@ class CallTrace:
     closed_at: float | None = None
 
 
+def _dialplan_args(scenario: Scenario, uniqueid: str) -> list[str]:
+    """The AGI() arguments the product's dialplan passes (asterisk/etc/extensions.conf, [ivr-3400]).
+
+    ``sip_call_id=`` carries the SIP Call-ID on a PJSIP channel (empty on others); the second
+    argument is ``sim_now=ISO`` on the 3499 test entry and empty on 3400.
+    """
+    call_id = f"{uuid.uuid5(uuid.NAMESPACE_OID, uniqueid).hex}@sim" if scenario.call.channel == "PJSIP" else ""
+    at = scenario.call.at
+    return [f"sip_call_id={call_id}", f"sim_now={at.isoformat()}" if at is not None else ""]
+
+
 async def place_call(
     scenario: Scenario,
     host: str,
@@ -61,11 +72,9 @@ async def place_call(
     )
     trace = CallTrace(scenario, uniqueid, channel)
     started = time.monotonic()
-    args = list(scenario.call.args)
+    args = list(scenario.call.args) if scenario.call.args else _dialplan_args(scenario, uniqueid)
     if classic:
         args = [scenario.call.request, *args]
-    if scenario.call.at is not None:
-        args.append(f"sim_now={scenario.call.at.isoformat()}")
     env = build_env_block(scenario.call, host=host, port=port, uniqueid=uniqueid, args=args,
                           script=classic[-1] if classic else None)
     channel.channel = next(

@@ -1,16 +1,20 @@
-"""A small SIP/RTP caller for the docker tester: real SIP calls to 3400 through Asterisk.
+"""A small SIP/RTP caller for the docker tester and the e2e suite: real SIP calls to 3400 through Asterisk.
 
 It places a call (INVITE with digest authentication, G.711 µ-law, RFC 4733
-telephone events), then plays a scenario's steps: it waits for the IVR's
+telephone events; the scenario's caller number in P-Asserted-Identity, as a
+trunk delivers it), then plays a scenario's steps: it waits for the IVR's
 prompt to end (the received audio falls quiet), then presses keys (RFC 4733
 events), speaks (offline voice, µ-law), stays silent, or hangs up (BYE).
-Outcomes are checked afterwards against the IVR's call records (admin HTTP),
-since a SIP phone cannot see channel variables.
+Outcomes are checked afterwards against the IVR's call record, found by the
+call's SIP Call-ID (admin HTTP), since a SIP phone cannot see channel variables.
+What the caller heard is measured too: the share of the IVR's part of the call
+during which the received audio had speech-level energy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import re
@@ -18,16 +22,21 @@ import socket
 import struct
 import time
 import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .scenario import Hangup, Press, Say, Scenario, Silence, Wait
 
-__all__ = ["SipCaller", "SipCallResult", "mulaw_encode", "mulaw_decode", "digest_response"]
+__all__ = ["SipCaller", "SipCallResult", "mulaw_encode", "mulaw_decode", "digest_response", "run_sip_scenarios",
+           "AdminRecords", "check_against_record"]
 
 PT_PCMU = 0
 PT_EVENT = 101
+#: RMS of a 20 ms frame above which it counts as heard (about -40 dBFS; speech is louder, line noise quieter).
+SPEECH_RMS = 300
 _DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 
 
@@ -89,26 +98,46 @@ class SipCallResult:
     steps_done: int = 0
     ended_by: str = ""
     seconds: float = 0.0
+    #: Seconds of received audio with speech-level energy, over the IVR's part of the call.
     heard_seconds: float = 0.0
+    #: The IVR's part of the call: from the answer until the caller hung up, the IVR did, or the
+    #: IVR fell quiet after the last step (the caller is then in the queue), minus scripted silences.
+    ivr_seconds: float = 0.0
     error: str = ""
     caller: str = ""
+    call_id: str = ""
     started_at: float = field(default_factory=time.time)
+    #: time.time() when the caller sent BYE (None when the IVR ended the call).
+    bye_sent_at: float | None = None
 
     @property
     def passed(self) -> bool:
         return self.answered and not self.error
 
+    @property
+    def heard_ratio(self) -> float:
+        return self.heard_seconds / self.ivr_seconds if self.ivr_seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        return {"scenario": self.scenario, "answered": self.answered, "steps_done": self.steps_done,
+                "ended_by": self.ended_by, "heard_seconds": round(self.heard_seconds, 1),
+                "ivr_seconds": round(self.ivr_seconds, 1), "heard_ratio": round(self.heard_ratio, 2),
+                "seconds": round(self.seconds, 1), "call_id": self.call_id, "caller": self.caller,
+                "bye_sent_at": self.bye_sent_at, "error": self.error}
+
 
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple]] = asyncio.Queue()
+        # Bounded: datagrams arriving faster than they are read are dropped, as UDP allows.
+        self.queue: asyncio.Queue[tuple[bytes, tuple]] = asyncio.Queue(maxsize=2000)
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
-        self.queue.put_nowait((data, addr))
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait((data, addr))
 
 
 def _parse(msg: bytes) -> tuple[str, dict[str, str], str]:
@@ -126,7 +155,9 @@ class SipCaller:
     """Places one SIP call per scenario to ``number`` through ``proxy``."""
 
     def __init__(self, proxy: str, user: str, password: str, *, number: str = "3400", test_number: str = "3499",
-                 local_ip: str | None = None, quiet_after_prompt: float = 0.8, max_prompt_wait: float = 30.0) -> None:
+                 local_ip: str | None = None, quiet_after_prompt: float = 0.8, max_prompt_wait: float = 30.0,
+                 silence_seconds: float = 7.0, stay_in_queue: float = 20.0, record: "RecordLookup | None" = None,
+                 ivr_quiet_done: float = 8.0) -> None:
         self.test_number = test_number
         host, _, port = proxy.rpartition(":")
         self.proxy = (host or proxy, int(port or 5060))
@@ -136,6 +167,11 @@ class SipCaller:
         self.local_ip = local_ip or self._local_ip()
         self.quiet_after_prompt = quiet_after_prompt
         self.max_prompt_wait = max_prompt_wait
+        self.silence_seconds = silence_seconds
+        self.stay_in_queue = stay_in_queue
+        #: Finds the IVR's call record by SIP Call-ID: the IVR's part is over once it exists.
+        self.record = record
+        self.ivr_quiet_done = ivr_quiet_done
 
     def _local_ip(self) -> str:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -147,59 +183,112 @@ class SipCaller:
 
     async def call(self, scenario: Scenario) -> SipCallResult:
         loop = asyncio.get_running_loop()
-        result = SipCallResult(scenario.name, caller=self.user)
+        result = SipCallResult(scenario.name, caller=scenario.call.caller)
         started = time.monotonic()
         sip_t, sip = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
         rtp_t, rtp = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
+        dialog: dict | None = None
         try:
             sim_now = scenario.call.at.isoformat() if scenario.call.at else ""
-            dialog = await self._invite(sip, rtp_t.get_extra_info("sockname")[1], sim_now)
-            if dialog is None:
+            dialog = self._new_dialog(sip)
+            result.call_id = dialog["call_id"]
+            if not await self._invite(sip, dialog, rtp_t.get_extra_info("sockname")[1], sim_now,
+                                      caller=scenario.call.caller):
                 result.error = "the call was not answered"
                 return result
             result.answered = True
             media = _Media(rtp, rtp_t, dialog["remote_rtp"])
             media.start()
             try:
-                for step in scenario.steps:
-                    if dialog["bye"].is_set():
-                        break
-                    if isinstance(step, Wait):
-                        await asyncio.sleep(step.seconds)
-                        continue
-                    await media.until_quiet(self.quiet_after_prompt, self.max_prompt_wait, dialog["bye"])
-                    if isinstance(step, Press):
-                        for key in step.digits:
-                            await media.dtmf(key)
-                    elif isinstance(step, Say):
-                        from .voice import caller_audio
-
-                        await media.play(caller_audio(step))
-                    elif isinstance(step, Silence):
-                        await asyncio.sleep(7)
-                    elif isinstance(step, Hangup):
-                        await self._bye(sip, dialog)
-                        result.ended_by = "caller"
-                        break
-                    result.steps_done += 1
-                if not result.ended_by:
-                    # Let the IVR finish (it hangs up a served call; a routed one goes to the queue).
-                    try:
-                        await asyncio.wait_for(dialog["bye"].wait(), 20)
-                        result.ended_by = "ivr"
-                    except asyncio.TimeoutError:
-                        await self._bye(sip, dialog)
-                        result.ended_by = "caller (queue reached)"
+                await self._converse(scenario, sip, dialog, media, result)
             finally:
-                result.heard_seconds = media.heard_seconds
                 await media.stop()
         except (OSError, asyncio.TimeoutError) as exc:
-            result.error = f"SIP error: {exc}"
+            result.error = f"SIP error: {exc or type(exc).__name__}"
         finally:
+            if dialog is not None and dialog.get("server") is not None:
+                dialog["server"].cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dialog["server"]
             sip_t.close()
             rtp_t.close()
             result.seconds = time.monotonic() - started
         return result
+
+    async def _converse(self, scenario: Scenario, sip: _Udp, dialog: dict, media: "_Media",
+                        result: SipCallResult) -> None:
+        """Play the steps as a caller would: each answers the IVR's next prompt once it is over.
+
+        A step waits for the IVR to speak again after the caller's last action (so keys typed
+        while the IVR still collects digits are not mistaken for an answer to the next question),
+        then for the prompt to end; ``barge`` steps (and hang-ups) act one second into the prompt.
+        """
+        bye = dialog["bye"]
+        answered = last_action = time.monotonic()
+        scripted_quiet = 0.0
+        ivr_done: float | None = None
+        try:
+            for step in scenario.steps:
+                if bye.is_set():
+                    break
+                if isinstance(step, Wait):
+                    await asyncio.sleep(step.seconds)
+                    scripted_quiet += step.seconds
+                    continue
+                await media.until_loud(last_action, self.max_prompt_wait, bye)
+                if getattr(step, "barge", False) or isinstance(step, Hangup):
+                    await asyncio.sleep(1.0)
+                else:
+                    await media.until_quiet(self.quiet_after_prompt, self.max_prompt_wait, bye)
+                if bye.is_set():
+                    break
+                if isinstance(step, Press):
+                    for key in step.digits:
+                        await media.dtmf(key)
+                elif isinstance(step, Say):
+                    from .voice import caller_audio
+
+                    await media.play(caller_audio(step))
+                elif isinstance(step, Silence):
+                    await asyncio.sleep(self.silence_seconds)
+                    scripted_quiet += self.silence_seconds
+                elif isinstance(step, Hangup):
+                    await self._bye(sip, dialog)
+                    result.bye_sent_at = time.time()
+                    result.ended_by = "caller"
+                    break
+                last_action = time.monotonic()
+                result.steps_done += 1
+            if not result.ended_by and not bye.is_set():
+                # The IVR's last words (a goodbye, or the hand-off), then it hangs up a served call
+                # or hands the caller to the queue (its call record is then written).
+                await media.until_loud(last_action, self.max_prompt_wait, bye)
+                await self._until_ivr_done(result.call_id, media, bye)
+                ivr_done = time.monotonic()
+                try:
+                    await asyncio.wait_for(bye.wait(), self.stay_in_queue)
+                    result.ended_by = "ivr"
+                except asyncio.TimeoutError:
+                    await self._bye(sip, dialog)
+                    result.bye_sent_at = time.time()
+                    result.ended_by = "caller (queue reached)"
+            elif not result.ended_by:
+                result.ended_by = "ivr"
+        finally:
+            end = ivr_done or dialog.get("bye_at") or time.monotonic()
+            result.ivr_seconds = max(0.0, end - answered - scripted_quiet)
+            result.heard_seconds = media.loud_seconds(answered, end)
+
+    async def _until_ivr_done(self, call_id: str, media: "_Media", bye: asyncio.Event, cap: float = 90.0) -> None:
+        """Until the IVR hangs up, its call record exists (when it can be looked up), or it stays
+        quiet longer than any question waits for an answer."""
+        deadline = time.monotonic() + cap
+        while time.monotonic() < deadline and not bye.is_set():
+            if self.record is not None and await self.record(call_id, 0):
+                return
+            if self.record is None and time.monotonic() - media.last_loud >= self.ivr_quiet_done:
+                return
+            await asyncio.sleep(0.25)
 
     # -- SIP ---------------------------------------------------------------------
 
@@ -232,18 +321,24 @@ class SipCaller:
             "t=0 0", f"m=audio {rtp_port} RTP/AVP {PT_PCMU} {PT_EVENT}", f"a=rtpmap:{PT_PCMU} PCMU/8000",
             f"a=rtpmap:{PT_EVENT} telephone-event/8000", f"a=fmtp:{PT_EVENT} 0-16", "a=ptime:20", "a=sendrecv", ""])
 
-    async def _invite(self, sip: _Udp, rtp_port: int, sim_now: str = "") -> dict | None:
+    def _new_dialog(self, sip: _Udp) -> dict:
+        assert sip.transport is not None
+        return {"call_id": f"{uuid.uuid4().hex}@{self.local_ip}", "tag": uuid.uuid4().hex[:10],
+                "sip_port": sip.transport.get_extra_info("sockname")[1], "cseq": 1, "bye": asyncio.Event(),
+                "server": None}
+
+    async def _invite(self, sip: _Udp, dialog: dict, rtp_port: int, sim_now: str = "", *, caller: str = "") -> bool:
+        """INVITE (answering one digest challenge); True once answered and acknowledged."""
         assert sip.transport is not None
         number = self.test_number if sim_now and self.test_number else self.number
         uri = f"sip:{number}@{self.proxy[0]}:{self.proxy[1]}"
-        dialog = {"call_id": f"{uuid.uuid4().hex}@{self.local_ip}", "tag": uuid.uuid4().hex[:10],
-                  "sip_port": sip.transport.get_extra_info("sockname")[1], "cseq": 1, "bye": asyncio.Event(),
-                  "uri": uri}
+        dialog["uri"] = uri
         body = self._sdp(rtp_port)
         auth = ""
-        clock = f"X-IVR-Sim-Now: {sim_now}" if sim_now else ""
+        fixed = [f"X-IVR-Sim-Now: {sim_now}" if sim_now else "",
+                 f"P-Asserted-Identity: <sip:{caller}@{self.proxy[0]}>" if caller else ""]
         for _attempt in range(3):
-            extra = "\r\n".join(h for h in (auth, clock) if h)
+            extra = "\r\n".join(h for h in (auth, *fixed) if h)
             sip.transport.sendto(self._request("INVITE", uri, dialog, dialog["cseq"], body=body, extra=extra),
                                  self.proxy)
             while True:
@@ -280,11 +375,11 @@ class SipCaller:
                     mport = re.search(r"m=audio (\d+)", rbody)
                     dialog["remote_rtp"] = (c.group(1) if c else addr[0], int(mport.group(1)) if mport else 0)
                     self._ack(sip, dialog, to_tag, dialog["remote_uri"])
-                    asyncio.get_running_loop().create_task(self._serve_dialog(sip, dialog))
-                    return dialog
+                    dialog["server"] = asyncio.get_running_loop().create_task(self._serve_dialog(sip, dialog))
+                    return True
                 self._ack(sip, dialog, to_tag, uri)
-                return None
-        return None
+                return False
+        return False
 
     def _ack(self, sip: _Udp, dialog: dict, to_tag: str, uri: str) -> None:
         assert sip.transport is not None
@@ -308,6 +403,7 @@ class SipCaller:
                 f"CSeq: {headers.get('cseq', '')}", "Content-Length: 0", "", ""])
             sip.transport.sendto(reply.encode(), addr)
             if method == "BYE":
+                dialog["bye_at"] = time.monotonic()
                 dialog["bye"].set()
 
     async def _bye(self, sip: _Udp, dialog: dict) -> None:
@@ -330,9 +426,10 @@ class _Media:
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
         self.ts = random.getrandbits(32)
-        self.outgoing: asyncio.Queue[bytes] = asyncio.Queue()
+        self.outgoing: asyncio.Queue[bytes] = asyncio.Queue()  # bounded by what play() is given
         self.last_loud = time.monotonic()
-        self.heard_seconds = 0.0
+        #: When each loud 20 ms frame arrived (bounded: two hours of audio).
+        self.loud_at: deque[float] = deque(maxlen=360_000)
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
 
@@ -372,9 +469,19 @@ class _Media:
             if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
                 continue
             pcm = np.frombuffer(mulaw_decode(data[12:]), dtype="<i2").astype(np.float32)
-            if pcm.size and float(np.sqrt(np.mean(pcm * pcm))) > 300:
+            if pcm.size and float(np.sqrt(np.mean(pcm * pcm))) > SPEECH_RMS:
                 self.last_loud = time.monotonic()
-                self.heard_seconds += pcm.size / 8000
+                self.loud_at.append(self.last_loud)
+
+    def loud_seconds(self, start: float, end: float) -> float:
+        """Seconds of speech-level audio received between two monotonic instants."""
+        return sum(1 for t in self.loud_at if start <= t <= end) * 0.02
+
+    async def until_loud(self, after: float, cap: float, bye: asyncio.Event) -> None:
+        """Wait until the IVR speaks after the monotonic instant ``after`` (at most ``cap`` seconds)."""
+        deadline = time.monotonic() + cap
+        while time.monotonic() < deadline and not bye.is_set() and self.last_loud <= after:
+            await asyncio.sleep(0.05)
 
     async def until_quiet(self, quiet: float, cap: float, bye: asyncio.Event) -> None:
         """Wait until the IVR's prompt is over (nothing loud for ``quiet`` seconds)."""
@@ -411,3 +518,53 @@ class _Media:
                 self.transport.sendto(pkt, self.remote)
             self.ts = start_ts + steps * 160
         await asyncio.sleep(0.15)
+
+
+#: ``lookup(sip_call_id, wait_seconds)`` → the IVR's call record, or None.
+RecordLookup = Callable[[str, float], Awaitable["dict | None"]]
+
+
+async def run_sip_scenarios(caller: SipCaller, scenarios: list[Scenario], *, concurrency: int = 1,
+                            record: RecordLookup | None = None) -> list[tuple[SipCallResult, dict | None, list[str]]]:
+    """Place every scenario's call (at most ``concurrency`` at once) and check it.
+
+    ``record`` finds the IVR's call record by SIP Call-ID; each result comes with
+    the record and the failures: the call not answered, a SIP error, or an
+    expectation the record does not meet.
+    """
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(sc: Scenario):
+        async with sem:
+            result = await caller.call(sc)
+        rec = await record(result.call_id, 10.0) if record is not None and result.answered else None
+        failures = [result.error] if result.error else []
+        if not result.answered and not result.error:
+            failures.append("the call was not answered")
+        if record is not None:
+            failures += check_against_record(sc, rec)
+        return result, rec, failures
+
+    return list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+
+
+class AdminRecords:
+    """Finds call records through the IVR's admin HTTP (``/calls/recent?sip_call_id=``)."""
+
+    def __init__(self, admin_url: str, token: str = "") -> None:
+        self.url = admin_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def __call__(self, sip_call_id: str, wait: float = 10.0) -> dict | None:
+        import aiohttp
+
+        deadline = time.monotonic() + wait
+        async with aiohttp.ClientSession(headers=self.headers) as http:
+            while True:
+                # The IVR writes the record as the call ends, just after the caller's BYE.
+                async with http.get(f"{self.url}/calls/recent",
+                                    params={"limit": "200", "sip_call_id": sip_call_id}) as resp:
+                    calls = (await resp.json()).get("calls", []) if resp.status == 200 else []
+                if calls or time.monotonic() > deadline:
+                    return calls[-1] if calls else None
+                await asyncio.sleep(0.25)

@@ -171,6 +171,16 @@ class Utterance:
                 return
             await self.feed(pcm)
 
+    def abandon(self) -> None:
+        """Stop decoding: the answer came another way (keys, silence, a hang-up).
+
+        The background decoder is cancelled and the queued audio dropped, so nothing is left
+        pending for the garbage collector (a chunk already in the pool finishes there).
+        """
+        if self._decoder is not None and not self._decoder.done():
+            self._decoder.cancel()
+        self._queue = None
+
     async def drain(self) -> None:
         """Wait until every submitted chunk is decoded."""
         if self._queue is not None and self._decoder is not None:

@@ -74,6 +74,8 @@ class SpeechListener:
         self.model = model
         self.settings = settings
         self.keypad = KeypadListener()
+        #: Final results still decoding after their question gave up waiting (kept until done).
+        self._finishing: set[asyncio.Future] = set()
         self._said_unavailable = False
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
 
@@ -129,6 +131,7 @@ class SpeechListener:
             answer = await self._listen(stream, q, prompt)
         finally:
             await stream.close()
+        answer.details.setdefault("via", "audiosocket")
         # Asterisk's EXEC returns once the socket is closed.
         try:
             await asyncio.wait_for(exec_task, session.reply_timeout)
@@ -170,7 +173,8 @@ class SpeechListener:
         limit_ms = int((q.timeout + self.settings.endpoint.max_speech) * 1000)
         result = await session.record_file(str(base), "wav", ALL_DIGITS, limit_ms, silence_s=2)
         if result.digit:
-            return Answer("dtmf", digits=await self.keypad.more_digits(session, q, result.digit))
+            return Answer("dtmf", digits=await self.keypad.more_digits(session, q, result.digit),
+                          details={"via": "recording"})
         wav = base.with_suffix(".wav")
         try:
             pcm, rate = await asyncio.to_thread(read_wav, wav)
@@ -184,10 +188,12 @@ class SpeechListener:
         for i in range(0, len(pcm), FRAME_BYTES):
             endpointer.feed(pcm[i:i + FRAME_BYTES])
         if not endpointer.speech_started:
-            return Answer("none")
+            return Answer("none", details={"via": "recording"})
         utterance = self.model.utterance(q.slot.name if q.slot else None)
         await utterance.feed(pcm)
-        return self._answer(q, await utterance.finish())
+        answer = self._answer(q, await utterance.finish())
+        answer.details["via"] = "recording"
+        return answer
 
     async def _play(self, stream: AudioStream, pcm: bytes, stop: asyncio.Event) -> None:
         """Send prompt audio, paced in real time, until done or stopped (barge-in)."""
@@ -219,6 +225,7 @@ class SpeechListener:
         last_key = 0.0
         pending = bytearray()
         partial = ""
+        finishing = False
         try:
             while True:
                 if player is not None and player.done() and not stop_prompt.is_set():
@@ -273,8 +280,11 @@ class SpeechListener:
                 if status in ("ended", "max"):
                     if pending:
                         utterance.submit(bytes(pending))
+                    finishing = True
                     return await self._result(q, utterance, partial=status == "max")
         finally:
+            if not finishing:
+                utterance.abandon()  # answered by keys, silence or a hang-up
             stop_prompt.set()
             if player is not None:
                 player.cancel()
@@ -288,6 +298,8 @@ class SpeechListener:
     async def _result(self, q: Question, utterance, *, partial: bool) -> Answer:
         started = time.monotonic()
         finishing = asyncio.ensure_future(utterance.finish())
+        self._finishing.add(finishing)
+        finishing.add_done_callback(self._finishing.discard)
         try:
             recognition = await asyncio.wait_for(asyncio.shield(finishing), self.settings.result_timeout)
         except asyncio.TimeoutError:

@@ -1,0 +1,206 @@
+"""A whole line on one machine: tracking stub, ``ivr serve`` and Asterisk with the product's configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .asterisk import AsteriskProcess
+from .bundle import find_asterisk
+from .config import HostSettings, adapt_for_host, fill_placeholders
+from .services import Service, ServiceFailed, faketime_env, free_port, free_udp_range
+
+__all__ = ["Lab", "LabOptions", "LabSecrets"]
+
+
+@dataclass(frozen=True)
+class LabSecrets:
+    """Credentials for one lab, random each time. The AMI secret holds characters that mean
+    something to Asterisk's config parser and to sed (``;``, ``&``, ``|``), to prove they pass."""
+
+    ami_user: str = "ivr"
+    ami_secret: str = field(default_factory=lambda: f"{secrets.token_hex(6)};&|{secrets.token_hex(6)}")
+    tester: str = field(default_factory=lambda: secrets.token_hex(8))
+    phone1: str = field(default_factory=lambda: secrets.token_hex(8))
+    agent: str = field(default_factory=lambda: secrets.token_hex(8))
+    trunk: str = field(default_factory=lambda: secrets.token_hex(8))
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(12))
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    #: Start the IVR's wall clock here (libfaketime): calls that do not give their time (3400)
+    #: then meet the line open whatever the real hour. None: the real clock.
+    ivr_clock: datetime | None = None
+    #: A Vosk model folder: questions run over AudioSocket. None: keypad only.
+    speech_model: Path | None = None
+    #: UDP ports for RTP (two per call leg).
+    rtp_ports: int = 400
+    #: host:port the trunk endpoint reaches (callbacks dial out there); the product's default otherwise.
+    trunk_host: str = "127.0.0.2"
+    ivr_env: dict[str, str] = field(default_factory=dict)
+
+
+class Lab:
+    """Start with ``with Lab() as lab:``; every address and credential is on the object."""
+
+    def __init__(self, options: LabOptions = LabOptions(), workdir: Path | None = None) -> None:
+        self.options = options
+        self.secrets = LabSecrets()
+        self._own_dir = workdir is None
+        # Short path: Asterisk's control socket lives under it (unix socket paths are limited).
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="ivr-lab-"))
+        self.host = "127.0.0.1"
+        self.sip_port = free_port(kind=2)
+        self.ami_port = free_port()
+        self.agi_port = free_port()
+        self.audiosocket_port = free_port()
+        self.admin_port = free_port()
+        self.tracking_port = free_port()
+        self.rtp = free_udp_range(options.rtp_ports)
+        self.records = self.dir / "calls.jsonl"
+        self.etc = self.dir / "etc"
+        self.asterisk: AsteriskProcess | None = None
+        self.ivr: Service | None = None
+        self.tracking: Service | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    def __enter__(self) -> "Lab":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def asterisk_env(self) -> dict[str, str]:
+        """The variables ``asterisk/entrypoint.sh`` fills the placeholders from (as docker compose sets them)."""
+        s = self.secrets
+        return {"AMI_USER": s.ami_user, "AMI_SECRET": s.ami_secret, "SIP_TESTER_PASSWORD": s.tester,
+                "SIP_PHONE1_PASSWORD": s.phone1, "SIP_AGENT_PASSWORD": s.agent,
+                "SIP_EXTERNAL_ADDRESS": self.host, "SIP_TRUNK_USER": "ivr3400", "SIP_TRUNK_PASSWORD": s.trunk,
+                "SIP_TRUNK_HOST": self.options.trunk_host}
+
+    def ivr_env(self) -> dict[str, str]:
+        s = self.secrets
+        env = {
+            "IVR_HOST": self.host, "IVR_AGI_PORT": str(self.agi_port),
+            "IVR_AUDIOSOCKET_PORT": str(self.audiosocket_port), "IVR_ADMIN_PORT": str(self.admin_port),
+            "IVR_ADMIN_TOKEN": s.admin_token, "IVR_RECORDS": str(self.records),
+            "IVR_STORE": str(self.dir / "ivr.sqlite"), "IVR_TRACKING_URL": f"http://{self.host}:{self.tracking_port}",
+            "IVR_AMI_HOST": self.host, "IVR_AMI_PORT": str(self.ami_port), "IVR_AMI_USER": s.ami_user,
+            "IVR_AMI_SECRET": s.ami_secret, "IVR_ALLOW_SIM_CLOCK": "true", "IVR_LOG_FORMAT": "json",
+            "IVR_FLOW_WATCH_INTERVAL": "0",
+        }
+        if self.options.speech_model is not None:
+            env.update({"IVR_SPEECH": "true", "IVR_VOSK_MODEL": str(self.options.speech_model)})
+        else:
+            env["IVR_SPEECH"] = "false"
+        if self.options.ivr_clock is not None:
+            env.update(faketime_env(self.options.ivr_clock))
+        return {**env, **self.options.ivr_env}
+
+    def start(self) -> None:
+        binary = find_asterisk()
+        self.tracking = Service.ivr(
+            ["tracking-stub", "--host", self.host, "--port", str(self.tracking_port), "--db",
+             str(self.dir / "tracking.sqlite")],
+            env={}, log=self.dir / "tracking.log", ready_url=f"http://{self.host}:{self.tracking_port}/healthz")
+        self.tracking.start()
+        self.ivr = Service.ivr(["serve"], env=self.ivr_env(), log=self.dir / "ivr.log",
+                               ready_url=f"{self.admin_url}/healthz")
+        self.ivr.start()
+        fill_placeholders(self.etc, self.asterisk_env())
+        adapt_for_host(self.etc, HostSettings(
+            asterisk_root=binary.parent.parent, state_dir=self.dir / "asterisk", bind=self.host,
+            sip_port=self.sip_port, ami_port=self.ami_port, rtp_start=self.rtp[0], rtp_end=self.rtp[1],
+            ivr_host=self.host, ivr_agi_port=self.agi_port))
+        self.asterisk = AsteriskProcess(binary, self.etc, self.dir / "asterisk")
+        self.asterisk.start()
+        self.wait_ami_connected()
+
+    def stop(self) -> None:
+        for part in (self.asterisk, self.ivr, self.tracking):
+            if part is not None:
+                part.stop()
+        if self._own_dir and os.environ.get("IVR_LAB_KEEP", "") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- the IVR's admin API ------------------------------------------------
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.host}:{self.admin_port}"
+
+    def admin_get(self, path: str, timeout: float = 5.0) -> dict:
+        try:
+            return json.loads(self._admin(path, timeout))
+        except urllib.error.HTTPError as exc:  # /readyz answers 503 with a JSON body
+            return json.loads(exc.read() or b"{}")
+
+    def _admin(self, path: str, timeout: float) -> bytes:
+        request = urllib.request.Request(f"{self.admin_url}{path}",
+                                         headers={"Authorization": f"Bearer {self.secrets.admin_token}"})
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.read()
+
+    def expected_wait(self, queue: str) -> float | None:
+        """The IVR's current idea of a queue's expected wait, in seconds (from its /metrics)."""
+        text = self._admin("/metrics", 5).decode()
+        m = re.search(rf'^ivr_queue_expected_wait_seconds{{queue="{re.escape(queue)}"}} (\S+)$', text, re.M)
+        return float(m.group(1)) if m else None
+
+    def wait_expected_wait(self, queue: str, test, timeout: float = 20.0) -> float:
+        """Until ``test(wait)`` holds for the queue (the IVR refreshes queue state every few seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = self.expected_wait(queue)
+            if wait is not None and test(wait):
+                return wait
+            if time.monotonic() > deadline:
+                raise ServiceFailed(f"queue {queue}: expected wait {wait} after {timeout:g} s")
+            time.sleep(0.3)
+
+    def wait_ami_connected(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            state = self.admin_get("/readyz").get("checks", {}).get("ami")
+            if state == "connected":
+                return
+            time.sleep(0.2)
+        raise ServiceFailed(f"the IVR did not connect to Asterisk's AMI in {timeout:g} s (state {state!r})")
+
+    def record(self, sip_call_id: str, timeout: float = 10.0) -> dict | None:
+        """The IVR's call record for the call with this SIP Call-ID (it is written as the call ends)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = self.admin_get(f"/calls/recent?limit=200&sip_call_id={urllib.parse.quote(sip_call_id)}")
+            if calls.get("calls"):
+                return calls["calls"][-1]
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+
+    def describe(self) -> str:
+        """Where everything is, for a failure message."""
+        parts = [f"lab folder {self.dir} (IVR_LAB_KEEP=1 keeps it)"]
+        for name, part in (("asterisk", self.asterisk), ("ivr", self.ivr), ("tracking", self.tracking)):
+            if part is not None:
+                parts.append(f"--- {name} ---\n{part.tail(15)}")
+        return "\n".join(parts)

@@ -1,0 +1,50 @@
+"""AudioSocket on the real path: with a speech model loaded, Asterisk streams the caller's audio to the
+IVR and the IVR plays its questions into the same socket; keys arrive there as DTMF frames."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ivr.sim.scenario import Scenario
+from ivr.sim.sip import AdminRecords, SipCaller
+from tests.clocks import OPEN
+from tests.e2e.ami_watch import AmiWatch
+
+
+def _scenario(name: str, steps: list) -> Scenario:
+    return Scenario.model_validate({"name": name, "call": {"at": OPEN}, "steps": steps})
+
+
+async def test_questions_run_over_audiosocket_keys_answer_them_and_a_hangup_is_let_go_at_once(speech_lab, report):
+    lab = speech_lab
+    assert lab.admin_get("/readyz")["checks"]["speech"] == "vosk model loaded"
+    caller = SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
+                       stay_in_queue=2, record=AdminRecords(lab.admin_url, lab.secrets.admin_token))
+    press = lambda keys: {"kind": "press", "digits": keys}  # noqa: E731
+    served = _scenario("statut au clavier par AudioSocket", [press("1"), press("1"), press("5458443881#"),
+                                                             press("1"), press("1"), press("5")])
+    silent = _scenario("aucune réponse puis conseiller", [{"kind": "silence"}, press("0")])
+    leaves = _scenario("raccroche pendant une question", [press("1"), {"kind": "hangup"}])
+    async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+        results = await asyncio.gather(*(caller.call(sc) for sc in (served, silent, leaves)))
+        records = [await caller.record(r.call_id, 10) for r in results]
+        await asyncio.sleep(1.0)
+    for result, rec in zip(results, records):
+        report(test="audiosocket", caller="ivr sip-call", scenario=result.scenario, outcome=rec["outcome"],
+               seconds=round(result.seconds, 1), via=sorted({q.get("via") for q in rec["recognition"]} - {None}),
+               released_s=ami.release_seconds(rec["uniqueid"]))
+    done, quiet, left = records
+    # Keys typed by the caller reached the IVR as AudioSocket DTMF frames, question after question.
+    assert done["outcome"] == "self_served"
+    # (The satisfaction rating is a keypad-only question, `speech: false`: it is asked through AGI.)
+    assert [q["via"] for q in done["recognition"]] == ["audiosocket"] * 5 + ["agi"]
+    assert done["slots"]["satisfaction"] == "5"
+    # Silence on a SIP line (frames keep flowing) is no input, timed on the wall clock; then key 0.
+    assert quiet["outcome"] == "routed:contractor" and quiet["reason"] == "agent_requested"
+    assert quiet["recognition"][0]["noinput"] == 1
+    # Hanging up while the IVR listens over AudioSocket: the IVR lets go at once.
+    assert left["outcome"] == "caller_hangup" and left["hangup_node"] == "question_dossier"
+    assert ami.release_seconds(left["uniqueid"]) < 1.0
+    log = (lab.dir / "ivr.log").read_text()
+    assert "Task was destroyed but it is pending" not in log
+    assert "Traceback" not in log

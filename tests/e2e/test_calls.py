@@ -1,0 +1,104 @@
+"""Real SIP calls on the real line: every bundled scenario from the product's SIP tester, and a
+softphone we did not write (baresip) for a keypad self-served call and a caller hanging up mid-prompt.
+
+All calls run at once. Checked from the outside: outcome, queue and reason in the IVR's call records;
+what each caller heard; how fast the IVR let go of a call whose caller hung up (AMI events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e.ami_watch import AmiWatch
+from tests.e2e.baresip import Baresip, speech_share
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = [ROOT / "ivr" / "sim" / "scenarios", ROOT / "tests" / "scenarios"]
+
+
+async def _sip_tester(lab) -> list[dict]:
+    env = {**os.environ, "IVR_SIP_PASSWORD": lab.secrets.tester, "IVR_ADMIN_TOKEN": lab.secrets.admin_token}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "sip-call", "--proxy", f"127.0.0.1:{lab.sip_port}", "--local-ip", "127.0.0.1",
+        "--admin", lab.admin_url, "--concurrency", "64", "--stay", "3", *map(str, BUNDLED),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    out, err = await proc.communicate()
+    lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    assert lines and "calls" in lines[-1], f"ivr sip-call printed no summary:\n{err.decode()[-2000:]}"
+    assert b"Task was destroyed" not in err, err.decode()[-2000:]
+    return lines
+
+
+def _keypad_self_served(phone: Baresip, lab) -> dict:
+    """Carte grise, a file number typed with #, confirmed, status heard, rating 5: as scenario 01, by baresip."""
+    phone.start()
+    phone.dial(f"sip:3400@127.0.0.1:{lab.sip_port}")  # 3400: the IVR's clock says Tuesday morning
+    phone.wait_log(r"Call established", 15)
+    mark = 0
+    for keys in ("1", "1", "5458443881#", "1", "1", "5"):
+        mark = phone.wait_prompt_over(mark)
+        phone.press(keys)
+        mark = phone.heard_so_far()
+    phone.wait_log(r"(?i)(call closed|session closed|terminated)", 60)
+    return lab.record(phone.call_id())
+
+
+def _hangs_up_during_a_prompt(phone: Baresip, lab) -> tuple[dict, float]:
+    phone.start()
+    phone.dial(f"sip:3400@127.0.0.1:{lab.sip_port}")
+    phone.wait_log(r"Call established", 15)
+    deadline = time.monotonic() + 15
+    while phone.heard_so_far() < 8000 * 2 and time.monotonic() < deadline:  # two seconds of the welcome
+        time.sleep(0.1)
+    phone.hangup()
+    return lab.record(phone.call_id()), time.monotonic()
+
+
+async def test_every_bundled_scenario_and_two_softphone_calls(lab, tmp_path, report):
+    keypad = Baresip(tmp_path / "keypad", user="phone1", password=lab.secrets.phone1,
+                     registrar=f"127.0.0.1:{lab.sip_port}")
+    quitter = Baresip(tmp_path / "quitter", user="phone1", password=lab.secrets.phone1,
+                      registrar=f"127.0.0.1:{lab.sip_port}")
+    try:
+        async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+            tester, served, (left, _) = await asyncio.gather(
+                _sip_tester(lab),
+                asyncio.to_thread(_keypad_self_served, keypad, lab),
+                asyncio.to_thread(_hangs_up_during_a_prompt, quitter, lab))
+            await asyncio.sleep(1.5)  # the last Hangup events
+    finally:
+        keypad.stop()
+        quitter.stop()
+    *calls, summary = tester
+    for c in calls:
+        report(test="bundled", caller="ivr sip-call", scenario=c["scenario"], outcome=c["record"]["outcome"],
+               queue=c["record"]["queue"], reason=c["record"]["reason"], seconds=c["seconds"],
+               heard_ratio=c["heard_ratio"], released_s=ami.release_seconds(c["record"]["uniqueid"]))
+    report(test="bundled", caller="baresip", scenario="keypad self-served", outcome=served["outcome"],
+           seconds=served["duration_ms"] / 1000)
+    report(test="bundled", caller="baresip", scenario="hangs up during the welcome", outcome=left["outcome"],
+           seconds=left["duration_ms"] / 1000, released_s=ami.release_seconds(left["uniqueid"]))
+
+    # The product's tester: every bundled scenario meets its expectations in the IVR's records.
+    assert summary["calls"] == len(calls) > 30
+    assert {c["scenario"]: c["failures"] for c in calls if not c["passed"]} == {}
+    # The callers heard the prompts: speech-level audio for most of the IVR's part of each call.
+    assert {c["scenario"]: c["heard_ratio"] for c in calls if c["heard_ratio"] < 0.5} == {}
+    # A caller who hangs up is let go within a second (Asterisk keeps the channel until the IVR closes).
+    hangups = [c for c in calls if c["record"]["outcome"] == "caller_hangup"]
+    assert hangups
+    for c in hangups + [{"scenario": "baresip", "record": left}]:
+        released = ami.release_seconds(c["record"]["uniqueid"])
+        assert released is not None and released < 1.0, (c["scenario"], released)
+
+    # baresip, keypad only: served without an agent, and it heard the IVR most of the call.
+    assert served["outcome"] == "self_served" and served["slots"]["file_number"] == "********81"
+    heard, total = speech_share(keypad.heard_wav())
+    assert total > 30 and heard / total > 0.5
+    # baresip hanging up two seconds into the welcome.
+    assert left["outcome"] == "caller_hangup" and left["hangup_node"] == "accueil"

@@ -1,0 +1,91 @@
+"""The hand-off: the caller reaches an agent of the queue the IVR chose, with the IVR's context on the
+agent's channel, and a caller's third call of the day goes ahead in the queue (QUEUE_PRIO)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ivr.sim.scenario import Scenario
+from ivr.sim.sip import AdminRecords, SipCaller
+from tests.clocks import OPEN
+from tests.e2e.ami_watch import AmiWatch
+from tests.e2e.baresip import Baresip
+
+COMPLEX = "3475047269"  # carte grise with an expertise centre: in-house
+
+
+def _scenario(name: str, caller: str, *keys: str) -> Scenario:
+    return Scenario.model_validate({"name": name, "call": {"at": OPEN, "caller": caller},
+                                    "steps": [{"kind": "press", "digits": k} for k in keys]})
+
+
+def _tester(lab, stay: float) -> SipCaller:
+    return SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
+                     stay_in_queue=stay, record=AdminRecords(lab.admin_url, lab.secrets.admin_token))
+
+
+def _agent(tmp_path, lab, name: str) -> Baresip:
+    phone = Baresip(tmp_path / name, user=name, password=lab.secrets.agent, registrar=f"127.0.0.1:{lab.sip_port}",
+                    register=True, auto_answer=True)
+    phone.start()
+    phone.wait_log(r"200 OK", 10)  # registered
+    return phone
+
+
+async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(lab, tmp_path, report):
+    agents = [_agent(tmp_path, lab, "agent1"), _agent(tmp_path, lab, "agent2")]
+    try:
+        # The IVR sees both queues staffed and free (QueueSummary over AMI).
+        for queue in ("inhouse", "contractor"):
+            await asyncio.to_thread(lab.wait_expected_wait, queue, lambda w: w == 0)
+        caller = _tester(lab, stay=8)
+        async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+            complex_call, agent_call = await asyncio.gather(
+                caller.call(_scenario("dossier complexe", "0611000001", "1", "1", f"{COMPLEX}#", "1", "2")),
+                caller.call(_scenario("conseiller au menu", "0611000002", "0")))
+            records = [await caller.record(c.call_id, 10) for c in (complex_call, agent_call)]
+            expected = (("inhouse", "PJSIP/agent1", {"IVR_TITLE": "carte_grise", "IVR_STATUS": "expertise",
+                                                     "IVR_FILE": "********69"}),
+                        ("contractor", "PJSIP/agent2", {"IVR_TITLE": "", "IVR_FILE": ""}))
+            for (queue, member, extra), rec in zip(expected, records):
+                assert rec["queue"] == queue and rec["outcome"] == f"routed:{queue}"
+                _, connect = await ami.wait_for("AgentConnect", 15, Uniqueid=rec["uniqueid"])
+                assert connect["Queue"] == queue and connect["Interface"] == member
+                # The agent's channel carries the context the IVR collected (inherited __IVR_* variables).
+                variables = connect.get("DestChanVariable") or []
+                context = dict(v.split("=", 1) for v in ([variables] if isinstance(variables, str) else variables))
+                assert context.get("IVR_REASON") == rec["reason"]
+                assert {k: context.get(k) for k in extra} == extra
+                report(test="queue", caller="ivr sip-call", scenario=f"bridged to {member}", outcome=rec["outcome"],
+                       queue=queue, reason=rec["reason"], context=context)
+        for agent in agents:
+            assert "Call established" in agent.output()  # the agent's phone answered the queue's call
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+async def test_a_third_call_of_the_day_goes_ahead_in_the_queue(lab, report):
+    # Nobody staffs the queues: callers wait, in the order the queue gives them.
+    await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 0)
+    repeat, other = "0622000003", "0622000004"
+    first, second = _scenario("premier appel", repeat, "0"), _scenario("deuxième appel", repeat, "0")
+    waiting = _tester(lab, stay=20)
+    quick = _tester(lab, stay=1)
+    async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+        waiter = asyncio.create_task(waiting.call(_scenario("attend son tour", other, "0")))
+        earlier = [asyncio.create_task(quick.call(sc)) for sc in (first, second)]
+        # Same path, a few seconds behind: the first two calls are counted, and the other
+        # caller is already waiting, by the time the third call is routed.
+        await asyncio.sleep(6)
+        third = await quick.call(_scenario("troisième appel", repeat, "0"))
+        await asyncio.gather(*earlier)
+        rec3 = await quick.record(third.call_id, 10)
+        _, join3 = await ami.wait_for("QueueCallerJoin", 10, Uniqueid=rec3["uniqueid"])
+        await waiter
+    joins = [e for _, e in ami.events("QueueCallerJoin", Queue="contractor")]
+    assert len(joins) == 4
+    # The other caller was waiting when the third call joined, yet the third call went first.
+    assert (join3["Position"], join3["Count"]) == ("1", "2")
+    report(test="queue", caller="ivr sip-call", scenario="third call of the day", outcome=rec3["outcome"],
+           queue=rec3["queue"], position=join3["Position"], waiting=join3["Count"])

@@ -8,9 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     IVR_LOG_FORMAT=json \
     IVR_VOSK_MODEL=/opt/models/vosk-model-small-fr-0.22
 
+# Folders shared with the Asterisk container through named volumes (they start as these folders):
+# readbacks the IVR renders, Asterisk reads (0755); recordings Asterisk writes and the IVR reads and
+# deletes, whatever user each container runs as (0777, on a volume only these two mount).
 RUN groupadd --system ivr && useradd --system --gid ivr --home /app --shell /usr/sbin/nologin ivr \
-    && mkdir -p /app /opt/models /var/spool/ivr /var/lib/ivr \
-    && chown -R ivr:ivr /app /opt/models /var/spool/ivr /var/lib/ivr
+    && mkdir -p /app /opt/models /var/spool/ivr /var/lib/ivr /var/cache/ivr-prompts \
+    && chown -R ivr:ivr /app /opt/models /var/spool/ivr /var/lib/ivr /var/cache/ivr-prompts \
+    && chmod 0755 /var/cache/ivr-prompts && chmod 0777 /var/spool/ivr
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -21,8 +25,10 @@ RUN pip install --no-compile . \
     && chown -R ivr:ivr /opt/models
 
 USER ivr
-# Prompts are played by Asterisk by absolute path: share /app/ivr/prompts at the same path.
+# Prompts are played by Asterisk by absolute path: /app/ivr/prompts (catalog) and /var/cache/ivr-prompts
+# (readbacks rendered during calls) are mounted at the same paths in the Asterisk container.
 ENV IVR_PROMPTS_DIR=/app/ivr/prompts \
+    IVR_DYNAMIC_PROMPTS_DIR=/var/cache/ivr-prompts \
     IVR_RECORDS=/var/lib/ivr/calls.jsonl \
     IVR_STORE=/var/lib/ivr/ivr.sqlite
 EXPOSE 4573 9092 8080 8081

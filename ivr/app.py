@@ -16,7 +16,7 @@ from .audio.audiosocket import AudioSocketServer
 from .calls.call import FlowResolver
 from .calls.handler import CallHandler
 from .calls.record import JsonlRecordStore, MemoryRecordStore, TeeRecordStore
-from .config import Settings
+from .config import Settings, dynamic_prompts_dir
 from .engine.registry import FlowRegistry
 from .ami.controller import AmiController
 from .engine.runner import EngineServices
@@ -59,7 +59,7 @@ class IvrServer:
         self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
         self.engine = EngineServices(
             catalog=self.catalog,
-            dynamic=DynamicPrompts(settings.prompts_dir / "cache"),
+            dynamic=DynamicPrompts(dynamic_prompts_dir(settings)),
             services={"tracking": self.tracking},
         )
         self.store = SqliteStore(settings.store)

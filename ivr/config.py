@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "load_settings"]
+__all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "load_settings",
+           "dynamic_prompts_dir"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PROMPTS_DIR = PACKAGE_DIR / "prompts"
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     audiosocket_advertise: str = ""
     records: Path = Path("var/calls.jsonl")
     prompts_dir: Path = DEFAULT_PROMPTS_DIR
+    #: Where spoken readbacks rendered during calls go (default ``<prompts_dir>/cache``). Asterisk plays
+    #: them by absolute path: in containers, a volume both mount at the same path.
+    dynamic_prompts_dir: Path | None = None
     flows_dir: Path = DEFAULT_FLOWS_DIR
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
@@ -66,6 +70,11 @@ class Settings(BaseSettings):
     env_timeout: float = 5.0
     reply_timeout: float = 10.0
     shutdown_grace: float = 30.0
+
+
+def dynamic_prompts_dir(settings: Settings) -> Path:
+    """The folder of spoken readbacks for these settings."""
+    return settings.dynamic_prompts_dir or settings.prompts_dir / "cache"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

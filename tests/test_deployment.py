@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -183,9 +184,6 @@ def test_compose_file_is_consistent():
     ivr = services["ivr"]["environment"]
     assert ivr["IVR_AMI_HOST"] == "asterisk" and ivr["IVR_TRACKING_URL"].startswith("http://tracking:")
     assert ivr["IVR_AUDIOSOCKET_ADVERTISE"] == "ivr:9092"
-    # Prompts are played by absolute path: Asterisk must see them where the IVR does.
-    assert "./ivr/prompts:/app/ivr/prompts:ro" in services["asterisk"]["volumes"]
-    assert "IVR_PROMPTS_DIR=/app/ivr/prompts" in (ROOT / "Dockerfile").read_text()
     assert services["tester"]["profiles"] == ["test"]
     # Secrets only from the environment.
     text = (ROOT / "docker-compose.yml").read_text()
@@ -254,3 +252,77 @@ def test_classic_agi_script_completes_the_34_00_scenarios(tmp_path):
     assert {r.scenario.name: r.failures for r in results if not r.passed} == {}
     records = (tmp_path / "calls.jsonl").read_text().splitlines()
     assert len(records) == len(results)
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """ENV settings of the IVR image (``ENV A=1 \\`` continuation lines included)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(dict(re.findall(r"(\w+)=(\S+)", line)))
+    return env
+
+
+def _mount(service: dict, path: Path) -> tuple[str, str, bool] | None:
+    """(source, target, read_only) of the service's volume that holds ``path``, deepest first."""
+    found = []
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        if path == Path(target) or Path(target) in path.parents:
+            found.append((source, target, "ro" in mode))
+    return max(found, key=lambda m: len(m[1])) if found else None
+
+
+def test_every_file_asterisk_plays_or_records_is_shared_at_the_same_path(monkeypatch):
+    """Derived from the compose file and the settings the IVR container runs with: each path the IVR
+    names in STREAM FILE / RECORD FILE lies on one mount both containers have, at the same path."""
+    from ivr.config import dynamic_prompts_dir, load_settings
+
+    compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    env = {**_dockerfile_env(), **{k: str(v) for k, v in services["ivr"]["environment"].items()}}
+    for name in [n for n in list(os.environ) if n.startswith("IVR_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("IVR_") and "${" not in value:
+            monkeypatch.setenv(name, value)
+    settings = load_settings()
+    played_or_recorded = {
+        "catalog prompts": (settings.prompts_dir / "wav", "read"),
+        "readbacks rendered during calls": (dynamic_prompts_dir(settings), "read"),
+        "RECORD FILE fallback": (settings.record_dir, "write"),
+    }
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for what, (path, access) in played_or_recorded.items():
+        assert path is not None and path.is_absolute(), what
+        ivr, ast = _mount(services["ivr"], path), _mount(services["asterisk"], path)
+        assert ivr is not None and ast is not None, f"{what} ({path}) is not mounted in both containers"
+        assert ivr[:2] == ast[:2], f"{what}: the IVR has {ivr[0]}:{ivr[1]}, Asterisk {ast[0]}:{ast[1]}"
+        assert not (access == "write" and ast[2]), f"{what}: Asterisk must be able to write {path}"
+        source = ivr[0]
+        if source.startswith("./"):
+            # A folder of the checkout: its files must be readable by Asterisk's user, whoever that is.
+            for f in (ROOT / source / Path(path).relative_to(ivr[1])).rglob("*"):
+                assert f.stat().st_mode & 0o004, f"{f} is not world-readable"
+        else:
+            # A named volume starts as the IVR image's folder: created with the right modes.
+            assert source in compose["volumes"]
+            mode = "0777" if access == "write" else "0755"
+            assert re.search(rf"chmod {mode} (\S+ )*{re.escape(ivr[1])}\b", dockerfile), (what, mode)
+
+
+def test_readbacks_are_readable_by_another_user_whatever_the_umask(tmp_path):
+    """Asterisk may run as another user than the IVR: rendered prompts are 0644 in a 0755 folder."""
+    import asyncio
+
+    from ivr.tts.dynamic import DynamicPrompts
+
+    old = os.umask(0o077)
+    try:
+        prompts = DynamicPrompts(tmp_path / "cache", renderer=lambda text, voice: b"\0\0" * 800)
+        base = asyncio.run(prompts.playback_path("Votre demande est en cours d'instruction."))
+    finally:
+        os.umask(old)
+    assert (Path(base + ".wav").stat().st_mode & 0o777) == 0o644
+    assert ((tmp_path / "cache").stat().st_mode & 0o777) == 0o755

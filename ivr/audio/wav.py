@@ -38,19 +38,24 @@ def _read(w: wave.Wave_read) -> tuple[bytes, int]:
 
 
 def write_wav(path: str | Path, pcm: bytes, rate: int = TELEPHONY_RATE) -> None:
-    """Write mono 16-bit PCM as a WAV file, atomically.
+    """Write mono 16-bit PCM as a WAV file, atomically, readable by every user.
 
     The temporary file has a unique name, so several writers of the same
     target (processes sharing a prompt cache) never write into each other's
     file; each rename is atomic and readers only ever see a whole WAV.
+    Asterisk plays these files and may run as another user: the file is
+    0644 and a folder created here 0755, whatever the process's umask.
     """
     import tempfile
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o755)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600: Asterisk's user could not read the prompt
         with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)

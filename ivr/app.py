@@ -213,12 +213,13 @@ class IvrServer:
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT (SIGHUP reloads flows), then drain live calls and exit."""
-        await self.start()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        # Handlers first: once the ports listen, a SIGHUP must reload, never kill (its default action).
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload_flows)
+        await self.start()
         await stop.wait()
         log.info("shutdown_requested", live_calls=self.agi.active_sessions)
         await self.stop()

@@ -87,6 +87,44 @@ async def test_server_hands_the_connection_to_the_waiting_call_and_rejects_stran
         await server.stop()
 
 
+async def test_closing_while_the_caller_still_streams_is_a_clean_end_not_a_reset():
+    """Asterisk streams the caller's audio until it sees the end of the stream; closing with audio
+    unread in the socket resets the connection, which Asterisk logs as an ERROR (seen on Asterisk 22)."""
+    import socket
+    import threading
+    import time as time_
+
+    server = AudioSocketServer("127.0.0.1", 0)
+    await server.start()
+    try:
+        wanted = str(uuid.uuid4())
+        fut = server.expect(wanted)
+        peer = socket.create_connection(("127.0.0.1", server.bound_port))
+        peer.sendall(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
+        stream = await asyncio.wait_for(fut, 2)
+        seen: list = []
+
+        def asterisk_side() -> None:
+            try:
+                while data := peer.recv(65536):
+                    pass
+                seen.append(b"")  # a clean end of stream: Asterisk's EXEC returns
+            except ConnectionResetError as exc:
+                seen.append(exc)
+            finally:
+                peer.close()
+
+        peer.sendall(encode_frame(KIND_AUDIO, b"\0" * 320) * 20)
+        time_.sleep(0.05)  # the event loop has not read these yet: they wait in the socket
+        reader = threading.Thread(target=asterisk_side)
+        reader.start()
+        await asyncio.wait_for(stream.close(), 3)
+        await asyncio.to_thread(reader.join, 3)
+        assert seen == [b""]
+    finally:
+        await server.stop()
+
+
 def tone(seconds: float, amplitude: int = 4000) -> bytes:
     t = np.arange(int(8000 * seconds)) / 8000
     return (amplitude * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()

@@ -25,6 +25,29 @@ def test_env_block_matches_asterisk_shape():
     assert keys[:4] == ["agi_network", "agi_network_script", "agi_request", "agi_channel"]
 
 
+def test_env_block_of_a_pjsip_call_is_the_one_the_products_dialplan_gives_on_asterisk_22():
+    """tests/captures/lab-3499: a real SIP call to 3499 through asterisk/etc (tests/e2e captured it)."""
+    from datetime import datetime
+
+    from ivr.sim.peer import _dialplan_args
+    from ivr.sim.scenario import Scenario
+    from tests.conftest import load_capture
+
+    real = [tuple(line.split(": ", 1)) for line in load_capture("lab-3499")[0]["data"].splitlines() if line]
+    call_id = dict(real)["agi_arg_1"].removeprefix("sip_call_id=")
+    at = datetime.fromisoformat(dict(real)["agi_arg_2"].removeprefix("sim_now="))
+    sc = Scenario.model_validate({"name": "x", "call": {"at": at, "caller": dict(real)["agi_callerid"]}})
+    args = _dialplan_args(sc, "1.1")
+    assert args[0].startswith("sip_call_id=") and args[1] == dict(real)["agi_arg_2"]
+    block = build_env_block(sc.call, host="127.0.0.1", port=4573, uniqueid="1.1", args=[f"sip_call_id={call_id}",
+                                                                                          args[1]])
+    sim = [tuple(line.split(": ", 1)) for line in block.splitlines() if line]
+    assert [k for k, _ in sim] == [k for k, _ in real]
+    differ = {k for (k, v), (_, w) in zip(sim, real) if v != w}
+    # Only what differs from call to call, or from one Asterisk build to another.
+    assert differ <= {"agi_request", "agi_channel", "agi_uniqueid", "agi_version", "agi_threadid"}
+
+
 def test_get_data_replies_like_asterisk():
     assert chan(Press(digits="12#")).handle("GET DATA /p 4000 4").lines == "200 result=12\n"
     assert chan(Press(digits="12")).handle("GET DATA /p 2500 4").lines == "200 result=12 (timeout)\n"

@@ -117,6 +117,8 @@ class AudioStream:
         try:
             while True:
                 frame = await read_frame(self.reader)
+                if self.closed.is_set() and frame is not None:
+                    continue  # closing: what Asterisk still sends is read and dropped
                 self._frames.put_nowait(frame)
                 if frame is None:
                     return
@@ -148,11 +150,23 @@ class AudioStream:
         self.writer.write(encode_frame(KIND_AUDIO, pcm))
         await self.writer.drain()
 
-    async def close(self) -> None:
-        """Close the socket: Asterisk's EXEC AudioSocket returns and the AGI goes on."""
+    async def close(self, linger: float = 1.0) -> None:
+        """Close the socket: Asterisk's EXEC AudioSocket returns and the AGI goes on.
+
+        Asterisk keeps sending the caller's audio until it sees the end of the stream.
+        Closing with that audio unread would make the kernel reset the connection, and
+        Asterisk logs the reset as an ERROR; so the IVR first ends its own direction,
+        lets Asterisk finish (at most ``linger`` seconds, discarding what still comes),
+        then closes.
+        """
         if self.closed.is_set():
             return
         self.closed.set()
+        if not self._pump.done():
+            with contextlib.suppress(Exception):
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
+                    await asyncio.wait_for(asyncio.shield(self._pump), linger)
         self._pump.cancel()
         self.writer.close()
         with contextlib.suppress(Exception):

@@ -415,6 +415,83 @@ def bench_speech(
     print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))
 
 
+@app.command("lab")
+def lab_cmd(
+    clock: Optional[str] = typer.Option(None, "--clock", help="Start the IVR's wall clock here (ISO time, libfaketime)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A Vosk model: questions over AudioSocket."),
+    sip_port: Optional[int] = typer.Option(None, "--sip-port", help="Asterisk's SIP port (default: a free one)."),
+) -> None:
+    """The whole line on this machine: Asterisk (IVR_ASTERISK or ../shared/asterisk-22) with the product's
+    configuration, ivr serve and the tracking stub; prints where a softphone calls; Ctrl-C stops it."""
+    import signal
+    from datetime import datetime
+
+    from ..lab.bundle import AsteriskNotFound
+    from ..lab.lab import Lab, LabOptions
+    from ..lab.services import ServiceFailed
+
+    try:
+        options = LabOptions(ivr_clock=datetime.fromisoformat(clock) if clock else None, speech_model=model)
+    except ValueError as exc:
+        typer.echo(f"ivr lab: --clock: {exc}", err=True)
+        raise typer.Exit(2)
+    lab = Lab(options)
+    if sip_port:
+        lab.sip_port = sip_port
+    try:
+        lab.start()
+    except (AsteriskNotFound, ServiceFailed, OSError, ValueError) as exc:
+        lab.stop()
+        typer.echo(f"ivr lab: {exc}", err=True)
+        raise typer.Exit(1)
+    s = lab.secrets
+    typer.echo(f"""34 00 line ready (folder {lab.dir}):
+  SIP      {lab.host}:{lab.sip_port}  dial 3400; users phone1 / {s.phone1}, tester / {s.tester},
+           agent1 and agent2 / {s.agent} (register to take queue calls)
+  admin    {lab.admin_url}  (Authorization: Bearer {s.admin_token})
+  AMI      {lab.host}:{lab.ami_port}  user {s.ami_user}
+  logs     {lab.dir}/asterisk/log/messages, {lab.dir}/ivr.log
+Ctrl-C stops everything.""")
+    stopped = False
+
+    def _stop(*_):
+        nonlocal stopped
+        stopped = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopped and lab.asterisk is not None and lab.asterisk.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+
+
+@bench_app.command("sip")
+def bench_sip(
+    concurrency: list[int] = typer.Option([50, 100], "--concurrency", help="Calls at once (repeat for several levels)."),
+    calls: Optional[int] = typer.Option(None, "--calls", min=1, help="Calls per level (default: the level)."),
+    rate: float = typer.Option(5.0, "--rate", min=0.1, help="New calls per second."),
+) -> None:
+    """Real SIP load (SIPp: RTP, RFC 4733 keys) through a real Asterisk into ivr serve; last line JSON.
+
+    Needs the Asterisk bundle (IVR_ASTERISK or ../shared/asterisk-22) and SIPp (sip-tester).
+    """
+    from ..bench.sip import run_sip_bench
+    from ..lab.bundle import AsteriskNotFound
+
+    configure_logging("json", "error")
+    try:
+        summary = asyncio.run(run_sip_bench(concurrency, calls=calls, rate=rate,
+                                            progress=lambda m: typer.echo(m, err=True)))
+    except (AsteriskNotFound, RuntimeError) as exc:
+        typer.echo(f"ivr bench sip: {exc}", err=True)
+        raise typer.Exit(2)
+    print(json.dumps(summary))
+    raise typer.Exit(0 if summary["failed"] == 0 else 1)
+
+
 @app.command("sip-call")
 def sip_call(
     scenario: list[Path] = typer.Argument(..., help="Scenario files or folders."),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .agi_tap import TapThread
 from .asterisk import AsteriskProcess
 from .bundle import find_asterisk
 from .config import HostSettings, adapt_for_host, fill_placeholders
@@ -49,6 +50,8 @@ class LabOptions:
     rtp_ports: int = 400
     #: host:port the trunk endpoint reaches (callbacks dial out there); the product's default otherwise.
     trunk_host: str = "127.0.0.2"
+    #: Relay FastAGI through an :class:`~ivr.lab.agi_tap.AgiTap` (IVR turn times, captures).
+    agi_tap: bool = False
     ivr_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -74,6 +77,7 @@ class Lab:
         self.asterisk: AsteriskProcess | None = None
         self.ivr: Service | None = None
         self.tracking: Service | None = None
+        self.tap: TapThread | None = None
 
     # -- life cycle ---------------------------------------------------------
 
@@ -125,17 +129,21 @@ class Lab:
         self.ivr = Service.ivr(["serve"], env=self.ivr_env(), log=self.dir / "ivr.log",
                                ready_url=f"{self.admin_url}/healthz")
         self.ivr.start()
+        agi_port = self.agi_port
+        if self.options.agi_tap:
+            self.tap = TapThread(self.host, self.agi_port, keep_sessions=20)
+            agi_port = self.tap.start()
         fill_placeholders(self.etc, self.asterisk_env())
         adapt_for_host(self.etc, HostSettings(
             asterisk_root=binary.parent.parent, state_dir=self.dir / "asterisk", bind=self.host,
             sip_port=self.sip_port, ami_port=self.ami_port, rtp_start=self.rtp[0], rtp_end=self.rtp[1],
-            ivr_host=self.host, ivr_agi_port=self.agi_port))
+            ivr_host=self.host, ivr_agi_port=agi_port))
         self.asterisk = AsteriskProcess(binary, self.etc, self.dir / "asterisk")
         self.asterisk.start()
         self.wait_ami_connected()
 
     def stop(self) -> None:
-        for part in (self.asterisk, self.ivr, self.tracking):
+        for part in (self.asterisk, self.tap, self.ivr, self.tracking):
             if part is not None:
                 part.stop()
         if self._own_dir and os.environ.get("IVR_LAB_KEEP", "") != "1":

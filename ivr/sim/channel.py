@@ -39,9 +39,13 @@ def build_env_block(setup: CallSetup, *, host: str, port: int, uniqueid: str, ar
     """
     n = next(_seq)
     if setup.channel == "PJSIP":
-        channel, ctype, dnid = f"PJSIP/caller-{n:08x}", "PJSIP", "3400"
+        # As the product's dialplan runs it (seen on Asterisk 22, tests/captures/lab-3499): the caller
+        # dialled 3400 (3499 when the call gives its time), [ivr-3400] runs the AGI at s,6.
+        channel, ctype, dnid = f"PJSIP/caller-{n:08x}", "PJSIP", "3499" if setup.at else "3400"
+        extension, priority = "s", "6"
     else:
         channel, ctype, dnid = f"Local/s@caller-{n:08x};1", "Local", "unknown"
+        extension, priority = "3400", "3"
     head = [("agi_request", script)] if script else [
         ("agi_network", "yes"),
         ("agi_network_script", setup.request),
@@ -63,8 +67,8 @@ def build_env_block(setup: CallSetup, *, host: str, port: int, uniqueid: str, ar
         ("agi_dnid", dnid),
         ("agi_rdnis", "unknown"),
         ("agi_context", "ivr-3400"),
-        ("agi_extension", "3400"),
-        ("agi_priority", "3"),
+        ("agi_extension", extension),
+        ("agi_priority", priority),
         ("agi_enhanced", "0.0"),
         ("agi_accountcode", ""),
         ("agi_threadid", str(139643644229312 + n)),

@@ -9,6 +9,7 @@ each lab's folder (logs, configuration, call records) for a look afterwards.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 from datetime import datetime
@@ -22,7 +23,7 @@ from ivr.lab.services import free_port
 from tests.clocks import OPEN
 
 #: Debian packages the suite drives: the softphone, SIPp, libfaketime.
-TOOLS = {"baresip": "baresip", "sipp": "sip-tester", "faketime": "faketime"}
+TOOLS = {"baresip": "baresip-core", "sipp": "sip-tester", "faketime": "faketime"}
 
 
 def pytest_collection_modifyitems(items):
@@ -56,7 +57,7 @@ def lab(asterisk_binary, phone_port):
     """The keypad line: the IVR's wall clock starts on an open Tuesday morning (calls to 3400 that do
     not say their time meet the line open whatever the hour CI runs at); callbacks retry after 8 s."""
     options = LabOptions(ivr_clock=datetime.fromisoformat(OPEN), trunk_host=f"127.0.0.1:{phone_port}",
-                         ivr_env={"IVR_CALLBACK_RETRY_AFTER": "8"})
+                         agi_tap=True, ivr_env={"IVR_CALLBACK_RETRY_AFTER": "8"})
     with Lab(options) as running:
         yield running
 
@@ -76,9 +77,10 @@ def speech_lab(asterisk_binary):
 
 @pytest.fixture(scope="session")
 def report():
-    """Appends one JSON line per real call to ``var/e2e/calls.jsonl`` (scenario, outcome, seconds…),
-    the figures a run leaves behind for its reader."""
-    path = Path(__file__).resolve().parents[2] / "var" / "e2e" / "calls.jsonl"
+    """Appends one JSON line per real call to ``var/e2e/calls-<worker>.jsonl`` (scenario, outcome,
+    seconds…), the figures a run leaves behind for its reader."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    path = Path(__file__).resolve().parents[2] / "var" / "e2e" / f"calls-{worker}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
 

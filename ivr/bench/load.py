@@ -14,13 +14,13 @@ import asyncio
 import os
 import random
 import resource
-import socket
 import sys
 import tempfile
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from ..lab.services import free_port
 from ..sim.runner import CallResult, summarise
 from ..sim.scenario import Scenario, load_scenarios
 from ..yamlsrc import load_yaml, to_plain
@@ -37,12 +37,6 @@ def classic_command() -> list[str]:
     if CLASSIC_SCRIPT.exists():
         return [sys.executable, str(CLASSIC_SCRIPT)]
     return [sys.executable, "-m", "ivr.classic"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_cpu_seconds(pid: int) -> float:

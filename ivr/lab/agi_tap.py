@@ -74,8 +74,7 @@ class AgiTap:
                         self.turns.append(now - last["t"])
                     last.update(dir=direction, t=now)
                     if events is not None and len(events) < _MAX_EVENTS:
-                        events.append({"t": round(now - started, 3), "dir": direction,
-                                       "data": data.decode("utf-8", errors="replace")})
+                        _keep(events, round(now - started, 3), direction, data.decode("utf-8", errors="replace"))
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, OSError):
@@ -95,6 +94,17 @@ class AgiTap:
         """A kept session as a capture file (JSON lines)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in session), encoding="utf-8")
+
+
+def _keep(events: list[dict], t: float, direction: str, text: str) -> None:
+    """Add a chunk to a capture, joining a message TCP delivered in pieces (a line cut in two, or the
+    environment block, which ends with an empty line) so each event is whole, as in the captures."""
+    if events and events[-1]["dir"] == direction:
+        last = events[-1]["data"]
+        if not last.endswith("\n") or (len(events) == 1 and not last.endswith("\n\n")):
+            events[-1]["data"] = last + text
+            return
+    events.append({"t": t, "dir": direction, "data": text})
 
 
 class TapThread:

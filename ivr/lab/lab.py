@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 import urllib.error
@@ -65,7 +66,7 @@ class Lab:
         # Short path: Asterisk's control socket lives under it (unix socket paths are limited).
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="ivr-lab-"))
         self.host = "127.0.0.1"
-        self.sip_port = free_port(kind=2)
+        self.sip_port = free_port(kind=socket.SOCK_DGRAM)
         self.ami_port = free_port()
         self.agi_port = free_port()
         self.audiosocket_port = free_port()

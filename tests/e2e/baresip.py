@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ivr.lab.services import free_port
+from ivr.sim.sip import SPEECH_RMS  # what counts as heard, as the product's SIP tester counts it
 
 __all__ = ["Baresip", "silence_wav", "speech_share"]
 
-#: RMS of 20 ms above which audio counts as heard (as the product's SIP tester counts it).
-SPEECH_RMS = 300
 
 
 def silence_wav(path: Path, seconds: float) -> Path:

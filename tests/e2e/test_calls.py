@@ -102,3 +102,5 @@ async def test_every_bundled_scenario_and_two_softphone_calls(lab, tmp_path, rep
     assert total > 30 and heard / total > 0.5
     # baresip hanging up two seconds into the welcome.
     assert left["outcome"] == "caller_hangup" and left["hangup_node"] == "accueil"
+    log = (lab.dir / "ivr.log").read_text(errors="replace")
+    assert "Task was destroyed but it is pending" not in log and "Traceback" not in log

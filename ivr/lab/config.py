@@ -63,6 +63,8 @@ class HostSettings:
 
 def fill_placeholders(dest: Path, env: dict[str, str], src: Path = ETC_DIR) -> None:
     """Copy ``src`` to ``dest`` with every ``@@NAME@@`` filled from ``env``, by the container's entrypoint."""
+    if not (src.is_dir() and ENTRYPOINT.is_file()):
+        raise ValueError(f"the lab runs from a source checkout: no {src} or {ENTRYPOINT}")
     done = subprocess.run(
         ["sh", str(ENTRYPOINT), "true"], capture_output=True, text=True, timeout=30,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env, "IVR_ETC_SRC": str(src),

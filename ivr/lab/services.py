@@ -28,8 +28,11 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def free_udp_range(size: int, host: str = "127.0.0.1", start: int = 20000, stop: int = 60000) -> tuple[int, int]:
-    """``size`` consecutive free UDP ports from an even one (Asterisk's RTP range for one lab)."""
+def free_udp_range(size: int, host: str = "127.0.0.1", start: int = 20000, stop: int = 32000) -> tuple[int, int]:
+    """``size`` consecutive free UDP ports from an even one (Asterisk's RTP range for one lab).
+
+    Below Linux's ephemeral range (32768 and up), where :func:`free_port` and every client socket
+    get their ports: a lab's RTP never takes a port a phone or another lab was just given."""
     base = start + (os.getpid() * 7919) % (stop - start - size)
     for offset in range(0, stop - start, size):
         first = (start + (base - start + offset) % (stop - start - size)) & ~1

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,9 +106,6 @@ class SipCallResult:
     error: str = ""
     caller: str = ""
     call_id: str = ""
-    started_at: float = field(default_factory=time.time)
-    #: time.time() when the caller sent BYE (None when the IVR ended the call).
-    bye_sent_at: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -123,7 +120,7 @@ class SipCallResult:
                 "ended_by": self.ended_by, "heard_seconds": round(self.heard_seconds, 1),
                 "ivr_seconds": round(self.ivr_seconds, 1), "heard_ratio": round(self.heard_ratio, 2),
                 "seconds": round(self.seconds, 1), "call_id": self.call_id, "caller": self.caller,
-                "bye_sent_at": self.bye_sent_at, "error": self.error}
+                "error": self.error}
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -254,7 +251,6 @@ class SipCaller:
                     scripted_quiet += self.silence_seconds
                 elif isinstance(step, Hangup):
                     await self._bye(sip, dialog)
-                    result.bye_sent_at = time.time()
                     result.ended_by = "caller"
                     break
                 last_action = time.monotonic()
@@ -270,7 +266,6 @@ class SipCaller:
                     result.ended_by = "ivr"
                 except asyncio.TimeoutError:
                     await self._bye(sip, dialog)
-                    result.bye_sent_at = time.time()
                     result.ended_by = "caller (queue reached)"
             elif not result.ended_by:
                 result.ended_by = "ivr"

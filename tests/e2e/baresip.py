@@ -23,7 +23,22 @@ import numpy as np
 from ivr.lab.services import free_port
 from ivr.sim.sip import SPEECH_RMS  # what counts as heard, as the product's SIP tester counts it
 
-__all__ = ["Baresip", "silence_wav", "speech_share"]
+__all__ = ["Baresip", "free_sip_port", "silence_wav", "speech_share"]
+
+
+def free_sip_port() -> int:
+    """A port for baresip's ``sip_listen``: it also listens on TCP there and on TCP port + 1 (SIP/TLS),
+    and fails to start when any of them is taken."""
+    for _ in range(100):
+        port = free_port(kind=socket.SOCK_DGRAM)
+        try:
+            for p in (port, port + 1):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port for baresip")
 
 
 
@@ -61,7 +76,7 @@ class Baresip:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.user = user
-        self.sip_port = sip_port or free_port(kind=socket.SOCK_DGRAM)
+        self.sip_port = sip_port or free_sip_port()
         self.cons_port = free_port(kind=socket.SOCK_DGRAM)
         self.registrar = registrar
         self.log = self.dir / "baresip.log"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from datetime import datetime
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import pytest
 
 from ivr.lab.bundle import AsteriskNotFound, find_asterisk
 from ivr.lab.lab import Lab, LabOptions
-from ivr.lab.services import free_port
 from tests.clocks import OPEN
+from tests.e2e.baresip import free_sip_port
 
 #: Debian packages the suite drives: the softphone, SIPp, libfaketime.
 TOOLS = {"baresip": "baresip-core", "sipp": "sip-tester", "faketime": "faketime"}
@@ -49,7 +48,7 @@ def asterisk_binary() -> Path:
 @pytest.fixture(scope="session")
 def phone_port() -> int:
     """Where the callback "caller phone" listens: the trunk endpoint points there."""
-    return free_port(kind=socket.SOCK_DGRAM)
+    return free_sip_port()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ project's virtualenv). Settings come from IVR_* environment variables, as for
 
 import sys
 
-from ivr.classic import main
+from ivr.server.classic import main
 
 if __name__ == "__main__":
     sys.exit(main())

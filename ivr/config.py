@@ -11,12 +11,14 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "load_settings",
+__all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "DEFAULT_RULES", "load_settings",
            "dynamic_prompts_dir"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PROMPTS_DIR = PACKAGE_DIR / "prompts"
 DEFAULT_FLOWS_DIR = PACKAGE_DIR / "flows"
+#: The 34 00 line's routing rules.
+DEFAULT_RULES = PACKAGE_DIR / "ants3400" / "rules.yaml"
 
 
 class Settings(BaseSettings):
@@ -44,6 +46,7 @@ class Settings(BaseSettings):
     ami_secret: SecretStr = SecretStr("")
     #: SQLite file for what must survive a restart (callbacks, daily caller counts).
     store: Path = Path("var/ivr.sqlite")
+    #: Routing rules (default: the 34 00 line's, ``ivr/ants3400/rules.yaml``).
     routing_rules: Path | None = None
     #: Channel that reaches a caller for a callback ({number} is replaced); dialplan context that queues them.
     callback_channel: str = "Local/{number}@ivr-callback-out"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
@@ -87,11 +87,3 @@ def validation_messages(
         msg = err["msg"].removeprefix("Value error, ")
         out.append(f"{path}:{line}: {field}: {msg}")
     return out
-
-
-def validate_model(model: type[BaseModel], path: str | Path, data: Any, plain: Any | None = None) -> BaseModel:
-    """Validate YAML data into ``model``; raise :class:`SourceError` with every problem."""
-    try:
-        return model.model_validate(to_plain(data) if plain is None else plain)
-    except ValidationError as exc:
-        raise SourceError(validation_messages(path, data, exc)) from None

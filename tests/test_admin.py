@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from ivr.admin.app import AdminConfigError, AdminServer
-from ivr.cli.embedded import embedded_server
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from tests.clocks import OPEN
@@ -73,7 +73,7 @@ async def test_live_calls_show_the_node_and_masked_slots():
         running = asyncio.create_task(run_scenarios([call(*steps)], "127.0.0.1", srv.agi_port))
         for _ in range(100):
             await asyncio.sleep(0.05)
-            if srv.handler.live and next(iter(srv.handler.live.values())).current_node == "recherche":
+            if srv.supervisor.live and next(iter(srv.supervisor.live.values())).current_node == "recherche":
                 break
         status, body, _ = await get(srv, "/calls")
         data = __import__("json").loads(body)

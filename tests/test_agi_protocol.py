@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.agi.protocol import (
-    EnvironmentError_,
+from ivr.edges.agi.protocol import (
+    BadEnvironment,
     ReplyParseError,
     build_environment,
     format_command,
@@ -43,12 +43,12 @@ def test_request_path_falls_back_to_agi_request():
 
 @pytest.mark.parametrize("line", ["GET / HTTP/1.1", "hello", "agi_request"])
 def test_garbage_environment_lines_are_rejected(line):
-    with pytest.raises(EnvironmentError_):
+    with pytest.raises(BadEnvironment):
         build_environment([line])
 
 
 def test_environment_without_request_is_rejected():
-    with pytest.raises(EnvironmentError_, match="agi_request"):
+    with pytest.raises(BadEnvironment, match="agi_request"):
         build_environment(["agi_channel: PJSIP/x"])
 
 

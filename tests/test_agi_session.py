@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from ivr.agi.errors import AgiCommandError, ApplicationNotFound, CallerHungUp, PlaybackFailed
-from ivr.agi.server import AgiLimits, read_environment
-from ivr.agi.session import AgiSession
+from ivr.edges.agi.errors import AgiCommandError, ApplicationNotFound, CallerHungUp, PlaybackFailed
+from ivr.edges.agi.server import AgiLimits, read_environment
+from ivr.edges.agi.session import AgiSession
 from tests.conftest import load_capture
 from tests.replay import Replay
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from ivr.cli.embedded import embedded_server
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from tests.clocks import FROZEN_CLOCKS

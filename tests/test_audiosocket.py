@@ -8,16 +8,9 @@ import uuid
 import numpy as np
 import pytest
 
-from ivr.audio.audiosocket import (
-    KIND_AUDIO,
-    KIND_DTMF,
-    KIND_UUID,
-    AudioSocketError,
-    AudioSocketServer,
-    encode_frame,
-    read_frame,
-)
 from ivr.audio.vad import EndpointConfig, Endpointer
+from ivr.edges.audiosocket.protocol import KIND_AUDIO, KIND_DTMF, KIND_UUID, AudioSocketError, FrameDecoder, encode_frame
+from ivr.edges.audiosocket.server import AudioSocketServer, read_frame
 from tests.conftest import load_capture
 
 
@@ -187,7 +180,7 @@ def test_a_backlog_of_queued_frames_is_not_silence():
     e = Endpointer(EndpointConfig(no_input=2.0), clock=clock)
     e.start_listening()
     clock.t = 1.5  # frames were late (busy server) but they are still arriving
-    for i in range(0, len(silence(0.2)), 320):
+    for _ in range(0, len(silence(0.2)), 320):
         e.feed(b"\0" * 320)
         clock.t += 0.001
     assert e.status() == "listening"
@@ -201,3 +194,32 @@ def test_wall_clock_counts_only_when_no_frame_is_waiting():
     clock.t = 5.0  # the decoder was busy for seconds while frames queued up
     assert e.status(idle=False) == "speaking"
     assert e.status(idle=True) == "ended"  # nothing queued: the line really went quiet
+
+
+def test_the_decoder_gives_the_same_frames_however_the_stream_was_cut():
+    wire = (encode_frame(KIND_UUID, uuid.uuid4().bytes) + encode_frame(KIND_AUDIO, b"\x01\x02" * 160)
+            + bytes.fromhex("03000135") + encode_frame(KIND_AUDIO, b"\0" * 320))
+    whole = FrameDecoder().feed(wire)
+    assert [f.kind for f in whole] == [KIND_UUID, KIND_AUDIO, KIND_DTMF, KIND_AUDIO]
+    for step in (1, 2, 3, 5, 320):
+        decoder = FrameDecoder()
+        assert [f for i in range(0, len(wire), step) for f in decoder.feed(wire[i:i + step])] == whole
+        decoder.close()  # ended on a frame boundary: no error
+
+
+@pytest.mark.parametrize("wire, message", [
+    (b"\x10\x01", "inside a frame header"),
+    (b"\x10\x01\x40" + b"\0" * 10, "inside a 320-byte frame"),
+])
+def test_the_decoder_reports_a_stream_cut_inside_a_frame(wire, message):
+    decoder = FrameDecoder()
+    assert decoder.feed(wire) == []
+    with pytest.raises(AudioSocketError, match=message):
+        decoder.close()
+
+
+def test_the_decoder_rejects_garbage_at_once():
+    with pytest.raises(AudioSocketError, match="unknown frame kind 0x42"):
+        FrameDecoder().feed(b"\x42\x00\x00")
+    with pytest.raises(AudioSocketError, match="too large"):
+        FrameDecoder().feed(b"\x10\xff\xff")

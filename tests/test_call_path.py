@@ -9,11 +9,11 @@ import pytest
 
 from ivr.calls.call import Call
 from ivr.calls.outcomes import Outcome
-from ivr.cli.embedded import embedded_server
-from tests.doubles import StaticResolverDouble as StaticResolver
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from tests.clocks import OPEN
+from tests.doubles import StaticResolverDouble as StaticResolver
 
 
 def scenario(steps=(), request="ants-3400", **expect) -> Scenario:
@@ -75,7 +75,7 @@ class CrashingFlow:
     name, version = "crash", "t"
 
     async def run(self, call: Call) -> None:
-        await call.session.answer()
+        await call.channel.answer()
         raise RuntimeError("boom")
 
 
@@ -83,7 +83,7 @@ class MissingPromptFlow:
     name, version = "missing", "t"
 
     async def run(self, call: Call) -> None:
-        await call.session.stream_file("/nonexistent/prompt", "")
+        await call.channel.stream_file("/nonexistent/prompt", "")
         call.finish(Outcome.SELF_SERVED)
 
 
@@ -172,7 +172,7 @@ class SlowFlow:
         self.seconds = seconds
 
     async def run(self, call: Call) -> None:
-        await call.session.answer()
+        await call.channel.answer()
         await asyncio.sleep(self.seconds)
         await call.route("inhouse", "slow_done")
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from ivr.calls.outcomes import QUEUES, Outcome
-from ivr.engine.registry import validation_context
+from ivr import dialplan
+from ivr.ants3400.profile import PROFILE
+from ivr.calls.outcomes import Outcome
+from ivr.config import DEFAULT_RULES
 from ivr.engine.validate import check_flows
-from ivr.routing.rules import DEFAULT_RULES, load_rules
-from ivr.tts.catalog import load_catalog
+from ivr.routing.rules import load_rules
+from ivr.server.checks import offline_context
 
 ROOT = Path(__file__).resolve().parent.parent
 ETC = ROOT / "asterisk" / "etc"
@@ -46,19 +48,12 @@ def asterisk_conf(name: str) -> dict[str, list[tuple[str, str]]]:
 
 def ivr_sets() -> set[str]:
     """Every channel variable the IVR (or its callback originate) sets, read from the code."""
-    names = set()
-    for path in (ROOT / "ivr").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        names |= set(re.findall(r'"(IVR_[A-Z_]+)"', text))
-        names |= set(re.findall(r"'(IVR_[A-Z_]+)'", text))
+    names = set(dialplan.FIXED_VARIABLES)
     # Route-node context names become IVR_<NAME>: take them from the shipped flows.
-    ctx = validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"),
-                             {"tracking": {"found", "not_found", "invalid"}})
-    flows, _ = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), ctx)
+    flows, _ = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), offline_context(ROOT / "ivr" / "prompts"))
     for flow in flows.values():
         for node in flow.model.nodes.values():
-            names |= {f"IVR_{k.upper()}" for k in getattr(node, "context", {})}
-    names.add("IVR_PRIORITY")  # set from the routing decision (context["priority"])
+            names |= {dialplan.context_variable(k) for k in getattr(node, "context", {})}
     return names
 
 
@@ -80,11 +75,9 @@ def test_the_dialplan_knows_every_outcome_that_ends_the_call_in_the_ivr():
 
 def test_every_queue_the_routing_can_choose_exists():
     queues = asterisk_conf("queues.conf")
-    rules = load_rules(DEFAULT_RULES)
-    targets = {r.queue for r in rules.rules} | {o.to for o in rules.overflow} | set(QUEUES)
-    assert targets <= set(queues) - {"general"}
-    for q in QUEUES:
-        assert any(k == "member" for k, _ in queues[q]) or True  # static or dynamic members both work
+    rules = load_rules(DEFAULT_RULES, PROFILE.fact_types)
+    targets = {r.queue for r in rules.rules} | {o.to for o in rules.overflow} | set(rules.queues)
+    assert targets | {PROFILE.fallback_queue} <= set(queues) - {"general"}
 
 
 def test_agi_url_matches_a_flow_the_server_runs():
@@ -93,9 +86,7 @@ def test_agi_url_matches_a_flow_the_server_runs():
     assert agi == ["n(ivr),AGI(agi://${IVR_HOST}:${IVR_AGI_PORT}/ants-3400,sip_call_id=${IVR_SIP_CALL_ID},"
                    "${IVR_SIM_ARG})"]
     path = re.search(r"/([\w.-]+),", agi[0]).group(1)
-    ctx = validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"),
-                             {"tracking": {"found", "not_found", "invalid"}})
-    flows, errors = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), ctx)
+    flows, errors = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), offline_context(ROOT / "ivr" / "prompts"))
     assert errors == [] and path in flows
     globals_ = dict(dialplan["globals"])
     assert globals_["IVR_AGI_PORT"] == "4573"

@@ -11,10 +11,10 @@ import signal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.agi.protocol import EnvironmentError_, ReplyParseError, build_environment, parse_result, parse_status_line
 from ivr.bench.faults import _raw, fuzz_env_block, fuzz_reply, normal_call
 from ivr.bench.load import proc_fds, server_processes
-from ivr.cli.embedded import embedded_server
+from ivr.edges.agi.protocol import BadEnvironment, ReplyParseError, build_environment, parse_result, parse_status_line
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 
 lines = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=200)
@@ -24,7 +24,7 @@ lines = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_c
 def test_environment_parser_only_raises_its_own_error(block):
     try:
         env = build_environment(block)
-    except EnvironmentError_:
+    except BadEnvironment:
         return
     assert isinstance(env.request_path, str) and isinstance(env.args, list)
 
@@ -62,7 +62,7 @@ async def test_fuzzed_peers_never_hurt_the_server_or_other_calls_and_leak_nothin
         results = await good
         assert [r.failures for r in results if not r.passed] == []
         await asyncio.sleep(0.3)
-        assert srv.agi.active_sessions == 0 and srv.handler.live == {}
+        assert srv.agi.active_sessions == 0 and srv.supervisor.live == {}
         # Every fuzzed call that got past its environment block has exactly one outcome.
         fuzzed = [r for r in srv.memory_records.records if r.uniqueid.startswith("fz.")]
         assert fuzzed and all(r.outcome for r in fuzzed)
@@ -73,7 +73,7 @@ async def test_fuzzed_peers_never_hurt_the_server_or_other_calls_and_leak_nothin
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(min_size=1, max_size=600))
 def test_audiosocket_garbage_is_rejected(data):
-    from ivr.audio.audiosocket import AudioSocketServer
+    from ivr.edges.audiosocket.server import AudioSocketServer
 
     async def run():
         server = AudioSocketServer("127.0.0.1", 0, first_frame_timeout=0.2)
@@ -92,10 +92,12 @@ def test_audiosocket_garbage_is_rejected(data):
 
 
 async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
-    from ivr.audio.audiosocket import KIND_UUID, AudioSocketServer, encode_frame
-    from ivr.engine.inputs import Question
-    from ivr.speech.listener import SpeechListener, SpeechSettings
     import uuid
+
+    from ivr.edges.audiosocket.protocol import KIND_UUID, encode_frame
+    from ivr.edges.audiosocket.server import AudioSocketServer
+    from ivr.interfaces import Question
+    from ivr.listening.speech import SpeechListener, SpeechSettings
 
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()

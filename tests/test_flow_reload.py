@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ivr.cli.embedded import embedded_server
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from tests.clocks import OPEN
@@ -72,7 +72,7 @@ async def test_in_flight_call_finishes_on_the_version_it_started_with(tmp_path):
         old_call = asyncio.create_task(run_scenarios([slow_lookup_call()], "127.0.0.1", srv.agi_port,
                                                      records=srv.memory_records))
         await asyncio.sleep(0.5)  # the call is now waiting on the slow tracking lookup
-        assert srv.handler.live
+        assert srv.supervisor.live
         edit(flows / FLOW.name, "reason: tracking_unavailable", "reason: suivi_en_panne")
         for _ in range(100):  # the watcher picks the change up
             await asyncio.sleep(0.05)

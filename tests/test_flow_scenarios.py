@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
 
-from ivr.cli.embedded import embedded_server
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import load_scenarios
 
@@ -38,7 +39,7 @@ async def test_every_scenario_passes_and_covers_every_edge_of_the_flow(scenarios
     for r in results:
         path = [n for n in r.record["path"] if n in model.nodes]
         visited.update(path)
-        walked.update(zip(path, path[1:]))
+        walked.update(itertools.pairwise(path))
     assert set(model.nodes) - visited == set()
     edges = {(src, dst) for src in model.nodes for _, dst in model.targets(src)}
     # A node may repeat itself on retries; that is not an edge of the drawing.
@@ -70,5 +71,5 @@ async def test_a_hangup_at_every_command_of_a_call_records_caller_hangup_and_lea
         talking = {n for n in full.record["path"] if n not in ("horaires", "recherche")}
         assert talking - hangup_nodes - {"answer"} == set()
         assert srv.agi.active_sessions == 0
-        assert srv.handler.live == {}
+        assert srv.supervisor.live == {}
         assert len(_ivr_tasks()) <= tasks_before

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.engine.registry import validation_context
 from ivr.engine.validate import check_flows
-from ivr.tts.catalog import load_catalog
+from ivr.server.checks import offline_context
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "ivr" / "flows" / "ants-3400.yaml"
@@ -19,8 +18,7 @@ FLOW = ROOT / "ivr" / "flows" / "ants-3400.yaml"
 
 @pytest.fixture(scope="module")
 def ctx():
-    return validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"),
-                              {"tracking": {"found", "not_found", "invalid"}})
+    return offline_context(ROOT / "ivr" / "prompts")
 
 
 def broken(tmp_path: Path, *edits: tuple[str, str]) -> Path:
@@ -97,7 +95,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path, ctx):
 
 
 def test_missing_rendered_prompt_is_an_error(tmp_path, ctx):
-    ctx2 = validation_context(load_catalog(ROOT / "ivr" / "prompts" / "catalog.yaml"), ctx.services)
+    ctx2 = offline_context(ROOT / "ivr" / "prompts")
     ctx2.unrendered = {"ferme"}
     _, errors = check_flows([FLOW], ctx2)
     assert any("prompt 'ferme' has no rendered WAV" in e for e in errors)

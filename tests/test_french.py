@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
-from ivr.engine.filenumber import make_file_number
-from ivr.speech.french import number_words, parse_file_number, parse_rating, parse_slot, parse_title_type, parse_yes_no
-
+from ivr.ants3400.file_numbers import make_file_number
+from ivr.ants3400.profile import parse_slot
+from ivr.ants3400.title_words import parse_title_type
+from ivr.understanding.answers import parse_rating, parse_yes_no
+from ivr.understanding.digits import parse_digits
+from ivr.understanding.numbers import number_words
 
 # -- file numbers, generated ---------------------------------------------------------
 
@@ -55,7 +59,7 @@ NUMBERS = [make_file_number(_rng.randrange(0, 100_000_000)) for _ in range(40)]
 def _ambiguous_without_pauses(n: str) -> bool:
     """« soixante dix » (60 10) and « quatre-vingt dix » (80 1x) read as 70 / 9x when nothing marks the pause."""
     pairs = [n[i:i + 2] for i in range(0, 10, 2)]
-    return any(a in ("60", "80") and b[0] == "1" for a, b in zip(pairs, pairs[1:]))
+    return any(a in ("60", "80") and b[0] == "1" for a, b in itertools.pairwise(pairs))
 
 
 GENERATED = [(style.__name__, n, style(n)) for n in NUMBERS for style in STYLES
@@ -64,18 +68,18 @@ GENERATED = [(style.__name__, n, style(n)) for n in NUMBERS for style in STYLES
 
 def test_pause_less_ambiguity_reads_the_longest_number():
     # Without punctuation (Vosk output), « soixante dix » is 70; the mod-97 key then catches a misread.
-    assert parse_file_number("soixante dix") == "70"
-    assert parse_file_number("soixante, dix") == "6010"
+    assert parse_digits("soixante dix") == "70"
+    assert parse_digits("soixante, dix") == "6010"
 
 
 @pytest.mark.parametrize("style, number, text", GENERATED, ids=[f"{s}-{n}" for s, n, _ in GENERATED])
 def test_generated_file_numbers(style, number, text):
-    assert parse_file_number(text) == number, text
+    assert parse_digits(text) == number, text
 
 
 def test_number_words_round_trip():
     for n in range(1000):
-        assert parse_file_number(number_words(n)) == str(n), number_words(n)
+        assert parse_digits(number_words(n)) == str(n), number_words(n)
 
 
 # -- file numbers, hand-written ------------------------------------------------------
@@ -117,7 +121,7 @@ FILE_NUMBERS = [
 
 @pytest.mark.parametrize("text, expected", FILE_NUMBERS)
 def test_file_numbers(text, expected):
-    assert parse_file_number(text) == expected
+    assert parse_digits(text) == expected
 
 
 # -- title types -----------------------------------------------------------------------

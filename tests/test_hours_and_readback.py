@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.engine.filenumber import file_number_key, is_valid_file_number, make_file_number
-from ivr.engine.readback import say_date_text, say_days_text, say_digits_text
-from ivr.engine.template import render
-from ivr.routing.hours import WeeklyHours, easter_sunday, french_public_holidays, parse_ranges
+from ivr.ants3400.file_numbers import file_number_key, is_valid_file_number, make_file_number
+from ivr.ants3400.profile import PROFILE
+from ivr.engine.hours import WeeklyHours, easter_sunday, french_public_holidays, parse_ranges
+from ivr.engine.template import FILTERS, TemplateError, render
+from ivr.tts.sentences import say_date_text, say_days_text, say_digits_text
 
 PARIS = ZoneInfo("Europe/Paris")
 HOURS = WeeklyHours(weekly={d: parse_ranges("07:45-22:00") for d in ("mon", "tue", "wed", "thu", "fri", "sat")})
@@ -66,8 +67,11 @@ def test_readback_texts():
 
 def test_templates():
     vars_ = {"title": "cni", "file_number": "1234567894", "dossier": {"status": "refuse"}}
-    assert render("{title|label} / {file_number|mask} / {dossier.status} / {absent}", vars_) == \
+    filters = {**FILTERS, **PROFILE.filters}  # the 34 00 profile adds {title|label}
+    assert render("{title|label} / {file_number|mask} / {dossier.status} / {absent}", vars_, filters) == \
         "carte nationale d'identité / ********94 / refuse / "
+    with pytest.raises(TemplateError):
+        render("{title|label}", vars_)  # the generic engine has no such filter
 
 
 @given(st.integers(min_value=0, max_value=99_999_999))

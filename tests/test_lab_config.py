@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.lab.config import ETC_DIR, HOST_OPTIONS, HostSettings, adapt_for_host, fill_placeholders, read_sections, set_option
+from ivr.lab.config import (
+    ETC_DIR,
+    HOST_OPTIONS,
+    HostSettings,
+    adapt_for_host,
+    fill_placeholders,
+    read_sections,
+    set_option,
+)
 from tests.test_deployment import SECRETS
 
 

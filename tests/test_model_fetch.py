@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.speech.fetch import FetchError, fetch_model
+from ivr.listening.model_fetch import FetchError, fetch_model
 
 
 def make_archive(tmp_path: Path, name: str = "vosk-model-small-fr-0.22", with_am: bool = True) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from ivr.cli.embedded import embedded_server
 from ivr.logs import configure_logging
 from ivr.privacy import mask_caller, mask_digits, mask_file_number
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from tests.clocks import OPEN

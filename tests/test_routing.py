@@ -8,9 +8,11 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from ivr.ami.controller import AmiController
-from ivr.cli.embedded import embedded_server
-from ivr.routing.rules import DEFAULT_RULES, load_rules
+from ivr.ants3400.profile import PROFILE
+from ivr.config import DEFAULT_RULES
+from ivr.edges.ami.controller import AmiController
+from ivr.routing.rules import load_rules
+from ivr.server.embedded import embedded_server
 from ivr.sim.ami import SimAmi
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
@@ -52,14 +54,14 @@ async def connected(srv) -> None:
 
 
 def test_shipped_rules_are_valid_and_broken_copies_name_the_line(tmp_path):
-    rules = load_rules(DEFAULT_RULES)
+    rules = load_rules(DEFAULT_RULES, PROFILE.fact_types)
     assert rules.rules[-1].queue == "contractor"
     text = DEFAULT_RULES.read_text(encoding="utf-8")
     bad = tmp_path / "rules.yaml"
     bad.write_text(text.replace("    queue: inhouse\n    reason: refused_file", "    queue: interne\n    reason: refused_file")
                    .replace("when: {complex: true}", "when: {complexe: true}", 1), encoding="utf-8")
     with pytest.raises(SourceError) as err:
-        load_rules(bad)
+        load_rules(bad, PROFILE.fact_types)
     lines = bad.read_text().splitlines()
     assert any(m.startswith(f"{bad}:{lines.index('    queue: interne') + 1}: ") and "'interne' is not a known queue" in m
                for m in err.value.messages)
@@ -155,7 +157,7 @@ async def test_failed_callback_is_retried_then_given_up(tmp_path, ami):
         from ivr.routing.callbacks import CallbackDialer
 
         await store.add_callback("0611111111", "contractor", "agent_requested")
-        dialer = CallbackDialer(store, controller, retry_after=0)
+        dialer = CallbackDialer(store, controller, ["inhouse", "contractor"], retry_after=0)
         for _ in range(3):
             assert await dialer.tick() == 1
         assert [c.state for c in await store.callbacks()] == ["failed"]
@@ -221,7 +223,7 @@ async def test_calls_today_counts_the_lines_local_day_not_the_machines(tmp_path)
             return 1
 
     store = CountingStoreDouble()
-    router = RulesRouter(load_rules(DEFAULT_RULES), store=store)
+    router = RulesRouter(load_rules(DEFAULT_RULES, PROFILE.fact_types), PROFILE.routing_facts, store=store)
     call_ = SimpleNamespace(variables={}, caller_number="0611223344",
                             now=datetime.fromisoformat("2026-11-24T23:30:00+00:00"),
                             record=SimpleNamespace(rule=None, expected_wait=None))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 
+from ivr.edges.agi.protocol import build_environment
 from ivr.sim.channel import SimChannel, build_env_block
 from ivr.sim.scenario import CallSetup, Hangup, Press, Silence
-from ivr.agi.protocol import build_environment
 
 
 def chan(*steps, lengths=None) -> SimChannel:
@@ -43,7 +43,7 @@ def test_env_block_of_a_pjsip_call_is_the_one_the_products_dialplan_gives_on_ast
                                                                                           args[1]])
     sim = [tuple(line.split(": ", 1)) for line in block.splitlines() if line]
     assert [k for k, _ in sim] == [k for k, _ in real]
-    differ = {k for (k, v), (_, w) in zip(sim, real) if v != w}
+    differ = {k for (k, v), (_, w) in zip(sim, real, strict=True) if v != w}
     # Only what differs from call to call, or from one Asterisk build to another.
     assert differ <= {"agi_request", "agi_channel", "agi_uniqueid", "agi_version", "agi_threadid"}
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.cli.embedded import embedded_server
+from ivr.ants3400.profile import TITLE_TYPE
+from ivr.listening.vosk import DEFAULT_MODEL_NAME, SpeechModel, find_model
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
-from ivr.speech.engine import DEFAULT_MODEL_NAME, SpeechModel, find_model
 from ivr.sim.voice import text_audio
 from tests.clocks import OPEN
 
@@ -52,7 +53,7 @@ async def test_model_loads_once_and_decodes_8khz_audio_with_and_without_a_gramma
     assert result.text  # the real engine heard something (Korean words for French audio)
     assert result.confidence is not None and 0 <= result.confidence <= 1
     # A grammar recogniser (words this model has) only ever answers with grammar words.
-    from ivr.speech.engine import Utterance
+    from ivr.listening.vosk import Utterance
 
     assert ko_model.known_word("미") and not ko_model.known_word("carte")
     grammar = Utterance(ko_model, json.dumps(["미", "[unk]"]))
@@ -60,7 +61,7 @@ async def test_model_loads_once_and_decodes_8khz_audio_with_and_without_a_gramma
     constrained = await grammar.finish()
     assert set(constrained.text.split()) <= {"미"}
     # French slots cannot be built from a Korean vocabulary: the model falls back to dictation.
-    assert ko_model.grammar("title_type") is None
+    assert ko_model.grammar(TITLE_TYPE) is None
 
 
 async def test_speech_question_over_a_real_audiosocket_connection(ko_model):

@@ -10,15 +10,16 @@ from datetime import date
 import aiohttp
 import pytest
 
-from ivr.cli.embedded import embedded_server
-from ivr.engine.filenumber import make_file_number
+from ivr.ants3400.file_numbers import make_file_number
+from ivr.ants3400.files import FileLookup
+from ivr.ants3400.statuses import STATUSES
+from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from ivr.tracking.client import CircuitBreaker, TrackingClient, TrackingUnavailable
-from ivr.tracking.dataset import FAULT_NUMBERS, STATUSES, generate
+from ivr.tracking.dataset import FAULT_NUMBERS, generate
 from ivr.tracking.stub import StubConfig, start_stub
 from tests.clocks import OPEN
-
 
 
 @pytest.fixture
@@ -74,8 +75,9 @@ async def test_client_results_and_readback(stub):
     files = generate(per_title=300)
     sample = next(f for f in files if f.status == "en_instruction")
     client = TrackingClient(stub)
+    files_ = FileLookup(client)
     try:
-        found = await client.lookup(title_type=sample.title_type, file_number=sample.file_number)
+        found = await files_.lookup(title_type=sample.title_type, file_number=sample.file_number)
         assert found.status == "found"
         assert found.data["readback"].startswith("Votre demande de ")
         assert "en cours d'instruction" in found.data["readback"]

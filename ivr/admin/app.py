@@ -8,22 +8,15 @@ a token is refused.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import ipaddress
-import time
-from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
 
-if TYPE_CHECKING:  # the app module imports us; only for type hints
-    from ..app import IvrServer
+from .status import ServerStatus
 
 __all__ = ["AdminServer", "AdminConfigError"]
-
-SERVER = web.AppKey("server", object)
 
 
 class AdminConfigError(RuntimeError):
@@ -60,11 +53,13 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
 
 
 class AdminServer:
-    def __init__(self, server: "IvrServer", host: str, port: int, token: str = "") -> None:
+    """Admin HTTP over a :class:`~ivr.admin.status.ServerStatus`."""
+
+    def __init__(self, status: ServerStatus, host: str, port: int, token: str = "") -> None:
         if not token and not _is_loopback(host):
             raise AdminConfigError(
                 f"the admin HTTP server would listen on {host} without a token: set IVR_ADMIN_TOKEN")
-        self.server = server
+        self.status = status
         self.host = host
         self.port = port
         self.token = token
@@ -78,7 +73,6 @@ class AdminServer:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
-        app[SERVER] = self.server
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)
@@ -115,49 +109,15 @@ class AdminServer:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        srv = self.server
-        checks: dict[str, object] = {}
-        checks["agi"] = "listening" if srv._listening else "stopped"
-        checks["flows"] = sorted(srv.flows.versions) or "none loaded"
-        if srv.ami is None:
-            checks["ami"] = "not configured: routing from the rules alone (no live queue state, no callbacks)"
-        else:
-            checks["ami"] = srv.ami.state
-        checks["tracking"] = await self._tracking_state()
-        checks["speech"] = ("vosk model loaded" if srv.speech_model is not None else
-                            "no model: questions use the keypad")
-        ready = srv._listening and bool(srv.flows.versions)
+        ready, checks = await self.status.readiness()
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
-    async def _tracking_state(self) -> str:
-        client = self.server.tracking
-        if client.breaker.state == "open":
-            return "unavailable (circuit open)"
-        try:
-            async with client._http().get(f"{client.base_url}/healthz",
-                                          timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                return "ok" if resp.status == 200 else f"HTTP {resp.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return f"unavailable ({type(exc).__name__})"
-
     async def metrics(self, request: web.Request) -> web.Response:
-        srv = self.server
-        m = srv.metrics
-        m.ami_connected.set(1 if srv.ami is not None and srv.ami.connected else 0)
-        if srv.ami is not None:
-            for name, q in srv.ami.board.queues.items():
-                m.queue_wait.labels(name).set(q.expected_wait())
-        return web.Response(body=m.render(), content_type="text/plain", charset="utf-8",
+        return web.Response(body=self.status.metrics(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type": "text/plain; version=0.0.4"})
 
-    def _live(self) -> list[dict]:
-        now = time.monotonic()
-        return [{"call_id": c.call_id, "flow": c.record.flow, "node": c.current_node,
-                 "seconds": round(now - c.started_monotonic, 1), "caller": c.record.caller,
-                 "slots": dict(c.record.slots)} for c in self.server.handler.live.values()]
-
     async def calls(self, request: web.Request) -> web.Response:
-        live = self._live()
+        live = self.status.live_calls()
         if _wants_html(request):
             rows = [[c["call_id"], c["node"], c["seconds"], c["caller"], c["slots"]] for c in live]
             return _page(f"Appels en cours ({len(live)})", _table(["appel", "étape", "durée (s)", "appelant",
@@ -169,24 +129,17 @@ class AdminServer:
             limit = min(max(int(request.query.get("limit", "50")), 1), 200)
         except ValueError:
             return web.json_response({"error": "limit must be a number"}, status=422)
-        records = list(self.server.kpis.recent)
+        records = self.status.recent_records()
         sip_call_id = request.query.get("sip_call_id")
         if sip_call_id:
             records = [r for r in records if r.get("sip_call_id") == sip_call_id]
         return web.json_response({"calls": records[-limit:]})
 
     async def flows(self, request: web.Request) -> web.Response:
-        srv = self.server
-        loaded = srv.flows.loaded()
-        report = srv.flows.last_report
-        data = {
-            "flows": [{"name": n, "version": f.version, "path": str(f.path), "nodes": len(f.model.nodes),
-                       "graph": f"/flows/{n}/graph"} for n, f in sorted(loaded.items())],
-            "last_reload": {"applied": report.applied, "unchanged": report.unchanged, "errors": report.errors},
-        }
+        data = self.status.flows()
         if _wants_html(request):
             rows = [[f["name"], f["version"], f["nodes"], f["path"]] for f in data["flows"]]
-            errors = "".join(f"<li><code>{html.escape(e)}</code></li>" for e in report.errors)
+            errors = "".join(f"<li><code>{html.escape(e)}</code></li>" for e in data["last_reload"]["errors"])
             body = _table(["parcours", "version", "nœuds", "fichier"], rows)
             body += f"<h2>Dernier rechargement</h2><ul>{errors or '<li>aucune erreur</li>'}</ul>"
             body += "<form method='post' action='/flows/reload'><button>Recharger</button></form>"
@@ -194,26 +147,21 @@ class AdminServer:
         return web.json_response(data)
 
     async def flow_graph(self, request: web.Request) -> web.Response:
-        from ..engine.graph import to_dot, to_mermaid, to_svg
-
-        flow = self.server.flows.loaded().get(request.match_info["name"])
-        if flow is None:
-            return web.json_response({"error": "no such flow"}, status=404)
         fmt = request.query.get("format", "svg")
-        renderers = {"mermaid": (to_mermaid, "text/plain"), "dot": (to_dot, "text/plain"),
-                     "svg": (to_svg, "image/svg+xml")}
-        if fmt not in renderers:
+        types = {"mermaid": "text/plain", "dot": "text/plain", "svg": "image/svg+xml"}
+        if fmt not in types:
             return web.json_response({"error": "format: mermaid, dot or svg"}, status=422)
-        render, ctype = renderers[fmt]
-        return web.Response(text=render(flow.model), content_type=ctype)
+        text = self.status.flow_graph(request.match_info["name"], fmt)
+        if text is None:
+            return web.json_response({"error": "no such flow"}, status=404)
+        return web.Response(text=text, content_type=types[fmt])
 
     async def reload(self, request: web.Request) -> web.Response:
-        report = self.server.reload_flows()
-        body = {"ok": report.ok, "applied": report.applied, "unchanged": report.unchanged, "errors": report.errors}
-        return web.json_response(body, status=200 if report.ok else 422)
+        report = self.status.reload_flows()
+        return web.json_response(report, status=200 if report["ok"] else 422)
 
     async def kpis(self, request: web.Request) -> web.Response:
-        summary = self.server.kpis.summary()
+        summary = self.status.kpis()
         if _wants_html(request):
             c = summary["containment"]
             body = (f"<p>Appels : {summary['calls']} — traités sans conseiller : "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from ..calls.record import CallRecord
 
@@ -55,6 +58,18 @@ class Metrics:
                 self.tracking_errors.inc()
         for seconds in agi_latencies:
             self.agi.observe(seconds)
+
+    def count_from(self, name: str, documentation: str, label: str, source: Callable[[], Mapping[str, int]]) -> None:
+        """Export counts another part keeps (``source()`` at each scrape) as a labelled counter."""
+
+        class _Counts:
+            def collect(self):
+                family = CounterMetricFamily(name, documentation, labels=[label])
+                for value, count in sorted(source().items()):
+                    family.add_metric([value], count)
+                yield family
+
+        self.registry.register(_Counts())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

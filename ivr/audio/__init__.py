@@ -1,1 +1,1 @@
-"""Audio: WAV files, resampling and (later) the AudioSocket server."""
+"""Telephone audio: WAV files, resampling to 8 kHz, and endpointing (when a caller starts and stops speaking)."""

@@ -28,7 +28,6 @@ from ..yamlsrc import load_yaml, to_plain
 __all__ = ["run_load_bench", "server_processes", "proc_cpu_seconds", "proc_peak_rss_mb", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = ROOT / "sim" / "scenarios"
 CLASSIC_SCRIPT = ROOT.parent / "agi_scripts" / "ivr_agi.py"
 
 
@@ -36,7 +35,7 @@ def classic_command() -> list[str]:
     """How Asterisk would start the classic AGI: the script in a checkout, the module otherwise."""
     if CLASSIC_SCRIPT.exists():
         return [sys.executable, str(CLASSIC_SCRIPT)]
-    return [sys.executable, "-m", "ivr.classic"]
+    return [sys.executable, "-m", "ivr.server.classic"]
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -143,7 +142,7 @@ async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = Non
                          seed: int = 3400, progress=print) -> dict:
     rng = random.Random(seed)
     weighted = load_mix(mix)
-    population, weights = zip(*weighted)
+    population, weights = zip(*weighted, strict=True)
     scenarios = [rng.choices(population, weights)[0] for _ in range(calls)]
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp_name:
         tmp = Path(tmp_name)

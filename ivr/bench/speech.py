@@ -18,10 +18,11 @@ import time
 import uuid as uuidlib
 from dataclasses import dataclass
 
-from ..audio.audiosocket import FRAME_BYTES, KIND_AUDIO, KIND_UUID, AudioSocketServer, encode_frame
 from ..audio.vad import EndpointConfig, Endpointer
+from ..edges.audiosocket.protocol import FRAME_BYTES, KIND_AUDIO, KIND_UUID, encode_frame
+from ..edges.audiosocket.server import AudioSocketServer
+from ..listening.vosk import SpeechModel
 from ..sim.runner import percentile
-from ..speech.engine import SpeechModel
 
 __all__ = ["run_speech_bench", "UTTERANCES"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -10,15 +9,13 @@ from typing import Any, Protocol
 
 import structlog
 
-from ..agi.session import AgiSession
+from .. import dialplan
+from ..interfaces import CallerChannel
 from ..privacy import mask_caller
-from .outcomes import QUEUES, Outcome
+from .outcomes import Outcome
 from .record import CallRecord
 
-__all__ = ["Call", "Flow", "FlowResolver"]
-
-#: What a SIP Call-ID may look like to be kept (the caller chose it; the dialplan filters it too).
-_SIP_CALL_ID = re.compile(r"[A-Za-z0-9@.:_\-]{1,128}")
+__all__ = ["Call", "CallIdentity", "Flow", "FlowResolver"]
 
 
 class Flow(Protocol):
@@ -36,12 +33,23 @@ class FlowResolver(Protocol):
         """The flow to run for an AGI request path, or None if there is none."""
 
 
-class Call:
-    """One call in progress: its AGI session, identity, variables and record."""
+class CallIdentity(Protocol):
+    """Who and what the call is, as Asterisk said when it opened the session."""
 
-    def __init__(self, session: AgiSession, *, call_id: str | None = None, now: datetime | None = None) -> None:
-        self.session = session
-        self.env = session.env
+    caller_number: str
+    uniqueid: str
+    request: str
+    channel: str
+    sip_call_id: str
+
+
+class Call:
+    """One call in progress: the caller's channel, identity, flow variables and record."""
+
+    def __init__(self, channel: CallerChannel, identity: CallIdentity, *, call_id: str | None = None,
+                 now: datetime | None = None) -> None:
+        self.channel = channel
+        self.caller_number = identity.caller_number
         self.call_id = call_id or uuid.uuid4().hex[:16]
         self.started_monotonic = time.monotonic()
         #: Wall-clock time of the call, used by opening-hours checks (simulations may set it).
@@ -53,50 +61,40 @@ class Call:
         self.typed_ahead: str | None = None
         self.record = CallRecord(
             call_id=self.call_id,
-            uniqueid=self.env.get("uniqueid"),
-            request=self.env.request_path,
-            channel=self.env.get("channel"),
-            caller=mask_caller(self.env.get("callerid")),
+            uniqueid=identity.uniqueid,
+            request=identity.request,
+            channel=identity.channel,
+            caller=mask_caller(identity.caller_number),
             started_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            sip_call_id=_sip_call_id(self.env.named_arg("sip_call_id")),
+            sip_call_id=identity.sip_call_id,
         )
         self.log = structlog.get_logger("ivr.call").bind(call_id=self.call_id)
 
     @property
-    def caller_number(self) -> str:
-        return self.env.get("callerid")
+    def outcome_text(self) -> str:
+        """The outcome as recorded (``routed:contractor``…), or "" while the call runs."""
+        return self.outcome.text(self.record.queue) if self.outcome is not None else ""
 
     def visit(self, node: str) -> None:
         """Note that the call reached ``node`` (kept in the record's path)."""
         self.current_node = node
         self.record.path.append(node)
 
-    async def route(self, queue: str, reason: str, *, outcome: Outcome | None = None, **context: str) -> None:
-        """Hand the caller to ``queue``: set the channel variables the dialplan reads.
+    async def route(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
+                    outcome: Outcome = Outcome.ROUTED) -> None:
+        """Hand the caller to ``queue`` (the dialplan queues them when the AGI returns).
 
-        ``context`` values are set as ``IVR_<NAME>`` variables (title, masked
-        file number, status…) so the agent's screen shows them.
+        ``context`` values (title, masked file number, status…) go to the agent's screen.
         """
-        if queue not in QUEUES:
-            raise ValueError(f"unknown queue {queue!r}; known: {', '.join(QUEUES)}")
         self.record.queue = queue
         self.record.reason = reason
-        await self.session.set_variable("IVR_QUEUE", queue)
-        await self.session.set_variable("IVR_REASON", reason)
-        for name, value in context.items():
-            if value:
-                await self.session.set_variable(f"IVR_{name.upper()}", str(value))
+        await dialplan.hand_off(self.channel, queue, reason, context)
         # Only now is the hand-off real: a hang-up before this point is the caller's.
-        self.outcome = outcome or Outcome.routed(queue)
-        self.log.info("call_routed", queue=queue, reason=reason, outcome=self.outcome.value)
+        self.outcome = outcome
+        self.log.info("call_routed", queue=queue, reason=reason, outcome=self.outcome_text)
 
     def finish(self, outcome: Outcome, reason: str = "") -> None:
         """Record an outcome that is not a hand-off to a queue (self-served, closed…)."""
         self.outcome = outcome
         if reason:
             self.record.reason = reason
-
-
-def _sip_call_id(value: str | None) -> str:
-    """The SIP Call-ID the dialplan passed (``sip_call_id=`` argument), if it looks like one."""
-    return value if value and _SIP_CALL_ID.fullmatch(value) else ""

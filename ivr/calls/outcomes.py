@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Outcome", "QUEUES"]
-
-#: Symbolic queues the IVR can hand a caller to (Asterisk queue names).
-QUEUES = ("inhouse", "contractor")
+__all__ = ["Outcome"]
 
 
 class Outcome(str, Enum):
     SELF_SERVED = "self_served"
-    ROUTED_INHOUSE = "routed:inhouse"
-    ROUTED_CONTRACTOR = "routed:contractor"
+    #: Handed to a queue; recorded as ``routed:<queue>`` (:meth:`text`).
+    ROUTED = "routed"
     CALLBACK = "callback"
     CLOSED_HOURS = "closed_hours"
     CALLER_HANGUP = "caller_hangup"
     ERROR_ROUTED = "error_routed"
 
-    @classmethod
-    def routed(cls, queue: str) -> "Outcome":
-        return cls(f"routed:{queue}")
+    def text(self, queue: str = "") -> str:
+        """How records and the dialplan name the outcome: ``routed:inhouse`` for a hand-off."""
+        return f"routed:{queue}" if self is Outcome.ROUTED else self.value

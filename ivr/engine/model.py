@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..routing.hours import DAYS, parse_ranges
+from .hours import DAYS, parse_ranges
 
 __all__ = [
     "FlowModel",
@@ -20,7 +20,7 @@ __all__ = [
     "Node",
     "NODE_KINDS",
     "INPUT_KINDS",
-    "Handler",
+    "Reaction",
     "Choice",
     "ROUTE_OUTCOMES",
     "END_OUTCOMES",
@@ -31,8 +31,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Handler(_Model):
-    """What a question does on no input / no match: a prompt, and optionally where to go."""
+class Reaction(_Model):
+    """What a question does on no input / no match / an invalid answer: a prompt, and optionally where to go."""
 
     prompt: str | None = None
     next: str | None = None
@@ -44,8 +44,8 @@ class Defaults(_Model):
     timeout: float = Field(6.0, gt=0, le=60, description="Seconds of silence before no-input.")
     inter_digit_timeout: float = Field(3.0, gt=0, le=30)
     retries: int = Field(3, ge=1, le=10)
-    noinput: Handler = Handler(prompt="non_entendu")
-    nomatch: Handler = Handler(prompt="non_compris")
+    noinput: Reaction = Reaction(prompt="non_entendu")
+    nomatch: Reaction = Reaction(prompt="non_compris")
     #: Where a question goes when its retries run out (must be a route node).
     on_fail: str = "agent_failed"
     #: Where "conseiller" / the agent key goes.
@@ -89,8 +89,8 @@ class _QuestionBase(_NodeBase):
     reprompt: str | None = None
     timeout: float | None = Field(None, gt=0, le=60)
     retries: int | None = Field(None, ge=1, le=10)
-    noinput: Handler | None = None
-    nomatch: Handler | None = None
+    noinput: Reaction | None = None
+    nomatch: Reaction | None = None
     on_fail: str | None = None
     #: Listen to speech while the prompt plays (speech barge-in).
     listen_during_prompt: bool = True
@@ -121,9 +121,9 @@ class CollectNode(_QuestionBase):
     store: str
     min_digits: int = Field(1, ge=1, le=64)
     max_digits: int = Field(10, ge=1, le=64)
-    #: Check on the value (``mod97``: the 2-digit key of a file number).
-    validator: Literal["mod97"] | None = None
-    invalid: Handler = Handler(prompt="non_compris")
+    #: A check the line's profile provides (``mod97``: the 2-digit key of a 34 00 file number).
+    validator: str | None = None
+    invalid: Reaction = Reaction(prompt="non_compris")
     #: Read the value back and ask for a yes/no confirmation.
     confirm: "ConfirmSpec | None" = None
     next: str

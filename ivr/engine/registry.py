@@ -8,24 +8,19 @@ invalid change is logged with every error and the running version stays.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
-from ..tts.catalog import Catalog
-from .runner import EngineServices, FlowRunner
+from .interpreter import FlowRunner
+from .services import EngineServices
 from .validate import LoadedFlow, ValidationContext, check_flows
 
-__all__ = ["FlowRegistry", "ReloadReport", "validation_context"]
+__all__ = ["FlowRegistry", "ReloadReport"]
 
 log = structlog.get_logger("ivr.flows")
-
-
-def validation_context(catalog: Catalog, services: dict[str, set[str]], *, check_prompts: bool = True) -> ValidationContext:
-    prompts = set(catalog.prompts)
-    unrendered = {p for p in prompts if not catalog.wav_path(p).exists()}
-    return ValidationContext(prompts=prompts, unrendered=unrendered, services=services, check_prompts=check_prompts)
 
 
 @dataclass
@@ -42,10 +37,11 @@ class ReloadReport:
 class FlowRegistry:
     """Maps AGI request paths (flow names) to runners; implements ``FlowResolver``."""
 
-    def __init__(self, flows_dir: Path, services: EngineServices, *, extra_files: list[Path] | None = None) -> None:
+    def __init__(self, flows_dir: Path, services: EngineServices, context: Callable[[], ValidationContext]) -> None:
         self.flows_dir = Path(flows_dir)
-        self.extra_files = list(extra_files or [])
         self.services = services
+        #: What flows may refer to (prompts, lookup statuses, queues…), as of this reload.
+        self.context = context
         services.flows = self.resolve
         self._runners: dict[str, FlowRunner] = {}
         self._loaded: dict[str, LoadedFlow] = {}
@@ -54,8 +50,7 @@ class FlowRegistry:
         self.reloads = 0
 
     def files(self) -> list[Path]:
-        found = sorted(self.flows_dir.glob("*.yaml")) + sorted(self.flows_dir.glob("*.yml"))
-        return found + self.extra_files
+        return sorted(self.flows_dir.glob("*.yaml")) + sorted(self.flows_dir.glob("*.yml"))
 
     def resolve(self, request_path: str) -> FlowRunner | None:
         return self._runners.get(request_path)
@@ -71,9 +66,7 @@ class FlowRegistry:
         """Load every flow file; apply the valid ones, keep the running version of the others."""
         files = self.files()
         self._mtimes = {f: _mtime(f) for f in files}
-        services = {name: set(svc.statuses) for name, svc in self.services.services.items()}
-        ctx = validation_context(self.services.catalog, services)
-        loaded, errors = check_flows(files, ctx)
+        loaded, errors = check_flows(files, self.context())
         report = ReloadReport(errors=errors)
         for name, flow in loaded.items():
             current = self._runners.get(name)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..privacy import mask_file_number
-from ..speech.slots import TITLE_LABELS
 
-__all__ = ["render", "lookup", "FILTERS", "TemplateError", "references"]
+__all__ = ["render", "lookup", "FILTERS", "Filters", "TemplateError", "references"]
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z_]+))?\}")
 
-FILTERS = {
+Filters = Mapping[str, Callable[[Any], str]]
+
+#: Filters every flow may use; a line's profile adds its own (``label``).
+FILTERS: dict[str, Callable[[Any], str]] = {
     "mask": lambda v: mask_file_number(str(v)),
-    "label": lambda v: TITLE_LABELS.get(str(v), str(v)),
     "upper": lambda v: str(v).upper(),
 }
 
@@ -35,7 +36,7 @@ def lookup(variables: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def render(template: str, variables: Mapping[str, Any]) -> str:
+def render(template: str, variables: Mapping[str, Any], filters: Filters = FILTERS) -> str:
     """Fill ``{name}`` fields; missing values render as empty text."""
 
     def one(m: re.Match) -> str:
@@ -44,9 +45,9 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
             return ""
         flt = m.group(2)
         if flt:
-            if flt not in FILTERS:
+            if flt not in filters:
                 raise TemplateError(f"unknown template filter {flt!r}")
-            value = FILTERS[flt](value)
+            value = filters[flt](value)
         return str(value)
 
     return _FIELD.sub(one, template)

@@ -10,6 +10,7 @@ known queues, subflows exist.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..calls.outcomes import QUEUES
-from ..speech.slots import SLOTS
+from ..interfaces import SlotSpec
 from ..yamlsrc import SourceError, line_of, load_yaml, to_plain, validation_messages
 from .model import (
     INPUT_KINDS,
@@ -34,8 +34,10 @@ from .model import (
     PlayNode,
     RouteNode,
     SayNode,
+    SetNode,
     SubflowNode,
 )
+from .template import FILTERS, references
 
 __all__ = ["LoadedFlow", "ValidationContext", "load_flow", "check_flows"]
 
@@ -61,8 +63,14 @@ class ValidationContext:
     #: Lookup services and the result statuses each can return.
     services: dict[str, set[str]] = field(default_factory=dict)
     flows: set[str] = field(default_factory=set)
-    queues: tuple[str, ...] = QUEUES + ("auto",)
+    #: Queues a route node may name (``auto``: the routing rules decide).
+    queues: tuple[str, ...] = ("auto",)
     check_prompts: bool = True
+    #: Slots questions may ask for, and value checks collect nodes may name (the line's profile).
+    slots: dict[str, SlotSpec] = field(default_factory=dict)
+    validators: set[str] = field(default_factory=set)
+    #: Template filters flows may use (``{file_number|mask}``).
+    filters: set[str] = field(default_factory=lambda: set(FILTERS))
 
 
 @dataclass
@@ -184,6 +192,24 @@ def _prompts_of(node: Any) -> list[tuple[str, tuple]]:
     return out
 
 
+def _templates_of(node: Any) -> list[tuple[str, tuple]]:
+    """Every ``{var|filter}`` template a node renders at run time, with where it was written."""
+    out: list[tuple[str, tuple]] = []
+    if isinstance(node, SayNode):
+        for i, part in enumerate(node.parts):
+            for name in ("text", "digits", "date"):
+                value = getattr(part, name)
+                if value is not None:
+                    out.append((value, ("parts", i, name)))
+    if isinstance(node, LookupNode):
+        out += [(v, ("args", k)) for k, v in node.args.items()]
+    if isinstance(node, RouteNode):
+        out += [(v, ("context", k)) for k, v in node.context.items()]
+    if isinstance(node, SetNode):
+        out += [(v, ("values", k)) for k, v in node.values.items() if isinstance(v, str)]
+    return out
+
+
 def _check_graph(path: Path, raw: Any, header: _Header, nodes: dict[str, Any], known_ids: set[str],
                  ctx: ValidationContext) -> list[str]:
     errors: list[str] = []
@@ -218,10 +244,10 @@ def _check_graph(path: Path, raw: Any, header: _Header, nodes: dict[str, Any], k
         for prompt, loc in _prompts_of(node):
             errors += _check_prompt(prompt, at(node_id, loc), ctx)
         if isinstance(node, (MenuNode, CollectNode)) and node.slot is not None:
-            spec = SLOTS.get(node.slot)
+            spec = ctx.slots.get(node.slot)
             if spec is None:
                 errors.append(f"{at(node_id, ('slot',))}: node {node_id!r}: unknown slot {node.slot!r} "
-                              f"(known: {', '.join(sorted(SLOTS))})")
+                              f"(known: {', '.join(sorted(ctx.slots))})")
             elif isinstance(node, CollectNode) and not spec.digits:
                 errors.append(f"{at(node_id, ('slot',))}: node {node_id!r}: slot {node.slot!r} is not a digit "
                               f"string and cannot be collected")
@@ -234,9 +260,14 @@ def _check_graph(path: Path, raw: Any, header: _Header, nodes: dict[str, Any], k
                         errors.append(f"{at(node_id, ('choices', i, 'value'))}: node {node_id!r}: value "
                                       f"{c.value!r} is not a value of slot {node.slot!r} "
                                       f"({', '.join(spec.values)})")
-        if isinstance(node, MenuNode) and node.slot is None and node.speech:
-            if not any(c.words for c in node.choices):
-                pass  # keypad-only menus are fine; speech is simply not offered
+        for template, loc in _templates_of(node):
+            for _, flt in references(template):
+                if flt is not None and flt not in ctx.filters:
+                    errors.append(f"{at(node_id, loc)}: node {node_id!r}: unknown template filter {flt!r} "
+                                  f"(known: {', '.join(sorted(ctx.filters))})")
+        if isinstance(node, CollectNode) and node.validator is not None and node.validator not in ctx.validators:
+            errors.append(f"{at(node_id, ('validator',))}: node {node_id!r}: unknown validator {node.validator!r} "
+                          f"(known: {', '.join(sorted(ctx.validators)) or 'none'})")
         if isinstance(node, RouteNode) and node.queue not in ctx.queues:
             errors.append(f"{at(node_id, ('queue',))}: node {node_id!r}: route target {node.queue!r} is not a "
                           f"known queue ({', '.join(ctx.queues)})")
@@ -336,7 +367,7 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
                 names.add(data["flow"])
         except (SourceError, OSError):
             pass
-    inner = ValidationContext(ctx.prompts, ctx.unrendered, ctx.services, names, ctx.queues, ctx.check_prompts)
+    inner = dataclasses.replace(ctx, flows=names)
     for p in paths:
         try:
             flow = load_flow(p, inner)

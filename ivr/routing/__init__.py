@@ -1,1 +1,2 @@
-"""Routing: opening hours and (later) the rules that pick the target queue."""
+"""Routing: the rules that pick a queue (overflow, priority, waiting), the router that applies them
+with live queue state, and callbacks (booked, then dialled when an agent is free)."""

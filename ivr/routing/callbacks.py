@@ -13,10 +13,10 @@ import contextlib
 
 import structlog
 
-from ..calls.call import Call
+from .. import dialplan
+from ..interfaces import Decision
 from ..privacy import mask_caller
 from ..store.sqlite import SqliteStore
-from .rules import Decision
 
 __all__ = ["CallbackBook", "CallbackDialer"]
 
@@ -24,25 +24,22 @@ log = structlog.get_logger("ivr.callbacks")
 
 
 class CallbackBook:
-    """Implements the engine's ``CallbackBook``."""
+    """Implements :class:`ivr.interfaces.CallbackBook` over the store."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
 
-    async def schedule(self, call: Call, decision: Decision) -> int:
-        context = {"title": call.variables.get("title") or "", "reason": decision.reason}
-        callback_id = await self.store.add_callback(call.caller_number, decision.queue, decision.reason, context)
-        log.info("callback_scheduled", callback_id=callback_id, queue=decision.queue,
-                 caller=call.caller_number, call_id=call.call_id)
+    async def schedule(self, number: str, decision: Decision, context: dict[str, str]) -> int:
+        callback_id = await self.store.add_callback(number, decision.queue, decision.reason, context)
+        log.info("callback_scheduled", callback_id=callback_id, queue=decision.queue, caller=number)
         return callback_id
 
 
 class CallbackDialer:
     """Originates pending callbacks through AMI when their queue has a free agent."""
 
-    def __init__(self, store: SqliteStore, ami, *, channel: str = "Local/{number}@ivr-callback-out",
-                 context: str = "ivr-callback", interval: float = 2.0, queues: tuple[str, ...] = ("inhouse", "contractor"),
-                 retry_after: float = 60.0) -> None:
+    def __init__(self, store: SqliteStore, ami, queues: list[str], *, channel: str = "Local/{number}@ivr-callback-out",
+                 context: str = "ivr-callback", interval: float = 2.0, retry_after: float = 60.0) -> None:
         self.store = store
         self.ami = ami
         self.channel = channel
@@ -50,7 +47,6 @@ class CallbackDialer:
         self.interval = interval
         self.queues = queues
         self.retry_after = retry_after
-        self.dialled = 0
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -86,12 +82,10 @@ class CallbackDialer:
                 tried += 1
                 result = await self.ami.originate(
                     channel=self.channel.format(number=cb.number), context=self.context, exten="s",
-                    variables={"IVR_QUEUE": queue, "IVR_REASON": "callback", "IVR_CALLBACK_ID": str(cb.id),
-                               "IVR_TITLE": cb.context.get("title", "")},
+                    variables=dialplan.callback_variables(queue, cb.id, cb.context),
                     caller_id="34 00 <3400>")
                 new_state = await self.store.finish_callback(cb.id, result.success, "" if result.success else result.reason,
                                                              retry_after=self.retry_after)
-                self.dialled += result.success
                 log.info("callback_dialled", callback_id=cb.id, queue=queue, ok=result.success,
                          reason=result.reason, state=new_state, caller=mask_caller(cb.number))
         return tried

@@ -2,57 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from ..calls.call import Call
-from .rules import Decision, RoutingRules, matches
+from ..interfaces import CallView, Decision
+from .rules import RoutingRules, matches
 
-__all__ = ["RulesRouter", "facts_of"]
+__all__ = ["RulesRouter", "callable_number"]
 
 log = structlog.get_logger("ivr.routing")
 
 
-def facts_of(call: Call, reason: str) -> dict[str, Any]:
-    """What the rules can test about this call."""
-    dossier = call.variables.get("dossier") if isinstance(call.variables.get("dossier"), dict) else {}
-    return {
-        "title": call.variables.get("title"),
-        "status": dossier.get("status"),
-        "complex": bool(dossier.get("complex") or dossier.get("expertise")),
-        "expertise": bool(dossier.get("expertise")),
-        "reason": reason,
-        "caller_type": call.variables.get("caller_type"),
-        "calls_today": call.variables.get("calls_today", 1),
-    }
-
-
 class RulesRouter:
-    """Implements the engine's ``Router``.
+    """Implements :class:`ivr.interfaces.Router`.
 
-    ``board`` is the AMI controller's queue board (or None without AMI: then
-    rules alone decide, with no overflow, wait announcement or callback);
-    ``store`` counts each caller's calls of the day for the priority rules.
+    ``facts(call)`` gives what the line's rules test about a call (its profile's routing facts);
+    ``board`` is the AMI controller's queue board (or None without AMI: then rules alone decide,
+    with no overflow, wait announcement or callback); ``store`` counts each caller's calls of the
+    day for the priority rules.
     """
 
-    def __init__(self, rules: RoutingRules, *, board=None, connected=lambda: False, store=None,
-                 can_call_back=lambda: False) -> None:
+    def __init__(self, rules: RoutingRules, facts: Callable[[CallView], dict[str, Any]], *, board=None,
+                 connected: Callable[[], bool] = lambda: False, store=None,
+                 can_call_back: Callable[[], bool] = lambda: False) -> None:
         self.rules = rules
+        self.facts = facts
         self.board = board
         self.connected = connected
         self.store = store
         self.can_call_back = can_call_back
 
-    async def decide(self, call: Call, requested: str, reason: str) -> Decision:
+    async def decide(self, call: CallView, requested: str, reason: str) -> Decision:
         if self.store is not None and "calls_today" not in call.variables:
             try:
                 day = call.now.astimezone(ZoneInfo(self.rules.timezone)).date()
                 call.variables["calls_today"] = await self.store.count_call(call.caller_number, day)
             except Exception as exc:  # the store being down must not stop a hand-off
                 log.warning("call_count_unavailable", error=str(exc))
-        facts = facts_of(call, reason)
+        facts = {**self.facts(call), "reason": reason, "calls_today": call.variables.get("calls_today", 1)}
         if requested != "auto":
             decision = Decision(requested, reason, "flow")
         else:
@@ -83,15 +73,14 @@ class RulesRouter:
             waiting = self.rules.waiting
             decision.announce_wait = wait is not None and wait > waiting.announce_above
             decision.offer_callback = (wait is not None and wait > waiting.callback_above and self.can_call_back()
-                                       and _callable_number(call.caller_number))
-        call.record.rule = decision.rule
-        call.record.expected_wait = decision.expected_wait
+                                       and callable_number(call.caller_number))
         log.info("routing_decision", queue=decision.queue, reason=decision.reason, rule=decision.rule,
                  priority=decision.priority, expected_wait=decision.expected_wait,
                  overflowed_from=decision.overflowed_from, live=live)
         return decision
 
 
-def _callable_number(number: str) -> bool:
+def callable_number(number: str) -> bool:
+    """Whether a caller number can be called back at all."""
     digits = "".join(ch for ch in number if ch.isdigit())
     return len(digits) >= 9 and number.lower() not in ("anonymous", "unknown")

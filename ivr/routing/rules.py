@@ -1,36 +1,38 @@
-"""Routing rules (YAML, validated with file:line errors) and the router that applies them to a call."""
+"""Routing rules (YAML, validated with file:line errors): which queue, overflow, priority, waiting.
+
+What a rule can test (``when:``) is the line's routing facts (its profile) plus the generic
+``reason`` (why the flow routes) and ``calls_today`` (the caller's calls of the day).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..yamlsrc import SourceError, line_of, load_yaml, to_plain, validation_messages
 
-__all__ = ["RoutingRules", "Decision", "load_rules", "DEFAULT_RULES", "FIELDS", "matches"]
+__all__ = ["RoutingRules", "load_rules", "GENERIC_FACTS", "matches"]
 
-DEFAULT_RULES = Path(__file__).resolve().parent / "rules.yaml"
-
-#: What a rule can test, and the kind of value it holds.
-FIELDS = {"title": str, "status": str, "complex": bool, "expertise": bool, "reason": str, "caller_type": str,
-          "calls_today": int}
+#: Facts every line's rules can test, with the type of their values.
+GENERIC_FACTS: dict[str, type] = {"reason": str, "calls_today": int}
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_when(when: dict[str, Any]) -> dict[str, Any]:
+def _check_when(when: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    fields: Mapping[str, type] = (info.context or {}).get("facts", GENERIC_FACTS)
     for key, test in when.items():
-        if key not in FIELDS:
-            raise ValueError(f"unknown field {key!r} (one of {', '.join(FIELDS)})")
+        if key not in fields:
+            raise ValueError(f"unknown field {key!r} (one of {', '.join(fields)})")
         if isinstance(test, dict):
             unknown = set(test) - {"at_least", "at_most"}
-            if unknown or FIELDS[key] is not int:
+            if unknown or fields[key] is not int:
                 raise ValueError(f"{key}: only numeric fields take at_least/at_most")
     return when
 
@@ -43,8 +45,8 @@ class Rule(_Model):
 
     @field_validator("when")
     @classmethod
-    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_when(v)
+    def _fields(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_when(v, info)
 
 
 class Overflow(_Model):
@@ -55,8 +57,8 @@ class Overflow(_Model):
 
     @field_validator("unless")
     @classmethod
-    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_when(v)
+    def _fields(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_when(v, info)
 
 
 class Priority(_Model):
@@ -65,8 +67,8 @@ class Priority(_Model):
 
     @field_validator("when")
     @classmethod
-    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_when(v)
+    def _fields(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_when(v, info)
 
 
 class Waiting(_Model):
@@ -117,20 +119,12 @@ def matches(when: dict[str, Any], facts: dict[str, Any]) -> bool:
     return True
 
 
-@dataclass
-class Decision:
-    queue: str
-    reason: str
-    rule: str
-    priority: int = 0
-    expected_wait: int | None = None
-    announce_wait: bool = False
-    offer_callback: bool = False
-    overflowed_from: str | None = None
+def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
+               known_queues: tuple[str, ...] | None = None) -> RoutingRules:
+    """Load and validate a rules file; raise :class:`SourceError` with every ``file:line`` problem at once.
 
-
-def load_rules(path: str | Path = DEFAULT_RULES, *, known_queues: tuple[str, ...] | None = None) -> RoutingRules:
-    """Load and validate a rules file; raise :class:`SourceError` with every ``file:line`` problem at once."""
+    ``facts`` are the fields a rule may test (the line's routing facts and :data:`GENERIC_FACTS`).
+    """
     from pydantic import ValidationError
 
     path = Path(path)
@@ -141,7 +135,7 @@ def load_rules(path: str | Path = DEFAULT_RULES, *, known_queues: tuple[str, ...
     errors: list[str] = []
     rules: RoutingRules | None = None
     try:
-        rules = RoutingRules.model_validate(plain)
+        rules = RoutingRules.model_validate(plain, context={"facts": {**GENERIC_FACTS, **facts}})
     except ValidationError as exc:
         errors += validation_messages(path, raw, exc)
     # Queue names are checked on the raw data too, so they are reported with shape errors.

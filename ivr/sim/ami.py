@@ -16,9 +16,9 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["SimAmi", "SimQueue"]
+from ..edges.ami.protocol import EOL, AmiProtocolError, Message, MessageReader, encode_message
 
-EOL = "\r\n"
+__all__ = ["SimAmi", "SimQueue"]
 
 
 @dataclass
@@ -30,10 +30,6 @@ class SimQueue:
     hold_time: int = 0
     talk_time: int = 0
     longest_hold: int = 0
-
-
-def _message(fields: list[tuple[str, object]]) -> str:
-    return "".join(f"{k}: {v}{EOL}" for k, v in fields) + EOL
 
 
 @dataclass
@@ -86,121 +82,107 @@ class SimAmi:
         for k, v in figures.items():
             setattr(q, k, v)
 
-    async def broadcast(self, fields: list[tuple[str, object]]) -> None:
-        text = _message(fields)
-        for w in list(self._writers):
-            with contextlib.suppress(Exception):
-                w.write(text.encode())
-                await w.drain()
-
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if time.monotonic() < self._refuse_until:
             writer.close()
             return
         writer.write(f"Asterisk Call Manager/13.0.0{EOL}".encode())
-        authed = False
+        messages = MessageReader()
         try:
             while True:
-                block = await self._read_block(reader)
-                if block is None:
+                data = await reader.read(4096)
+                if not data:
                     return
-                action = _fields(block)
-                name = action.get("action", "")
-                aid = action.get("actionid", "")
-                self.actions.append(name)
-                base = [("ActionID", aid)] if aid else []
-                lname = name.lower()
-                if lname == "login":
-                    if action.get("username") == self.username and action.get("secret") == self.secret:
-                        authed = True
-                        self.logins += 1
-                        self._writers.add(writer)
-                        writer.write((_message([("Response", "Success"), *base, ("Message", "Authentication accepted")])
-                                      + _message([("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", 7),
-                                                  ("LastReload", 7), ("Status", "Fully Booted")])).encode())
-                    else:
-                        await asyncio.sleep(self.auth_delay)
-                        writer.write(_message([("Response", "Error"), *base, ("Message", "Authentication failed")]).encode())
-                        await writer.drain()
+                for action in messages.feed(data):
+                    if not await self._answer(action, writer):
                         return
-                elif not authed:
-                    writer.write(_message([("Response", "Error"), *base, ("Message", "Permission denied")]).encode())
-                elif lname == "ping":
-                    writer.write(_message([("Response", "Success"), *base, ("Ping", "Pong"),
-                                           ("Timestamp", f"{time.time():.6f}")]).encode())
-                elif lname == "queuesummary":
-                    writer.write(self._queue_summary(aid, action.get("queue")).encode())
-                elif lname == "queuestatus":
-                    writer.write(self._queue_status(aid, action.get("queue")).encode())
-                elif lname == "originate":
-                    self.originates.append(action)
-                    writer.write(_message([("Response", "Success"), *base,
-                                           ("Message", "Originate successfully queued")]).encode())
-                    if self.originate_result != "ignore":
-                        asyncio.get_running_loop().call_later(
-                            self.originate_delay, lambda a=action, w=writer: asyncio.ensure_future(self._originate_done(a, w)))
-                elif lname == "queueadd":
-                    writer.write(_message([("Response", "Success"), *base, ("Message", "Added interface to queue")]).encode())
-                elif lname == "logoff":
-                    writer.write(_message([("Response", "Goodbye"), *base, ("Message", "Thanks for all the fish.")]).encode())
                     await writer.drain()
-                    return
-                else:
-                    writer.write(_message([("Response", "Error"), *base, (
-                        "Message", f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")]).encode())
-                await writer.drain()
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, AmiProtocolError):
             return
         finally:
             self._writers.discard(writer)
             writer.close()
 
-    async def _read_block(self, reader: asyncio.StreamReader) -> list[str] | None:
-        lines: list[str] = []
-        while True:
-            raw = await reader.readline()
-            if not raw:
-                return None
-            line = raw.decode(errors="replace").rstrip("\r\n")
-            if line == "":
-                if lines:
-                    return lines
-                continue
-            lines.append(line)
+    async def _answer(self, action: Message, writer: asyncio.StreamWriter) -> bool:
+        """Answer one action as Asterisk does; False when the connection must end."""
+        name = action.get("Action") or ""
+        aid = action.get("ActionID") or ""
+        self.actions.append(name)
+        base = [("ActionID", aid)] if aid else []
+        lname = name.lower()
+        if lname == "login":
+            if action.get("Username") == self.username and action.get("Secret") == self.secret:
+                self.logins += 1
+                self._writers.add(writer)
+                writer.write(encode_message([("Response", "Success"), *base, ("Message", "Authentication accepted")])
+                             + encode_message([("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", 7),
+                                               ("LastReload", 7), ("Status", "Fully Booted")]))
+                return True
+            await asyncio.sleep(self.auth_delay)
+            writer.write(encode_message([("Response", "Error"), *base, ("Message", "Authentication failed")]))
+            await writer.drain()
+            return False
+        if writer not in self._writers:
+            writer.write(encode_message([("Response", "Error"), *base, ("Message", "Permission denied")]))
+        elif lname == "ping":
+            writer.write(encode_message([("Response", "Success"), *base, ("Ping", "Pong"),
+                                         ("Timestamp", f"{time.time():.6f}")]))
+        elif lname == "queuesummary":
+            writer.write(self._queue_summary(aid, action.get("Queue")))
+        elif lname == "queuestatus":
+            writer.write(self._queue_status(aid, action.get("Queue")))
+        elif lname == "originate":
+            fields = {k.lower(): v for k, v in reversed(action.fields)}
+            fields["variable"] = action.all("Variable")
+            self.originates.append(fields)
+            writer.write(encode_message([("Response", "Success"), *base, ("Message", "Originate successfully queued")]))
+            if self.originate_result != "ignore":
+                asyncio.get_running_loop().call_later(
+                    self.originate_delay, lambda a=fields, w=writer: asyncio.ensure_future(self._originate_done(a, w)))
+        elif lname == "queueadd":
+            writer.write(encode_message([("Response", "Success"), *base, ("Message", "Added interface to queue")]))
+        elif lname == "logoff":
+            writer.write(encode_message([("Response", "Goodbye"), *base, ("Message", "Thanks for all the fish.")]))
+            await writer.drain()
+            return False
+        else:
+            writer.write(encode_message([("Response", "Error"), *base, (
+                "Message", f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")]))
+        return True
 
-    def _queue_summary(self, aid: str, only: str | None) -> str:
+    def _queue_summary(self, aid: str, only: str | None) -> bytes:
         items = [q for q in self.queues.values() if not only or q.name == only]
-        out = _message([("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
+        out = encode_message([("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
                         ("Message", "Queue summary will follow")])
         for q in sorted(items, key=lambda q: q.name):
-            out += _message([("Event", "QueueSummary"), ("Queue", q.name), ("LoggedIn", q.logged_in),
+            out += encode_message([("Event", "QueueSummary"), ("Queue", q.name), ("LoggedIn", q.logged_in),
                              ("Available", q.available), ("Callers", q.callers), ("HoldTime", q.hold_time),
                              ("TalkTime", q.talk_time), ("LongestHoldTime", q.longest_hold), ("ActionID", aid)])
-        out += _message([("Event", "QueueSummaryComplete"), ("ActionID", aid), ("EventList", "Complete"),
+        out += encode_message([("Event", "QueueSummaryComplete"), ("ActionID", aid), ("EventList", "Complete"),
                          ("ListItems", len(items))])
         return out
 
-    def _queue_status(self, aid: str, only: str | None) -> str:
+    def _queue_status(self, aid: str, only: str | None) -> bytes:
         items = [q for q in self.queues.values() if not only or q.name == only]
-        out = _message([("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
+        out = encode_message([("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
                         ("Message", "Queue status will follow")])
         count = 0
         for q in sorted(items, key=lambda q: q.name):
-            out += _message([("Event", "QueueParams"), ("Queue", q.name), ("Max", 0), ("Strategy", "rrmemory"),
+            out += encode_message([("Event", "QueueParams"), ("Queue", q.name), ("Max", 0), ("Strategy", "rrmemory"),
                              ("Calls", q.callers), ("Holdtime", q.hold_time), ("TalkTime", q.talk_time),
                              ("Completed", 0), ("Abandoned", 0), ("ServiceLevel", 0), ("ServicelevelPerf", "0.0"),
                              ("ServicelevelPerf2", "0.0"), ("Weight", 0), ("ActionID", aid)])
             count += 1
             for i in range(q.logged_in):
                 busy = i >= q.available
-                out += _message([("Event", "QueueMember"), ("Queue", q.name), ("Name", f"Local/agent{i}@agents/n"),
+                out += encode_message([("Event", "QueueMember"), ("Queue", q.name), ("Name", f"Local/agent{i}@agents/n"),
                                  ("Location", f"Local/agent{i}@agents/n"), ("StateInterface", f"Local/agent{i}@agents/n"),
                                  ("Membership", "static"), ("Penalty", 0), ("CallsTaken", 0), ("LastCall", 0),
                                  ("LastPause", 0), ("LoginTime", 1795429069), ("InCall", int(busy)),
                                  ("Status", 2 if busy else 1), ("Paused", 0), ("PausedReason", ""),
                                  ("Wrapuptime", 0), ("ActionID", aid)])
                 count += 1
-        out += _message([("Event", "QueueStatusComplete"), ("ActionID", aid), ("EventList", "Complete"),
+        out += encode_message([("Event", "QueueStatusComplete"), ("ActionID", aid), ("EventList", "Complete"),
                          ("ListItems", count)])
         return out
 
@@ -212,18 +194,6 @@ class SimAmi:
                   ("Reason", 4 if ok else 3), ("Uniqueid", f"{time.time():.0f}.1" if ok else "<null>"),
                   ("CallerIDNum", "<unknown>"), ("CallerIDName", "<unknown>")]
         with contextlib.suppress(Exception):
-            writer.write(_message(fields).encode())
+            writer.write(encode_message(fields))
             await writer.drain()
 
-
-def _fields(lines: list[str]) -> dict:
-    out: dict = {}
-    for line in lines:
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        value = value.strip()
-        if key == "variable":
-            out.setdefault("variable", []).append(value)
-        else:
-            out[key] = value
-    return out

@@ -14,7 +14,8 @@ import time
 import uuid as uuidlib
 from pathlib import Path
 
-from ..audio.audiosocket import FRAME_BYTES, KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode_frame, read_frame
+from ..edges.audiosocket.protocol import FRAME_BYTES, KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode_frame
+from ..edges.audiosocket.server import read_frame
 from .channel import Reply, SimChannel
 from .scenario import Hangup, Press, Say, Silence
 from .voice import caller_audio

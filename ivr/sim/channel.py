@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..agi.protocol import split_command
+from ..edges.agi.protocol import split_command
 from .scenario import CallSetup, Hangup, Press, Say, Silence, Step, Wait
 
 __all__ = ["SimChannel", "Reply", "DEAD_CHANNEL", "build_env_block"]

@@ -1,1 +1,1 @@
-"""File tracking: the stub service (for demos and tests) and the resilient client the flows use."""
+"""File tracking: the resilient client the flows look files up with, and the stub service (demos, tests)."""

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from datetime import date
 
 import aiohttp
 import structlog
 
-from ..engine.runner import LookupResult
-from .readback import status_sentence
+from ..interfaces import LookupResult
 
 __all__ = ["TrackingClient", "TrackingUnavailable", "CircuitBreaker"]
 
@@ -78,7 +76,7 @@ class CircuitBreaker:
 
 
 class TrackingClient:
-    """Implements the flow engine's ``LookupService`` for service name ``tracking``."""
+    """Implements :class:`ivr.interfaces.LookupService` for service name ``tracking``."""
 
     statuses = {"found", "not_found", "invalid"}
 
@@ -90,17 +88,13 @@ class TrackingClient:
         retries: int = 2,
         backoff: float = 0.1,
         breaker: CircuitBreaker | None = None,
-        today=None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.breaker = breaker or CircuitBreaker()
-        self._today = today
         self._session: aiohttp.ClientSession | None = None
-        self.calls = 0
-        self.errors = 0
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -114,24 +108,30 @@ class TrackingClient:
         if self._session is not None:
             await self._session.close()
 
+    async def health(self) -> str:
+        """``ok``, or why the service cannot answer now (for readiness checks)."""
+        if self.breaker.state == "open":
+            return "unavailable (circuit open)"
+        try:
+            async with self._http().get(f"{self.base_url}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                return "ok" if resp.status == 200 else f"HTTP {resp.status}"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return f"unavailable ({type(exc).__name__})"
+
     async def lookup(self, title_type: str = "", file_number: str = "", **_: str) -> LookupResult:
-        """The file's status: ``found`` (with readback), ``not_found`` or ``invalid``.
+        """The file's status: ``found`` (with the file's fields), ``not_found`` or ``invalid``.
 
         Raises :class:`TrackingUnavailable` when the service cannot answer in time.
         """
-        self.calls += 1
         if not self.breaker.allow():
-            self.errors += 1
             raise TrackingUnavailable("circuit open")
         try:
             result = await asyncio.wait_for(self._lookup(title_type, file_number), self.timeout)
         except asyncio.TimeoutError:
             self.breaker.failure()
-            self.errors += 1
             raise TrackingUnavailable(f"no answer within {self.timeout:g} s") from None
         except TrackingUnavailable:
             self.breaker.failure()
-            self.errors += 1
             raise
         self.breaker.success()
         return result
@@ -145,8 +145,6 @@ class TrackingClient:
                 async with self._http().get(url) as resp:
                     if resp.status == 200:
                         data = await resp.json()
-                        today = self._today() if self._today else date.today()
-                        data["readback"] = status_sentence(data, today)
                         data.setdefault("next_step", None)
                         return LookupResult("found", data)
                     if resp.status == 404:

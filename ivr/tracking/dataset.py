@@ -11,22 +11,22 @@ import random
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
-from ..engine.filenumber import make_file_number
-from ..speech.slots import TITLE_TYPES
+from ..ants3400.file_numbers import make_file_number
+from ..ants3400.statuses import STATUS_LABELS, STATUSES
+from ..ants3400.titles import TITLE_TYPES
 
-__all__ = ["FileStatus", "generate", "STATUSES", "FAULT_NUMBERS"]
+__all__ = ["FileStatus", "generate", "STATUS_WEIGHTS", "FAULT_NUMBERS"]
 
-#: status code → (French label, weight in the mix)
-STATUSES = {
-    "en_instruction": ("en cours d'instruction", 46),
-    "expertise": ("en cours d'examen par un centre d'expertise", 10),
-    "attente_pieces": ("en attente de pièces justificatives", 9),
-    "refuse": ("refusée", 5),
-    "produit": ("validée, votre titre est en production", 12),
-    "expedie": ("terminée, votre titre a été expédié", 11),
-    "disponible": ("terminée, votre titre est disponible en mairie", 7),
+#: status code → its weight in the mix (in percent of files).
+STATUS_WEIGHTS = {
+    "en_instruction": 46,
+    "expertise": 10,
+    "attente_pieces": 9,
+    "refuse": 5,
+    "produit": 12,
+    "expedie": 11,
+    "disponible": 7,
 }
-
 #: File numbers the stub answers with a fault, for scenarios and tests (documented in the README).
 FAULT_NUMBERS = {
     make_file_number(99000001): "unavailable",  # 503
@@ -63,7 +63,7 @@ def generate(seed: int = 3400, per_title: int = 1500, today: date | None = None)
     today = today or date.today()
     rng = random.Random(seed)
     codes = list(STATUSES)
-    weights = [STATUSES[c][1] for c in codes]
+    weights = [STATUS_WEIGHTS[c] for c in codes]
     used: set[str] = set(FAULT_NUMBERS)
     out: list[FileStatus] = []
     for title in TITLE_TYPES:
@@ -96,7 +96,7 @@ def generate(seed: int = 3400, per_title: int = 1500, today: date | None = None)
                 title_type=title,
                 file_number=number,
                 status=status,
-                label=STATUSES[status][0],
+                label=STATUS_LABELS[status],
                 submitted_at=submitted.isoformat(),
                 updated_at=updated.isoformat(),
                 expected_at=expected.isoformat() if expected else None,

@@ -21,9 +21,10 @@ from datetime import date
 import aiosqlite
 from aiohttp import web
 
-from ..engine.filenumber import is_valid_file_number
-from ..speech.slots import TITLE_TYPES
-from .dataset import FAULT_NUMBERS, STATUSES, generate
+from ..ants3400.file_numbers import is_valid_file_number
+from ..ants3400.statuses import STATUSES
+from ..ants3400.titles import TITLE_TYPES
+from .dataset import FAULT_NUMBERS, generate
 
 __all__ = ["StubConfig", "create_app", "run_stub", "open_database"]
 

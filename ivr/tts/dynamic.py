@@ -27,8 +27,6 @@ class DynamicPrompts:
         self._renderer = renderer
         self._sem = asyncio.Semaphore(max_concurrent)
         self._rendering: dict[Path, asyncio.Future[None]] = {}
-        self.rendered = 0
-        self.hits = 0
 
     def _render(self, text: str, voice: Voice) -> bytes:
         if self._renderer is not None:
@@ -46,7 +44,6 @@ class DynamicPrompts:
         base = self.path_for(text)
         wav = base.with_suffix(".wav")
         if wav.exists():
-            self.hits += 1
             return str(base)
         # Calls asking for the same text at once (the same file number read back) share one render.
         pending = self._rendering.get(wav)
@@ -58,7 +55,6 @@ class DynamicPrompts:
             async with self._sem:
                 pcm = await asyncio.to_thread(self._render, text, self.voice)
                 await asyncio.to_thread(write_wav, wav, pcm)
-                self.rendered += 1
             pending.set_result(None)
         except BaseException as exc:
             pending.set_exception(exc)

@@ -47,7 +47,7 @@ async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(l
             expected = (("inhouse", "PJSIP/agent1", {"IVR_TITLE": "carte_grise", "IVR_STATUS": "expertise",
                                                      "IVR_FILE": "********69"}),
                         ("contractor", "PJSIP/agent2", {"IVR_TITLE": "", "IVR_FILE": ""}))
-            for (queue, member, extra), rec in zip(expected, records):
+            for (queue, member, extra), rec in zip(expected, records, strict=True):
                 assert rec["queue"] == queue and rec["outcome"] == f"routed:{queue}"
                 _, connect = await ami.wait_for("AgentConnect", 15, Uniqueid=rec["uniqueid"])
                 assert connect["Queue"] == queue and connect["Interface"] == member

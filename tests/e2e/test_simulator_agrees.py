@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ivr.agi.protocol import build_environment
+from ivr.edges.agi.protocol import build_environment
 from ivr.sim.channel import build_env_block
 from ivr.sim.peer import _dialplan_args
 from ivr.sim.scenario import load_scenario

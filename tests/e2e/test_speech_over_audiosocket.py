@@ -29,7 +29,7 @@ async def test_questions_run_over_audiosocket_keys_answer_them_and_a_hangup_is_l
         results = await asyncio.gather(*(caller.call(sc) for sc in (served, silent, leaves)))
         records = [await caller.record(r.call_id, 10) for r in results]
         await asyncio.sleep(1.0)
-    for result, rec in zip(results, records):
+    for result, rec in zip(results, records, strict=True):
         report(test="audiosocket", caller="ivr sip-call", scenario=result.scenario, outcome=rec["outcome"],
                seconds=round(result.seconds, 1), via=sorted({q.get("via") for q in rec["recognition"]} - {None}),
                released_s=ami.release_seconds(rec["uniqueid"]))

@@ -1,0 +1,37 @@
+"""What the admin HTTP server may ask of the running IVR: a narrow, read-mostly view.
+
+The server implements it (``ivr.server.status``); the admin pages depend on this protocol only, so
+they cannot reach into the server's parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["ServerStatus"]
+
+
+class ServerStatus(Protocol):
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the IVR takes calls, and the state of each part (AGI, flows, AMI, tracking, speech)."""
+
+    def metrics(self) -> bytes:
+        """The Prometheus exposition of the server's metrics."""
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress: id, flow, node, seconds, masked caller and slots."""
+
+    def recent_records(self) -> list[dict[str, Any]]:
+        """The records of the last finished calls, oldest first."""
+
+    def flows(self) -> dict[str, Any]:
+        """The flows loaded (name, version, path, nodes) and the last reload's report."""
+
+    def flow_graph(self, name: str, fmt: str) -> str | None:
+        """A loaded flow drawn as ``mermaid``, ``dot`` or ``svg``; None when there is no such flow."""
+
+    def reload_flows(self) -> dict[str, Any]:
+        """Reload the flow folder now; the report (``ok``, ``applied``, ``unchanged``, ``errors``)."""
+
+    def kpis(self) -> dict[str, Any]:
+        """The call-centre indicators (containment, recognition, transfers, abandon points)."""

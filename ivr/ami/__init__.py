@@ -1,1 +1,0 @@
-"""AMI controller (panoramisk): live queue state, originate; knows nothing about flows."""

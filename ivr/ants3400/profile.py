@@ -1,0 +1,43 @@
+"""The 34 00 line as the generic IVR sees it: its slots, filters, checks and routing facts."""
+
+from __future__ import annotations
+
+from ..interfaces import LineProfile, SlotSpec
+from ..understanding.digits import parse_digits
+from ..understanding.grammar import AGENT_PHRASES, CORRECTION_PHRASES, FILLER_PHRASES, NUMBER_PHRASES
+from ..understanding.slots import GENERIC_SLOTS
+from .file_numbers import is_valid_file_number
+from .files import FileLookup
+from .routing import FACT_TYPES, routing_facts
+from .title_words import TITLE_PHRASES, parse_title_type
+from .titles import TITLE_LABELS, TITLE_TYPES
+
+__all__ = ["PROFILE", "SLOTS", "TITLE_TYPE", "FILE_NUMBER", "parse_slot"]
+
+TITLE_TYPE = SlotSpec("title_type", values=TITLE_TYPES, parse=parse_title_type, phrases=TITLE_PHRASES)
+FILE_NUMBER = SlotSpec("file_number", digits=True, length=10, personal=True, parse=parse_digits,
+                       phrases=(*NUMBER_PHRASES, *CORRECTION_PHRASES, "fois", *FILLER_PHRASES, *AGENT_PHRASES))
+
+#: Every slot a 34 00 flow may ask for.
+SLOTS: dict[str, SlotSpec] = {"title_type": TITLE_TYPE, "file_number": FILE_NUMBER, **GENERIC_SLOTS}
+
+PROFILE = LineProfile(
+    name="ants-3400",
+    slots=SLOTS,
+    filters={"label": lambda v: TITLE_LABELS.get(str(v), str(v))},
+    validators={"mod97": is_valid_file_number},
+    routing_facts=routing_facts,
+    fact_types=FACT_TYPES,
+    fallback_queue="contractor",
+    lookups=lambda tracking: {"tracking": FileLookup(tracking)},
+)
+
+
+def parse_slot(slot: str, text: str) -> str | None:
+    """Understand ``text`` for ``slot``; None when it was not understood."""
+    try:
+        spec = SLOTS[slot]
+    except KeyError:
+        raise ValueError(f"unknown slot {slot!r}; one of {', '.join(sorted(SLOTS))}") from None
+    assert spec.parse is not None
+    return spec.parse(text)

@@ -1,0 +1,114 @@
+"""``ivr lab`` and ``ivr sip-call``: the whole line on one machine, and real SIP calls into it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..logs import configure_logging
+
+__all__ = ["commands"]
+
+commands = typer.Typer()
+
+@commands.command("lab")
+def lab_cmd(
+    clock: Optional[str] = typer.Option(None, "--clock", help="Start the IVR's wall clock here (ISO time, libfaketime)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A Vosk model: questions over AudioSocket."),
+    sip_port: Optional[int] = typer.Option(None, "--sip-port", help="Asterisk's SIP port (default: a free one)."),
+) -> None:
+    """The whole line on this machine: Asterisk (IVR_ASTERISK or ../shared/asterisk-22) with the product's
+    configuration, ivr serve and the tracking stub; prints where a softphone calls; Ctrl-C stops it."""
+    import signal
+    from datetime import datetime
+
+    from ..lab.bundle import AsteriskNotFound
+    from ..lab.lab import Lab, LabOptions
+    from ..lab.services import ServiceFailed
+
+    try:
+        options = LabOptions(ivr_clock=datetime.fromisoformat(clock) if clock else None, speech_model=model)
+    except ValueError as exc:
+        typer.echo(f"ivr lab: --clock: {exc}", err=True)
+        raise typer.Exit(2) from None
+    lab = Lab(options)
+    if sip_port:
+        lab.sip_port = sip_port
+    try:
+        lab.start()
+    except (AsteriskNotFound, ServiceFailed, OSError, ValueError) as exc:
+        lab.stop()
+        typer.echo(f"ivr lab: {exc}", err=True)
+        raise typer.Exit(1) from None
+    s = lab.secrets
+    typer.echo(f"""34 00 line ready (folder {lab.dir}):
+  SIP      {lab.host}:{lab.sip_port}  dial 3400; users phone1 / {s.phone1}, tester / {s.tester},
+           agent1 and agent2 / {s.agent} (register to take queue calls)
+  admin    {lab.admin_url}  (Authorization: Bearer {s.admin_token})
+  AMI      {lab.host}:{lab.ami_port}  user {s.ami_user}
+  logs     {lab.dir}/asterisk/log/messages, {lab.dir}/ivr.log
+Ctrl-C stops everything.""")
+    stopped = False
+
+    def _stop(*_):
+        nonlocal stopped
+        stopped = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopped and lab.asterisk is not None and lab.asterisk.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+
+
+
+@commands.command("sip-call")
+def sip_call(
+    scenario: list[Path] = typer.Argument(..., help="Scenario files or folders."),
+    proxy: str = typer.Option(..., "--proxy", help="Asterisk's SIP address HOST:PORT."),
+    user: str = typer.Option("tester", "--user", help="SIP user (the PJSIP endpoint)."),
+    number: str = typer.Option("3400", "--number", help="Number to dial."),
+    test_number: str = typer.Option("3499", "--test-number", help="Number for scenarios that set call.at."),
+    local_ip: Optional[str] = typer.Option(None, "--local-ip", help="Address to advertise in SIP/SDP."),
+    admin: Optional[str] = typer.Option(None, "--admin", help="IVR admin URL: check outcomes in its call records."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once."),
+    stay: float = typer.Option(20.0, "--stay", min=0, help="Seconds to stay in the queue once handed off."),
+) -> None:
+    """Place real SIP calls (G.711, RFC 4733 keys) playing scenarios; the password comes from IVR_SIP_PASSWORD.
+
+    One JSON line per call (outcome from the IVR's record, found by SIP Call-ID; seconds of
+    speech-level audio heard), then a summary line; exit 1 when any call failed.
+    """
+    import os
+
+    from ..sim.sip import AdminRecords, SipCaller, run_sip_scenarios
+
+    password = os.environ.get("IVR_SIP_PASSWORD", "")
+    if not password:
+        typer.echo("ivr sip-call: set IVR_SIP_PASSWORD (the tester endpoint's SIP password)", err=True)
+        raise typer.Exit(2)
+    configure_logging("json", "warning")
+    from .serving import load_scenario_files
+
+    scenarios = load_scenario_files(scenario)
+    records = AdminRecords(admin, os.environ.get("IVR_ADMIN_TOKEN", "")) if admin else None
+    caller = SipCaller(proxy, user, password, number=number, test_number=test_number, local_ip=local_ip,
+                       stay_in_queue=stay, record=records)
+    results = asyncio.run(run_sip_scenarios(caller, scenarios, concurrency=concurrency, record=records))
+    for r, rec, failures in results:
+        line = {**r.to_json(), "passed": not failures, "failures": failures}
+        if rec is not None:
+            line["record"] = {k: rec.get(k) for k in ("outcome", "queue", "reason", "uniqueid", "duration_ms",
+                                                      "hangup_node")}
+        print(json.dumps(line, ensure_ascii=False))
+    failed = sum(bool(f) for _, _, f in results)
+    print(json.dumps({"calls": len(results), "passed": len(results) - failed, "failed": failed}))
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,57 @@
+"""``ivr prompts build``: render the prompt catalog to telephone audio."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import DEFAULT_PROMPTS_DIR
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Prompt catalog.")
+
+@app.command("build")
+def prompts_build(
+    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", help="Folder holding catalog.yaml."),
+    force: bool = typer.Option(False, "--force", help="Render every prompt again."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Render only these prompt ids."),
+    engine: str = typer.Option("espeak", "--engine", help="espeak (offline, default) or gtts (online, if reachable)."),
+) -> None:
+    """Render the prompt catalog to 8 kHz mono 16-bit WAV (offline espeak-ng; gTTS when asked and online)."""
+    from rich.progress import Progress
+
+    from ..tts.catalog import CatalogError, build_prompts, load_catalog
+    from ..tts.espeak import EspeakUnavailable
+
+    try:
+        catalog = load_catalog(prompts_dir / "catalog.yaml")
+    except (CatalogError, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    ids = set(only) if only else None
+    if ids and (missing := ids - set(catalog.prompts)):
+        typer.echo(f"unknown prompt id(s): {', '.join(sorted(missing))}", err=True)
+        raise typer.Exit(2)
+    total = len(ids) if ids else len(catalog.prompts)
+    from ..tts.catalog import render_text
+    from ..tts.gtts_engine import GttsUnavailable, render_gtts
+
+    renderers = {"espeak": render_text, "gtts": render_gtts}
+    if engine not in renderers:
+        typer.echo(f"unknown engine {engine!r}: espeak or gtts", err=True)
+        raise typer.Exit(2)
+    try:
+        with Progress(transient=not sys.stderr.isatty()) as progress:
+            task = progress.add_task("rendering prompts", total=total)
+            rendered, reused = build_prompts(
+                catalog, only=ids, force=force, renderer=renderers[engine], engine=engine,
+                progress=lambda p, new: progress.update(task, advance=1, description=p.id),
+            )
+    except (EspeakUnavailable, GttsUnavailable) as exc:
+        typer.echo(f"ivr prompts build: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{rendered} prompt(s) rendered, {reused} unchanged, in {catalog.wav_dir}")

@@ -1,0 +1,138 @@
+"""``ivr serve``, ``ivr simulate`` and ``ivr demo``: the server, and calls placed against it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import PACKAGE_DIR, load_settings
+from ..logs import configure_logging
+
+__all__ = ["commands", "load_scenario_files"]
+
+commands = typer.Typer()
+
+BUNDLED_SCENARIOS = PACKAGE_DIR / "sim" / "scenarios"
+
+@commands.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file."),
+    host: Optional[str] = typer.Option(None, help="Address to listen on (IVR_HOST)."),
+    agi_port: Optional[int] = typer.Option(None, "--agi-port", help="FastAGI port (IVR_AGI_PORT, 4573)."),
+    audiosocket_port: Optional[int] = typer.Option(None, "--audiosocket-port", help="AudioSocket port (9092)."),
+    admin_port: Optional[int] = typer.Option(None, "--admin-port", help="Admin HTTP port (8080)."),
+    records: Optional[Path] = typer.Option(None, "--records", help="Call records file (JSON Lines)."),
+    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Prompt folder shared with Asterisk."),
+    flows_dir: Optional[Path] = typer.Option(None, "--flows-dir", help="Flow definitions folder."),
+    ami: Optional[str] = typer.Option(None, "--ami", help="AMI address HOST:PORT."),
+    allow_sim_clock: bool = typer.Option(False, "--allow-sim-clock", help="Honour sim_now= AGI arguments (testing)."),
+) -> None:
+    """Run the IVR server (FastAGI, AudioSocket, admin HTTP)."""
+    ami_host = ami_port = None
+    if ami:
+        ami_host, _, port_text = ami.rpartition(":")
+        ami_port = int(port_text)
+    try:
+        settings = load_settings(
+            config, host=host, agi_port=agi_port, audiosocket_port=audiosocket_port, admin_port=admin_port,
+            records=records, prompts_dir=prompts_dir, flows_dir=flows_dir, ami_host=ami_host or None,
+            ami_port=ami_port,
+        )
+    except (ValueError, OSError) as exc:
+        typer.echo(f"ivr serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_format, settings.log_level)
+    from ..server.app import IvrServer
+
+    try:
+        server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
+        asyncio.run(server.serve_forever())
+    except OSError as exc:
+        typer.echo(f"ivr serve: cannot start: {exc.strerror or exc} "
+                   f"(host {settings.host}, AGI port {settings.agi_port})", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:  # a broken rules or catalog file: file:line in the message
+        typer.echo(f"ivr serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print_results(results, summary, as_json: bool, quiet: bool = False) -> None:
+    from ..sim.runner import render_transcript
+
+    if as_json:
+        for r in results:
+            print(json.dumps(r.to_json(), ensure_ascii=False))
+    elif not quiet:
+        for r in results:
+            print(render_transcript(r))
+            print()
+    print(json.dumps(summary))
+
+
+async def _simulate(scenarios, server: Optional[str], concurrency: int, repeat: int, speed: float = 1.0):
+    from ..sim.runner import run_scenarios, summarise
+
+    started = time.monotonic()
+    if server:
+        host, _, port = server.rpartition(":")
+        results = await run_scenarios(scenarios, host or "127.0.0.1", int(port), concurrency=concurrency,
+                                      repeat=repeat, speed=speed)
+    else:
+        from ..server.embedded import embedded_server
+
+        # In-process, the server may send its prompts as fast as the simulated caller takes them.
+        async with embedded_server(audiosocket_pace=speed) as srv:
+            results = await run_scenarios(
+                scenarios, "127.0.0.1", srv.agi_port, concurrency=concurrency, repeat=repeat,
+                records=srv.memory_records, speed=speed,
+            )
+    return results, summarise(results, time.monotonic() - started)
+
+
+def load_scenario_files(paths: list[Path]):
+    from ..sim.scenario import ScenarioError, load_scenarios
+
+    try:
+        return load_scenarios(paths)
+    except ScenarioError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@commands.command()
+def simulate(
+    scenario: list[Path] = typer.Argument(..., help="Scenario files or folders."),
+    server: Optional[str] = typer.Option(None, "--server", help="HOST:PORT of a running server (default: embedded)."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once."),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Run every scenario this many times."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per call, then a summary line."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only the summary line."),
+    speed: float = typer.Option(1.0, "--speed", min=0, help="Caller audio pace over AudioSocket: 1 real time, 0 as fast as possible."),
+) -> None:
+    """Run call scenarios against a running server (or an embedded one)."""
+    configure_logging("json", "warning")
+    scenarios = load_scenario_files(scenario)
+    results, summary = asyncio.run(_simulate(scenarios, server, concurrency, repeat, speed))
+    _print_results(results, summary, as_json, quiet)
+    raise typer.Exit(0 if summary["failed"] == 0 else 1)
+
+
+@commands.command()
+def demo(
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Calls at once."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Start the server in-process and run the bundled scenarios as real calls over TCP."""
+    configure_logging("json", "warning")
+    scenarios = load_scenario_files([BUNDLED_SCENARIOS])
+    results, summary = asyncio.run(_simulate(scenarios, None, concurrency, 1, speed=0))
+    _print_results(results, summary, as_json)
+    if summary["failed"]:
+        typer.echo(f"demo: {summary['failed']} of {summary['calls']} calls failed", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"demo: all {summary['calls']} calls passed", err=True)

@@ -1,0 +1,63 @@
+"""The contract with the dialplan (``asterisk/etc/extensions.conf``): the channel variables the IVR sets.
+
+After the AGI returns, ``[ivr-3400]`` reads ``IVR_OUTCOME`` (the call ended in the IVR) or queues the
+caller in ``IVR_QUEUE`` (``QUEUE_PRIO`` from ``IVR_PRIORITY``) with the context the IVR collected
+(``IVR_REASON``, ``IVR_TITLE``, ``IVR_FILE``, ``IVR_STATUS``…) passed on to the agent's channel. A
+callback is originated into ``[ivr-callback]`` with the same variables. This module is the only
+place that writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .interfaces import CallerChannel
+
+__all__ = ["QUEUE", "REASON", "OUTCOME", "PRIORITY", "CALLBACK_ID", "FIXED_VARIABLES", "context_variable",
+           "hand_off", "set_outcome", "callback_variables"]
+
+QUEUE = "IVR_QUEUE"
+REASON = "IVR_REASON"
+OUTCOME = "IVR_OUTCOME"
+#: The caller's priority in the queue (``QUEUE_PRIO``); a context value of the routing decision.
+PRIORITY = "IVR_PRIORITY"
+CALLBACK_ID = "IVR_CALLBACK_ID"
+#: Every variable with a fixed name the IVR sets (context variables are ``IVR_<NAME>``).
+FIXED_VARIABLES = (QUEUE, REASON, OUTCOME, PRIORITY, CALLBACK_ID)
+
+#: A queue or a context name: plain words only (they become dialplan values and variable names).
+_TOKEN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def context_variable(name: str) -> str:
+    """``title`` → ``IVR_TITLE``: the channel variable of a context value."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"context name {name!r}: lowercase letters, digits and _ only")
+    return f"IVR_{name.upper()}"
+
+
+async def hand_off(channel: CallerChannel, queue: str, reason: str, context: Mapping[str, str] | None = None) -> None:
+    """Tell the dialplan to queue the caller in ``queue``: ``IVR_QUEUE``, ``IVR_REASON`` and one
+    ``IVR_<NAME>`` per non-empty context value (the agent's screen shows them)."""
+    if not _TOKEN.fullmatch(queue):
+        raise ValueError(f"queue name {queue!r}: lowercase letters, digits and _ only")
+    await channel.set_variable(QUEUE, queue)
+    await channel.set_variable(REASON, reason)
+    for name, value in (context or {}).items():
+        if value:
+            await channel.set_variable(context_variable(name), str(value))
+
+
+async def set_outcome(channel: CallerChannel, outcome: str) -> None:
+    """Tell the dialplan how the call ended (``self_served``, ``closed_hours`` and ``callback`` are not queued)."""
+    await channel.set_variable(OUTCOME, outcome)
+
+
+def callback_variables(queue: str, callback_id: int, context: Mapping[str, str]) -> dict[str, str]:
+    """The variables an originated callback carries into ``[ivr-callback]``."""
+    variables = {QUEUE: queue, REASON: "callback", CALLBACK_ID: str(callback_id)}
+    for name, value in context.items():
+        if value and name != "reason":
+            variables[context_variable(name)] = str(value)
+    return variables

@@ -1,0 +1,1 @@
+"""AudioSocket: the frame format (``protocol``) and the server Asterisk connects back to (``server``)."""

@@ -1,0 +1,190 @@
+"""The AudioSocket server: hands each connection Asterisk opens to the call waiting for it.
+
+A question runs ``EXEC AudioSocket <uuid>,<host>:<port>`` through AGI after calling
+:meth:`AudioSocketServer.expect` with the same UUID; Asterisk connects back, and the connection is
+handed to that call as an :class:`AudioStream`. Closing the socket ends the EXEC and the AGI session
+goes on. The framing itself is :mod:`.protocol` (no I/O).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid as uuidlib
+
+import structlog
+
+from .protocol import (
+    HEADER_BYTES,
+    KIND_AUDIO,
+    KIND_UUID,
+    AudioSocketError,
+    Frame,
+    FrameDecoder,
+    encode_frame,
+    make_frame,
+    parse_header,
+)
+
+__all__ = ["read_frame", "AudioStream", "AudioSocketServer"]
+
+log = structlog.get_logger("ivr.audiosocket")
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
+    """Read one frame; None at a clean end of stream. Raises :class:`AudioSocketError` on garbage."""
+    try:
+        header = await reader.readexactly(HEADER_BYTES)
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise AudioSocketError("connection closed inside a frame header") from None
+    kind, length = parse_header(header)
+    try:
+        payload = await reader.readexactly(length) if length else b""
+    except asyncio.IncompleteReadError:
+        raise AudioSocketError(f"connection closed inside a {length}-byte frame") from None
+    return make_frame(kind, payload)
+
+
+class AudioStream:
+    """One accepted AudioSocket connection, already matched to its call."""
+
+    def __init__(self, uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.uuid = uuid
+        self.reader = reader
+        self.writer = writer
+        self.closed = asyncio.Event()
+        # Frames are read by one task into a queue, so that waiting for a frame
+        # with a timeout never cancels a read half-way through a frame.
+        self._frames: asyncio.Queue[Frame | None | Exception] = asyncio.Queue()
+        self._pump = asyncio.get_running_loop().create_task(self._read_all())
+
+    async def _read_all(self) -> None:
+        decoder = FrameDecoder()
+        try:
+            while True:
+                data = await self.reader.read(4096)
+                if not data:
+                    decoder.close()
+                    self._frames.put_nowait(None)
+                    return
+                for frame in decoder.feed(data):
+                    if not self.closed.is_set():  # closing: what Asterisk still sends is read and dropped
+                        self._frames.put_nowait(frame)
+        except (AudioSocketError, ConnectionError, OSError) as exc:
+            self._frames.put_nowait(exc)
+
+    @property
+    def backlog(self) -> int:
+        """Frames received and not yet read."""
+        return self._frames.qsize()
+
+    async def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame (None at end of stream); ``asyncio.TimeoutError`` after ``timeout`` seconds.
+
+        Raises :class:`AudioSocketError` when the peer broke the protocol.
+        """
+        item = await asyncio.wait_for(self._frames.get(), timeout)
+        if isinstance(item, Exception):
+            self._frames.put_nowait(item)
+            if isinstance(item, AudioSocketError):
+                raise item
+            return None
+        if item is None:
+            self._frames.put_nowait(None)
+        return item
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send audio for Asterisk to play to the caller (the caller paces it)."""
+        self.writer.write(encode_frame(KIND_AUDIO, pcm))
+        await self.writer.drain()
+
+    async def close(self, linger: float = 1.0) -> None:
+        """Close the socket: Asterisk's EXEC AudioSocket returns and the AGI goes on.
+
+        Asterisk keeps sending the caller's audio until it sees the end of the stream.
+        Closing with that audio unread would make the kernel reset the connection, and
+        Asterisk logs the reset as an ERROR; so the IVR first ends its own direction,
+        lets Asterisk finish (at most ``linger`` seconds, discarding what still comes),
+        then closes.
+        """
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        if not self._pump.done():
+            with contextlib.suppress(Exception):
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
+                    await asyncio.wait_for(asyncio.shield(self._pump), linger)
+        self._pump.cancel()
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+
+
+class AudioSocketServer:
+    """Listens for Asterisk's AudioSocket connections and matches them to waiting calls by UUID."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9092, *, first_frame_timeout: float = 3.0) -> None:
+        self.host = host
+        self.port = port
+        self.first_frame_timeout = first_frame_timeout
+        self._waiting: dict[str, asyncio.Future[AudioStream]] = {}
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.Task] = set()
+        self.rejected = 0
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connection, self.host, self.port)
+        log.info("audiosocket_listening", host=self.host, port=self.bound_port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        for fut in self._waiting.values():
+            fut.cancel()
+        self._waiting.clear()
+
+    def expect(self, call_uuid: str) -> asyncio.Future[AudioStream]:
+        """A future that resolves when Asterisk connects with ``call_uuid``."""
+        fut: asyncio.Future[AudioStream] = asyncio.get_running_loop().create_future()
+        self._waiting[str(uuidlib.UUID(call_uuid))] = fut
+        return fut
+
+    def forget(self, call_uuid: str) -> None:
+        fut = self._waiting.pop(str(uuidlib.UUID(call_uuid)), None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            frame = await asyncio.wait_for(read_frame(reader), self.first_frame_timeout)
+            if frame is None or frame.kind != KIND_UUID:
+                raise AudioSocketError("first frame is not a UUID frame")
+            key = frame.uuid
+            fut = self._waiting.pop(key, None)
+            if fut is None or fut.done():
+                raise AudioSocketError(f"no call is waiting for UUID {key}")
+        except (AudioSocketError, asyncio.TimeoutError, ConnectionError, OSError, ValueError) as exc:
+            self.rejected += 1
+            log.warning("audiosocket_rejected", peer=str(peer), error=str(exc) or type(exc).__name__)
+            writer.close()
+            return
+        stream = AudioStream(key, reader, writer)
+        fut.set_result(stream)
+        # The call owns the stream now; keep this handler alive until it closes it,
+        # so the server's shutdown waits for it.
+        await stream.closed.wait()

@@ -1,0 +1,68 @@
+"""The lookup node: ask a back end (the tracking service) while the caller waits, never in silence.
+
+When the answer takes longer than ``wait_after`` the caller hears « un instant… »; at ``timeout``
+the flow takes ``on_error``; a caller who hangs up meanwhile is let go at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ..calls.call import Call
+from ..edges.agi.errors import CallerHungUp
+from ..interfaces import LookupResult
+from .model import LookupNode
+from .services import EngineServices
+from .template import render
+
+__all__ = ["run_lookup", "FlowError"]
+
+
+class FlowError(RuntimeError):
+    """The flow cannot go on (bad state at run time); the call supervisor routes the caller."""
+
+
+async def run_lookup(node: LookupNode, call: Call, services: EngineServices) -> str | None:
+    """Run the lookup; store its result in ``node.store`` and return the next node."""
+    service = services.lookups.get(node.service)
+    if service is None:
+        raise FlowError(f"lookup service {node.service!r} is not configured")
+    args = {name: render(template, call.variables, services.filters) for name, template in node.args.items()}
+    started = time.monotonic()
+    task = asyncio.create_task(service.lookup(**args))
+    hangup = asyncio.create_task(call.channel.wait_hangup())
+    try:
+        done, _ = await asyncio.wait({task, hangup}, timeout=node.wait_after, return_when=asyncio.FIRST_COMPLETED)
+        if hangup in done:
+            raise CallerHungUp("during lookup")
+        if task not in done and node.wait_prompt:
+            # Slow back end: tell the caller we are working rather than stay silent.
+            await call.channel.stream_file(services.prompts.playback_path(node.wait_prompt), "")
+        remaining = node.timeout - (time.monotonic() - started)
+        if not task.done():
+            done, _ = await asyncio.wait({task, hangup}, timeout=max(remaining, 0),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if hangup in done and task not in done:
+                raise CallerHungUp("during lookup")
+        ms = round((time.monotonic() - started) * 1000, 1)
+        if not task.done():
+            call.variables[node.store] = {"error": "timeout"}
+            call.record.lookups.append({"service": node.service, "status": "timeout", "ms": ms})
+            call.log.warning("lookup_timeout", service=node.service, timeout_s=node.timeout)
+            return node.on_error
+        try:
+            result: LookupResult = task.result()
+        except Exception as exc:  # the service failed: that is a branch of the flow, not a crash
+            call.variables[node.store] = {"error": type(exc).__name__}
+            call.record.lookups.append({"service": node.service, "status": "error", "ms": ms})
+            call.log.warning("lookup_failed", service=node.service, error=str(exc))
+            return node.on_error
+    finally:
+        for t in (task, hangup):
+            if not t.done():
+                t.cancel()
+    call.variables[node.store] = {"status": result.status, **result.data}
+    call.record.lookups.append({"service": node.service, "status": result.status, "ms": ms})
+    call.log.info("lookup_done", service=node.service, status=result.status, ms=ms)
+    return node.on.get(result.status, node.on_error)

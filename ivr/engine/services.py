@@ -1,0 +1,39 @@
+"""What flows run with: prompts, lookups, routing, input, and what the line's profile adds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..calls.call import Call
+from ..interfaces import CallbackBook, Listener, LookupService, PromptPaths, Router, SlotSpec, SpokenText
+from .model import FlowModel
+from .template import FILTERS, Filters
+
+__all__ = ["EngineServices", "RunningFlow"]
+
+
+class RunningFlow(Protocol):
+    """A loaded flow another flow can run as a subflow."""
+
+    model: FlowModel
+
+    async def walk(self, call: Call, node_id: str | None, prefix: str) -> None: ...
+
+
+@dataclass
+class EngineServices:
+    prompts: PromptPaths
+    spoken: SpokenText
+    router: Router
+    listener: Listener
+    #: Lookup services by the name flows use (``service: tracking``).
+    lookups: dict[str, LookupService] = field(default_factory=dict)
+    callbacks: CallbackBook | None = None
+    #: The slots questions may ask for, the template filters and value checks flows may name.
+    slots: Mapping[str, SlotSpec] = field(default_factory=dict)
+    filters: Filters = field(default_factory=lambda: dict(FILTERS))
+    validators: Mapping[str, Callable[[str], bool]] = field(default_factory=dict)
+    #: The running version of another flow (subflow nodes); set by the flow registry.
+    flows: Callable[[str], RunningFlow | None] = lambda name: None

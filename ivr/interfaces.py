@@ -1,0 +1,252 @@
+"""The contracts between the IVR's parts: what each side may rely on, and nothing else.
+
+The flow engine asks questions through a :class:`Listener`, looks files up through a
+:class:`LookupService`, hands callers over through a :class:`Router` and a :class:`CallbackBook`,
+and drives the caller's channel through :class:`CallerChannel` — which the AGI session satisfies
+without knowing this module. Tracking, speech and routing implement these contracts; none of them
+needs the interpreter, and this module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ALL_KEYS", "AGENT", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
+    "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "Decision",
+    "CallView", "Router", "CallbackBook", "LineProfile",
+]
+
+#: Every key of a telephone keypad: any of them stops a prompt that allows barge-in.
+ALL_KEYS = "0123456789*#"
+#: The value any spoken answer takes when the caller asks for a person (« conseiller »).
+AGENT = "agent"
+
+
+# -- the caller's channel -------------------------------------------------------------------------
+
+
+class Played(Protocol):
+    """What playing a prompt gave: the key that stopped it, if any."""
+
+    @property
+    def digit(self) -> str | None: ...
+
+
+class Entered(Protocol):
+    """Keys typed after a prompt, and whether entry ended on the timeout."""
+
+    @property
+    def digits(self) -> str: ...
+
+    @property
+    def timed_out(self) -> bool: ...
+
+
+class Recorded(Protocol):
+    """A recording, stopped by a key or by silence."""
+
+    @property
+    def digit(self) -> str | None: ...
+
+
+class CallerChannel(Protocol):
+    """The caller's line as a call sees it (the AGI session implements it).
+
+    Every method raises ``ivr.edges.agi.errors.CallerHungUp`` once the caller has gone, and
+    another ``AgiError`` when Asterisk refuses or fails a command.
+    """
+
+    reply_timeout: float
+
+    @property
+    def hung_up(self) -> bool: ...
+
+    async def wait_hangup(self) -> None:
+        """Return when the caller hangs up (to race long work against it)."""
+
+    async def answer(self) -> None: ...
+
+    async def stream_file(self, path: str, escape_digits: str = "", *,
+                          max_seconds: float | None = None) -> Played: ...
+
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Entered: ...
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
+
+    async def exec(self, app: str, *args: str, timeout: float | None = None) -> int: ...
+
+    async def record_file(self, path: str, fmt: str = "wav", escape_digits: str = "#", timeout_ms: int = 10000,
+                          *, beep: bool = False, silence_s: int | None = None) -> Recorded: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def verbose(self, message: str, level: int = 1) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+
+# -- prompts --------------------------------------------------------------------------------------
+
+
+class PromptPaths(Protocol):
+    """The prompt catalog: where Asterisk finds a prompt's audio."""
+
+    def playback_path(self, prompt_id: str) -> str:
+        """The absolute path STREAM FILE takes (no extension)."""
+
+
+class SpokenText(Protocol):
+    """Sentences built during a call (a status, a number read back), rendered to audio on demand."""
+
+    async def playback_path(self, text: str) -> str:
+        """The absolute path (no extension) of ``text`` spoken."""
+
+
+# -- questions ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """What a question expects: a closed set of values (a menu) or a digit string, and how to
+    understand it when it is spoken."""
+
+    name: str
+    #: Closed set of values (menus); empty for digit strings.
+    values: tuple[str, ...] = ()
+    #: The value is a digit string typed or spoken (file number, digits).
+    digits: bool = False
+    length: int | None = None
+    #: Personal data (a file number): masked in call records and kept out of the logs.
+    personal: bool = False
+    #: Spoken text → value, or None when not understood.
+    parse: Callable[[str], str | None] | None = None
+    #: The phrases a recogniser listens for (the question's grammar); empty for free dictation.
+    phrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Question:
+    prompts: list[str]  # playback paths, played in order
+    max_digits: int = 1
+    timeout: float = 6.0
+    inter_digit_timeout: float = 3.0
+    #: ``#`` ends digit entry (collections of more than one key).
+    terminator: bool = False
+    barge_in: bool = True
+    slot: SlotSpec | None = None
+    speech: bool = False
+    listen_during_prompt: bool = True
+    #: Speech recognised with less confidence than this counts as not understood.
+    min_confidence: float = 0.0
+
+
+@dataclass
+class Answer:
+    mode: Literal["dtmf", "speech", "none"]
+    digits: str = ""
+    text: str = ""
+    value: Any = None
+    confidence: float | None = None
+    #: Speech the caller gave that was cut short by a timeout (partial result).
+    partial: bool = False
+    #: ``via``: how the answer was heard (``agi`` keys, ``audiosocket`` stream, ``recording``); ``ms``…
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.mode == "none"
+
+
+class Listener(Protocol):
+    """Asks a question on the caller's channel and returns what the caller answered."""
+
+    @property
+    def speech_available(self) -> bool:
+        """Whether spoken answers can be heard now (else questions use their keypad wording)."""
+
+    async def ask(self, channel: CallerChannel, question: Question, typed_ahead: str | None = None) -> Answer:
+        """Play the question and listen; ``typed_ahead`` is a key the caller pressed during the
+        prompt before it, which starts the answer."""
+
+
+# -- lookups --------------------------------------------------------------------------------------
+
+
+@dataclass
+class LookupResult:
+    status: str  # one of the service's statuses, e.g. found / not_found / invalid
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class LookupService(Protocol):
+    #: Every status :meth:`lookup` can return (flows branch on them; the checker verifies them).
+    statuses: set[str]
+
+    async def lookup(self, **args: str) -> LookupResult: ...
+
+
+# -- routing --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    """Where a caller goes, why, and what the live queue state says about the wait."""
+
+    queue: str
+    reason: str
+    rule: str
+    priority: int = 0
+    expected_wait: int | None = None
+    announce_wait: bool = False
+    offer_callback: bool = False
+    overflowed_from: str | None = None
+
+
+class CallView(Protocol):
+    """What routing may read of a call in progress."""
+
+    call_id: str
+    now: datetime
+    #: The flow's variables; routing keeps its per-call facts there too (``calls_today``).
+    variables: MutableMapping[str, Any]
+
+    @property
+    def caller_number(self) -> str: ...
+
+
+class Router(Protocol):
+    async def decide(self, call: CallView, requested: str, reason: str) -> Decision:
+        """Where a route node sends the caller; ``requested`` is the node's queue (maybe ``auto``)."""
+
+
+class CallbackBook(Protocol):
+    async def schedule(self, number: str, decision: Decision, context: dict[str, str]) -> int:
+        """Keep a callback to ``number`` (persisted) and return its id; ``context`` goes to the agent."""
+
+
+# -- a line's profile -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineProfile:
+    """What one hotline adds to the generic IVR (the 34 00's is :data:`ivr.ants3400.profile.PROFILE`)."""
+
+    name: str
+    #: Every slot its flows may ask for (the generic ones included).
+    slots: Mapping[str, SlotSpec]
+    #: Template filters its flows may use besides the generic ones (``{title|label}``).
+    filters: Mapping[str, Callable[[Any], str]]
+    #: Value checks a collect node may name (``validator: mod97``).
+    validators: Mapping[str, Callable[[str], bool]]
+    #: The facts routing rules test about a call, besides ``reason`` and ``calls_today``.
+    routing_facts: Callable[[CallView], dict[str, Any]]
+    #: Each such fact and the type of its values (rules are checked against it).
+    fact_types: Mapping[str, type]
+    #: The queue a caller goes to when the IVR itself fails (the dialplan's safety net uses it too).
+    fallback_queue: str
+    #: The lookup services its flows name, built on the tracking service's client.
+    lookups: Callable[[LookupService], Mapping[str, LookupService]]

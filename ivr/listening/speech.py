@@ -1,0 +1,322 @@
+"""Questions answered by speech or keypad, over AudioSocket (or a recording when AudioSocket is unavailable).
+
+For a speech question the call runs ``EXEC AudioSocket <uuid>,<host>:<port>``;
+while the socket is open this listener plays the prompt into it (so the
+caller can talk over it), decodes the caller's audio with Vosk, endpoints,
+and takes keys (DTMF frames) as well. Closing the socket ends the EXEC.
+
+Nothing here can leave a caller waiting: Asterisk failing to connect, a slow
+recogniser, a caller who hangs up, all end the question within its bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import structlog
+
+from ..audio.vad import EndpointConfig, Endpointer
+from ..audio.wav import TELEPHONY_RATE, read_wav, resample
+from ..edges.agi.errors import AgiError, CallerHungUp
+from ..edges.audiosocket.protocol import (
+    FRAME_BYTES,
+    KIND_AUDIO,
+    KIND_DTMF,
+    KIND_ERROR,
+    KIND_HANGUP,
+    AudioSocketError,
+)
+from ..edges.audiosocket.server import AudioSocketServer, AudioStream
+from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
+from ..playback import play_until_key
+from ..understanding.answers import AGENT, wants_agent
+from .keypad import KeypadListener, more_digits
+from .vosk import Recognition, SpeechModel
+
+__all__ = ["SpeechListener", "SpeechSettings"]
+
+log = structlog.get_logger("ivr.speech")
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    #: host:port Asterisk connects to for AudioSocket (what the AGI EXEC names).
+    advertise: str = "127.0.0.1:9092"
+    #: 1.0 sends prompt audio in real time (what Asterisk needs); 0 sends as fast as possible (simulations).
+    pace: float = 1.0
+    connect_timeout: float = 3.0
+    #: Longest wait for the recogniser's final result after the caller stopped.
+    result_timeout: float = 3.0
+    #: Folder Asterisk can write recordings to, for the RECORD FILE fallback (None: keypad fallback).
+    record_dir: Path | None = None
+    endpoint: EndpointConfig = EndpointConfig()
+    min_confidence: float = 0.0
+
+
+@lru_cache(maxsize=128)
+def _prompt_pcm(path: str) -> bytes:
+    pcm, rate = read_wav(path + ".wav")
+    return resample(pcm, rate, TELEPHONY_RATE)
+
+
+class SpeechListener:
+    """Implements :class:`ivr.interfaces.Listener`: speech when a model is loaded, keypad always."""
+
+    def __init__(self, audiosocket: AudioSocketServer | None, model: SpeechModel | None,
+                 settings: SpeechSettings = SpeechSettings()) -> None:
+        self.audiosocket = audiosocket
+        self.model = model
+        self.settings = settings
+        self.keypad = KeypadListener()
+        #: Final results still decoding after their question gave up waiting (kept until done).
+        self._finishing: set[asyncio.Future] = set()
+        self._said_unavailable = False
+        self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
+
+    @property
+    def speech_available(self) -> bool:
+        return self.model is not None and (self.audiosocket is not None or self.settings.record_dir is not None)
+
+    async def ask(self, channel: CallerChannel, q: Question, typed_ahead: str | None = None) -> Answer:
+        if typed_ahead or not (q.speech and q.slot is not None and self.speech_available):
+            if q.speech and not self.speech_available and not self._said_unavailable:
+                self._said_unavailable = True
+                log.warning("speech_unavailable", reason="no speech model loaded" if self.model is None
+                            else "no AudioSocket server", fallback="keypad")
+            return await self.keypad.ask(channel, q, typed_ahead)
+        # Lead prompts (« je ne vous ai pas entendu ») play through AGI; keys stop them.
+        typed = await play_until_key(channel, q.prompts[:-1], barge_in=q.barge_in)
+        if typed:
+            return Answer("dtmf", digits=await more_digits(channel, q, typed))
+        prompt = q.prompts[-1]
+        if self.audiosocket is None:
+            # No AudioSocket listener (classic AGI, one process per call): record, then recognise.
+            self.stats["fallback_record"] += 1
+            return await self._by_recording(channel, q, prompt)
+        if not q.listen_during_prompt:
+            typed = await play_until_key(channel, [prompt], barge_in=q.barge_in)
+            if typed:
+                return Answer("dtmf", digits=await more_digits(channel, q, typed))
+            prompt = None
+        return await self._over_audiosocket(channel, q, prompt)
+
+    async def _over_audiosocket(self, channel: CallerChannel, q: Question, prompt: str | None) -> Answer:
+        assert self.audiosocket is not None
+        call_uuid = str(uuidlib.uuid4())
+        connected = self.audiosocket.expect(call_uuid)
+        exec_task = asyncio.create_task(channel.exec("AudioSocket", call_uuid, self.settings.advertise))
+        try:
+            done, _ = await asyncio.wait({connected, exec_task}, timeout=self.settings.connect_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            exec_task.cancel()
+            self.audiosocket.forget(call_uuid)
+            raise
+        if connected not in done:
+            self.audiosocket.forget(call_uuid)
+            return await self._audiosocket_failed(channel, q, prompt, exec_task)
+        stream = connected.result()
+        try:
+            answer = await self._listen(stream, q, prompt)
+        finally:
+            await stream.close()
+        answer.details.setdefault("via", "audiosocket")
+        # Asterisk's EXEC returns once the socket is closed.
+        try:
+            await asyncio.wait_for(exec_task, channel.reply_timeout)
+        except asyncio.TimeoutError:
+            raise AgiError("EXEC AudioSocket did not return after the socket was closed") from None
+        if answer.details.get("hangup"):
+            raise CallerHungUp("during listening")
+        return answer
+
+    async def _audiosocket_failed(self, channel: CallerChannel, q: Question, prompt: str | None,
+                                  exec_task: asyncio.Task) -> Answer:
+        """Asterisk could not reach us (EXEC answered -1) or never connected: record, or keypad."""
+        if not exec_task.done():
+            # Asterisk is still trying; give it its own bound, then treat as unavailable.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exec_task), channel.reply_timeout)
+        if not exec_task.done():
+            exec_task.cancel()
+            raise AgiError("EXEC AudioSocket neither connected nor returned")
+        exec_task.result()  # raises CallerHungUp if the caller left meanwhile
+        if channel.hung_up:
+            raise CallerHungUp("during AudioSocket set-up")
+        log.warning("audiosocket_unreachable", advertise=self.settings.advertise)
+        if self.settings.record_dir is not None:
+            self.stats["fallback_record"] += 1
+            return await self._by_recording(channel, q, prompt)
+        self.stats["fallback_keypad"] += 1
+        keypad_q = Question(**{**q.__dict__, "prompts": [prompt] if prompt else [q.prompts[-1]]})
+        return await self.keypad.ask(channel, keypad_q)
+
+    async def _by_recording(self, channel: CallerChannel, q: Question, prompt: str | None) -> Answer:
+        """The RECORD FILE fallback: play the prompt, record on the shared volume, recognise the file."""
+        assert self.model is not None and self.settings.record_dir is not None
+        if prompt is not None:
+            typed = await play_until_key(channel, [prompt], barge_in=q.barge_in)
+            if typed:
+                return Answer("dtmf", digits=await more_digits(channel, q, typed))
+        base = self.settings.record_dir / f"rec-{uuidlib.uuid4().hex}"
+        limit_ms = int((q.timeout + self.settings.endpoint.max_speech) * 1000)
+        result = await channel.record_file(str(base), "wav", ALL_KEYS, limit_ms, silence_s=2)
+        if result.digit:
+            return Answer("dtmf", digits=await more_digits(channel, q, result.digit),
+                          details={"via": "recording"})
+        wav = base.with_suffix(".wav")
+        try:
+            pcm, rate = await asyncio.to_thread(read_wav, wav)
+        except (OSError, ValueError):
+            return Answer("none")
+        finally:
+            with contextlib.suppress(OSError):
+                wav.unlink()
+        pcm = resample(pcm, rate, TELEPHONY_RATE)
+        endpointer = Endpointer(self.settings.endpoint)
+        for i in range(0, len(pcm), FRAME_BYTES):
+            endpointer.feed(pcm[i:i + FRAME_BYTES])
+        if not endpointer.speech_started:
+            return Answer("none", details={"via": "recording"})
+        utterance = self.model.utterance(q.slot)
+        await utterance.feed(pcm)
+        answer = self._answer(q, await utterance.finish())
+        answer.details["via"] = "recording"
+        return answer
+
+    async def _play(self, stream: AudioStream, pcm: bytes, stop: asyncio.Event) -> None:
+        """Send prompt audio, paced in real time, until done or stopped (barge-in)."""
+        pace = self.settings.pace
+        started = time.monotonic()
+        for n, i in enumerate(range(0, len(pcm), FRAME_BYTES)):
+            if stop.is_set():
+                return
+            await stream.send_audio(pcm[i:i + FRAME_BYTES])
+            if pace > 0:
+                ahead = started + (n + 1) * 0.02 / pace - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            elif n % 50 == 0:
+                await asyncio.sleep(0)
+
+    async def _listen(self, stream: AudioStream, q: Question, prompt: str | None) -> Answer:
+        assert self.model is not None
+        cfg = EndpointConfig(**{**self.settings.endpoint.__dict__, "no_input": q.timeout})
+        endpointer = Endpointer(cfg)
+        utterance = self.model.utterance(q.slot)
+        stop_prompt = asyncio.Event()
+        player: asyncio.Task | None = None
+        if prompt is not None:
+            player = asyncio.create_task(self._play(stream, _prompt_pcm(prompt), stop_prompt))
+        else:
+            endpointer.start_listening()
+        digits = ""
+        last_key = 0.0
+        pending = bytearray()
+        partial = ""
+        finishing = False
+        try:
+            while True:
+                if player is not None and player.done() and not stop_prompt.is_set():
+                    stop_prompt.set()
+                    endpointer.start_listening()
+                try:
+                    frame = await stream.read(timeout=0.1)
+                except asyncio.TimeoutError:
+                    frame = None
+                    timed_out = True
+                except AudioSocketError as exc:
+                    log.warning("audiosocket_protocol_error", error=str(exc))
+                    return Answer("none", details={"broken": True})
+                else:
+                    timed_out = False
+                    if frame is None or frame.kind in (KIND_HANGUP, KIND_ERROR):
+                        # The caller hung up (or Asterisk gave up on the channel).
+                        return Answer("none", details={"hangup": True})
+                if frame is not None and frame.kind == KIND_DTMF:
+                    stop_prompt.set()
+                    key = frame.dtmf
+                    if key == "#" and q.terminator:
+                        return self._keys(digits)
+                    digits += key
+                    last_key = time.monotonic()
+                    if len(digits) >= q.max_digits:
+                        return self._keys(digits)
+                    continue
+                if digits:
+                    # Keypad mode: more keys until full, "#" or the inter-digit timeout.
+                    if time.monotonic() - last_key >= q.inter_digit_timeout:
+                        return self._keys(digits)
+                    continue
+                if frame is not None and frame.kind == KIND_AUDIO:
+                    endpointer.feed(frame.payload)
+                    pending += frame.payload
+                    if len(pending) >= 5 * FRAME_BYTES:  # decode every 100 ms, without waiting for it
+                        utterance.submit(bytes(pending))
+                        pending.clear()
+                    partial = utterance.partial_text
+                    if not stop_prompt.is_set() and endpointer.speech_started and (
+                        endpointer.barge_in or len(partial.split()) >= 1
+                    ):
+                        stop_prompt.set()  # speech barge-in: real speech, not a cough
+                        endpointer.start_listening()
+                elif not timed_out:
+                    continue
+                status = endpointer.status(idle=stream.backlog == 0)
+                if status == "noinput":
+                    self.stats["noinput"] += 1
+                    return Answer("none")
+                if status in ("ended", "max"):
+                    if pending:
+                        utterance.submit(bytes(pending))
+                    finishing = True
+                    return await self._result(q, utterance, partial=status == "max")
+        finally:
+            if not finishing:
+                utterance.abandon()  # answered by keys, silence or a hang-up
+            stop_prompt.set()
+            if player is not None:
+                player.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await player
+
+    def _keys(self, digits: str) -> Answer:
+        self.stats["dtmf"] += 1
+        return Answer("dtmf", digits=digits)
+
+    async def _result(self, q: Question, utterance, *, partial: bool) -> Answer:
+        started = time.monotonic()
+        finishing = asyncio.ensure_future(utterance.finish())
+        self._finishing.add(finishing)
+        finishing.add_done_callback(self._finishing.discard)
+        try:
+            recognition = await asyncio.wait_for(asyncio.shield(finishing), self.settings.result_timeout)
+        except asyncio.TimeoutError:
+            # A slow recogniser never blocks the call: use what it heard so far. The
+            # decoding finishes in the background (never two threads on one recogniser).
+            recognition = Recognition(text=utterance.partial_text, confidence=None, partial=True)
+        recognition.ms = (time.monotonic() - started) * 1000
+        recognition.partial = recognition.partial or partial
+        return self._answer(q, recognition)
+
+    def _answer(self, q: Question, recognition: Recognition) -> Answer:
+        self.stats["speech"] += 1
+        value = q.slot.parse(recognition.text) if q.slot and q.slot.parse and recognition.text else None
+        if value is None and recognition.text and wants_agent(recognition.text):
+            value = AGENT
+        threshold = max(q.min_confidence, self.settings.min_confidence)
+        if recognition.confidence is not None and recognition.confidence < threshold and value != AGENT:
+            value = None  # too unsure: the flow asks again (no match); a file number is confirmed anyway
+        secret = q.slot is not None and (q.slot.digits or q.slot.personal)  # a file number is personal data
+        log.info("speech_result", slot=q.slot.name if q.slot else None,
+                 text=f"<{len(recognition.text.split())} words>" if secret else recognition.text,
+                 value=("<digits>" if value else None) if secret else value,
+                 confidence=recognition.confidence, partial=recognition.partial, ms=round(recognition.ms, 1))
+        return Answer("speech", text=recognition.text, value=value, confidence=recognition.confidence,
+                      partial=recognition.partial, details={"ms": round(recognition.ms, 1)})

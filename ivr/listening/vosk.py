@@ -1,0 +1,213 @@
+"""Vosk speech recognition: one model per process, one recogniser per utterance, decoding in a bounded pool.
+
+Decoding runs in a thread pool sized to the machine, so recognition never
+blocks the event loop and a burst of callers queues instead of starving
+everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from ..audio.wav import TELEPHONY_RATE, resample
+from ..interfaces import SlotSpec
+from ..understanding.grammar import grammar_for
+from .model_fetch import DEFAULT_MODEL_NAME, default_models_dir
+
+__all__ = ["SpeechModel", "Recognition", "Utterance", "ModelMissing", "find_model", "DEFAULT_MODEL_NAME"]
+
+log = structlog.get_logger("ivr.speech")
+
+
+
+class ModelMissing(RuntimeError):
+    """No Vosk model at the configured place."""
+
+
+def find_model(configured: str | Path | None = None) -> Path | None:
+    """The model folder: ``IVR_VOSK_MODEL`` / config, else the places ``ivr model fetch`` writes to."""
+    candidates = []
+    if configured:
+        candidates.append(Path(configured))
+    env = os.environ.get("IVR_VOSK_MODEL")
+    if env:
+        candidates.append(Path(env))
+    candidates += [Path("models") / DEFAULT_MODEL_NAME,
+                   default_models_dir() / DEFAULT_MODEL_NAME]
+    for c in candidates:
+        if (c / "am").is_dir() or (c / "conf" / "model.conf").exists():
+            return c
+    return None
+
+
+@dataclass
+class Recognition:
+    text: str
+    confidence: float | None
+    words: list[dict] = field(default_factory=list)
+    partial: bool = False
+    ms: float = 0.0
+
+
+class SpeechModel:
+    """A loaded Vosk model and the thread pool its recognisers decode in."""
+
+    def __init__(self, path: str | Path, *, workers: int | None = None) -> None:
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise ModelMissing(f"no Vosk model at {self.path}")
+        started = time.monotonic()
+        self._vosk = vosk
+        self.model = vosk.Model(str(self.path))
+        self.load_seconds = time.monotonic() - started
+        self.sample_rate, self.resamples_itself = _model_rate(self.path)
+        self.pool = ThreadPoolExecutor(max_workers=workers or max(1, os.cpu_count() or 1),
+                                       thread_name_prefix="vosk")
+        self._grammars: dict[str | None, str | None] = {}
+        log.info("speech_model_loaded", path=str(self.path), seconds=round(self.load_seconds, 2),
+                 rate=self.sample_rate)
+
+    def known_word(self, word: str) -> bool:
+        """Whether the model's vocabulary has ``word`` (grammars drop the phrases it has not)."""
+        find = getattr(self.model, "find_word", None) or self.model.vosk_model_find_word
+        return find(word) >= 0
+
+    def grammar(self, slot: SlotSpec | None) -> str | None:
+        """The slot's grammar as Vosk takes it; None (free dictation) when the slot has no phrases or
+        the model knows none of its words."""
+        key = slot.name if slot is not None else None
+        if key not in self._grammars:
+            phrases = grammar_for(slot.phrases, self.known_word) if slot is not None else None
+            if phrases == ["[unk]"]:
+                log.warning("grammar_unavailable", slot=key, model=str(self.path),
+                            reason="the model's vocabulary has none of the slot's words (another language?)")
+                phrases = None
+            self._grammars[key] = json.dumps(phrases, ensure_ascii=False) if phrases else None
+        return self._grammars[key]
+
+    def utterance(self, slot: SlotSpec | None) -> "Utterance":
+        """A fresh recogniser for one utterance, with the slot's grammar."""
+        return Utterance(self, self.grammar(slot))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _model_rate(path: Path) -> tuple[int, bool]:
+    """The model's sample rate and whether its feature pipeline resamples 8 kHz input itself."""
+    rate, resamples = 16000, False
+    conf = path / "conf" / "mfcc.conf"
+    if conf.exists():
+        text = conf.read_text(encoding="utf-8", errors="replace")
+        m = re.search(r"--sample-frequency=(\d+)", text)
+        if m:
+            rate = int(m.group(1))
+        resamples = "--allow-upsample=true" in text
+    return rate, resamples or rate == TELEPHONY_RATE
+
+
+class Utterance:
+    """One utterance's recogniser. Feed 8 kHz PCM in order; finish once."""
+
+    def __init__(self, model: SpeechModel, grammar: str | None) -> None:
+        self.model = model
+        rate = TELEPHONY_RATE if model.resamples_itself else model.sample_rate
+        vosk = model._vosk
+        self._rec = vosk.KaldiRecognizer(model.model, rate, grammar) if grammar else vosk.KaldiRecognizer(model.model, rate)
+        self._rec.SetWords(True)
+        self._resample_to = None if model.resamples_itself else model.sample_rate
+        self._last_partial = ""
+        self._queue: asyncio.Queue | None = None
+        self._decoder: asyncio.Task | None = None
+        self._closed_words: list[dict] = []
+        self._closed_text: list[str] = []
+        self.busy_seconds = 0.0
+
+    def _accept(self, pcm: bytes) -> str:
+        started = time.thread_time()
+        if self._resample_to:
+            pcm = resample(pcm, TELEPHONY_RATE, self._resample_to)
+        if self._rec.AcceptWaveform(pcm):
+            # Vosk closed a segment inside our utterance (a pause): keep it for the final result.
+            result = json.loads(self._rec.Result())
+            self._closed_words += result.get("result", [])
+            if result.get("text"):
+                self._closed_text.append(result["text"])
+            self._last_partial = " ".join(self._closed_text)
+        else:
+            partial = json.loads(self._rec.PartialResult()).get("partial", "")
+            if partial:
+                self._last_partial = " ".join([*self._closed_text, partial])
+        self.busy_seconds += time.thread_time() - started
+        return self._last_partial
+
+    async def feed(self, pcm: bytes) -> str:
+        """Decode more audio now; returns the partial text so far."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.model.pool, self._accept, pcm)
+
+    def submit(self, pcm: bytes) -> None:
+        """Queue audio for decoding without waiting: the caller's loop stays responsive
+        (DTMF, hang-up, endpointing) however busy the decoding pool is."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._decoder = asyncio.create_task(self._decode_queue())
+        self._queue.put_nowait(pcm)
+
+    async def _decode_queue(self) -> None:
+        assert self._queue is not None
+        while True:
+            pcm = await self._queue.get()
+            if pcm is None:
+                return
+            await self.feed(pcm)
+
+    def abandon(self) -> None:
+        """Stop decoding: the answer came another way (keys, silence, a hang-up).
+
+        The background decoder is cancelled and the queued audio dropped, so nothing is left
+        pending for the garbage collector (a chunk already in the pool finishes there).
+        """
+        if self._decoder is not None and not self._decoder.done():
+            self._decoder.cancel()
+        self._queue = None
+
+    async def drain(self) -> None:
+        """Wait until every submitted chunk is decoded."""
+        if self._queue is not None and self._decoder is not None:
+            self._queue.put_nowait(None)
+            await asyncio.shield(self._decoder)
+
+    def _final(self) -> Recognition:
+        started = time.thread_time()
+        result = json.loads(self._rec.FinalResult())
+        self.busy_seconds += time.thread_time() - started
+        all_words = self._closed_words + result.get("result", [])
+        words = [w for w in all_words if w.get("word") != "[unk]"]
+        texts = [*self._closed_text, result.get("text", "")]
+        text = " ".join(w["word"] for w in words) if words else " ".join(texts)
+        text = " ".join(t for t in text.split() if t != "[unk]")
+        confidence = sum(w.get("conf", 0.0) for w in words) / len(words) if words else None
+        return Recognition(text=text, confidence=confidence, words=words)
+
+    async def finish(self) -> Recognition:
+        """The final result of the utterance (after any submitted audio)."""
+        await self.drain()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.model.pool, self._final)
+
+    @property
+    def partial_text(self) -> str:
+        return self._last_partial

@@ -1,0 +1,249 @@
+"""The IVR server: wires settings, the line's profile, flows, services, call records and listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+
+from ..admin.app import AdminConfigError, AdminServer
+from ..admin.kpis import Kpis
+from ..admin.metrics import Metrics
+from ..ants3400.profile import PROFILE
+from ..calls.call import FlowResolver
+from ..calls.record import JsonlRecordStore, MemoryRecordStore, TeeRecordStore
+from ..calls.supervisor import CallSupervisor
+from ..config import DEFAULT_RULES, Settings, dynamic_prompts_dir
+from ..edges.agi.server import AgiLimits, FastAgiServer
+from ..edges.ami.controller import AmiController
+from ..edges.audiosocket.server import AudioSocketServer
+from ..engine.registry import FlowRegistry, ReloadReport
+from ..engine.services import EngineServices
+from ..engine.template import FILTERS
+from ..engine.validate import ValidationContext
+from ..interfaces import LineProfile
+from ..listening.speech import SpeechListener, SpeechSettings
+from ..routing.callbacks import CallbackBook, CallbackDialer
+from ..routing.router import RulesRouter
+from ..routing.rules import load_rules
+from ..store.sqlite import SqliteStore
+from ..tracking.client import TrackingClient
+from ..tts.catalog import load_catalog
+from ..tts.dynamic import DynamicPrompts
+from .checks import validation_context
+from .status import StatusView
+
+__all__ = ["IvrServer"]
+
+log = structlog.get_logger("ivr.server")
+
+
+class IvrServer:
+    """Everything ``ivr serve`` runs, startable in-process (``ivr demo``, tests)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        profile: LineProfile = PROFILE,
+        allow_sim_clock: bool = False,
+        keep_records: bool = False,
+        resolver: FlowResolver | None = None,
+        watch_flows: bool = True,
+        speech_model=None,
+    ) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.catalog = load_catalog(settings.prompts_dir / "catalog.yaml")
+        self.memory_records = MemoryRecordStore() if keep_records else None
+        self.metrics = Metrics()
+        self.kpis = Kpis()
+        stores = [JsonlRecordStore(settings.records), self.kpis]
+        if self.memory_records is not None:
+            stores.append(self.memory_records)
+        self.records = TeeRecordStore(*stores)
+        self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
+        self.store = SqliteStore(settings.store)
+        self.ami: AmiController | None = None
+        if settings.ami_user:
+            self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
+                                     settings.ami_secret.get_secret_value())
+        self.rules = load_rules(settings.routing_rules or DEFAULT_RULES, profile.fact_types)
+        router = RulesRouter(
+            self.rules,
+            profile.routing_facts,
+            board=self.ami.board if self.ami else None,
+            connected=lambda: self.ami is not None and self.ami.connected,
+            store=self.store,
+            can_call_back=lambda: self.ami is not None and self.ami.connected,
+        )
+        self.dialer = CallbackDialer(self.store, self.ami, self.rules.queues, channel=settings.callback_channel,
+                                     context=settings.callback_context,
+                                     retry_after=settings.callback_retry_after) if self.ami else None
+        self.audiosocket = AudioSocketServer(settings.host, settings.audiosocket_port)
+        self.speech_model = speech_model
+        self._owns_model = speech_model is None
+        self.listener = SpeechListener(None, None)
+        self.metrics.count_from("ivr_listener_answers", "Questions heard by the speech listener, by how",
+                                "how", lambda: self.listener.stats)
+        self.engine = EngineServices(
+            prompts=self.catalog,
+            spoken=DynamicPrompts(dynamic_prompts_dir(settings)),
+            router=router,
+            listener=self.listener,
+            lookups=dict(profile.lookups(self.tracking)),
+            callbacks=CallbackBook(self.store),
+            slots=profile.slots,
+            filters={**FILTERS, **profile.filters},
+            validators=profile.validators,
+        )
+        self.flows = FlowRegistry(settings.flows_dir, self.engine, self.flow_context)
+        self.resolver = resolver or self.flows
+        self.watch_flows = watch_flows
+        self.supervisor = CallSupervisor(
+            self.resolver,
+            self.records,
+            fallback_queue=profile.fallback_queue,
+            apology_prompt=self.catalog.playback_path("desole_erreur"),
+            allow_sim_clock=allow_sim_clock,
+            on_call_ended=self.metrics.call_ended,
+        )
+        self.metrics.active.set_function(lambda: len(self.supervisor.live))
+        self.admin: AdminServer | None = None
+        self.agi = FastAgiServer(
+            self.supervisor,
+            host=settings.host,
+            port=settings.agi_port,
+            limits=AgiLimits(
+                max_line=settings.max_line,
+                env_timeout=settings.env_timeout,
+                reply_timeout=settings.reply_timeout,
+            ),
+        )
+        self._tasks: list[asyncio.Task] = []
+        self.listening = False
+
+    @property
+    def agi_port(self) -> int:
+        return self.agi.bound_port
+
+    def flow_context(self) -> ValidationContext:
+        """What flows are checked against on (re)load."""
+        lookups = {name: service.statuses for name, service in self.engine.lookups.items()}
+        return validation_context(self.catalog, lookups, self.profile, self.rules.queues)
+
+    def reload_flows(self) -> ReloadReport:
+        """Reload flow files (SIGHUP, file change, admin): valid changes apply to new calls."""
+        report = self.flows.reload()
+        self.metrics.flow_reloads.labels("ok" if report.ok else "rejected").inc()
+        return report
+
+    async def _load_speech_model(self) -> bool:
+        """Load the Vosk model off the event loop; False (keypad only) when there is none."""
+        from ..listening.vosk import ModelMissing, SpeechModel, find_model
+
+        if self.speech_model is not None:
+            return True
+        path = find_model(self.settings.vosk_model)
+        if path is None:
+            log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
+                        hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
+            return False
+        try:
+            self.speech_model = await asyncio.to_thread(SpeechModel, path)
+        except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
+            log.error("speech_model_failed", path=str(path), error=str(exc))
+            return False
+        self.listener.model = self.speech_model
+        self.listener.settings = SpeechSettings(record_dir=self.settings.record_dir)
+        return True
+
+    async def _start_speech(self) -> None:
+        """Load the Vosk model and listen for AudioSocket; without a model, keypad only."""
+        if not self.settings.speech or not await self._load_speech_model():
+            return
+        await self.audiosocket.start()
+        advertise = self.settings.audiosocket_advertise or f"{self.settings.host}:{self.audiosocket.bound_port}"
+        self.listener.audiosocket = self.audiosocket
+        self.listener.model = self.speech_model
+        self.listener.settings = SpeechSettings(advertise=advertise, pace=self.settings.audiosocket_pace,
+                                                record_dir=self.settings.record_dir)
+
+    async def start(self, *, listen: bool = True) -> None:
+        """Open the store, connect AMI, load speech and flows; with ``listen``, accept FastAGI calls.
+
+        ``listen=False`` is the classic-AGI mode (one process per call): no
+        listeners, no AMI connection, no AudioSocket (speech only through the
+        RECORD FILE fallback when ``record_dir`` is set).
+        """
+        await self.store.open()
+        if listen:
+            # The dashboard's figures survive a restart: rebuilt from the records file. Not in
+            # classic AGI mode, where each call is a process of its own and has no dashboard.
+            await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
+            if self.ami is not None:
+                self.ami.start()
+            else:
+                log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
+            if self.dialer is not None:
+                self.dialer.start()
+            await self._start_speech()
+        elif self.settings.speech and self.settings.record_dir is not None:
+            await self._load_speech_model()
+        self.reload_flows()
+        if listen and self.watch_flows and self.settings.flow_watch_interval > 0:
+            self._tasks.append(asyncio.create_task(self.flows.watch(self.settings.flow_watch_interval)))
+        self.listening = listen
+        if listen:
+            await self.agi.start()
+            await self._start_admin()
+
+    async def _start_admin(self) -> None:
+        if self.settings.admin_port < 0:
+            return
+        try:
+            status = StatusView(self.flows, self.supervisor, self.kpis, self.metrics, self.tracking, self.ami,
+                                listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
+                                reload=self.reload_flows)
+            self.admin = AdminServer(status, self.settings.host, self.settings.admin_port,
+                                     self.settings.admin_token.get_secret_value())
+            await self.admin.start()
+        except (AdminConfigError, OSError) as exc:
+            # The line keeps answering calls without its dashboard.
+            log.error("admin_not_started", error=str(exc))
+            self.admin = None
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self.admin is not None:
+            await self.admin.stop()
+        if self.listening:
+            await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
+        await self.audiosocket.stop()
+        if self.speech_model is not None and self._owns_model:
+            self.speech_model.close()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.dialer is not None:
+            await self.dialer.stop()
+        if self.ami is not None:
+            await self.ami.stop()
+        await self.tracking.close()
+        await self.store.close()
+        self.records.close()
+
+    async def serve_forever(self) -> None:
+        """Run until SIGTERM/SIGINT (SIGHUP reloads flows), then drain live calls and exit."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        # Signal handlers first: once the ports listen, a SIGHUP must reload, never kill (its default action).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_flows)
+        await self.start()
+        await stop.wait()
+        log.info("shutdown_requested", live_calls=self.agi.active_sessions)
+        await self.stop()

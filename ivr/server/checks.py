@@ -1,0 +1,40 @@
+"""What flows are checked against: the prompt catalog, the lookup services' statuses, the routing
+queues and the line's profile — the same for ``ivr flows check`` and for a running server's reload."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from ..engine.template import FILTERS
+from ..engine.validate import ValidationContext
+from ..interfaces import LineProfile
+from ..tts.catalog import Catalog
+
+__all__ = ["validation_context", "offline_context"]
+
+
+def validation_context(catalog: Catalog, lookups: Mapping[str, Iterable[str]], profile: LineProfile,
+                       queues: Iterable[str], *, check_prompts: bool = True) -> ValidationContext:
+    """``lookups``: each lookup service's name and the statuses it returns."""
+    prompts = set(catalog.prompts)
+    unrendered = {p for p in prompts if not catalog.wav_path(p).exists()}
+    return ValidationContext(prompts=prompts, unrendered=unrendered,
+                             services={name: set(statuses) for name, statuses in lookups.items()},
+                             queues=(*queues, "auto"), check_prompts=check_prompts, slots=dict(profile.slots),
+                             validators=set(profile.validators), filters=set(FILTERS) | set(profile.filters))
+
+
+def offline_context(prompts_dir: Path, rules: Path | None = None, profile: LineProfile | None = None) -> ValidationContext:
+    """The context ``ivr flows check`` uses: what a server started with these files would check
+    (the 34 00 profile, its routing rules, the tracking client's statuses)."""
+    from ..ants3400.profile import PROFILE
+    from ..config import DEFAULT_RULES
+    from ..routing.rules import load_rules
+    from ..tracking.client import TrackingClient
+    from ..tts.catalog import load_catalog
+
+    profile = profile or PROFILE
+    catalog = load_catalog(prompts_dir / "catalog.yaml")
+    routing = load_rules(rules or DEFAULT_RULES, profile.fact_types)
+    return validation_context(catalog, {"tracking": TrackingClient.statuses}, profile, routing.queues)

@@ -1,1 +1,0 @@
-"""Speech: slots (what a question expects), French understanding, Vosk recognition."""

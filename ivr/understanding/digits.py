@@ -1,0 +1,104 @@
+"""A digit string as a caller says it: digit by digit, in pairs or triples (« soixante-dix-huit »),
+with « double » / « triple », hesitations (« euh ») and repairs (« non, zéro sept », « je recommence »).
+
+Returns the digits heard; whether they make a valid number (length, key) is the question's business.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .numbers import MULTIPLIERS, UNITS, is_article, number_from
+from .text import normalise
+
+__all__ = ["parse_digits"]
+
+_RESTART = re.compile(r"\b(je (re)?commence|recommencer|recommence|recommencons|je reprends|reprendre|reprends|"
+                      r"reprenons|depuis le debut|du debut|on recommence|on reprend|attendez je reprends)\b")
+_CORRECTION_RE = re.compile(r"\b(je veux dire|je voulais dire|non non|non|pardon|plutot|enfin|erreur|oups|"
+                            r"correction|rectification|je me suis trompe|je me trompe)\b")
+
+
+def parse_digits(text: str) -> str | None:
+    """The digits a caller said (« zéro six, soixante-dix-huit… ») as a string, or None if none."""
+    # Punctuation in a written transcript marks pauses: numbers do not run across it
+    # (« soixante, dix » is 60 then 10). Vosk output has none, so greedy reading applies.
+    norm = " | ".join(normalise(part) for part in re.split(r"[,;.!?]", text))
+    # A restart anywhere drops what came before it.
+    restarts = list(_RESTART.finditer(norm))
+    if restarts:
+        norm = norm[restarts[-1].end():]
+    # Mark corrections with a sentinel token so the word loop can see them.
+    norm = _CORRECTION_RE.sub(" <corr> ", norm)
+    toks = norm.split()
+    groups: list[str] = []
+    correcting = False
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok == "<corr>":
+            correcting = bool(groups)
+            i += 1
+            continue
+        repeat = 1
+        if tok in MULTIPLIERS or (tok in ("deux", "trois") and i + 1 < len(toks) and toks[i + 1] == "fois"):
+            if tok in MULTIPLIERS:
+                repeat, j = MULTIPLIERS[tok], i + 1
+            else:
+                repeat, j = UNITS[tok], i + 2
+            found = number_from(toks, j)
+            if found is None:
+                i += 1
+                continue
+            digits, i = found[0] * repeat, found[1]
+        else:
+            if tok in ("un", "une") and is_article(toks, i):
+                i += 1
+                continue
+            found = number_from(toks, i)
+            if found is None:
+                i += 1  # filler word (euh, alors, c'est, numéro…): ignore
+                continue
+            digits, i = found
+        new = [digits]
+        if correcting:
+            # Gather the whole correction, then let it replace what it restates.
+            while i < len(toks) and toks[i] != "<corr>":
+                more = number_from(toks, i) if not (toks[i] in ("un", "une") and is_article(toks, i)) else None
+                if more is None:
+                    i += 1
+                    continue
+                new.append(more[0])
+                i = more[1]
+            groups = _apply_correction(groups, new)
+            correcting = False
+            continue
+        groups.extend(new)
+    result = "".join(groups)
+    return result or None
+
+
+def _apply_correction(groups: list[str], correction: list[str]) -> list[str]:
+    """Replace the end of ``groups`` that ``correction`` restates.
+
+    Digit-by-digit corrections replace as many trailing one-digit groups as
+    the correction starts with (« zéro six, non, zéro sept »); a multi-digit
+    correction replaces the last group (« soixante-dix-huit, non, soixante-dix-sept »).
+    """
+    if not groups:
+        return correction
+    if len(correction[0]) == 1:
+        lead = 0
+        for g in correction:
+            if len(g) != 1:
+                break
+            lead += 1
+        trailing = 0
+        for g in reversed(groups):
+            if len(g) != 1 or trailing >= lead:
+                break
+            trailing += 1
+        cut = max(trailing, 1)
+    else:
+        cut = 1
+    return groups[: len(groups) - cut] + correction

@@ -9,12 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     IVR_VOSK_MODEL=/opt/models/vosk-model-small-fr-0.22
 
 # Folders shared with the Asterisk container through named volumes (they start as these folders):
-# readbacks the IVR renders, Asterisk reads (0755); recordings Asterisk writes and the IVR reads and
-# deletes, whatever user each container runs as (0777, on a volume only these two mount).
-RUN groupadd --system ivr && useradd --system --gid ivr --home /app --shell /usr/sbin/nologin ivr \
+# readbacks the IVR renders (they speak personal data) are readable by group 3400 only, which the
+# Asterisk container joins (group_add in docker-compose.yml): 0640 files in a setgid 2750 folder;
+# recordings Asterisk writes and the IVR reads and deletes, whatever user each container runs as
+# (0777, on a volume only these two mount).
+RUN groupadd --system --gid 3400 ivr && useradd --system --gid ivr --home /app --shell /usr/sbin/nologin ivr \
     && mkdir -p /app /opt/models /var/spool/ivr /var/lib/ivr /var/cache/ivr-prompts \
     && chown -R ivr:ivr /app /opt/models /var/spool/ivr /var/lib/ivr /var/cache/ivr-prompts \
-    && chmod 0755 /var/cache/ivr-prompts && chmod 0777 /var/spool/ivr
+    && chmod 2750 /var/cache/ivr-prompts && chmod 0777 /var/spool/ivr
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

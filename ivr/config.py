@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IVR_", extra="forbid")
 
     host: str = "127.0.0.1"
+    #: Each listener's own address (default: ``host``): FastAGI and AudioSocket face Asterisk, admin faces operators.
+    agi_host: str | None = None
+    audiosocket_host: str | None = None
+    admin_host: str | None = None
+    #: Who may open FastAGI and AudioSocket connections (CIDR list): loopback and the compose network.
+    peer_allow: str = "127.0.0.0/8,::1/128,172.28.34.0/24"
+    #: Connections open at once per listener (shrunk to fit the process's descriptor limit).
+    max_agi_connections: int = 1000
+    max_audiosocket_connections: int = 500
+    max_admin_connections: int = 64
+    #: Host names the admin pages answer to besides loopback (``ivr,ivr.example.org``); with a token and
+    #: none given, any.
+    admin_allowed_hosts: str = ""
     agi_port: int = 4573
     audiosocket_port: int = 9092
     admin_port: int = 8080
@@ -39,6 +52,12 @@ class Settings(BaseSettings):
     #: Where spoken readbacks rendered during calls go (default ``<prompts_dir>/cache``). Asterisk plays
     #: them by absolute path: in containers, a volume both mount at the same path.
     dynamic_prompts_dir: Path | None = None
+    #: Key naming rendered readbacks (a keyed hash: file names reveal nothing); default random per process.
+    prompt_cache_key: SecretStr = SecretStr("")
+    #: Seconds a rendered readback is kept (it speaks a file number or a status).
+    readback_ttl: float = 24 * 3600
+    #: Most readbacks kept on disk; the oldest go first.
+    readback_max_files: int = 20_000
     flows_dir: Path = DEFAULT_FLOWS_DIR
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
@@ -46,6 +65,8 @@ class Settings(BaseSettings):
     ami_secret: SecretStr = SecretStr("")
     #: SQLite file for what must survive a restart (callbacks, daily caller counts).
     store: Path = Path("var/ivr.sqlite")
+    #: Key of the caller-number hashes in the store (default: a random key kept in the store itself).
+    caller_hash_key: SecretStr = SecretStr("")
     #: Routing rules (default: the 34 00 line's, ``ivr/ants3400/rules.yaml``).
     routing_rules: Path | None = None
     #: Channel that reaches a caller for a callback ({number} is replaced); dialplan context that queues them.
@@ -53,6 +74,12 @@ class Settings(BaseSettings):
     callback_context: str = "ivr-callback"
     #: Seconds before a callback whose call failed (no answer, busy) is dialled again (3 tries in all).
     callback_retry_after: float = 60.0
+    #: International prefixes callbacks may dial besides French geographic and mobile numbers (``+590,+262``);
+    #: ``[ivr-callback-out]`` in the dialplan needs a matching line for each.
+    callback_international: str = ""
+    #: File lookups one caller number may make in ``lookup_window`` seconds (more go to an agent).
+    lookups_per_caller: int = 10
+    lookup_window: float = 600.0
     tracking_url: str = "http://127.0.0.1:8081"
     tracking_timeout: float = 2.0
     vosk_model: Path | None = None
@@ -93,8 +120,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         loaded = YAML(typ="safe").load(Path(config_file).read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{config_file}: the config file must be a mapping of settings")
-        if "ami_secret" in loaded:
-            raise ValueError(f"{config_file}: ami_secret must come from the IVR_AMI_SECRET environment variable")
+        for secret in ("ami_secret", "admin_token", "caller_hash_key", "prompt_cache_key"):
+            if secret in loaded:
+                raise ValueError(f"{config_file}: {secret} must come from the IVR_{secret.upper()} environment variable")
         file_values = {k.replace("-", "_"): v for k, v in loaded.items()}
     env_settings = Settings()
     merged = {**file_values}

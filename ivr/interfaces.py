@@ -213,6 +213,8 @@ class CallView(Protocol):
     now: datetime
     #: The flow's variables; routing keeps its per-call facts there too (``calls_today``).
     variables: MutableMapping[str, Any]
+    #: The caller asked for their number not to be shown (restricted presentation): never called back.
+    caller_withheld: bool
 
     @property
     def caller_number(self) -> str: ...

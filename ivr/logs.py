@@ -12,7 +12,7 @@ import sys
 
 import structlog
 
-from .privacy import mask_sensitive_keys
+from .privacy import mask_sensitive_keys, printable, scrub_event, scrub_numbers
 
 __all__ = ["configure_logging"]
 
@@ -43,6 +43,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", *, stream=None, fo
             mask_sensitive_keys,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            scrub_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -50,6 +51,15 @@ def configure_logging(fmt: str = "auto", level: str = "info", *, stream=None, fo
         cache_logger_on_first_use=False,
     )
     # Libraries that use the standard logging module (panoramisk, aiohttp)
-    # go to the same stream at the same level.
+    # go to the same stream at the same level, with the same masking.
     logging.basicConfig(stream=stream, level=numeric, format="%(levelname)s %(name)s %(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_scrub_record)
     _configured = True
+
+
+def _scrub_record(record: logging.LogRecord) -> bool:
+    """A standard-library log line (an access log, a library's message) masked like ours."""
+    record.msg = printable(scrub_numbers(record.getMessage()))
+    record.args = None
+    return True

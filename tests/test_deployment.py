@@ -297,14 +297,18 @@ def test_every_file_asterisk_plays_or_records_is_shared_at_the_same_path(monkeyp
             for f in (ROOT / source / Path(path).relative_to(ivr[1])).rglob("*"):
                 assert f.stat().st_mode & 0o004, f"{f} is not world-readable"
         else:
-            # A named volume starts as the IVR image's folder: created with the right modes.
+            # A named volume starts as the IVR image's folder: created with the right modes. Readbacks
+            # speak personal data: only the IVR's group (which Asterisk joins) reads them.
             assert source in compose["volumes"]
-            mode = "0777" if access == "write" else "0755"
+            mode = "0777" if access == "write" else "2750"
             assert re.search(rf"chmod {mode} (\S+ )*{re.escape(ivr[1])}\b", dockerfile), (what, mode)
+            if access == "read":
+                gid = re.search(r"groupadd --system --gid (\d+) ivr", dockerfile).group(1)
+                assert gid in [str(g) for g in services["asterisk"].get("group_add", [])], what
 
 
-def test_readbacks_are_readable_by_another_user_whatever_the_umask(tmp_path):
-    """Asterisk may run as another user than the IVR: rendered prompts are 0644 in a 0755 folder."""
+def test_readbacks_are_readable_by_the_group_only_whatever_the_umask(tmp_path):
+    """Asterisk runs as another user in the IVR's group: readbacks are 0640 in a setgid 2750 folder."""
     import asyncio
 
     from ivr.tts.dynamic import DynamicPrompts
@@ -315,5 +319,19 @@ def test_readbacks_are_readable_by_another_user_whatever_the_umask(tmp_path):
         base = asyncio.run(prompts.playback_path("Votre demande est en cours d'instruction."))
     finally:
         os.umask(old)
-    assert (Path(base + ".wav").stat().st_mode & 0o777) == 0o644
-    assert ((tmp_path / "cache").stat().st_mode & 0o777) == 0o755
+    assert (Path(base + ".wav").stat().st_mode & 0o777) == 0o640
+    assert ((tmp_path / "cache").stat().st_mode & 0o7777) == 0o2750
+
+
+def test_the_compose_network_is_the_one_the_ivr_takes_asterisk_connections_from():
+    from ivr.config import Settings
+    from ivr.server.resources import PeerAllowList
+
+    compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    [subnet] = [c["subnet"] for c in compose["networks"]["line"]["ipam"]["config"]]
+    allowed = PeerAllowList(Settings().peer_allow)
+    import ipaddress
+
+    network = ipaddress.ip_network(subnet)
+    assert allowed(str(network[10])) and not allowed("10.9.8.7")
+    assert all(compose["services"][s]["networks"] == ["line"] for s in ("asterisk", "ivr", "tracking", "tester"))

@@ -224,7 +224,7 @@ async def test_calls_today_counts_the_lines_local_day_not_the_machines(tmp_path)
 
     store = CountingStoreDouble()
     router = RulesRouter(load_rules(DEFAULT_RULES, PROFILE.fact_types), PROFILE.routing_facts, store=store)
-    call_ = SimpleNamespace(variables={}, caller_number="0611223344",
+    call_ = SimpleNamespace(variables={}, caller_number="0611223344", caller_withheld=False,
                             now=datetime.fromisoformat("2026-11-24T23:30:00+00:00"),
                             record=SimpleNamespace(rule=None, expected_wait=None))
     await router.decide(call_, "auto", "")

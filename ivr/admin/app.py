@@ -8,12 +8,13 @@ a token is refused.
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import html
-import ipaddress
+from collections.abc import Iterable
 
 from aiohttp import web
 
+from .guard import ConnectionGuard, add_security_headers, allowed_hosts, loopback_host, security_middleware
 from .status import ServerStatus
 
 __all__ = ["AdminServer", "AdminConfigError"]
@@ -21,15 +22,6 @@ __all__ = ["AdminServer", "AdminConfigError"]
 
 class AdminConfigError(RuntimeError):
     pass
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _wants_html(request: web.Request) -> bool:
@@ -55,24 +47,31 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
 class AdminServer:
     """Admin HTTP over a :class:`~ivr.admin.status.ServerStatus`."""
 
-    def __init__(self, status: ServerStatus, host: str, port: int, token: str = "") -> None:
-        if not token and not _is_loopback(host):
+    def __init__(self, status: ServerStatus, host: str, port: int, token: str = "", *,
+                 hosts: Iterable[str] = (), max_connections: int = 64, header_timeout: float = 5.0) -> None:
+        if not token and not loopback_host(host):
             raise AdminConfigError(
                 f"the admin HTTP server would listen on {host} without a token: set IVR_ADMIN_TOKEN")
         self.status = status
         self.host = host
         self.port = port
         self.token = token
+        self.hosts = allowed_hosts(host, token, hosts)
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.guard: ConnectionGuard | None = None
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._listener: asyncio.base_events.Server | None = None
 
     @property
     def bound_port(self) -> int:
-        assert self._site is not None
-        return self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert self._listener is not None
+        return self._listener.sockets[0].getsockname()[1]
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth])
+        app = web.Application(middlewares=[security_middleware(self.token, self.hosts, self._request_started)],
+                              client_max_size=64 * 1024)
+        app.on_response_prepare.append(add_security_headers)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)
@@ -84,24 +83,25 @@ class AdminServer:
         app.router.add_get("/kpis", self.kpis)
         return app
 
+    def _request_started(self, transport: object) -> None:
+        if self.guard is not None:
+            self.guard.mark_started(transport)
+
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1)
+        # Idle keep-alive connections close after 5 s; header lines and fields are bounded.
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1, keepalive_timeout=5,
+                                     max_line_size=8190, max_field_size=8190)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self.port)
-        await self._site.start()
+        assert self._runner.server is not None
+        self.guard = ConnectionGuard(self._runner.server, max_connections=self.max_connections,
+                                     header_timeout=self.header_timeout)
+        self._listener = await asyncio.get_running_loop().create_server(self.guard, self.host, self.port, backlog=128)
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    @web.middleware
-    async def _auth(self, request: web.Request, handler):
-        if self.token and request.path != "/healthz":
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or \
-                request.query.get("token", "")
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return web.json_response({"error": "admin token required"}, status=401)
-        return await handler(request)
 
     # -- endpoints ------------------------------------------------------------
 

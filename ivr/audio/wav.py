@@ -37,25 +37,26 @@ def _read(w: wave.Wave_read) -> tuple[bytes, int]:
     return frames, w.getframerate()
 
 
-def write_wav(path: str | Path, pcm: bytes, rate: int = TELEPHONY_RATE) -> None:
-    """Write mono 16-bit PCM as a WAV file, atomically, readable by every user.
+def write_wav(path: str | Path, pcm: bytes, rate: int = TELEPHONY_RATE, *, mode: int = 0o644,
+              dir_mode: int = 0o755) -> None:
+    """Write mono 16-bit PCM as a WAV file, atomically, with ``mode`` whatever the process's umask.
 
     The temporary file has a unique name, so several writers of the same
     target (processes sharing a prompt cache) never write into each other's
     file; each rename is atomic and readers only ever see a whole WAV.
-    Asterisk plays these files and may run as another user: the file is
-    0644 and a folder created here 0755, whatever the process's umask.
+    Asterisk plays these files and may run as another user: catalog prompts
+    are 0644 (a folder created here 0755); readbacks choose a narrower mode.
     """
     import tempfile
 
     path = Path(path)
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o755)
+        os.chmod(path.parent, dir_mode)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600: Asterisk's user could not read the prompt
+        os.fchmod(fd, mode)  # mkstemp makes 0600: Asterisk's user could not read the prompt
         with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)

@@ -2,9 +2,11 @@
 
 Against ``ivr serve`` and the tracking stub as separate processes: fuzzed
 environment blocks and replies, hang-ups at random points, tracking failures,
-a SIGHUP storm during calls, SIGTERM during load (graceful drain), kill -9
-(finished calls' records intact); file descriptors and sessions counted
-before and after. Every call must end with exactly one recorded outcome.
+a SIGHUP storm during calls, resource attacks (reply floods, descriptor
+exhaustion at a 1,024 limit, slow admin clients, AudioSocket trickle: see
+``attacks``), SIGTERM during load (graceful drain), kill -9 (finished calls'
+records intact); file descriptors and sessions counted before and after.
+Every call must end with exactly one recorded outcome.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import tempfile
 import time
@@ -22,6 +25,7 @@ import aiohttp
 
 from ..sim.runner import run_scenarios
 from ..sim.scenario import Scenario
+from .attacks import run_resource_attacks
 from .load import proc_fds, server_processes
 
 __all__ = ["run_fault_bench", "fuzz_env_block", "fuzz_reply", "normal_call"]
@@ -165,6 +169,16 @@ async def run_fault_bench(*, fuzz: int = 200, calls: int = 100, seed: int = 3400
                                  "one_outcome_each": all(r.get("outcome") for r in records),
                                  "unique_call_ids": len({r["call_id"] for r in records}) == len(records)}
 
+        (tmp / "d").mkdir()
+        # Raise this process's own limit: the attacks open 4,100 sockets.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 8192 <= hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (8192, hard))
+        async with server_processes(tmp / "d", admin=True, nofile=(1024, 1024),
+                                    env_extra={"IVR_PEER_ALLOW": "127.0.0.1/32", "IVR_LOG_LEVEL": "warning"}) as srv:
+            report["resource_attacks"] = await run_resource_attacks(
+                srv, lambda n: [normal_call(i) for i in range(n)], progress)
+
         progress("SIGTERM during load (graceful drain)")
         (tmp / "b").mkdir()
         async with server_processes(tmp / "b") as srv:
@@ -204,5 +218,8 @@ async def run_fault_bench(*, fuzz: int = 200, calls: int = 100, seed: int = 3400
                     and report["leaks"]["fds_after_more_calls"] <= report["leaks"]["fds_after_faults"] + 2
                     and report["records"]["one_outcome_each"] and report["sigterm_drain"]["exit_code"] == 0
                     and report["sigterm_drain"]["calls_with_outcome"] == report["sigterm_drain"]["calls"]
-                    and report["kill9"]["records_lost"] == 0)
+                    and report["kill9"]["records_lost"] == 0
+                    and all(a["normal_calls_passed"] == a["normal_calls"] for name, a in report["resource_attacks"].items()
+                            if isinstance(a, dict) and "normal_calls" in a)
+                    and report["resource_attacks"]["audiosocket_trickle"]["longest_question_s"] < 10)
     return report

@@ -69,8 +69,12 @@ async def wait_port(port: int, timeout: float = 30.0) -> None:
 
 
 @asynccontextmanager
-async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None, admin: bool = False):
-    """Start ``ivr tracking-stub`` and ``ivr serve`` as processes; yields a dict of ports, pids, paths."""
+async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None, admin: bool = False,
+                           nofile: tuple[int, int] | None = None):
+    """Start ``ivr tracking-stub`` and ``ivr serve`` as processes; yields a dict of ports, pids, paths.
+
+    ``nofile`` sets the server's open-files limit (soft, hard), as systemd would.
+    """
     stub_port, agi_port = free_port(), free_port()
     admin_port = free_port() if admin else -1
     env = {**os.environ, "IVR_LOG_LEVEL": "error", "IVR_LOG_FORMAT": "json", "IVR_SPEECH": "false",
@@ -82,12 +86,13 @@ async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ivr", "serve", "--agi-port", str(agi_port), "--admin-port", str(admin_port),
         "--records", str(tmp / "calls.jsonl"), "--allow-sim-clock",
-        stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"), env=env)
+        stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"), env=env,
+        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None)
     try:
         await wait_port(stub_port)
         await wait_port(agi_port)
         yield {"agi_port": agi_port, "admin_port": admin_port, "stub_port": stub_port, "server": server,
-               "stub": stub, "records": tmp / "calls.jsonl", "env": env}
+               "stub": stub, "records": tmp / "calls.jsonl", "env": env, "log": tmp / "server.log"}
     finally:
         for proc in (server, stub):
             if proc.returncode is None:

@@ -37,6 +37,8 @@ class CallIdentity(Protocol):
     """Who and what the call is, as Asterisk said when it opened the session."""
 
     caller_number: str
+    #: The caller's presentation is restricted or unavailable.
+    caller_withheld: bool
     uniqueid: str
     request: str
     channel: str
@@ -50,6 +52,7 @@ class Call:
                  now: datetime | None = None) -> None:
         self.channel = channel
         self.caller_number = identity.caller_number
+        self.caller_withheld = identity.caller_withheld
         self.call_id = call_id or uuid.uuid4().hex[:16]
         self.started_monotonic = time.monotonic()
         #: Wall-clock time of the call, used by opening-hours checks (simulations may set it).

@@ -19,6 +19,7 @@ from .. import dialplan
 from ..edges.agi.errors import AgiError, CallerHungUp
 from ..edges.agi.protocol import AgiEnvironment
 from ..edges.agi.session import AgiSession
+from ..privacy import printable, scrub_numbers
 from .call import Call, FlowResolver
 from .outcomes import Outcome
 from .record import CallRecord, RecordStore
@@ -31,11 +32,23 @@ log = structlog.get_logger("ivr.calls")
 _SIP_CALL_ID = re.compile(r"[A-Za-z0-9@.:_\-]{1,128}")
 
 
+def withheld_presentation(callingpres: str) -> bool:
+    """Asterisk's ``agi_callingpres``: the number's presentation is restricted or unavailable
+    (``AST_PRES_RESTRICTED`` 0x20, ``AST_PRES_UNAVAILABLE`` 0x40); a value that is not a number counts
+    as withheld."""
+    try:
+        value = int(callingpres or "0")
+    except ValueError:
+        return True
+    return bool(value & 0x60)
+
+
 @dataclass(frozen=True)
 class AgiIdentity:
     """A call's identity from the AGI environment block."""
 
     caller_number: str
+    caller_withheld: bool
     uniqueid: str
     request: str
     channel: str
@@ -44,7 +57,8 @@ class AgiIdentity:
     @classmethod
     def of(cls, env: AgiEnvironment) -> "AgiIdentity":
         sip_call_id = env.named_arg("sip_call_id") or ""  # passed by the dialplan, filtered there too
-        return cls(caller_number=env.get("callerid"), uniqueid=env.get("uniqueid"), request=env.request_path,
+        return cls(caller_number=env.get("callerid"), caller_withheld=withheld_presentation(env.get("callingpres")),
+                   uniqueid=env.get("uniqueid"), request=env.request_path,
                    channel=env.get("channel"),
                    sip_call_id=sip_call_id if _SIP_CALL_ID.fullmatch(sip_call_id) else "")
 
@@ -134,7 +148,7 @@ class CallSupervisor:
             await asyncio.shield(self._rescue(call, "ivr_shutdown", play_apology=False))
             raise
         except Exception as exc:
-            call.record.error = f"{type(exc).__name__}: {exc}"
+            call.record.error = scrub_numbers(f"{type(exc).__name__}: {exc}")
             call.log.error("call_failed", node=call.current_node, error=call.record.error,
                            exc_info=not isinstance(exc, AgiError))
             await self._rescue(call, "ivr_error")
@@ -166,10 +180,10 @@ class CallSupervisor:
         except CallerHungUp:
             call.outcome = Outcome.CALLER_HANGUP
             call.record.hangup_node = call.current_node
-        except AgiError as exc:
+        except Exception as exc:
             # Cannot even set variables: the dialplan's own safety net
             # (Queue(contractor) when IVR_QUEUE is empty) still routes.
-            call.log.error("rescue_failed", error=str(exc))
+            call.log.error("rescue_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _unknown_flow(self, call: Call) -> None:
         """No flow for this request path: say so in the Asterisk log and route to an agent.
@@ -177,13 +191,14 @@ class CallSupervisor:
         Routing instead of hanging up keeps a misconfigured dialplan from
         dropping callers; the VERBOSE line tells the administrator what to fix.
         """
-        path = call.record.request
+        # The path is the dialplan's (or a peer's) text: control characters would break the command line.
+        path = printable(call.record.request)
         call.record.error = f"no flow for request path {path!r}"
         call.log.error("unknown_flow", request=path)
         try:
             await call.channel.verbose(f"IVR ERROR: no flow for AGI request path '{path}'", 1)
-        except AgiError:
-            pass
+        except (AgiError, ValueError) as exc:
+            call.log.warning("verbose_failed", error=str(exc))
         await self._rescue(call, "unknown_flow", play_apology=False)
 
     async def _set_outcome_variable(self, call: Call) -> None:

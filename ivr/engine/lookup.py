@@ -28,6 +28,13 @@ async def run_lookup(node: LookupNode, call: Call, services: EngineServices) -> 
     service = services.lookups.get(node.service)
     if service is None:
         raise FlowError(f"lookup service {node.service!r} is not configured")
+    if services.lookup_budget is not None:
+        caller = "" if call.caller_withheld else "".join(ch for ch in call.caller_number if ch.isdigit())
+        if not services.lookup_budget.allow(caller):
+            call.variables[node.store] = {"error": "rate_limited"}
+            call.record.lookups.append({"service": node.service, "status": "rate_limited", "ms": 0.0})
+            call.log.warning("lookup_rate_limited", service=node.service, caller=call.caller_number)
+            return node.on_error
     args = {name: render(template, call.variables, services.filters) for name, template in node.args.items()}
     started = time.monotonic()
     task = asyncio.create_task(service.lookup(**args))

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ..calls.call import Call
 from ..interfaces import CallbackBook, Listener, LookupService, PromptPaths, Router, SlotSpec, SpokenText
+from .lookup_budget import LookupBudget
 from .model import FlowModel
 from .template import FILTERS, Filters
 
@@ -35,5 +36,7 @@ class EngineServices:
     slots: Mapping[str, SlotSpec] = field(default_factory=dict)
     filters: Filters = field(default_factory=lambda: dict(FILTERS))
     validators: Mapping[str, Callable[[str], bool]] = field(default_factory=dict)
+    #: Lookups per caller number (None: unlimited).
+    lookup_budget: LookupBudget | None = None
     #: The running version of another flow (subflow nodes); set by the flow registry.
     flows: Callable[[str], RunningFlow | None] = lambda name: None

@@ -57,6 +57,10 @@ class SpeechSettings:
     record_dir: Path | None = None
     endpoint: EndpointConfig = EndpointConfig()
     min_confidence: float = 0.0
+    #: Seconds a question may listen beyond its prompt, whatever the stream does (a peer trickling
+    #: empty frames keeps the endpointer's audio clock still): no-input plus the longest utterance
+    #: plus this slack.
+    question_slack: float = 5.0
 
 
 @lru_cache(maxsize=128)
@@ -212,10 +216,13 @@ class SpeechListener:
         utterance = self.model.utterance(q.slot)
         stop_prompt = asyncio.Event()
         player: asyncio.Task | None = None
+        prompt_pcm = _prompt_pcm(prompt) if prompt is not None else b""
         if prompt is not None:
-            player = asyncio.create_task(self._play(stream, _prompt_pcm(prompt), stop_prompt))
+            player = asyncio.create_task(self._play(stream, prompt_pcm, stop_prompt))
         else:
             endpointer.start_listening()
+        # The question's hard end, on the wall clock.
+        deadline = time.monotonic() + len(prompt_pcm) / 16000 + q.timeout + cfg.max_speech + self.settings.question_slack
         digits = ""
         last_key = 0.0
         pending = bytearray()
@@ -226,6 +233,14 @@ class SpeechListener:
                 if player is not None and player.done() and not stop_prompt.is_set():
                     stop_prompt.set()
                     endpointer.start_listening()
+                if time.monotonic() >= deadline:
+                    log.warning("question_time_cap", seconds=round(time.monotonic() - deadline, 1))
+                    if endpointer.speech_started:
+                        if pending:
+                            utterance.submit(bytes(pending))
+                        finishing = True
+                        return await self._result(q, utterance, partial=True)
+                    return self._keys(digits) if digits else Answer("none")
                 try:
                     frame = await stream.read(timeout=0.1)
                 except asyncio.TimeoutError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
 import structlog
 
@@ -17,8 +18,9 @@ from .. import dialplan
 from ..interfaces import Decision
 from ..privacy import mask_caller
 from ..store.sqlite import SqliteStore
+from .callback_numbers import CallbackNumbers
 
-__all__ = ["CallbackBook", "CallbackDialer"]
+__all__ = ["CallbackBook", "CallbackDialer", "check_channel_template"]
 
 log = structlog.get_logger("ivr.callbacks")
 
@@ -26,23 +28,37 @@ log = structlog.get_logger("ivr.callbacks")
 class CallbackBook:
     """Implements :class:`ivr.interfaces.CallbackBook` over the store."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, numbers: CallbackNumbers | None = None) -> None:
         self.store = store
+        self.numbers = numbers or CallbackNumbers()
 
     async def schedule(self, number: str, decision: Decision, context: dict[str, str]) -> int:
-        callback_id = await self.store.add_callback(number, decision.queue, decision.reason, context)
+        dialable = self.numbers.dialable(number)
+        if dialable is None:  # the router offers no callback then; this is the second lock
+            raise ValueError("this caller number cannot be called back")
+        callback_id = await self.store.add_callback(dialable, decision.queue, decision.reason, context)
         log.info("callback_scheduled", callback_id=callback_id, queue=decision.queue, caller=number)
         return callback_id
+
+
+def check_channel_template(template: str) -> str:
+    """The callback channel setting (``Local/{number}@ivr-callback-out``): one ``{number}`` and plain
+    dial-string characters around it, so the only variable part is the validated number."""
+    if template.count("{number}") != 1 or not re.fullmatch(r"[A-Za-z0-9/@._-]*", template.replace("{number}", "")):
+        raise ValueError(f"callback channel {template!r}: one {{number}} and letters, digits, / @ . _ - around it")
+    return template
 
 
 class CallbackDialer:
     """Originates pending callbacks through AMI when their queue has a free agent."""
 
     def __init__(self, store: SqliteStore, ami, queues: list[str], *, channel: str = "Local/{number}@ivr-callback-out",
-                 context: str = "ivr-callback", interval: float = 2.0, retry_after: float = 60.0) -> None:
+                 context: str = "ivr-callback", interval: float = 2.0, retry_after: float = 60.0,
+                 numbers: CallbackNumbers | None = None) -> None:
         self.store = store
         self.ami = ami
-        self.channel = channel
+        self.numbers = numbers or CallbackNumbers()
+        self.channel = check_channel_template(channel)
         self.context = context
         self.interval = interval
         self.queues = queues
@@ -78,10 +94,15 @@ class CallbackDialer:
                 cb = await self.store.next_callback(queue)
                 if cb is None:
                     break
+                number = self.numbers.dialable(cb.number)
+                if number is None:  # a row this policy refuses (written before it, or by hand): never dialled
+                    await self.store.finish_callback(cb.id, False, "number refused", max_attempts=1)
+                    log.warning("callback_refused", callback_id=cb.id, caller=mask_caller(cb.number))
+                    continue
                 free -= 1
                 tried += 1
                 result = await self.ami.originate(
-                    channel=self.channel.format(number=cb.number), context=self.context, exten="s",
+                    channel=self.channel.replace("{number}", number), context=self.context, exten="s",
                     variables=dialplan.callback_variables(queue, cb.id, cb.context),
                     caller_id="34 00 <3400>")
                 new_state = await self.store.finish_callback(cb.id, result.success, "" if result.success else result.reason,

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from ..interfaces import CallView, Decision
+from .callback_numbers import CallbackNumbers
 from .rules import RoutingRules, matches
 
-__all__ = ["RulesRouter", "callable_number"]
+__all__ = ["RulesRouter"]
 
 log = structlog.get_logger("ivr.routing")
 
@@ -27,16 +28,19 @@ class RulesRouter:
 
     def __init__(self, rules: RoutingRules, facts: Callable[[CallView], dict[str, Any]], *, board=None,
                  connected: Callable[[], bool] = lambda: False, store=None,
-                 can_call_back: Callable[[], bool] = lambda: False) -> None:
+                 can_call_back: Callable[[], bool] = lambda: False, numbers: CallbackNumbers | None = None) -> None:
         self.rules = rules
         self.facts = facts
+        self.numbers = numbers or CallbackNumbers()
         self.board = board
         self.connected = connected
         self.store = store
         self.can_call_back = can_call_back
 
     async def decide(self, call: CallView, requested: str, reason: str) -> Decision:
-        if self.store is not None and "calls_today" not in call.variables:
+        # Per-caller counts only for callers who can be told apart: withheld numbers all look alike.
+        identified = self.numbers.identified(call.caller_number, withheld=call.caller_withheld)
+        if self.store is not None and identified and "calls_today" not in call.variables:
             try:
                 day = call.now.astimezone(ZoneInfo(self.rules.timezone)).date()
                 call.variables["calls_today"] = await self.store.count_call(call.caller_number, day)
@@ -73,14 +77,10 @@ class RulesRouter:
             waiting = self.rules.waiting
             decision.announce_wait = wait is not None and wait > waiting.announce_above
             decision.offer_callback = (wait is not None and wait > waiting.callback_above and self.can_call_back()
-                                       and callable_number(call.caller_number))
+                                       and self.numbers.dialable(call.caller_number,
+                                                                 withheld=call.caller_withheld) is not None)
         log.info("routing_decision", queue=decision.queue, reason=decision.reason, rule=decision.rule,
                  priority=decision.priority, expected_wait=decision.expected_wait,
                  overflowed_from=decision.overflowed_from, live=live)
         return decision
 
-
-def callable_number(number: str) -> bool:
-    """Whether a caller number can be called back at all."""
-    digits = "".join(ch for ch in number if ch.isdigit())
-    return len(digits) >= 9 and number.lower() not in ("anonymous", "unknown")

@@ -19,12 +19,14 @@ from ..config import DEFAULT_RULES, Settings, dynamic_prompts_dir
 from ..edges.agi.server import AgiLimits, FastAgiServer
 from ..edges.ami.controller import AmiController
 from ..edges.audiosocket.server import AudioSocketServer
+from ..engine.lookup_budget import LookupBudget
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..engine.services import EngineServices
 from ..engine.template import FILTERS
 from ..engine.validate import ValidationContext
 from ..interfaces import LineProfile
 from ..listening.speech import SpeechListener, SpeechSettings
+from ..routing.callback_numbers import CallbackNumbers
 from ..routing.callbacks import CallbackBook, CallbackDialer
 from ..routing.router import RulesRouter
 from ..routing.rules import load_rules
@@ -33,6 +35,7 @@ from ..tracking.client import TrackingClient
 from ..tts.catalog import load_catalog
 from ..tts.dynamic import DynamicPrompts
 from .checks import validation_context
+from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .status import StatusView
 
 __all__ = ["IvrServer"]
@@ -65,12 +68,13 @@ class IvrServer:
             stores.append(self.memory_records)
         self.records = TeeRecordStore(*stores)
         self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
-        self.store = SqliteStore(settings.store)
+        self.store = SqliteStore(settings.store, caller_key=settings.caller_hash_key.get_secret_value())
         self.ami: AmiController | None = None
         if settings.ami_user:
             self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
                                      settings.ami_secret.get_secret_value())
         self.rules = load_rules(settings.routing_rules or DEFAULT_RULES, profile.fact_types)
+        numbers = CallbackNumbers(settings.callback_international.split(","))
         router = RulesRouter(
             self.rules,
             profile.routing_facts,
@@ -78,26 +82,32 @@ class IvrServer:
             connected=lambda: self.ami is not None and self.ami.connected,
             store=self.store,
             can_call_back=lambda: self.ami is not None and self.ami.connected,
+            numbers=numbers,
         )
         self.dialer = CallbackDialer(self.store, self.ami, self.rules.queues, channel=settings.callback_channel,
                                      context=settings.callback_context,
-                                     retry_after=settings.callback_retry_after) if self.ami else None
-        self.audiosocket = AudioSocketServer(settings.host, settings.audiosocket_port)
+                                     retry_after=settings.callback_retry_after, numbers=numbers) if self.ami else None
+        peers = PeerAllowList(settings.peer_allow)
+        self.audiosocket = AudioSocketServer(settings.audiosocket_host or settings.host, settings.audiosocket_port,
+                                             max_connections=settings.max_audiosocket_connections, accept_peer=peers)
         self.speech_model = speech_model
         self._owns_model = speech_model is None
         self.listener = SpeechListener(None, None)
+        self.readbacks = DynamicPrompts(dynamic_prompts_dir(settings), key=settings.prompt_cache_key.get_secret_value().encode(),
+                                        ttl=settings.readback_ttl, max_files=settings.readback_max_files)
         self.metrics.count_from("ivr_listener_answers", "Questions heard by the speech listener, by how",
                                 "how", lambda: self.listener.stats)
         self.engine = EngineServices(
             prompts=self.catalog,
-            spoken=DynamicPrompts(dynamic_prompts_dir(settings)),
+            spoken=self.readbacks,
             router=router,
             listener=self.listener,
             lookups=dict(profile.lookups(self.tracking)),
-            callbacks=CallbackBook(self.store),
+            callbacks=CallbackBook(self.store, numbers),
             slots=profile.slots,
             filters={**FILTERS, **profile.filters},
             validators=profile.validators,
+            lookup_budget=LookupBudget(settings.lookups_per_caller, settings.lookup_window),
         )
         self.flows = FlowRegistry(settings.flows_dir, self.engine, self.flow_context)
         self.resolver = resolver or self.flows
@@ -114,8 +124,10 @@ class IvrServer:
         self.admin: AdminServer | None = None
         self.agi = FastAgiServer(
             self.supervisor,
-            host=settings.host,
+            host=settings.agi_host or settings.host,
             port=settings.agi_port,
+            max_sessions=settings.max_agi_connections,
+            accept_peer=peers,
             limits=AgiLimits(
                 max_line=settings.max_line,
                 env_timeout=settings.env_timeout,
@@ -123,6 +135,7 @@ class IvrServer:
             ),
         )
         self._tasks: list[asyncio.Task] = []
+        self._admin_cap = settings.max_admin_connections
         self.listening = False
 
     @property
@@ -165,7 +178,7 @@ class IvrServer:
         if not self.settings.speech or not await self._load_speech_model():
             return
         await self.audiosocket.start()
-        advertise = self.settings.audiosocket_advertise or f"{self.settings.host}:{self.audiosocket.bound_port}"
+        advertise = self.settings.audiosocket_advertise or f"{self.audiosocket.host}:{self.audiosocket.bound_port}"
         self.listener.audiosocket = self.audiosocket
         self.listener.model = self.speech_model
         self.listener.settings = SpeechSettings(advertise=advertise, pace=self.settings.audiosocket_pace,
@@ -179,7 +192,9 @@ class IvrServer:
         RECORD FILE fallback when ``record_dir`` is set).
         """
         await self.store.open()
+        await asyncio.to_thread(self.readbacks.sweep)
         if listen:
+            self._fit_connection_caps()
             # The dashboard's figures survive a restart: rebuilt from the records file. Not in
             # classic AGI mode, where each call is a process of its own and has no dashboard.
             await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
@@ -195,10 +210,30 @@ class IvrServer:
         self.reload_flows()
         if listen and self.watch_flows and self.settings.flow_watch_interval > 0:
             self._tasks.append(asyncio.create_task(self.flows.watch(self.settings.flow_watch_interval)))
+        if listen:
+            self._tasks.append(asyncio.create_task(self._sweep_readbacks()))
         self.listening = listen
         if listen:
             await self.agi.start()
             await self._start_admin()
+
+    def _fit_connection_caps(self) -> None:
+        """Raise the open-files limit, and shrink the listeners' caps if they still would not fit in it."""
+        s = self.settings
+        caps = connection_caps(raise_descriptor_limit(), s.max_agi_connections, s.max_audiosocket_connections,
+                               s.max_admin_connections)
+        self.agi.max_sessions = caps.agi
+        self.audiosocket.max_connections = caps.audiosocket
+        self._admin_cap = caps.admin
+
+    async def _sweep_readbacks(self, every: float = 600.0) -> None:
+        """Expired readbacks (they speak personal data) leave the disk within ten minutes."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.readbacks.sweep)
+            except OSError as exc:
+                log.warning("readback_sweep_failed", error=str(exc))
 
     async def _start_admin(self) -> None:
         if self.settings.admin_port < 0:
@@ -207,8 +242,10 @@ class IvrServer:
             status = StatusView(self.flows, self.supervisor, self.kpis, self.metrics, self.tracking, self.ami,
                                 listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
                                 reload=self.reload_flows)
-            self.admin = AdminServer(status, self.settings.host, self.settings.admin_port,
-                                     self.settings.admin_token.get_secret_value())
+            self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
+                                     self.settings.admin_token.get_secret_value(),
+                                     hosts=self.settings.admin_allowed_hosts.split(","),
+                                     max_connections=self._admin_cap)
             await self.admin.start()
         except (AdminConfigError, OSError) as exc:
             # The line keeps answering calls without its dashboard.
@@ -243,6 +280,7 @@ class IvrServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload_flows)
+        quiet_accept_errors(loop)
         await self.start()
         await stop.wait()
         log.info("shutdown_requested", live_calls=self.agi.active_sessions)

@@ -60,7 +60,7 @@ def build_env_block(setup: CallSetup, *, host: str, port: int, uniqueid: str, ar
         ("agi_version", "22.5.0"),
         ("agi_callerid", setup.caller),
         ("agi_calleridname", setup.caller_name),
-        ("agi_callingpres", "0"),
+        ("agi_callingpres", str(setup.presentation)),
         ("agi_callingani2", "0"),
         ("agi_callington", "0"),
         ("agi_callingtns", "0"),

@@ -105,6 +105,8 @@ class CallSetup(_Model):
     #: third call) and their results do not depend on the order they run in.
     caller: str = ""
     caller_name: str = "unknown"
+    #: Asterisk's calling presentation (``agi_callingpres``): 0 allowed, 32 restricted (a withheld number).
+    presentation: int = Field(0, ge=0, le=255)
     channel: Literal["PJSIP", "Local"] = "PJSIP"
     language: str = "fr"
     args: list[str] = Field(default_factory=list)

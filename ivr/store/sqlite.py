@@ -1,13 +1,17 @@
 """The SQLite store (aiosqlite): pending callbacks and how often each caller called today.
 
 Caller numbers are kept only where they are needed to call back; the daily
-counts use a salted hash of the number.
+counts use a keyed hash of the number (HMAC-SHA-256): the key comes from
+``IVR_CALLER_HASH_KEY``, else a random key created once and kept in the store,
+so the hashes cannot be reversed by hashing every telephone number.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -32,6 +36,10 @@ CREATE TABLE IF NOT EXISTS callbacks (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS callbacks_pending ON callbacks (state, queue, created_at);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS caller_days (
     caller TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -54,9 +62,9 @@ class Callback:
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path, *, salt: str = "ivr-3400") -> None:
+    def __init__(self, path: str | Path, *, caller_key: str = "") -> None:
         self.path = str(path)
-        self.salt = salt
+        self._caller_key = caller_key.encode()
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> "SqliteStore":
@@ -66,6 +74,12 @@ class SqliteStore:
         await self._db.executescript(_SCHEMA)
         # A callback being dialled when the process stopped is dialled again.
         await self._db.execute("UPDATE callbacks SET state = 'pending' WHERE state = 'dialing'")
+        if not self._caller_key:
+            await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('caller_key', ?)",
+                                   (secrets.token_hex(32),))
+            async with self._db.execute("SELECT value FROM meta WHERE key = 'caller_key'") as cur:
+                (key,) = await cur.fetchone()
+            self._caller_key = key.encode()
         await self._db.commit()
         return self
 
@@ -81,8 +95,8 @@ class SqliteStore:
 
     # -- callers -------------------------------------------------------------
 
-    def _caller_key(self, number: str) -> str:
-        return hashlib.sha256(f"{self.salt}:{number}".encode()).hexdigest()[:24]
+    def _caller_hash(self, number: str) -> str:
+        return hmac.new(self._caller_key, number.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def count_call(self, number: str, day: date) -> int:
         """Count one more call from ``number`` on ``day`` (the line's local day of the call).
@@ -92,7 +106,7 @@ class SqliteStore:
         """
         if not number:
             return 1
-        key, d = self._caller_key(number), day.isoformat()
+        key, d = self._caller_hash(number), day.isoformat()
         await self.db.execute(
             "INSERT INTO caller_days (caller, day, calls) VALUES (?, ?, 1) "
             "ON CONFLICT (caller, day) DO UPDATE SET calls = calls + 1", (key, d))

@@ -1,29 +1,51 @@
-"""Prompts rendered on demand (readback of numbers, dates, statuses), cached on disk.
+"""Prompts rendered on demand (readback of numbers, dates, statuses), cached on disk for a while.
 
-The cache lives under the prompt folder Asterisk shares with the IVR, so the
-rendered file can be played by absolute path like any catalog prompt.
+The cache lives in a folder Asterisk shares with the IVR, so a rendered file is played by absolute
+path like any catalog prompt. These files speak personal data (a file number read back, a file's
+status), so:
+
+- their names are a keyed hash of the text (HMAC-SHA-256; the key from ``IVR_PROMPT_CACHE_KEY``, or a
+  random one per process): nobody can find a number's file by hashing every number;
+- they are readable by the owner and the group only (0640, in a 2750 folder whose group Asterisk is in);
+- they expire (24 h by default) and the cache is bounded in files: :meth:`DynamicPrompts.sweep`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import os
+import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import structlog
 
 from ..audio.wav import write_wav
 from .espeak import Voice
 
 __all__ = ["DynamicPrompts"]
 
+log = structlog.get_logger("ivr.prompts")
+
+#: Owner read/write, group read (Asterisk's group): readbacks hold personal data.
+FILE_MODE = 0o640
+#: The group can enter; new files inherit the folder's group (setgid).
+DIR_MODE = 0o2750
+
 
 class DynamicPrompts:
     """Renders French text to 8 kHz WAV once per (text, voice) and returns its playback path."""
 
     def __init__(self, cache_dir: Path, voice: Voice = Voice(), renderer: Callable[[str, Voice], bytes] | None = None,
-                 max_concurrent: int = 2) -> None:
+                 max_concurrent: int = 2, *, key: bytes = b"", ttl: float = 24 * 3600, max_files: int = 20_000) -> None:
         self.cache_dir = Path(cache_dir)
         self.voice = voice
+        self.ttl = ttl
+        self.max_files = max_files
+        self._key = key or secrets.token_bytes(32)
         self._renderer = renderer
         self._sem = asyncio.Semaphore(max_concurrent)
         self._rendering: dict[Path, asyncio.Future[None]] = {}
@@ -36,14 +58,20 @@ class DynamicPrompts:
         return render_text(text, voice)
 
     def path_for(self, text: str) -> Path:
-        digest = hashlib.sha256(f"{self.voice.key()}\n{text}".encode()).hexdigest()[:20]
+        digest = hmac.new(self._key, f"{self.voice.key()}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
         return self.cache_dir / f"dyn-{digest}"
+
+    def _fresh(self, wav: Path) -> bool:
+        try:
+            return time.time() - wav.stat().st_mtime < self.ttl
+        except OSError:
+            return False
 
     async def playback_path(self, text: str) -> str:
         """Absolute path (no extension) of ``text`` spoken; rendered off the event loop if needed."""
         base = self.path_for(text)
         wav = base.with_suffix(".wav")
-        if wav.exists():
+        if self._fresh(wav):
             return str(base)
         # Calls asking for the same text at once (the same file number read back) share one render.
         pending = self._rendering.get(wav)
@@ -54,7 +82,7 @@ class DynamicPrompts:
         try:
             async with self._sem:
                 pcm = await asyncio.to_thread(self._render, text, self.voice)
-                await asyncio.to_thread(write_wav, wav, pcm)
+                await asyncio.to_thread(write_wav, wav, pcm, mode=FILE_MODE, dir_mode=DIR_MODE)
             pending.set_result(None)
         except BaseException as exc:
             pending.set_exception(exc)
@@ -62,3 +90,24 @@ class DynamicPrompts:
         finally:
             del self._rendering[wav]
         return str(base)
+
+    def sweep(self) -> int:
+        """Delete readbacks older than the time-to-live, then the oldest beyond ``max_files``.
+
+        Returns how many files were deleted. Runs in a thread (the server calls it at start and
+        every few minutes); a file being played while it is deleted plays on (Unix keeps it open).
+        """
+        try:
+            entries = [(e.stat().st_mtime, Path(e.path)) for e in os.scandir(self.cache_dir)
+                       if e.name.startswith("dyn-") and e.name.endswith(".wav")]
+        except FileNotFoundError:
+            return 0
+        now = time.time()
+        expired = [p for mtime, p in entries if now - mtime >= self.ttl]
+        kept = sorted((mtime, p) for mtime, p in entries if now - mtime < self.ttl)
+        over = [p for _, p in kept[: max(0, len(kept) - self.max_files)]]
+        for path in expired + over:
+            path.unlink(missing_ok=True)
+        if expired or over:
+            log.info("readbacks_swept", expired=len(expired), over_limit=len(over), kept=len(kept) - len(over))
+        return len(expired) + len(over)

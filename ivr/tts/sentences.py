@@ -66,6 +66,6 @@ def say_wait_text(seconds: int) -> str:
 
 def callback_confirmation(number: str) -> str:
     """What a caller hears once their callback is booked: the end of the number they will be called on."""
-    ending = " ".join(d for d in number if d.isdigit())[-3:]
+    ending = " ".join([d for d in number if d.isdigit()][-3:])  # the last three digits, said one by one
     return (f"C'est noté. Un conseiller vous rappellera au numéro se terminant par {ending}, "
             f"dès que possible. Merci de votre appel, au revoir.")

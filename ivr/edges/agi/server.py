@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ class AgiLimits:
     env_timeout: float = 5.0
     reply_timeout: float = 10.0
     media_timeout: float = 120.0
+    #: Reply lines received that no command asked for (a peer sending more is dropped).
+    max_pending_lines: int = 32
+    #: Lines of one ``520-`` usage reply.
+    max_usage_lines: int = 64
 
 
 async def read_environment(reader: asyncio.StreamReader, limits: AgiLimits) -> AgiEnvironment:
@@ -99,11 +104,19 @@ class FastAgiServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         limits: AgiLimits | None = None,
+        max_sessions: int = 1000,
+        accept_peer: Callable[[str], bool] = lambda address: True,
     ) -> None:
         self.run_session = run_session
         self.host = host
         self.port = port
         self.limits = limits or AgiLimits()
+        #: Connections open at once (sessions and peers still sending their environment); more are closed.
+        self.max_sessions = max_sessions
+        #: Which peer addresses may open a session (the Asterisk hosts).
+        self.accept_peer = accept_peer
+        self.refused = 0
+        self._refusals_logged_at = 0.0
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -118,17 +131,35 @@ class FastAgiServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
+        # asyncio accepts up to `backlog` connections per wake-up before any refusal runs (each holds a
+        # descriptor until then): a modest backlog keeps a connection flood from reaching the limit.
         self._server = await asyncio.start_server(
-            self._on_connection, self.host, self.port, limit=self.limits.max_line, backlog=1024
+            self._on_connection, self.host, self.port, limit=self.limits.max_line, backlog=128
         )
         log.info("agi_listening", host=self.host, port=self.bound_port)
 
+    def _refuse(self, writer: asyncio.StreamWriter, why: str, peer: str) -> None:
+        """Close a connection at once; one log line per ten seconds whatever the rate of refusals."""
+        self.refused += 1
+        transport = writer.transport
+        transport.abort()  # the descriptor is freed now, not after a graceful close
+        now = time.monotonic()
+        if now - self._refusals_logged_at >= 10.0:
+            self._refusals_logged_at = now
+            log.warning("agi_connection_refused", why=why, peer=peer, refused_so_far=self.refused)
+
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if not self.accept_peer(peer[0] if isinstance(peer, tuple) else ""):
+            self._refuse(writer, "peer not allowed", peer_text)
+            return
+        if len(self._tasks) >= self.max_sessions:
+            self._refuse(writer, f"more than {self.max_sessions} connections", peer_text)
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         try:
             try:
                 env = await read_environment(reader, self.limits)
@@ -145,6 +176,8 @@ class FastAgiServer:
                 reply_timeout=self.limits.reply_timeout,
                 media_timeout=self.limits.media_timeout,
                 max_line=self.limits.max_line,
+                max_pending_lines=self.limits.max_pending_lines,
+                max_usage_lines=self.limits.max_usage_lines,
             )
             try:
                 await self.run_session(session)

@@ -123,11 +123,18 @@ class AgiSession:
         reply_timeout: float = 10.0,
         media_timeout: float = 120.0,
         max_line: int = 8192,
+        max_pending_lines: int = 32,
+        max_usage_lines: int = 64,
     ) -> None:
         self.env = env
         self.reply_timeout = reply_timeout
         self.media_timeout = media_timeout
         self.max_line = max_line
+        #: Lines received that no command asked for yet; a peer sending more is dropped.
+        self.max_pending_lines = max_pending_lines
+        #: Lines of a ``520-`` usage reply (Asterisk's longest is about 20).
+        self.max_usage_lines = max_usage_lines
+        self._broken: AgiProtocolError | None = None
         self._reader = reader
         self._writer = writer
         self._lines: asyncio.Queue[object] = asyncio.Queue()
@@ -183,6 +190,9 @@ class AgiSession:
                     # Unsolicited: the caller is gone. Later commands get 511.
                     self._hangup.set()
                     continue
+                if self._lines.qsize() >= self.max_pending_lines:
+                    # Nobody asked for these: stop reading (memory stays bounded) and drop the peer.
+                    raise AgiProtocolError(f"peer sent more than {self.max_pending_lines} lines no command asked for")
                 self._lines.put_nowait(line)
         except asyncio.CancelledError:
             raise
@@ -190,10 +200,17 @@ class AgiSession:
             # StreamReader raises ValueError when a line exceeds its limit.
             self._lines.put_nowait(_Failure(AgiProtocolError(f"unreadable reply: {exc}")))
         except AgiProtocolError as exc:
+            self._broken = exc
             self._lines.put_nowait(_Failure(exc))
         except (ConnectionError, OSError) as exc:
             self._lines.put_nowait(_Failure(CallerHungUp(f"connection lost: {exc}")))
             self._mark_dead()
+
+    def _break(self, error: AgiProtocolError) -> None:
+        """The peer broke the protocol beyond repair: stop reading it; every command from now on fails."""
+        self._broken = error
+        self._reader_task.cancel()
+        raise error
 
     async def _next_line(self, deadline: float, command: str) -> str:
         remaining = deadline - time.monotonic()
@@ -225,6 +242,8 @@ class AgiSession:
         if not line.endswith("\n"):
             line += "\n"
         async with self._lock:
+            if self._broken is not None:
+                raise self._broken
             if self._dead or (self.hung_up and not allow_dead):
                 raise CallerHungUp("hangup")
             started = time.monotonic()
@@ -268,6 +287,8 @@ class AgiSession:
                     more = await self._next_line(deadline, command)
                     if more.startswith("520 "):
                         break
+                    if len(usage) >= self.max_usage_lines:
+                        self._break(AgiProtocolError(f"usage reply longer than {self.max_usage_lines} lines"))
                     usage.append(more)
                 raise AgiCommandError(code, command, message, usage="\n".join(usage))
             raise AgiProtocolError(f"unexpected reply code {code}: {text!r}")

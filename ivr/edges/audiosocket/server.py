@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid as uuidlib
+from collections.abc import Callable
 
 import structlog
 
@@ -126,14 +128,20 @@ class AudioStream:
 class AudioSocketServer:
     """Listens for Asterisk's AudioSocket connections and matches them to waiting calls by UUID."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9092, *, first_frame_timeout: float = 3.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 9092, *, first_frame_timeout: float = 3.0,
+                 max_connections: int = 500, accept_peer: Callable[[str], bool] = lambda address: True) -> None:
         self.host = host
         self.port = port
         self.first_frame_timeout = first_frame_timeout
+        #: Connections open at once; more are closed (each is a call's question, or a stranger).
+        self.max_connections = max_connections
+        #: Which peer addresses may connect (the Asterisk hosts).
+        self.accept_peer = accept_peer
         self._waiting: dict[str, asyncio.Future[AudioStream]] = {}
         self._server: asyncio.base_events.Server | None = None
-        self._conns: set[asyncio.Task] = set()
+        self._open = 0
         self.rejected = 0
+        self._rejections_logged_at = 0.0
 
     @property
     def bound_port(self) -> int:
@@ -141,7 +149,8 @@ class AudioSocketServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connection, self.host, self.port)
+        # asyncio accepts up to `backlog` connections per wake-up before any refusal runs: keep it modest.
+        self._server = await asyncio.start_server(self._on_connection, self.host, self.port, backlog=128)
         log.info("audiosocket_listening", host=self.host, port=self.bound_port)
 
     async def stop(self) -> None:
@@ -168,8 +177,30 @@ class AudioSocketServer:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def _reject(self, writer: asyncio.StreamWriter, why: str, peer: object) -> None:
+        """Drop a connection at once; one log line per ten seconds whatever the rate of rejections."""
+        self.rejected += 1
+        writer.transport.abort()
+        now = time.monotonic()
+        if now - self._rejections_logged_at >= 10.0:
+            self._rejections_logged_at = now
+            log.warning("audiosocket_rejected", peer=str(peer), error=why, rejected_so_far=self.rejected)
+
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if not self.accept_peer(peer[0] if isinstance(peer, tuple) else ""):
+            self._reject(writer, "peer not allowed", peer)
+            return
+        if self._open >= self.max_connections:
+            self._reject(writer, f"more than {self.max_connections} connections", peer)
+            return
+        self._open += 1
+        try:
+            await self._serve(reader, writer, peer)
+        finally:
+            self._open -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
         try:
             frame = await asyncio.wait_for(read_frame(reader), self.first_frame_timeout)
             if frame is None or frame.kind != KIND_UUID:
@@ -179,9 +210,7 @@ class AudioSocketServer:
             if fut is None or fut.done():
                 raise AudioSocketError(f"no call is waiting for UUID {key}")
         except (AudioSocketError, asyncio.TimeoutError, ConnectionError, OSError, ValueError) as exc:
-            self.rejected += 1
-            log.warning("audiosocket_rejected", peer=str(peer), error=str(exc) or type(exc).__name__)
-            writer.close()
+            self._reject(writer, str(exc) or type(exc).__name__, peer)
             return
         stream = AudioStream(key, reader, writer)
         fut.set_result(stream)

@@ -32,7 +32,8 @@ USER ivr
 ENV IVR_PROMPTS_DIR=/app/ivr/prompts \
     IVR_DYNAMIC_PROMPTS_DIR=/var/cache/ivr-prompts \
     IVR_RECORDS=/var/lib/ivr/calls.jsonl \
-    IVR_STORE=/var/lib/ivr/ivr.sqlite
+    IVR_STORE=/var/lib/ivr/ivr.sqlite \
+    IVR_ACCEPTED_DIR=/var/lib/ivr/accepted
 EXPOSE 4573 9092 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
     CMD python -c "import socket; socket.create_connection(('127.0.0.1', 4573), 2).close()" || exit 1

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     store: Path = Path("var/ivr.sqlite")
     #: Key of the caller-number hashes in the store (default: a random key kept in the store itself).
     caller_hash_key: SecretStr = SecretStr("")
+    #: The last accepted flows, rules and catalog (a restart with a broken file serves them).
+    accepted_dir: Path = Path("var/accepted")
     #: Routing rules (default: the 34 00 line's, ``ivr/ants3400/rules.yaml``).
     routing_rules: Path | None = None
     #: Channel that reaches a caller for a callback ({number} is replaced); dialplan context that queues them.

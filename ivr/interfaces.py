@@ -248,6 +248,8 @@ class LineProfile:
     routing_facts: Callable[[CallView], dict[str, Any]]
     #: Each such fact and the type of its values (rules are checked against it).
     fact_types: Mapping[str, type]
+    #: The values a fact can take, where they are a closed set (a file's statuses): rules are checked.
+    fact_values: Mapping[str, tuple[str, ...]]
     #: The queue a caller goes to when the IVR itself fails (the dialplan's safety net uses it too).
     fallback_queue: str
     #: The lookup services its flows name, built on the tracking service's client.

@@ -12,8 +12,15 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
-__all__ = ["SourceError", "load_yaml", "line_of", "to_plain", "validation_messages"]
+__all__ = ["SourceError", "load_yaml", "read_source", "line_of", "to_plain", "validation_messages", "MAX_BYTES"]
 
 
 class SourceError(ValueError):
@@ -24,20 +31,83 @@ class SourceError(ValueError):
         self.messages = messages
 
 
-def load_yaml(path: str | Path, text: str | None = None) -> Any:
-    """Parse a YAML file keeping line information (ruamel round-trip nodes)."""
+#: Largest YAML file read (flows, rules, catalog): larger is a mistake, not a configuration.
+MAX_BYTES = 1 << 20
+#: Deepest nesting of mappings and lists.
+MAX_DEPTH = 40
+
+
+def read_source(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
+    """The text of a hand-edited file, refused before reading when it is too large."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SourceError([f"{path}:1: the file is {size:,} bytes; at most {max_bytes:,} are read "
+                               f"(is it the right file?)"])
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError([f"{path}:1: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except OSError as exc:
+        raise SourceError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def load_yaml(path: str | Path, text: str | None = None, *, max_bytes: int = MAX_BYTES) -> Any:
+    """Parse a YAML file keeping line information (ruamel round-trip nodes).
+
+    Bounded whatever the file holds: its size, its nesting, and no aliases (``*name``), whose
+    expansion can turn a few hundred bytes into gigabytes (a "billion laughs").
+    """
     path = Path(path)
     if text is None:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path, max_bytes)
+    elif len(text.encode("utf-8")) > max_bytes:
+        raise SourceError([f"{path}:1: the file is larger than {max_bytes:,} bytes (is it the right file?)"])
     try:
+        depth = 0
+        for event in YAML().parse(text):
+            if isinstance(event, AliasEvent):
+                raise SourceError([f"{path}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                                   f"accepted here: write the value out in full"])
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SourceError([f"{path}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep"])
+            elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                depth -= 1
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SourceError([f"{path}:{line}: invalid YAML: {problem}"]) from None
+        raise SourceError([f"{path}:{line}: invalid YAML: {_plain(exc)}"]) from None
+    except SourceError:
+        raise
     except Exception as exc:
         raise SourceError([f"{path}:1: invalid YAML: {exc}"]) from None
+
+
+def _plain(exc: MarkedYAMLError) -> str:
+    """The YAML parser's problem in words an administrator can act on."""
+    problem = str(exc.problem or exc.context or "not valid YAML")
+    first = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    if problem.startswith("found duplicate key"):
+        key = problem.split('"')[1] if '"' in problem else "?"
+        return f'the key "{key}" appears twice in the same block (first at line {first})'
+    if "'\\t'" in problem or "\\t" in problem or "\t" in problem:
+        return "a tab character: YAML indents with spaces only"
+    if problem.startswith("mapping values are not allowed"):
+        return "a ':' YAML cannot place: put quotes around a value that holds ': ', or check the indentation"
+    if problem.startswith("expected ',' or ']'"):
+        return f"a list opened with '[' (line {first}) is not closed with ']'"
+    if problem.startswith("expected ',' or '}'"):
+        return f"a mapping opened with '{{' (line {first}) is not closed with '}}'"
+    if "while scanning a quoted scalar" in str(exc.context or ""):
+        return f"a quote opened at line {first} is never closed"
+    if problem.startswith("expected <block end>") or problem.startswith("did not find expected key"):
+        return "the indentation does not match the lines above (a key too far left or right?)"
+    if problem.startswith("could not find expected ':'"):
+        return "a line without 'key: value' (a missing ':' or a wrong indentation)"
+    return problem
 
 
 def to_plain(node: Any) -> Any:

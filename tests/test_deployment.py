@@ -232,7 +232,8 @@ def test_classic_agi_script_completes_the_34_00_scenarios(tmp_path):
         runner, port = await start_stub(StubConfig(), "127.0.0.1", 0)
         try:
             env = {"IVR_TRACKING_URL": f"http://127.0.0.1:{port}", "IVR_RECORDS": str(tmp_path / "calls.jsonl"),
-                   "IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_SPEECH": "false", "IVR_ALLOW_SIM_CLOCK": "true"}
+                   "IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_SPEECH": "false", "IVR_ALLOW_SIM_CLOCK": "true",
+                   "IVR_ACCEPTED_DIR": str(tmp_path / "accepted")}
             scenarios = load_scenarios([ROOT / "ivr" / "sim" / "scenarios"])
             return await run_scenarios(scenarios, "127.0.0.1", 0, concurrency=3, classic_env=env,
                                        classic=[sys.executable, str(ROOT / "agi_scripts" / "ivr_agi.py")])

@@ -48,14 +48,14 @@ async def test_valid_change_applies_to_new_calls_invalid_change_keeps_running_ve
         v1 = srv.flows.versions["ants-3400"]
 
         edit(flows / FLOW.name, "reason: no_file_number", "reason: sans_numero_v2")
-        report = srv.reload_flows()
+        report = await srv.reload_line()
         assert report.ok and report.applied["ants-3400"] != v1
         [after] = await run_scenarios([no_number_call()], "127.0.0.1", port)
         assert after.trace.channel.variables["IVR_REASON"] == "sans_numero_v2"
         v2 = srv.flows.versions["ants-3400"]
 
         edit(flows / FLOW.name, "kind: say", "kind: speak")
-        report = srv.reload_flows()
+        report = await srv.reload_line()
         assert not report.ok
         assert any(f"{flows / FLOW.name}:" in e and "unknown node kind 'speak'" in e for e in report.errors)
         assert srv.flows.versions["ants-3400"] == v2  # the running version stays
@@ -68,7 +68,7 @@ async def test_in_flight_call_finishes_on_the_version_it_started_with(tmp_path):
     flows.mkdir()
     shutil.copy(FLOW, flows / FLOW.name)
     async with embedded_server(flows_dir=flows) as srv:
-        watcher = asyncio.create_task(srv.flows.watch(interval=0.05))
+        watcher = asyncio.create_task(srv._watch_line(0.05))
         old_call = asyncio.create_task(run_scenarios([slow_lookup_call()], "127.0.0.1", srv.agi_port,
                                                      records=srv.memory_records))
         await asyncio.sleep(0.5)  # the call is now waiting on the slow tracking lookup

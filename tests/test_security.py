@@ -135,7 +135,8 @@ def _serve(tmp_path: Path, nofile: tuple[int, int], **env: str) -> tuple[subproc
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     full_env = {**os.environ, "IVR_AGI_PORT": str(ports["agi"]), "IVR_ADMIN_PORT": str(ports["admin"]),
                 "IVR_AUDIOSOCKET_PORT": "0", "IVR_RECORDS": str(tmp_path / "calls.jsonl"),
-                "IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_TRACKING_URL": f"http://127.0.0.1:{ports['tracking']}",
+                "IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_ACCEPTED_DIR": str(tmp_path / "accepted"),
+                "IVR_TRACKING_URL": f"http://127.0.0.1:{ports['tracking']}",
                 "IVR_SPEECH": "false", "IVR_ALLOW_SIM_CLOCK": "true", "IVR_LOG_FORMAT": "json",
                 "IVR_FLOW_WATCH_INTERVAL": "0", **env}
     log = open(tmp_path / "ivr.log", "w")

@@ -139,7 +139,7 @@ class AdminServer:
         data = self.status.flows()
         if _wants_html(request):
             rows = [[f["name"], f["version"], f["nodes"], f["path"]] for f in data["flows"]]
-            errors = "".join(f"<li><code>{html.escape(e)}</code></li>" for e in data["last_reload"]["errors"])
+            errors = "".join(f"<li><code>{html.escape(e)}</code></li>" for e in data["line"]["rejected"])
             body = _table(["parcours", "version", "nœuds", "fichier"], rows)
             body += f"<h2>Dernier rechargement</h2><ul>{errors or '<li>aucune erreur</li>'}</ul>"
             body += "<form method='post' action='/flows/reload'><button>Recharger</button></form>"
@@ -157,7 +157,7 @@ class AdminServer:
         return web.Response(text=text, content_type=types[fmt])
 
     async def reload(self, request: web.Request) -> web.Response:
-        report = self.status.reload_flows()
+        report = await self.status.reload_flows()
         return web.json_response(report, status=200 if report["ok"] else 422)
 
     async def kpis(self, request: web.Request) -> web.Response:

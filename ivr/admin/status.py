@@ -25,13 +25,14 @@ class ServerStatus(Protocol):
         """The records of the last finished calls, oldest first."""
 
     def flows(self) -> dict[str, Any]:
-        """The flows loaded (name, version, path, nodes) and the last reload's report."""
+        """The flows loaded (name, version, path, nodes), and what is served (``line``: the version, whether
+        it is the files or the last accepted copy, the last rejection's errors)."""
 
     def flow_graph(self, name: str, fmt: str) -> str | None:
         """A loaded flow drawn as ``mermaid``, ``dot`` or ``svg``; None when there is no such flow."""
 
-    def reload_flows(self) -> dict[str, Any]:
-        """Reload the flow folder now; the report (``ok``, ``applied``, ``unchanged``, ``errors``)."""
+    async def reload_flows(self) -> dict[str, Any]:
+        """Reload flows, rules and catalog now; the report (``ok``, ``applied``, ``unchanged``, ``removed``, ``errors``)."""
 
     def kpis(self) -> dict[str, Any]:
         """The call-centre indicators (containment, recognition, transfers, abandon points)."""

@@ -9,6 +9,7 @@ from ..understanding.slots import GENERIC_SLOTS
 from .file_numbers import is_valid_file_number
 from .files import FileLookup
 from .routing import FACT_TYPES, routing_facts
+from .statuses import STATUSES
 from .title_words import TITLE_PHRASES, parse_title_type
 from .titles import TITLE_LABELS, TITLE_TYPES
 
@@ -28,6 +29,7 @@ PROFILE = LineProfile(
     validators={"mod97": is_valid_file_number},
     routing_facts=routing_facts,
     fact_types=FACT_TYPES,
+    fact_values={"status": STATUSES, "title": TITLE_TYPES},
     fallback_queue="contractor",
     lookups=lambda tracking: {"tracking": FileLookup(tracking)},
 )

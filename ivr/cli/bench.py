@@ -93,3 +93,14 @@ def bench_sip(
         raise typer.Exit(2) from None
     print(json.dumps(summary))
     raise typer.Exit(0 if summary["failed"] == 0 else 1)
+
+
+@app.command("reload")
+def bench_reload() -> None:
+    """The longest wait of a live call while the server reloads a 20 MB file, an alias bomb and a 1 MB flow."""
+    from ..bench.reload import run_reload_bench
+
+    configure_logging("json", "error")
+    report = asyncio.run(run_reload_bench(progress=lambda m: typer.echo(m, err=True)))
+    print(json.dumps(report))
+    raise typer.Exit(0 if report["ok"] else 1)

@@ -1,4 +1,8 @@
-"""``ivr flows check`` and ``ivr flows graph``: what administrators run on flow files before they go live."""
+"""``ivr flows check``, ``ivr flows graph`` and ``ivr rules check``: what administrators run before going live.
+
+The same code as a running server's reload: flows (``*.yaml`` and ``*.yml``), the prompt catalog and
+the routing rules are checked together, so what passes here is what the server would serve.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +13,38 @@ from typing import Optional
 
 import typer
 
-from ..config import DEFAULT_PROMPTS_DIR
+from ..config import DEFAULT_PROMPTS_DIR, DEFAULT_RULES
 
-__all__ = ["app"]
+__all__ = ["app", "rules_app"]
 
 app = typer.Typer(no_args_is_help=True, help="Flow definitions: check and draw.")
-
-def _flow_context(prompts_dir: Path):
-    """What the server checks flows against: its catalog, lookups, routing queues and profile."""
-    from ..server.checks import offline_context
-
-    return offline_context(prompts_dir)
+rules_app = typer.Typer(no_args_is_help=True, help="Routing rules: check.")
 
 
-def _flow_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        files += sorted(p.glob("*.yaml")) if p.is_dir() else [p]
-    return files
+def _load(paths: list[Path], prompts_dir: Path, rules: Path):
+    from ..ants3400.profile import PROFILE
+    from ..server.line import LineSources, load_line
+    from ..tracking.client import TrackingClient
+
+    sources = LineSources(flows=paths, catalog=prompts_dir / "catalog.yaml", rules=rules)
+    lookups = {name: service.statuses for name, service in PROFILE.lookups(TrackingClient("http://unused")).items()}
+    return load_line(sources, PROFILE, lookups)
 
 
 @app.command("check")
 def flows_check(
-    path: list[Path] = typer.Argument(..., help="Flow files or folders."),
+    path: list[Path] = typer.Argument(..., help="Flow files or folders (*.yaml, *.yml)."),
     prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", help="Folder holding catalog.yaml."),
+    rules: Path = typer.Option(DEFAULT_RULES, "--rules", help="Routing rules file."),
 ) -> None:
-    """Validate flow files; print every error as file:line: message; exit 1 on any error."""
-    from ..engine.validate import check_flows
-    from ..tts.catalog import CatalogError
-
+    """Check flows with the catalog and the routing rules, as a server's reload does; every error as
+    file:line: message; exit 1 on any error."""
     started = time.perf_counter()
-    try:
-        ctx = _flow_context(prompts_dir)
-    except (CatalogError, OSError) as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    flows, errors = check_flows(_flow_files(path), ctx)
+    config, errors = _load(path, prompts_dir, rules)
     elapsed = (time.perf_counter() - started) * 1000
     for line in errors:
         typer.echo(line, err=True)
+    flows = config.flows if config else {}
     for name, flow in flows.items():
         typer.echo(f"ok {flow.path}: flow {name!r}, {len(flow.model.nodes)} nodes, version {flow.version}")
     typer.echo(f"{len(flows)} flow(s) valid, {len(errors)} error(s) in {elapsed:.0f} ms")
@@ -59,23 +56,42 @@ def flows_graph(
     path: Path = typer.Argument(..., help="A flow file."),
     fmt: str = typer.Option("mermaid", "--format", help="mermaid, dot or svg."),
     prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir"),
+    rules: Path = typer.Option(DEFAULT_RULES, "--rules", help="Routing rules file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Draw a flow (nodes, choices, retries, routes)."""
     from ..engine.graph import to_dot, to_mermaid, to_svg
-    from ..engine.validate import check_flows
 
     renderers = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}
     if fmt not in renderers:
         typer.echo(f"unknown format {fmt!r}: mermaid, dot or svg", err=True)
         raise typer.Exit(2)
-    flows, errors = check_flows([path], _flow_context(prompts_dir))
-    if errors:
+    config, errors = _load([path], prompts_dir, rules)
+    if config is None:
         for line in errors:
             typer.echo(line, err=True)
         raise typer.Exit(1)
-    text = renderers[fmt](next(iter(flows.values())).model)
+    text = renderers[fmt](next(iter(config.flows.values())).model)
     if output:
         output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+
+
+@rules_app.command("check")
+def rules_check(
+    path: Path = typer.Argument(DEFAULT_RULES, help="Routing rules file."),
+) -> None:
+    """Check a routing rules file (fields, queues, the statuses it tests); file:line errors; exit 1 on any."""
+    from ..ants3400.profile import PROFILE
+    from ..routing.rules import load_rules
+    from ..yamlsrc import SourceError
+
+    try:
+        rules = load_rules(path, PROFILE.fact_types, values=PROFILE.fact_values)
+    except SourceError as exc:
+        for line in exc.messages:
+            typer.echo(line, err=True)
+        typer.echo(f"{len(exc.messages)} error(s)")
+        raise typer.Exit(1) from None
+    typer.echo(f"ok {path}: {len(rules.rules)} rules, queues {', '.join(rules.queues)}")

@@ -15,6 +15,7 @@ app.add_typer(speech.commands)
 app.add_typer(lab.commands)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(flows.app, name="flows")
+app.add_typer(flows.rules_app, name="rules")
 app.add_typer(speech.model_app, name="model")
 app.add_typer(bench.app, name="bench")
 

@@ -47,7 +47,7 @@ def serve(
         typer.echo(f"ivr serve: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_format, settings.log_level)
-    from ..server.app import IvrServer
+    from ..server.app import IvrServer, LineRejected
 
     try:
         server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
@@ -56,7 +56,13 @@ def serve(
         typer.echo(f"ivr serve: cannot start: {exc.strerror or exc} "
                    f"(host {settings.host}, AGI port {settings.agi_port})", err=True)
         raise typer.Exit(1) from None
-    except ValueError as exc:  # a broken rules or catalog file: file:line in the message
+    except LineRejected as exc:
+        for line in exc.errors:
+            typer.echo(line, err=True)
+        typer.echo("ivr serve: the flows, rules or catalog on disk were rejected and no accepted copy exists "
+                   f"(in {settings.accepted_dir}): nothing to serve", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # a broken setting: the message names it
         typer.echo(f"ivr serve: {exc}", err=True)
         raise typer.Exit(2) from None
 

@@ -8,11 +8,12 @@ loops without input, unknown prompts) by :mod:`ivr.engine.validate`.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .hours import DAYS, parse_ranges
+from .hours import parse_ranges
 
 __all__ = [
     "FlowModel",
@@ -102,17 +103,8 @@ class MenuNode(_QuestionBase):
     kind: Literal["menu"]
     slot: str | None = None
     store: str | None = None
+    #: Two choices on one key or one value are reported by the validator, at the second one's line.
     choices: list[Choice] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> "MenuNode":
-        keys = [c.key for c in self.choices if c.key is not None]
-        if len(keys) != len(set(keys)):
-            raise ValueError("two choices use the same key")
-        values = [c.value for c in self.choices]
-        if len(values) != len(set(values)):
-            raise ValueError("two choices have the same value")
-        return self
 
 
 class CollectNode(_QuestionBase):
@@ -204,23 +196,38 @@ class BranchNode(_NodeBase):
     default: str
 
 
+def _opening_ranges(text: str) -> str:
+    parse_ranges(text)
+    return text
+
+
+def _iso_date(value: Any) -> str:
+    """A closed date as the hours node reads it: ``2026-12-24`` (YAML may have made it a date already)."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()[:10]
+    text = str(value)
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date written YYYY-MM-DD (Christmas Eve 2026 is 2026-12-24)") from None
+    return text
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
 class HoursNode(_NodeBase):
     kind: Literal["hours"]
     timezone: str = "Europe/Paris"
-    weekly: dict[str, str]
+    #: Opening ranges per day (``mon: "07:45-22:00"``, ``sat: "08:00-12:00, 13:00-17:00"``, ``sun: closed``);
+    #: a day that is not listed is closed.
+    weekly: dict[Day, Annotated[str, AfterValidator(_opening_ranges)]]
+    #: ``fr``: closed on the eleven public holidays of metropolitan France; none: no holidays.
     public_holidays: Literal["fr"] | None = "fr"
-    closed_dates: list[str] = Field(default_factory=list)
+    #: Extra closed days, written YYYY-MM-DD (``["2026-12-24", "2026-12-31"]``).
+    closed_dates: list[Annotated[str, BeforeValidator(_iso_date)]] = Field(default_factory=list)
     open: str
     closed: str
-
-    @field_validator("weekly")
-    @classmethod
-    def _days(cls, v: dict[str, str]) -> dict[str, str]:
-        for day, ranges in v.items():
-            if day not in DAYS:
-                raise ValueError(f"unknown day {day!r}; use {', '.join(DAYS)}")
-            parse_ranges(ranges)
-        return v
 
     @field_validator("timezone")
     @classmethod

@@ -1,22 +1,18 @@
-"""The flows a server runs, with hot reload.
+"""The flows a server runs, by name, swapped whole when a new configuration is accepted.
 
-A valid change to a flow file applies to new calls; calls in progress keep the
-:class:`FlowRunner` they started with (they hold a reference to it). An
-invalid change is logged with every error and the running version stays.
+Calls in progress keep the :class:`FlowRunner` they started with (they hold a reference to it);
+new calls get the new one. A flow whose file disappeared is unloaded the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import structlog
 
 from .interpreter import FlowRunner
 from .services import EngineServices
-from .validate import LoadedFlow, ValidationContext, check_flows
+from .validate import LoadedFlow
 
 __all__ = ["FlowRegistry", "ReloadReport"]
 
@@ -27,6 +23,7 @@ log = structlog.get_logger("ivr.flows")
 class ReloadReport:
     applied: dict[str, str] = field(default_factory=dict)  # flow → new version
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -37,20 +34,12 @@ class ReloadReport:
 class FlowRegistry:
     """Maps AGI request paths (flow names) to runners; implements ``FlowResolver``."""
 
-    def __init__(self, flows_dir: Path, services: EngineServices, context: Callable[[], ValidationContext]) -> None:
-        self.flows_dir = Path(flows_dir)
+    def __init__(self, services: EngineServices) -> None:
         self.services = services
-        #: What flows may refer to (prompts, lookup statuses, queues…), as of this reload.
-        self.context = context
         services.flows = self.resolve
         self._runners: dict[str, FlowRunner] = {}
         self._loaded: dict[str, LoadedFlow] = {}
-        self._mtimes: dict[Path, float] = {}
-        self.last_report = ReloadReport()
         self.reloads = 0
-
-    def files(self) -> list[Path]:
-        return sorted(self.flows_dir.glob("*.yaml")) + sorted(self.flows_dir.glob("*.yml"))
 
     def resolve(self, request_path: str) -> FlowRunner | None:
         return self._runners.get(request_path)
@@ -62,45 +51,24 @@ class FlowRegistry:
     def loaded(self) -> dict[str, LoadedFlow]:
         return dict(self._loaded)
 
-    def reload(self) -> ReloadReport:
-        """Load every flow file; apply the valid ones, keep the running version of the others."""
-        files = self.files()
-        self._mtimes = {f: _mtime(f) for f in files}
-        loaded, errors = check_flows(files, self.context())
-        report = ReloadReport(errors=errors)
-        for name, flow in loaded.items():
+    def apply(self, flows: dict[str, LoadedFlow]) -> ReloadReport:
+        """Serve exactly ``flows`` from now on (a checked set): new versions replace old ones, flows
+        that are not in the set any more are unloaded."""
+        report = ReloadReport()
+        runners: dict[str, FlowRunner] = {}
+        for name, flow in flows.items():
             current = self._runners.get(name)
             if current is not None and current.version == flow.version:
+                runners[name] = current
                 report.unchanged.append(name)
-                continue
-            self._runners[name] = FlowRunner(flow.model, flow.version, self.services)
-            self._loaded[name] = flow
-            report.applied[name] = flow.version
+            else:
+                runners[name] = FlowRunner(flow.model, flow.version, self.services)
+                report.applied[name] = flow.version
+        report.removed = sorted(set(self._runners) - set(runners))
+        self._runners, self._loaded = runners, dict(flows)
         self.reloads += 1
-        self.last_report = report
         for name, version in report.applied.items():
-            log.info("flow_loaded", flow=name, version=version, nodes=len(self._loaded[name].model.nodes))
-        if errors:
-            log.error("flow_rejected", errors=errors, kept=sorted(self._runners))
+            log.info("flow_loaded", flow=name, version=version, nodes=len(flows[name].model.nodes))
+        for name in report.removed:
+            log.warning("flow_unloaded", flow=name, reason="its file is gone")
         return report
-
-    def changed(self) -> bool:
-        files = self.files()
-        return set(files) != set(self._mtimes) or any(_mtime(f) != self._mtimes.get(f) for f in files)
-
-    async def watch(self, interval: float = 1.0) -> None:
-        """Poll the flow folder and reload on change (until cancelled)."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if self.changed():
-                    self.reload()
-            except Exception:
-                log.exception("flow_watch_failed")
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return -1

@@ -1,17 +1,28 @@
 """Load and validate flow files, reporting every problem at once as ``file:line: message``.
 
-Checks, in order: YAML syntax; the shape of the header and of each node
-(unknown kinds, unknown or missing fields, bad values); then the graph: the
-start node and every target exist, every node is reachable from the start,
-no loop can run without waiting for the caller, prompts exist in the catalog
-and are rendered, slots and lookup services are known, route targets are
-known queues, subflows exist.
+The checker proves what the interpreter relies on, and rejects what it cannot prove:
+
+- YAML syntax (in plain words), the shape of the header and of every node (unknown kinds and fields,
+  with "did you mean"), dates, opening hours (at the day's line);
+- the graph: the start node and every target exist, every node is reachable, no loop can run without
+  waiting for the caller, no subflow calls itself (directly or through others);
+- what nodes refer to: prompts exist in the catalog AND their audio was rendered from the current
+  text, slots, lookup services and the statuses they return, queues, value checks, template filters;
+- variables: every ``{variable}`` a node reads is set by some node (or given by the call), a lookup's
+  arguments are set on every path that reaches it, a branch tests a variable something sets;
+- menu keys: no choice on the agent key (it could never be chosen), no two choices on one key or value.
+
+Messages are sorted by file and line; the root cause comes alone (nodes that look unreachable
+because a ``next:`` is misspelt are not reported until the misspelling is fixed).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,38 +30,52 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..interfaces import SlotSpec
-from ..yamlsrc import SourceError, line_of, load_yaml, to_plain, validation_messages
+from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, validation_messages
 from .model import (
     INPUT_KINDS,
     NODE_KINDS,
+    BranchNode,
+    Choice,
     CollectNode,
+    Condition,
     ConfirmNode,
+    ConfirmSpec,
     Defaults,
     FlowModel,
     HangupNode,
+    HoursNode,
     LookupNode,
     MenuNode,
     Node,
     PlayNode,
+    Reaction,
     RouteNode,
     SayNode,
+    SayPart,
     SetNode,
     SubflowNode,
 )
 from .template import FILTERS, references
 
-__all__ = ["LoadedFlow", "ValidationContext", "load_flow", "check_flows"]
+__all__ = ["LoadedFlow", "ValidationContext", "check_flows", "flow_files"]
 
 _NODE = TypeAdapter(Node)
+_FLOW_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Header(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    flow: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    flow: str = Field(pattern=_FLOW_NAME)
     description: str = ""
     start: str
     defaults: Defaults = Defaults()
     nodes: dict[str, Any] = Field(min_length=1)
+
+
+#: Every field name a flow may use, for "did you mean" on a misspelt one.
+_FIELDS = sorted({name for model in (_Header, Defaults, Reaction, Choice, Condition, ConfirmSpec, SayPart,
+                                     *typing.get_args(typing.get_args(Node)[0]))
+                  for name in model.model_fields} | {"var"})
 
 
 @dataclass
@@ -60,6 +85,8 @@ class ValidationContext:
     prompts: set[str] = field(default_factory=set)
     #: Prompts that exist in the catalog but have no rendered WAV yet.
     unrendered: set[str] = field(default_factory=set)
+    #: Prompts whose WAV was rendered from another text than the catalog's (run ``ivr prompts build``).
+    stale: set[str] = field(default_factory=set)
     #: Lookup services and the result statuses each can return.
     services: dict[str, set[str]] = field(default_factory=dict)
     flows: set[str] = field(default_factory=set)
@@ -71,6 +98,8 @@ class ValidationContext:
     validators: set[str] = field(default_factory=set)
     #: Template filters flows may use (``{file_number|mask}``).
     filters: set[str] = field(default_factory=lambda: set(FILTERS))
+    #: Variables a call has before any node sets them.
+    provided: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -81,6 +110,115 @@ class LoadedFlow:
     lines: dict[str, int]  # node id → line
 
 
+@dataclass(order=True)
+class _Problem:
+    path: str
+    line: int
+    message: str
+    #: A consequence of another problem (a node unreachable because a target is misspelt).
+    cascade: bool = field(default=False, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class _Parsed:
+    """One file after its shape was checked; the graph checks need every file of the set."""
+
+    path: Path
+    text: str
+    raw: Any
+    header: _Header | None
+    nodes: dict[str, Any]
+    known_ids: set[str]
+
+
+def _hint(word: str, candidates) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def flow_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """The flow files of files and folders, as the server reads them: ``*.yaml`` and ``*.yml``.
+
+    A folder without any, or a path that does not exist, is an error (the server would serve nothing).
+    """
+    files: list[Path] = []
+    errors: list[str] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
+            if not found:
+                errors.append(f"{p}: no flow file (*.yaml, *.yml) in this folder")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            errors.append(f"{p}: no such file or folder")
+    return files, errors
+
+
+# -- shape ----------------------------------------------------------------------------------------
+
+
+def _parse(path: Path, problems: list[_Problem]) -> _Parsed | None:
+    try:
+        text = read_source(path)
+        raw = load_yaml(path, text)
+    except SourceError as exc:
+        problems += [_from_message(m) for m in exc.messages]
+        return None
+    if not isinstance(raw, dict):
+        problems.append(_Problem(str(path), 1, "a flow is a mapping with flow, start and nodes"))
+        return None
+    header: _Header | None
+    try:
+        header = _Header.model_validate(to_plain(raw))
+    except ValidationError as exc:
+        problems += [_from_message(_friendly(m)) for m in validation_messages(path, raw, exc)]
+        header = None
+    raw_nodes = raw.get("nodes") if isinstance(raw.get("nodes"), dict) else {}
+    nodes: dict[str, Any] = {}
+    for node_id, node_raw in (raw_nodes or {}).items():
+        node_id = str(node_id)
+        kind = node_raw.get("kind") if isinstance(node_raw, dict) else None
+        if kind is None:
+            problems.append(_Problem(str(path), _node_line(raw, node_id),
+                                     f"node {node_id!r} has no kind (one of {', '.join(NODE_KINDS)})"))
+            continue
+        if kind not in NODE_KINDS:
+            problems.append(_Problem(str(path), _field_line(raw, node_id, "kind"),
+                                     f"node {node_id!r}: unknown node kind {kind!r}{_hint(kind, NODE_KINDS)} "
+                                     f"(one of {', '.join(NODE_KINDS)})"))
+            continue
+        try:
+            nodes[node_id] = _NODE.validate_python(to_plain(node_raw))
+        except ValidationError as exc:
+            for msg in validation_messages(path, raw, exc, prefix=("nodes", node_id), tag=kind):
+                msg = (msg.replace(f"nodes.{node_id}.", f"node {node_id!r}: ", 1)
+                       .replace(f"nodes.{node_id}:", f"node {node_id!r}:", 1))
+                problems.append(_from_message(_friendly(msg)))
+    return _Parsed(path, text, raw, header, nodes, {str(k) for k in (raw_nodes or {})})
+
+
+_MESSAGE = re.compile(r"^(.*?):(\d+): (.*)$", re.S)
+
+
+def _from_message(message: str) -> _Problem:
+    m = _MESSAGE.match(message)
+    return _Problem(m.group(1), int(m.group(2)), m.group(3)) if m else _Problem(message.split(":", 1)[0], 1, message)
+
+
+def _friendly(message: str) -> str:
+    """pydantic's wording, where an administrator needs another: the field a misspelt key resembles."""
+    m = re.match(r"^(.*?: )(?:node '[^']*': )?(?:[\w.]+\.)?([\w-]+): Extra inputs are not permitted$", message)
+    if m:
+        key = m.group(2)
+        return message.replace(f"{key}: Extra inputs are not permitted", f"unknown field {key!r}{_hint(key, _FIELDS)}")
+    return message.replace("Input should be ", "should be ")
+
+
 def _node_line(raw: Any, node_id: str) -> int:
     return line_of(raw, ("nodes", node_id)) or 1
 
@@ -89,63 +227,14 @@ def _field_line(raw: Any, node_id: str, *fields: str | int) -> int:
     return line_of(raw, ("nodes", node_id, *fields)) or _node_line(raw, node_id)
 
 
-def load_flow(path: str | Path, ctx: ValidationContext, text: str | None = None) -> LoadedFlow:
-    """Load one flow file; raise :class:`SourceError` listing every problem found."""
-    path = Path(path)
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SourceError([f"{path}: cannot read: {exc.strerror}"]) from None
-    raw = load_yaml(path, text)
-    errors: list[str] = []
-    if not isinstance(raw, dict):
-        raise SourceError([f"{path}:1: a flow is a mapping with flow, start, nodes"])
-    plain = to_plain(raw)
-    try:
-        header = _Header.model_validate(plain)
-    except ValidationError as exc:
-        errors += validation_messages(path, raw, exc)
-        header = None
-    raw_nodes = raw.get("nodes") if isinstance(raw.get("nodes"), dict) else {}
-    nodes: dict[str, Any] = {}
-    for node_id, node_raw in (raw_nodes or {}).items():
-        node_id = str(node_id)
-        line = _node_line(raw, node_id)
-        kind = node_raw.get("kind") if isinstance(node_raw, dict) else None
-        if kind is None:
-            errors.append(f"{path}:{line}: node {node_id!r} has no kind (one of {', '.join(NODE_KINDS)})")
-            continue
-        if kind not in NODE_KINDS:
-            errors.append(f"{path}:{_field_line(raw, node_id, 'kind')}: node {node_id!r}: unknown node kind "
-                          f"{kind!r} (one of {', '.join(NODE_KINDS)})")
-            continue
-        try:
-            nodes[node_id] = _NODE.validate_python(to_plain(node_raw))
-        except ValidationError as exc:
-            for msg in validation_messages(path, raw, exc, prefix=("nodes", node_id), tag=kind):
-                errors.append(msg.replace(f"nodes.{node_id}.", f"node {node_id!r}: ", 1)
-                              .replace(f"nodes.{node_id}:", f"node {node_id!r}:", 1))
-    known_ids = {str(k) for k in (raw_nodes or {})}
-    if header is not None:
-        errors += _check_graph(path, raw, header, nodes, known_ids, ctx)
-    if errors:
-        raise SourceError(errors)
-    assert header is not None
-    model = FlowModel(flow=header.flow, description=header.description, start=header.start,
-                      defaults=header.defaults, nodes=nodes)
-    version = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return LoadedFlow(model, path, version, {n: _node_line(raw, n) for n in nodes})
+# -- graph and references -------------------------------------------------------------------------
 
 
 def _edges(header: _Header, node_id: str, node: Any) -> list[tuple[str, str, tuple]]:
     """(label, target, yaml location of the reference) for every edge of a node."""
     model = FlowModel.model_construct(flow=header.flow, start=header.start, defaults=header.defaults,
                                       nodes={node_id: node})
-    out = []
-    for label, target in model.targets(node_id):
-        out.append((label, target, _ref_location(node, label)))
-    return out
+    return [(label, target, _ref_location(node, label)) for label, target in model.targets(node_id)]
 
 
 def _ref_location(node: Any, label: str) -> tuple:
@@ -161,6 +250,10 @@ def _ref_location(node: Any, label: str) -> tuple:
         for i, c in enumerate(node.choices):
             if label in (c.key, c.value):
                 return ("choices", i, "next")
+    if isinstance(node, BranchNode):
+        for i, c in enumerate(node.cases):
+            if label == c.var:
+                return ("cases", i, "next")
     return ()
 
 
@@ -210,115 +303,233 @@ def _templates_of(node: Any) -> list[tuple[str, tuple]]:
     return out
 
 
-def _check_graph(path: Path, raw: Any, header: _Header, nodes: dict[str, Any], known_ids: set[str],
-                 ctx: ValidationContext) -> list[str]:
-    errors: list[str] = []
+def _sets_on_edge(node: Any, label: str) -> set[str]:
+    """The variables a node has set when the call leaves it by the edge ``label``."""
+    if isinstance(node, MenuNode) and node.store and label not in ("noinput", "nomatch", "échec", "conseiller"):
+        return {node.store}
+    if isinstance(node, ConfirmNode) and node.store and label in ("oui", "non"):
+        return {node.store}
+    if isinstance(node, CollectNode) and label == "next":
+        return {node.store}
+    if isinstance(node, LookupNode):
+        return {node.store}  # set on every way out: the result, or the error
+    if isinstance(node, SetNode):
+        return set(node.values)
+    if isinstance(node, HoursNode):
+        return {"open"}
+    return set()
+
+
+def _sets(node: Any) -> set[str]:
+    """Every variable a node may set."""
+    out: set[str] = set()
+    for attr in ("store",):
+        value = getattr(node, attr, None)
+        if isinstance(value, str) and value:
+            out.add(value)
+    if isinstance(node, SetNode):
+        out |= set(node.values)
+    if isinstance(node, HoursNode):
+        out.add("open")
+    return out
+
+
+def _check_prompt(prompt: str, path: Path, line: int, ctx: ValidationContext) -> list[_Problem]:
+    if not ctx.check_prompts:
+        return []
+    if prompt not in ctx.prompts:
+        return [_Problem(str(path), line, f"prompt {prompt!r} is not in the prompt catalog{_hint(prompt, ctx.prompts)}")]
+    if prompt in ctx.unrendered:
+        return [_Problem(str(path), line, f"prompt {prompt!r} has no rendered WAV: run `ivr prompts build`")]
+    if prompt in ctx.stale:
+        return [_Problem(str(path), line, f"prompt {prompt!r}: its text changed since its audio was rendered "
+                                          f"(callers would hear the old text): run `ivr prompts build`")]
+    return []
+
+
+def _check_graph(p: _Parsed, ctx: ValidationContext, known_vars: set[str]) -> list[_Problem]:
+    path, raw, header, nodes, known_ids = p.path, p.raw, p.header, p.nodes, p.known_ids
+    assert header is not None
+    problems: list[_Problem] = []
     d = header.defaults
 
-    def at(node_id: str, loc: tuple) -> str:
-        return f"{path}:{_field_line(raw, node_id, *loc)}"
+    def problem(node_id: str, loc: tuple, message: str, *, cascade: bool = False) -> None:
+        problems.append(_Problem(str(path), _field_line(raw, node_id, *loc), f"node {node_id!r}: {message}", cascade))
 
+    dangling = False
     if header.start not in known_ids:
-        errors.append(f"{path}:{line_of(raw, ('start',)) or 1}: start node {header.start!r} does not exist")
+        dangling = True
+        problems.append(_Problem(str(path), line_of(raw, ("start",)) or 1,
+                                 f"start node {header.start!r} does not exist{_hint(header.start, known_ids)}"))
+    has_questions = any(isinstance(n, (MenuNode, CollectNode, ConfirmNode)) for n in nodes.values())
     for name, target in (("on_fail", d.on_fail), ("agent", d.agent)):
-        if target not in known_ids and any(isinstance(n, (MenuNode, CollectNode, ConfirmNode)) for n in nodes.values()):
+        if target not in known_ids and has_questions:
+            dangling = True
             line = line_of(raw, ("defaults", name)) or line_of(raw, ("defaults",)) or 1
-            errors.append(f"{path}:{line}: defaults.{name}: node {target!r} does not exist "
-                          f"(every question ends there when the caller cannot be understood)")
-    # Prompts from the flow defaults.
-    default_prompts = [(h.prompt, ("defaults", name, "prompt")) for name, h in (("noinput", d.noinput), ("nomatch", d.nomatch)) if h.prompt]
-    for prompt, loc in default_prompts:
-        errors += _check_prompt(prompt, f"{path}:{line_of(raw, loc) or 1}", ctx)
+            problems.append(_Problem(str(path), line, f"defaults.{name}: node {target!r} does not exist"
+                                     f"{_hint(target, known_ids)} (every question ends there when the caller "
+                                     f"cannot be understood)"))
+    for name, h in (("noinput", d.noinput), ("nomatch", d.nomatch)):
+        if h.prompt:
+            problems += _check_prompt(h.prompt, path, line_of(raw, ("defaults", name, "prompt")) or 1, ctx)
 
-    graph: dict[str, list[str]] = {}
+    graph: dict[str, list[tuple[str, str]]] = {}
     for node_id, node in nodes.items():
         graph[node_id] = []
         for label, target, loc in _edges(header, node_id, node):
             if target not in known_ids:
-                if label in ("échec", "conseiller"):
+                if label in ("échec", "conseiller") and not getattr(node, "on_fail", None):
                     continue  # reported once on the defaults
-                errors.append(f"{at(node_id, loc)}: node {node_id!r}: {label} leads to {target!r}, "
-                              f"which does not exist")
+                dangling = True
+                problem(node_id, loc, f"{label} leads to {target!r}, which does not exist{_hint(target, known_ids)}")
             else:
-                graph[node_id].append(target)
+                graph[node_id].append((label, target))
         for prompt, loc in _prompts_of(node):
-            errors += _check_prompt(prompt, at(node_id, loc), ctx)
-        if isinstance(node, (MenuNode, CollectNode)) and node.slot is not None:
-            spec = ctx.slots.get(node.slot)
-            if spec is None:
-                errors.append(f"{at(node_id, ('slot',))}: node {node_id!r}: unknown slot {node.slot!r} "
-                              f"(known: {', '.join(sorted(ctx.slots))})")
-            elif isinstance(node, CollectNode) and not spec.digits:
-                errors.append(f"{at(node_id, ('slot',))}: node {node_id!r}: slot {node.slot!r} is not a digit "
-                              f"string and cannot be collected")
-            elif isinstance(node, MenuNode):
-                if spec.digits:
-                    errors.append(f"{at(node_id, ('slot',))}: node {node_id!r}: slot {node.slot!r} is a digit "
-                                  f"string: use a collect node")
-                for i, c in enumerate(node.choices):
-                    if c.value not in spec.values:
-                        errors.append(f"{at(node_id, ('choices', i, 'value'))}: node {node_id!r}: value "
-                                      f"{c.value!r} is not a value of slot {node.slot!r} "
-                                      f"({', '.join(spec.values)})")
-        for template, loc in _templates_of(node):
-            for _, flt in references(template):
-                if flt is not None and flt not in ctx.filters:
-                    errors.append(f"{at(node_id, loc)}: node {node_id!r}: unknown template filter {flt!r} "
-                                  f"(known: {', '.join(sorted(ctx.filters))})")
-        if isinstance(node, CollectNode) and node.validator is not None and node.validator not in ctx.validators:
-            errors.append(f"{at(node_id, ('validator',))}: node {node_id!r}: unknown validator {node.validator!r} "
-                          f"(known: {', '.join(sorted(ctx.validators)) or 'none'})")
-        if isinstance(node, RouteNode) and node.queue not in ctx.queues:
-            errors.append(f"{at(node_id, ('queue',))}: node {node_id!r}: route target {node.queue!r} is not a "
-                          f"known queue ({', '.join(ctx.queues)})")
-        if isinstance(node, LookupNode):
-            statuses = ctx.services.get(node.service)
-            if statuses is None:
-                errors.append(f"{at(node_id, ('service',))}: node {node_id!r}: unknown lookup service "
-                              f"{node.service!r} (known: {', '.join(sorted(ctx.services)) or 'none'})")
-            else:
-                for status in node.on:
-                    if status not in statuses:
-                        errors.append(f"{at(node_id, ('on', status))}: node {node_id!r}: service "
-                                      f"{node.service!r} never returns {status!r} ({', '.join(sorted(statuses))})")
-        if isinstance(node, SubflowNode) and node.flow not in ctx.flows:
-            errors.append(f"{at(node_id, ('flow',))}: node {node_id!r}: subflow {node.flow!r} is not a known flow")
+            problems += _check_prompt(prompt, path, _field_line(raw, node_id, *loc), ctx)
+        problems += _check_references(p, node_id, node, ctx, known_vars)
 
-    # Reachability from the start node.
+    # Reachability from the start node (unreachable nodes are a cascade of a missing target, if any).
     if header.start in graph:
         seen = {header.start}
         todo = [header.start]
         while todo:
-            for t in graph.get(todo.pop(), []):
+            for _, t in graph.get(todo.pop(), []):
                 if t not in seen:
                     seen.add(t)
                     todo.append(t)
+        # A node that failed its own checks leaves its targets looking unreachable: a cascade too.
         for node_id in nodes:
             if node_id not in seen:
-                errors.append(f"{path}:{_node_line(raw, node_id)}: node {node_id!r} is unreachable from "
-                              f"the start node {header.start!r}")
+                problems.append(_Problem(str(path), _node_line(raw, node_id), f"node {node_id!r} is unreachable "
+                                         f"from the start node {header.start!r}",
+                                         cascade=dangling or set(nodes) != known_ids))
     # Loops that never wait for the caller would spin forever.
-    for cycle in _cycles_without_input(graph, nodes):
+    for cycle in _cycles_without_input({n: [t for _, t in ts] for n, ts in graph.items()}, nodes):
         first = min(cycle, key=lambda n: _node_line(raw, n))
-        errors.append(f"{path}:{_node_line(raw, first)}: loop without input: {' → '.join(cycle + [cycle[0]])} "
-                      f"never waits for the caller")
-    return errors
+        problems.append(_Problem(str(path), _node_line(raw, first), f"loop without input: "
+                                 f"{' → '.join(cycle + [cycle[0]])} never waits for the caller"))
+    if not dangling and header.start in graph and set(nodes) == known_ids:  # every node's shape is sound
+        problems += _check_assigned(p, graph, ctx)
+    return problems
 
 
-def _check_prompt(prompt: str, where: str, ctx: ValidationContext) -> list[str]:
-    if not ctx.check_prompts:
-        return []
-    if prompt not in ctx.prompts:
-        return [f"{where}: prompt {prompt!r} is not in the prompt catalog"]
-    if prompt in ctx.unrendered:
-        return [f"{where}: prompt {prompt!r} has no rendered WAV: run `ivr prompts build`"]
-    return []
+def _check_references(p: _Parsed, node_id: str, node: Any, ctx: ValidationContext, known_vars: set[str]) -> list[_Problem]:
+    """What a node names outside itself: slots, services, queues, checks, filters, variables, keys."""
+    path, raw, d = p.path, p.raw, p.header.defaults  # type: ignore[union-attr]
+    out: list[_Problem] = []
+
+    def problem(loc: tuple, message: str) -> None:
+        out.append(_Problem(str(path), _field_line(raw, node_id, *loc), f"node {node_id!r}: {message}"))
+
+    if isinstance(node, (MenuNode, CollectNode)) and node.slot is not None:
+        spec = ctx.slots.get(node.slot)
+        if spec is None:
+            problem(("slot",), f"unknown slot {node.slot!r}{_hint(node.slot, ctx.slots)} "
+                               f"(known: {', '.join(sorted(ctx.slots))})")
+        elif isinstance(node, CollectNode) and not spec.digits:
+            problem(("slot",), f"slot {node.slot!r} is not a digit string and cannot be collected")
+        elif isinstance(node, MenuNode):
+            if spec.digits:
+                problem(("slot",), f"slot {node.slot!r} is a digit string: use a collect node")
+            for i, c in enumerate(node.choices):
+                if c.value not in spec.values:
+                    problem(("choices", i, "value"), f"value {c.value!r} is not a value of slot {node.slot!r}"
+                                                     f"{_hint(c.value, spec.values)} ({', '.join(spec.values)})")
+    if isinstance(node, MenuNode):
+        keys: dict[str, int] = {}
+        values: dict[str, int] = {}
+        for i, c in enumerate(node.choices):
+            if c.key is not None and c.key == d.agent_key:
+                problem(("choices", i, "key"), f"key {c.key} is the agent key (defaults.agent_key): a caller "
+                                               f"pressing it reaches an agent, never this choice")
+            if c.key is not None and c.key in keys:
+                problem(("choices", i, "key"), f"two choices use key {c.key} (choice {keys[c.key] + 1} and {i + 1})")
+            if c.value in values:
+                problem(("choices", i, "value"), f"two choices have the value {c.value!r}")
+            keys.setdefault(c.key or "", i)
+            values.setdefault(c.value, i)
+    if isinstance(node, RouteNode) and node.queue not in ctx.queues:
+        problem(("queue",), f"route target {node.queue!r} is not a known queue{_hint(node.queue, ctx.queues)} "
+                            f"({', '.join(ctx.queues)})")
+    if isinstance(node, LookupNode):
+        statuses = ctx.services.get(node.service)
+        if statuses is None:
+            problem(("service",), f"unknown lookup service {node.service!r}{_hint(node.service, ctx.services)} "
+                                  f"(known: {', '.join(sorted(ctx.services)) or 'none'})")
+        else:
+            for status in node.on:
+                if status not in statuses:
+                    problem(("on", status), f"service {node.service!r} never returns {status!r}"
+                                            f"{_hint(status, statuses)} ({', '.join(sorted(statuses))})")
+    if isinstance(node, SubflowNode) and node.flow not in ctx.flows:
+        problem(("flow",), f"subflow {node.flow!r} is not a known flow{_hint(node.flow, ctx.flows)}")
+    if isinstance(node, CollectNode) and node.validator is not None and node.validator not in ctx.validators:
+        problem(("validator",), f"unknown validator {node.validator!r}{_hint(node.validator, ctx.validators)} "
+                                f"(known: {', '.join(sorted(ctx.validators)) or 'none'})")
+    for template, loc in _templates_of(node):
+        for var, flt in references(template):
+            if flt is not None and flt not in ctx.filters:
+                problem(loc, f"unknown template filter {flt!r}{_hint(flt, ctx.filters)} "
+                             f"(known: {', '.join(sorted(ctx.filters))})")
+            root = var.split(".", 1)[0]
+            if root not in known_vars:
+                problem(loc, f"{{{var}}} reads variable {root!r}, which no node sets{_hint(root, known_vars)}")
+    if isinstance(node, BranchNode):
+        for i, case in enumerate(node.cases):
+            root = case.var.split(".", 1)[0]
+            if root not in known_vars:
+                problem(("cases", i, "var"), f"the branch tests variable {root!r}, which no node sets"
+                                             f"{_hint(root, known_vars)}: this case would never be taken")
+    return out
+
+
+def _check_assigned(p: _Parsed, graph: dict[str, list[tuple[str, str]]], ctx: ValidationContext) -> list[_Problem]:
+    """A lookup's arguments must be set on every path from the start to it (a must-be-assigned
+    data-flow analysis): an empty argument would make every caller's lookup fail."""
+    header, nodes = p.header, p.nodes
+    assert header is not None
+    everything = set().union(*(_sets(n) for n in nodes.values()), ctx.provided)
+    assigned: dict[str, set[str]] = {n: set(everything) for n in nodes}
+    assigned[header.start] = set(ctx.provided)
+    incoming: dict[str, list[tuple[str, str]]] = {n: [] for n in nodes}
+    for src, edges in graph.items():
+        for label, dst in edges:
+            incoming[dst].append((src, label))
+    changed = True
+    while changed:
+        changed = False
+        for node_id in nodes:
+            if node_id == header.start and not incoming[node_id]:
+                continue
+            sets = [assigned[src] | _sets_on_edge(nodes[src], label) for src, label in incoming[node_id]]
+            new = set.intersection(*sets) if sets else set()
+            if node_id == header.start:
+                new &= set(ctx.provided)
+            if new != assigned[node_id]:
+                assigned[node_id] = new
+                changed = True
+    out: list[_Problem] = []
+    for node_id, node in nodes.items():
+        if not isinstance(node, LookupNode):
+            continue
+        for name, template in node.args.items():
+            for var, _ in references(template):
+                root = var.split(".", 1)[0]
+                if root not in assigned[node_id] and root in everything:
+                    out.append(_Problem(str(p.path), _field_line(p.raw, node_id, "args", name),
+                                        f"node {node_id!r}: argument {name!r} reads {{{var}}}, which is not set on "
+                                        f"every way to this node: the lookup would run without it"))
+    return out
 
 
 def _cycles_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) -> list[list[str]]:
     """Strongly connected groups of non-input nodes that contain a cycle (Tarjan)."""
     sub = {n: [t for t in ts if t in nodes and nodes[t].kind not in INPUT_KINDS]
            for n, ts in graph.items() if nodes[n].kind not in INPUT_KINDS}
+    return _strong_cycles(sub)
+
+
+def _strong_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -331,7 +542,7 @@ def _cycles_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) ->
         counter[0] += 1
         stack.append(v)
         on_stack.add(v)
-        for w in sub.get(v, []):
+        for w in graph.get(v, []):
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -345,37 +556,68 @@ def _cycles_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) ->
                 group.append(w)
                 if w == v:
                     break
-            if len(group) > 1 or v in sub.get(v, []):
+            if len(group) > 1 or v in graph.get(v, []):
                 out.append(sorted(group))
 
-    for v in sub:
+    for v in graph:
         if v not in index:
             visit(v)
     return out
 
 
+# -- the whole set --------------------------------------------------------------------------------
+
+
 def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, LoadedFlow], list[str]]:
-    """Load several flow files; returns the valid flows by name and every error found."""
+    """Load a set of flow files; returns the valid flows by name and every error, sorted by file and line.
+
+    Two files may not define the same flow name, and no subflow may call its own flow.
+    """
+    problems: list[_Problem] = []
+    parsed = [p for p in (_parse(Path(path), problems) for path in paths) if p is not None]
+    names: dict[str, _Parsed] = {}
+    for p in parsed:
+        if p.header is None:
+            continue
+        other = names.get(p.header.flow)
+        if other is not None:
+            problems.append(_Problem(str(p.path), line_of(p.raw, ("flow",)) or 1,
+                                     f"flow name {p.header.flow!r} is already used by {other.path}: each flow "
+                                     f"has one file (a backup copy in the flows folder is loaded too)"))
+            continue
+        names[p.header.flow] = p
+    inner = dataclasses.replace(ctx, flows=set(ctx.flows) | set(names))
+    known_vars = set(ctx.provided).union(*(_sets(n) for p in parsed for n in p.nodes.values()))
+    for p in parsed:
+        if p.header is not None:
+            problems += _check_graph(p, inner, known_vars)
+    problems += _subflow_cycles(names)
+    with_roots = {pr.path for pr in problems if not pr.cascade}
+    shown = sorted(pr for pr in problems if not (pr.cascade and pr.path in with_roots))
+    errors = [str(pr) for pr in shown]
+    failed = {pr.path for pr in shown}
     loaded: dict[str, LoadedFlow] = {}
-    errors: list[str] = []
-    # Subflows may refer to any flow in the set: collect the names first.
-    names = set(ctx.flows)
-    for p in paths:
-        try:
-            data = load_yaml(p)
-            if isinstance(data, dict) and isinstance(data.get("flow"), str):
-                names.add(data["flow"])
-        except (SourceError, OSError):
-            pass
-    inner = dataclasses.replace(ctx, flows=names)
-    for p in paths:
-        try:
-            flow = load_flow(p, inner)
-        except SourceError as exc:
-            errors += exc.messages
+    for name, p in names.items():
+        if str(p.path) in failed or p.header is None:
             continue
-        if flow.model.flow in loaded:
-            errors.append(f"{p}:1: flow name {flow.model.flow!r} is already used by {loaded[flow.model.flow].path}")
-            continue
-        loaded[flow.model.flow] = flow
+        model = FlowModel(flow=p.header.flow, description=p.header.description, start=p.header.start,
+                          defaults=p.header.defaults, nodes=p.nodes)
+        version = hashlib.sha256(p.text.encode()).hexdigest()[:12]
+        loaded[name] = LoadedFlow(model, p.path, version, {n: _node_line(p.raw, n) for n in p.nodes})
     return loaded, errors
+
+
+def _subflow_cycles(names: dict[str, _Parsed]) -> list[_Problem]:
+    """A flow that runs itself as a subflow, directly or through others, would never end."""
+    calls: dict[str, list[str]] = {name: [n.flow for n in p.nodes.values() if isinstance(n, SubflowNode)]
+                                   for name, p in names.items()}
+    out = []
+    for cycle in _strong_cycles({n: [t for t in ts if t in calls] for n, ts in calls.items()}):
+        for name in cycle:
+            p = names[name]
+            for node_id, node in p.nodes.items():
+                if isinstance(node, SubflowNode) and node.flow in cycle:
+                    out.append(_Problem(str(p.path), _field_line(p.raw, node_id, "flow"),
+                                        f"node {node_id!r}: subflow {node.flow!r} leads back to flow {name!r} "
+                                        f"({' → '.join(cycle + [cycle[0]])}): the call would never end"))
+    return out

@@ -26,7 +26,7 @@ class RulesRouter:
     day for the priority rules.
     """
 
-    def __init__(self, rules: RoutingRules, facts: Callable[[CallView], dict[str, Any]], *, board=None,
+    def __init__(self, rules: RoutingRules | None, facts: Callable[[CallView], dict[str, Any]], *, board=None,
                  connected: Callable[[], bool] = lambda: False, store=None,
                  can_call_back: Callable[[], bool] = lambda: False, numbers: CallbackNumbers | None = None) -> None:
         self.rules = rules
@@ -38,6 +38,8 @@ class RulesRouter:
         self.can_call_back = can_call_back
 
     async def decide(self, call: CallView, requested: str, reason: str) -> Decision:
+        if self.rules is None:
+            raise RuntimeError("no routing rules loaded")
         # Per-caller counts only for callers who can be told apart: withheld numbers all look alike.
         identified = self.numbers.identified(call.caller_number, withheld=call.caller_withheld)
         if self.store is not None and identified and "calls_today" not in call.variables:

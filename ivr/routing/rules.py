@@ -6,7 +6,8 @@ What a rule can test (``when:``) is the line's routing facts (its profile) plus 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -120,10 +121,13 @@ def matches(when: dict[str, Any], facts: dict[str, Any]) -> bool:
 
 
 def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
+               values: Mapping[str, Iterable[str]] | None = None,
                known_queues: tuple[str, ...] | None = None) -> RoutingRules:
     """Load and validate a rules file; raise :class:`SourceError` with every ``file:line`` problem at once.
 
-    ``facts`` are the fields a rule may test (the line's routing facts and :data:`GENERIC_FACTS`).
+    ``facts`` are the fields a rule may test (the line's routing facts and :data:`GENERIC_FACTS`);
+    ``values`` the values some of them can take (a file's statuses, as the tracking service declares
+    them): a rule testing another value could never match, so it is an error.
     """
     from pydantic import ValidationError
 
@@ -149,7 +153,32 @@ def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
         if isinstance(queue, str) and allowed and queue not in allowed:
             errors.append(f"{path}:{line_of(raw, loc) or 1}: {'.'.join(map(str, loc))}: "
                           f"{queue!r} is not a known queue ({', '.join(sorted(allowed))})")
+    errors += _check_values(path, raw, plain, {k: set(v) for k, v in (values or {}).items()})
     if errors:
-        raise SourceError(errors)
+        raise SourceError(sorted(errors, key=_line_key))
     assert rules is not None
     return rules
+
+
+def _check_values(path: Path, raw: Any, plain: dict, values: dict[str, set[str]]) -> list[str]:
+    """Every value a ``when``/``unless`` tests must be one the fact can take."""
+    errors = []
+    for section, key in (("rules", "when"), ("overflow", "unless"), ("priority", "when")):
+        for i, entry in enumerate(plain.get(section) or []):
+            tests = entry.get(key) if isinstance(entry, dict) else None
+            for fact, test in (tests or {}).items() if isinstance(tests, dict) else ():
+                if fact not in values:
+                    continue
+                for value in test if isinstance(test, list) else [test]:
+                    if str(value) not in values[fact]:
+                        close = difflib.get_close_matches(str(value), sorted(values[fact]), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        errors.append(f"{path}:{line_of(raw, (section, i, key, fact)) or 1}: {section}.{i}.{key}.{fact}: "
+                                      f"{value!r} is never a {fact}{hint}: this test could never match "
+                                      f"({', '.join(sorted(values[fact]))})")
+    return errors
+
+
+def _line_key(message: str) -> int:
+    parts = message.split(":", 2)
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0

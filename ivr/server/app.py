@@ -23,24 +23,34 @@ from ..engine.lookup_budget import LookupBudget
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..engine.services import EngineServices
 from ..engine.template import FILTERS
-from ..engine.validate import ValidationContext
 from ..interfaces import LineProfile
 from ..listening.speech import SpeechListener, SpeechSettings
 from ..routing.callback_numbers import CallbackNumbers
 from ..routing.callbacks import CallbackBook, CallbackDialer
 from ..routing.router import RulesRouter
-from ..routing.rules import load_rules
+from ..routing.rules import RoutingRules
 from ..store.sqlite import SqliteStore
 from ..tracking.client import TrackingClient
-from ..tts.catalog import load_catalog
+from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
-from .checks import validation_context
+from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, start_line_worker
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .status import StatusView
 
-__all__ = ["IvrServer"]
+__all__ = ["IvrServer", "LineRejected"]
+
+#: Where a worker process finds the default profile (see ``load_line_apart``).
+PROFILE_REF = "ivr.ants3400.profile:PROFILE"
 
 log = structlog.get_logger("ivr.server")
+
+
+class LineRejected(RuntimeError):
+    """The configuration on disk was rejected and no accepted copy exists: nothing can be served."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
 
 
 class IvrServer:
@@ -59,7 +69,16 @@ class IvrServer:
     ) -> None:
         self.settings = settings
         self.profile = profile
-        self.catalog = load_catalog(settings.prompts_dir / "catalog.yaml")
+        #: The flows, rules and catalog, loaded and applied together (``reload_line``).
+        self.line_sources = LineSources(flows=[settings.flows_dir], catalog=settings.prompts_dir / "catalog.yaml",
+                                        rules=settings.routing_rules or DEFAULT_RULES)
+        self.accepted = AcceptedLines(settings.accepted_dir)
+        self.line: LineConfig | None = None
+        #: What is served: ``files`` (the folders as they are), ``accepted copy`` (the files were rejected
+        #: at start: the last configuration accepted), or ``nothing``; and the last rejection's errors.
+        self.line_state: dict = {"serving": "nothing", "version": None, "rejected": []}
+        self.catalog = Catalog(self.line_sources.catalog, {})  # until the first load
+        self.rules: RoutingRules | None = None
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.metrics = Metrics()
         self.kpis = Kpis()
@@ -73,10 +92,9 @@ class IvrServer:
         if settings.ami_user:
             self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
                                      settings.ami_secret.get_secret_value())
-        self.rules = load_rules(settings.routing_rules or DEFAULT_RULES, profile.fact_types)
         numbers = CallbackNumbers(settings.callback_international.split(","))
-        router = RulesRouter(
-            self.rules,
+        self.router = RulesRouter(
+            None,
             profile.routing_facts,
             board=self.ami.board if self.ami else None,
             connected=lambda: self.ami is not None and self.ami.connected,
@@ -84,7 +102,7 @@ class IvrServer:
             can_call_back=lambda: self.ami is not None and self.ami.connected,
             numbers=numbers,
         )
-        self.dialer = CallbackDialer(self.store, self.ami, self.rules.queues, channel=settings.callback_channel,
+        self.dialer = CallbackDialer(self.store, self.ami, [], channel=settings.callback_channel,
                                      context=settings.callback_context,
                                      retry_after=settings.callback_retry_after, numbers=numbers) if self.ami else None
         peers = PeerAllowList(settings.peer_allow)
@@ -100,7 +118,7 @@ class IvrServer:
         self.engine = EngineServices(
             prompts=self.catalog,
             spoken=self.readbacks,
-            router=router,
+            router=self.router,
             listener=self.listener,
             lookups=dict(profile.lookups(self.tracking)),
             callbacks=CallbackBook(self.store, numbers),
@@ -109,14 +127,14 @@ class IvrServer:
             validators=profile.validators,
             lookup_budget=LookupBudget(settings.lookups_per_caller, settings.lookup_window),
         )
-        self.flows = FlowRegistry(settings.flows_dir, self.engine, self.flow_context)
+        self.flows = FlowRegistry(self.engine)
         self.resolver = resolver or self.flows
         self.watch_flows = watch_flows
         self.supervisor = CallSupervisor(
             self.resolver,
             self.records,
             fallback_queue=profile.fallback_queue,
-            apology_prompt=self.catalog.playback_path("desole_erreur"),
+            apology_prompt=str(settings.prompts_dir / "wav" / "desole_erreur"),
             allow_sim_clock=allow_sim_clock,
             on_call_ended=self.metrics.call_ended,
         )
@@ -135,6 +153,7 @@ class IvrServer:
             ),
         )
         self._tasks: list[asyncio.Task] = []
+        self._reloads: set[asyncio.Task] = set()
         self._admin_cap = settings.max_admin_connections
         self.listening = False
 
@@ -142,16 +161,87 @@ class IvrServer:
     def agi_port(self) -> int:
         return self.agi.bound_port
 
-    def flow_context(self) -> ValidationContext:
-        """What flows are checked against on (re)load."""
-        lookups = {name: service.statuses for name, service in self.engine.lookups.items()}
-        return validation_context(self.catalog, lookups, self.profile, self.rules.queues)
+    def _lookup_statuses(self) -> dict[str, set[str]]:
+        return {name: service.statuses for name, service in self.engine.lookups.items()}
 
-    def reload_flows(self) -> ReloadReport:
-        """Reload flow files (SIGHUP, file change, admin): valid changes apply to new calls."""
-        report = self.flows.reload()
+    async def reload_line(self) -> ReloadReport:
+        """Load flows, rules and catalog again (SIGHUP, a file change, the admin page), in a worker
+        process while calls run: all of them apply to new calls, or none and the running version stays."""
+        apart = self.listening and self.profile is PROFILE
+        config, errors = await load_line_apart(self.line_sources, self.profile, self._lookup_statuses(),
+                                               profile_ref=PROFILE_REF if apart else None)
+        if config is None:
+            self.line_state["rejected"] = errors
+            log.error("line_rejected", errors=errors, serving=self.line_state["serving"],
+                      version=self.line_state["version"])
+            report = ReloadReport(errors=errors)
+        else:
+            report = self._apply(config, "files")
+            try:
+                await asyncio.to_thread(self.accepted.save, config)
+            except OSError as exc:
+                log.warning("accepted_copy_not_saved", folder=str(self.accepted.folder), error=str(exc))
         self.metrics.flow_reloads.labels("ok" if report.ok else "rejected").inc()
         return report
+
+    def _apply(self, config: LineConfig, serving: str) -> ReloadReport:
+        self.catalog = self.engine.prompts = config.catalog
+        self.rules = self.router.rules = config.rules
+        if self.dialer is not None:
+            self.dialer.queues = list(config.rules.queues)
+        report = self.flows.apply(config.flows)
+        self.line = config
+        self.line_state = {"serving": serving, "version": config.version, "rejected": []}
+        log.info("line_applied", version=config.version, serving=serving, flows=sorted(config.flows),
+                 applied=sorted(report.applied), removed=report.removed)
+        return report
+
+    async def _first_load(self) -> None:
+        """The files on disk; if they are rejected, the last accepted copy (and say so); else nothing
+        can be served and the server does not start."""
+        report = await self.reload_line()
+        if report.ok:
+            return
+        kept = self.accepted.sources(self.catalog.wav_dir)
+        if kept is not None:
+            config, kept_errors = await asyncio.to_thread(load_line, kept, self.profile, self._lookup_statuses())
+            if config is not None:
+                self._apply(config, "accepted copy")
+                self.line_state["rejected"] = report.errors
+                log.error("serving_accepted_copy", version=config.version, folder=str(self.accepted.folder),
+                          rejected=report.errors)
+                return
+            log.error("accepted_copy_rejected", errors=kept_errors)
+        raise LineRejected(report.errors)
+
+    async def _watch_line(self, interval: float) -> None:
+        """Reload when a source file changes (flows, rules, catalog, rendered prompts' manifest)."""
+        def signature() -> tuple:
+            out = []
+            for path in self.line_sources.files():
+                try:
+                    st = path.stat()
+                    out.append((str(path), st.st_mtime_ns, st.st_size))
+                except OSError:
+                    out.append((str(path), None, None))
+            return tuple(out)
+
+        seen = await asyncio.to_thread(signature)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = await asyncio.to_thread(signature)
+                if now != seen:
+                    seen = now
+                    await self.reload_line()
+            except Exception:
+                log.exception("line_watch_failed")
+
+    def request_reload(self) -> None:
+        """A reload from a signal handler (it cannot await)."""
+        task = asyncio.get_running_loop().create_task(self.reload_line())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     async def _load_speech_model(self) -> bool:
         """Load the Vosk model off the event loop; False (keypad only) when there is none."""
@@ -207,9 +297,11 @@ class IvrServer:
             await self._start_speech()
         elif self.settings.speech and self.settings.record_dir is not None:
             await self._load_speech_model()
-        self.reload_flows()
+        await self._first_load()
+        if listen and self.profile is PROFILE:
+            await start_line_worker(PROFILE_REF)
         if listen and self.watch_flows and self.settings.flow_watch_interval > 0:
-            self._tasks.append(asyncio.create_task(self.flows.watch(self.settings.flow_watch_interval)))
+            self._tasks.append(asyncio.create_task(self._watch_line(self.settings.flow_watch_interval)))
         if listen:
             self._tasks.append(asyncio.create_task(self._sweep_readbacks()))
         self.listening = listen
@@ -241,7 +333,7 @@ class IvrServer:
         try:
             status = StatusView(self.flows, self.supervisor, self.kpis, self.metrics, self.tracking, self.ami,
                                 listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
-                                reload=self.reload_flows)
+                                reload=self.reload_line, line_state=lambda: self.line_state)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),
@@ -279,9 +371,13 @@ class IvrServer:
         # Signal handlers first: once the ports listen, a SIGHUP must reload, never kill (its default action).
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_flows)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         quiet_accept_errors(loop)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
         await stop.wait()
         log.info("shutdown_requested", live_calls=self.agi.active_sessions)
         await self.stop()

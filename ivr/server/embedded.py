@@ -33,6 +33,7 @@ async def embedded_server(
             "admin_port": 0,
             "records": Path(tmp) / "calls.jsonl",
             "store": Path(tmp) / "ivr.sqlite",
+            "accepted_dir": Path(tmp) / "accepted",
             "shutdown_grace": 5.0,
             # In-process, prompts go to the simulated caller as fast as it takes them.
             "audiosocket_pace": 0.0,

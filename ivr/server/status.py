@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +32,21 @@ class StatusView:
     ami: AmiController | None
     listening: Callable[[], bool]
     speech_loaded: Callable[[], bool]
-    reload: Callable[[], ReloadReport]
+    reload: Callable[[], Awaitable[ReloadReport]]
+    line_state: Callable[[], dict[str, Any]]
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        line = self.line_state()
+        flows: Any = sorted(self.flows_registry.versions) or "none loaded"
+        if line["serving"] == "accepted copy":
+            flows = {"serving": f"the last accepted version {line['version']} (the files on disk were rejected)",
+                     "flows": flows, "rejected": line["rejected"]}
+        elif line["rejected"]:
+            flows = {"serving": f"version {line['version']} (the last reload was rejected)", "flows": flows,
+                     "rejected": line["rejected"]}
         checks: dict[str, Any] = {
             "agi": "listening" if self.listening() else "stopped",
-            "flows": sorted(self.flows_registry.versions) or "none loaded",
+            "flows": flows,
             "ami": self.ami.state if self.ami is not None else
             "not configured: routing from the rules alone (no live queue state, no callbacks)",
             "tracking": await self.tracking.health(),
@@ -64,21 +73,21 @@ class StatusView:
 
     def flows(self) -> dict[str, Any]:
         registry = self.flows_registry
-        report = registry.last_report
         return {
             "flows": [{"name": n, "version": f.version, "path": str(f.path), "nodes": len(f.model.nodes),
                        "graph": f"/flows/{n}/graph"} for n, f in sorted(registry.loaded().items())],
             "reloads": registry.reloads,
-            "last_reload": {"applied": report.applied, "unchanged": report.unchanged, "errors": report.errors},
+            "line": self.line_state(),
         }
 
     def flow_graph(self, name: str, fmt: str) -> str | None:
         flow = self.flows_registry.loaded().get(name)
         return None if flow is None else _DRAWINGS[fmt](flow.model)
 
-    def reload_flows(self) -> dict[str, Any]:
-        report = self.reload()
-        return {"ok": report.ok, "applied": report.applied, "unchanged": report.unchanged, "errors": report.errors}
+    async def reload_flows(self) -> dict[str, Any]:
+        report = await self.reload()
+        return {"ok": report.ok, "applied": report.applied, "unchanged": report.unchanged, "removed": report.removed,
+                "errors": report.errors}
 
     def kpis(self) -> dict[str, Any]:
         return self.kpis_.summary()

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
 from ..audio.wav import TELEPHONY_RATE, resample, write_wav
+from ..yamlsrc import SourceError, load_yaml
 from .espeak import Voice, synthesize
 
 __all__ = ["Prompt", "Catalog", "load_catalog", "build_prompts", "render_text", "CatalogError"]
@@ -44,10 +43,18 @@ class Prompt:
 class Catalog:
     path: Path
     prompts: dict[str, Prompt]
+    #: Where the rendered prompts are (default: ``wav/`` beside the catalog).
+    audio_dir: Path | None = None
 
     @property
     def wav_dir(self) -> Path:
-        return self.path.parent / "wav"
+        return self.audio_dir or self.path.parent / "wav"
+
+    def stale(self) -> set[str]:
+        """Prompts whose WAV was rendered from another text or voice than the catalog's now."""
+        manifest = _read_manifest(self.wav_dir)
+        return {p.id for p in self.prompts.values()
+                if self.wav_path(p.id).exists() and manifest.get(p.id, "").rsplit(":", 1)[-1] != p.digest}
 
     def wav_path(self, prompt_id: str) -> Path:
         return self.wav_dir / f"{prompt_id}.wav"
@@ -73,14 +80,13 @@ def _voice(raw: object, base: Voice, where: str) -> Voice:
     )
 
 
-def load_catalog(path: str | Path) -> Catalog:
+def load_catalog(path: str | Path, *, audio_dir: Path | None = None) -> Catalog:
     """Load and check ``catalog.yaml``; errors name the file and line."""
     path = Path(path)
-    yaml = YAML(typ="rt")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"))
-    except Exception as exc:  # ruamel's errors carry the position in their text
-        raise CatalogError(f"{path}: invalid YAML: {exc}") from None
+        data = load_yaml(path)
+    except SourceError as exc:
+        raise CatalogError("\n".join(exc.messages)) from None
     if not isinstance(data, dict) or "prompts" not in data:
         raise CatalogError(f"{path}:1: the catalog needs a 'prompts' mapping")
     base = _voice(data.get("voice"), Voice(), f"{path}:1")
@@ -98,7 +104,7 @@ def load_catalog(path: str | Path) -> Catalog:
         if not text.strip():
             raise CatalogError(f"{where}: prompt {key!r} has an empty text")
         prompts[str(key)] = Prompt(str(key), " ".join(text.split()), voice, line)
-    return Catalog(path, prompts)
+    return Catalog(path, prompts, audio_dir)
 
 
 def render_text(text: str, voice: Voice = Voice()) -> bytes:

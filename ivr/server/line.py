@@ -1,0 +1,217 @@
+"""The line's configuration — flows, routing rules, prompt catalog — loaded, checked and applied as one.
+
+``ivr flows check`` and a running server's reload run the same :func:`load_line`: what one accepts
+the other serves. A reload is all or nothing (a flow naming a prompt that the same edit added to the
+catalog is accepted; a broken rules file keeps every file at its running version), and runs off the
+event loop. The last accepted configuration is kept on disk (:class:`AcceptedLines`), so a server
+restarted with a broken file serves the last good one and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from ..engine.validate import LoadedFlow, check_flows, flow_files
+from ..interfaces import LineProfile
+from ..routing.rules import RoutingRules, load_rules
+from ..tts.catalog import Catalog, CatalogError, load_catalog
+from ..yamlsrc import SourceError, read_source
+from .checks import validation_context
+
+__all__ = ["LineSources", "LineConfig", "load_line", "load_line_apart", "start_line_worker", "AcceptedLines"]
+
+log = structlog.get_logger("ivr.line")
+
+
+@dataclass(frozen=True)
+class LineSources:
+    """Where the configuration is read from."""
+
+    flows: list[Path]  # folders (``*.yaml``, ``*.yml``) or files
+    catalog: Path
+    rules: Path
+    #: The rendered prompts (default: ``wav/`` beside the catalog).
+    audio_dir: Path | None = None
+
+    def files(self) -> list[Path]:
+        """Every file the configuration is read from (what a watcher polls)."""
+        flows, _ = flow_files(self.flows)
+        audio = self.audio_dir or self.catalog.parent / "wav"
+        return [*flows, self.catalog, self.rules, audio / "manifest.json"]
+
+
+@dataclass
+class LineConfig:
+    """One accepted configuration of the line."""
+
+    catalog: Catalog
+    rules: RoutingRules
+    flows: dict[str, LoadedFlow]
+    #: Every source file's text, by the name it is kept under (``flows/<file>``, ``catalog.yaml``, ``rules.yaml``).
+    texts: dict[str, str]
+    version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256()
+        for name in sorted(self.texts):
+            digest.update(f"{name}\0{self.texts[name]}\0".encode())
+        self.version = digest.hexdigest()[:12]
+
+
+def load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, Iterable[str]]
+              ) -> tuple[LineConfig | None, list[str]]:
+    """Read and check everything; the configuration, or None and every error (``file:line: …``).
+
+    Blocking (file reads, YAML parsing): a server runs it in a worker thread.
+    """
+    errors: list[str] = []
+    catalog: Catalog | None = None
+    rules: RoutingRules | None = None
+    texts: dict[str, str] = {}
+    try:
+        catalog = load_catalog(sources.catalog, audio_dir=sources.audio_dir)
+        texts["catalog.yaml"] = read_source(sources.catalog)
+    except (CatalogError, SourceError) as exc:
+        errors += str(exc).splitlines()
+    try:
+        rules = load_rules(sources.rules, profile.fact_types, values=profile.fact_values)
+        texts["rules.yaml"] = read_source(sources.rules)
+    except SourceError as exc:
+        errors += exc.messages
+    files, missing = flow_files(sources.flows)
+    errors += missing
+    if catalog is not None:
+        ctx = validation_context(catalog, lookups, profile, rules.queues if rules else ())
+        ctx.stale = catalog.stale()
+    else:  # the flows are still checked for everything but their prompts
+        ctx = validation_context(Catalog(sources.catalog, {}), lookups, profile, rules.queues if rules else (),
+                                 check_prompts=False)
+    if rules is None:  # the queues are unknown: only the fallback queue is sure to exist
+        ctx.queues = ("auto", profile.fallback_queue)
+    flows, flow_errors = check_flows(files, ctx)
+    errors += flow_errors
+    if errors or catalog is None or rules is None:
+        return None, errors
+    for flow in flows.values():
+        texts[f"flows/{flow.path.name}"] = read_source(flow.path)
+    return LineConfig(catalog, rules, flows, texts), []
+
+
+class AcceptedLines:
+    """The last accepted configurations, kept on disk (the three most recent) with their version."""
+
+    def __init__(self, folder: Path, keep: int = 3) -> None:
+        self.folder = Path(folder)
+        self.keep = keep
+
+    def save(self, config: LineConfig) -> Path:
+        """Keep ``config``'s files under ``<folder>/<version>/``; the ``current`` pointer is switched
+        atomically, so a crash leaves the previous one in place."""
+        target = self.folder / config.version
+        if not target.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=".saving-"))
+            for name, text in config.texts.items():
+                path = staging / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            (staging / "accepted.json").write_text(json.dumps({"version": config.version, "saved_at": time.time(),
+                                                               "flows": sorted(config.flows)}), encoding="utf-8")
+            os.replace(staging, target)
+        pointer = self.folder / ".current.tmp"
+        pointer.write_text(config.version, encoding="utf-8")
+        os.replace(pointer, self.folder / "current")
+        self._prune(config.version)
+        return target
+
+    def _prune(self, current: str) -> None:
+        versions = sorted((p for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                          key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in [p for p in versions if p.name != current][self.keep - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def current(self) -> tuple[str, float] | None:
+        """The kept version and when it was accepted, or None."""
+        try:
+            version = (self.folder / "current").read_text(encoding="utf-8").strip()
+            meta = json.loads((self.folder / version / "accepted.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return version, float(meta.get("saved_at", 0))
+
+    def sources(self, audio_dir: Path) -> LineSources | None:
+        """Where the kept configuration can be loaded from (its prompts' audio stays where it is)."""
+        kept = self.current()
+        if kept is None:
+            return None
+        root = self.folder / kept[0]
+        return LineSources(flows=[root / "flows"], catalog=root / "catalog.yaml", rules=root / "rules.yaml",
+                           audio_dir=audio_dir)
+
+
+# -- loading away from the event loop -------------------------------------------------------------
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _load_by_reference(sources: LineSources, profile_ref: str, lookups: dict[str, set[str]]
+                       ) -> tuple[LineConfig | None, list[str]]:
+    """In the worker process: the profile is imported there (functions do not travel between processes)."""
+    module, _, name = profile_ref.partition(":")
+    profile = getattr(importlib.import_module(module), name)
+    return load_line(sources, profile, lookups)
+
+
+def _warm(profile_ref: str) -> bool:
+    """In the worker process: import what a reload needs, so that the first reload does not."""
+    module, _, _ = profile_ref.partition(":")
+    importlib.import_module(module)
+    return True
+
+
+def _worker_pool() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+async def start_line_worker(profile_ref: str) -> None:
+    """Start the worker process now (at server start, before calls), not at the first reload:
+    starting it costs a second of CPU, which live calls would feel."""
+    try:
+        await asyncio.get_running_loop().run_in_executor(_worker_pool(), _warm, profile_ref)
+    except (BrokenProcessPool, OSError, RuntimeError) as exc:
+        log.warning("line_worker_unavailable", error=str(exc), fallback="a thread")
+
+
+async def load_line_apart(sources: LineSources, profile: LineProfile, lookups: Mapping[str, Iterable[str]], *,
+                          profile_ref: str | None) -> tuple[LineConfig | None, list[str]]:
+    """:func:`load_line` in a worker process, so that parsing a large file never holds the interpreter
+    lock a live call's next AGI command waits for. Without ``profile_ref`` (a profile built in code),
+    or when the worker cannot run, it runs in a thread of this process."""
+    global _pool
+    plain = {name: set(statuses) for name, statuses in lookups.items()}
+    if profile_ref is not None:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_worker_pool(), _load_by_reference, sources,
+                                                                    profile_ref, plain)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            _pool = None
+            log.warning("line_worker_unavailable", error=str(exc), fallback="a thread")
+    return await asyncio.to_thread(load_line, sources, profile, plain)

@@ -126,6 +126,12 @@ class SlotSpec:
     parse: Callable[[str], str | None] | None = None
     #: The phrases a recogniser listens for (the question's grammar); empty for free dictation.
     phrases: tuple[str, ...] = ()
+    #: Whether a value is one the question takes (a file number's key): among a recogniser's
+    #: hypotheses, the first whose value passes wins.
+    accept: Callable[[str], bool] | None = None
+    #: Every value a text may mean that the slot accepts, most likely first (the readings of an
+    #: ambiguous digit string): the confirmation offers the next when the caller refuses one.
+    readings: Callable[[str], list[str]] | None = None
 
 
 @dataclass(frozen=True)

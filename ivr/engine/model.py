@@ -118,7 +118,30 @@ class CollectNode(_QuestionBase):
     invalid: Reaction = Reaction(prompt="non_compris")
     #: Read the value back and ask for a yes/no confirmation.
     confirm: "ConfirmSpec | None" = None
+    #: After a spoken answer that is not valid (a wrong length or key), ask again in parts, each read back.
+    chunks: "ChunkSpec | None" = None
     next: str
+
+    @model_validator(mode="after")
+    def _chunks_fit(self) -> "CollectNode":
+        if self.chunks is not None:
+            if sum(self.chunks.sizes) != self.max_digits or self.min_digits != self.max_digits:
+                raise ValueError(f"chunks: the parts must add up to the number's {self.max_digits} digits "
+                                 f"(min_digits = max_digits), not {sum(self.chunks.sizes)}")
+        return self
+
+
+class ChunkSpec(_Model):
+    """« Les quatre premiers chiffres… », then the rest: the digits per part and the prompt asking for each."""
+
+    sizes: list[int] = Field(min_length=2)
+    prompts: list[str] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _one_prompt_per_part(self) -> "ChunkSpec":
+        if len(self.sizes) != len(self.prompts) or any(n < 1 for n in self.sizes):
+            raise ValueError("one prompt per part, and each part at least one digit")
+        return self
 
 
 class ConfirmSpec(_Model):

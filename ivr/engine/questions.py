@@ -7,6 +7,7 @@ and ends at ``on_fail`` when the caller cannot be understood — never in silenc
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,12 @@ from ..interfaces import AGENT, Answer, Question, SlotSpec
 from ..playback import play_until_key
 from ..privacy import mask_digits
 from ..tts.sentences import say_digits_text
+from ..understanding.digits import parse_digits
+from ..understanding.readings import best_reading
 from .model import CollectNode, ConfirmNode, Defaults, MenuNode, Reaction
 from .services import EngineServices
 
-__all__ = ["Asking", "QuestionLoop", "INVALID", "LEAVE"]
+__all__ = ["Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE"]
 
 #: An answer that was understood but is not acceptable (a file number with a wrong key).
 INVALID = object()
@@ -27,6 +30,17 @@ INVALID = object()
 LEAVE = "-"
 
 _YES_KEYS = {"1": "yes", "2": "no"}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A confirmation kept another value than the one first heard (the caller confirmed an alternative)."""
+
+    value: Any
+
+
+#: How the loop hears one attempt: (call, the question, a key typed ahead) → the answer.
+Listen = Callable[[Call, Question, "str | None"], Awaitable[Answer]]
 
 
 def yes_no(answer: Answer) -> str | None:
@@ -84,13 +98,16 @@ class QuestionLoop:
                         listen_during_prompt=asking.listen_during_prompt, min_confidence=asking.min_confidence)
 
     async def ask(self, call: Call, asking: Asking, interpret: Callable[[Answer], Any], *,
-                  accept: Callable[[Any], Awaitable[bool | str]] | None = None) -> tuple[Any, str | None]:
+                  accept: Callable[[Any, Answer], Awaitable[bool | str | Accepted]] | None = None,
+                  listen: Listen | None = None) -> tuple[Any, str | None]:
         """Ask until understood.
 
         ``interpret`` turns an answer into a value, None (no match) or :data:`INVALID`
         (understood but not acceptable: ``asking.invalid``). ``accept`` may confirm a value:
-        True keeps it, False asks again, a node id leaves the question. Returns (value, None) on
-        an answer, or (None, next_node) when the caller asked for an agent or the retries ran out.
+        True keeps it, :class:`Accepted` keeps another, False asks again, a node id leaves the
+        question. ``listen`` replaces the listener for an attempt (parts of a number). Returns
+        (value, None) on an answer, or (None, next_node) when the caller asked for an agent or the
+        retries ran out.
         """
         d = self.defaults
         lead: list[str] = []
@@ -102,8 +119,15 @@ class QuestionLoop:
             if keypad_only and asking.keypad_prompt:
                 prompt = asking.keypad_prompt
             typed, call.typed_ahead = call.typed_ahead, None
-            answer = await self.services.listener.ask(call.channel, self._question(asking, lead + [prompt]), typed)
+            question = self._question(asking, lead + [prompt])
+            if listen is not None:
+                answer = await listen(call, question, typed)
+            else:
+                answer = await self.services.listener.ask(call.channel, question, typed)
             lead = []
+            if answer.details.get("leave"):  # a part of the answer ended at an agent
+                _note_recognition(call, stats, answer)
+                return None, answer.details["leave"]
             if answer.empty:
                 stats["noinput"] += 1
                 call.log.info("noinput", node=asking.id, attempt=attempt)
@@ -130,10 +154,12 @@ class QuestionLoop:
                 lead = [reaction.prompt] if reaction.prompt else []
                 continue
             if accept is not None:
-                verdict = await accept(value)
+                verdict = await accept(value, answer)
                 if verdict is False:
                     continue
-                if verdict is not True:
+                if isinstance(verdict, Accepted):
+                    value = verdict.value
+                elif verdict is not True:
                     _note_recognition(call, stats, answer)
                     return None, verdict
             _note_recognition(call, stats, answer)
@@ -173,29 +199,83 @@ class QuestionLoop:
     async def collect(self, node: CollectNode, node_id: str, call: Call) -> str | None:
         slot = self.services.slots[node.slot]
         check = self.services.validators[node.validator] if node.validator else None
+        spoken_invalid = False
+
+        def valid(digits: object) -> bool:
+            return (isinstance(digits, str) and digits.isdigit() and node.min_digits <= len(digits) <= node.max_digits
+                    and (check is None or check(digits)))
 
         def interpret(answer: Answer):
+            nonlocal spoken_invalid
             digits = answer.value if answer.mode == "speech" else answer.digits
             if not isinstance(digits, str) or not digits.isdigit():
                 return None
-            if not (node.min_digits <= len(digits) <= node.max_digits):
-                return INVALID
-            if check is not None and not check(digits):
+            if not valid(digits):
+                spoken_invalid = answer.mode == "speech"
                 return INVALID
             return digits
 
-        async def accept(value: str) -> bool | str:
-            if node.confirm is None:
+        async def accept(value: str, answer: Answer) -> bool | str | Accepted:
+            if node.confirm is None or answer.details.get("confirmed"):
                 return True
-            return await self._confirm_value(call, node_id, node, value)
+            verdict = await self._confirm_value(call, node_id, node, value)
+            # A digit string the caller may have meant otherwise: offer the next reading before asking again.
+            for other in answer.details.get("alternatives", []):
+                if verdict is not False:
+                    break
+                if valid(other):
+                    verdict = await self._confirm_value(call, node_id, node, other)
+                    if verdict is True:
+                        return Accepted(other)
+            return verdict
+
+        async def listen(call_: Call, question: Question, typed: str | None) -> Answer:
+            nonlocal spoken_invalid
+            if node.chunks is not None and spoken_invalid and not typed:
+                spoken_invalid = False
+                return await self._in_parts(call_, node_id, node, slot, question)
+            return await self.services.listener.ask(call_.channel, question, typed)
 
         asking = Asking.of(node_id, node, self.defaults, max_digits=node.max_digits, terminator=True, slot=slot)
-        value, fallback = await self.ask(call, asking, interpret, accept=accept)
+        value, fallback = await self.ask(call, asking, interpret, accept=accept, listen=listen)
         if value is None:
             return fallback
         # Personal data (a file number) is recorded with only its 2-digit key showing.
         _store(call, node.store, value, masked=mask_digits(value, 0, 2) if slot.personal else None)
         return node.next
+
+    async def _in_parts(self, call: Call, node_id: str, node: CollectNode, slot: SlotSpec, question: Question) -> Answer:
+        """After a spoken number that was not valid: « les quatre premiers chiffres… », then the rest,
+        each part read back and confirmed; keys work all along. The parts make one answer."""
+        assert node.chunks is not None
+        typed = await play_until_key(call.channel, question.prompts[:-1], barge_in=question.barge_in)
+        if typed:  # the caller went for the keypad: the whole number, as usual
+            return await self.services.listener.ask(call.channel, dataclasses.replace(question, prompts=question.prompts[-1:]), typed)
+        d = self.defaults
+        parts: list[str] = []
+        for k, (size, prompt) in enumerate(zip(node.chunks.sizes, node.chunks.prompts, strict=True), start=1):
+            part_slot = SlotSpec(f"{slot.name}_part", digits=True, length=size, phrases=slot.phrases,
+                                 parse=lambda text, n=size: best_reading(text, lambda v: True, length=n) or parse_digits(text))
+            asking = Asking(id=f"{node_id}.part{k}", prompt=prompt, keypad_prompt=None, reprompt=None, retries=2,
+                            noinput=d.noinput, nomatch=d.nomatch, invalid=Reaction(prompt=node.invalid.prompt),
+                            on_fail=node.on_fail or d.on_fail, timeout=node.timeout or d.timeout, speech=node.speech,
+                            barge_in=node.barge_in, max_digits=size, terminator=True, slot=part_slot)
+
+            def interpret(answer: Answer, n: int = size):
+                digits = answer.value if answer.mode == "speech" else answer.digits
+                if not isinstance(digits, str) or not digits.isdigit():
+                    return None
+                return digits if len(digits) == n else INVALID
+
+            async def confirm(value: str, answer: Answer) -> bool | str:
+                return True if node.confirm is None else await self._confirm_value(call, f"{node_id}.part", node, value)
+
+            value, leave = await self.ask(call, asking, interpret, accept=confirm)
+            if value is None:
+                return Answer("none", details={"leave": leave})
+            parts.append(value)
+        return Answer("speech", value="".join(parts), text=" ".join(parts),
+                      details={"via": "parts", "confirmed": node.confirm is not None})
 
     async def _confirm_value(self, call: Call, node_id: str, node: CollectNode, value: str) -> bool | str:
         """Read the value back and ask yes/no: True, False (ask again) or a node to leave to."""

@@ -36,6 +36,7 @@ from .model import (
     NODE_KINDS,
     BranchNode,
     Choice,
+    ChunkSpec,
     CollectNode,
     Condition,
     ConfirmNode,
@@ -73,7 +74,7 @@ class _Header(BaseModel):
 
 
 #: Every field name a flow may use, for "did you mean" on a misspelt one.
-_FIELDS = sorted({name for model in (_Header, Defaults, Reaction, Choice, Condition, ConfirmSpec, SayPart,
+_FIELDS = sorted({name for model in (_Header, Defaults, Reaction, Choice, Condition, ConfirmSpec, ChunkSpec, SayPart,
                                      *typing.get_args(typing.get_args(Node)[0]))
                   for name in model.model_fields} | {"var"})
 
@@ -278,6 +279,8 @@ def _prompts_of(node: Any) -> list[tuple[str, tuple]]:
             out += [(node.confirm.prompt, ("confirm", "prompt")), (node.confirm.readback, ("confirm", "readback"))]
             if node.confirm.keypad_prompt:
                 out.append((node.confirm.keypad_prompt, ("confirm", "keypad_prompt")))
+        if node.chunks is not None:
+            out += [(p, ("chunks", "prompts", i)) for i, p in enumerate(node.chunks.prompts)]
     if isinstance(node, LookupNode) and node.wait_prompt:
         out.append((node.wait_prompt, ("wait_prompt",)))
     if isinstance(node, SayNode):

@@ -322,16 +322,44 @@ class SpeechListener:
 
     def _answer(self, q: Question, recognition: Recognition) -> Answer:
         self.stats["speech"] += 1
-        value = q.slot.parse(recognition.text) if q.slot and q.slot.parse and recognition.text else None
-        if value is None and recognition.text and wants_agent(recognition.text):
+        text, confidence, chosen, value, others = self._understand(q, recognition)
+        if value is None and text and wants_agent(text):
             value = AGENT
         threshold = max(q.min_confidence, self.settings.min_confidence)
-        if recognition.confidence is not None and recognition.confidence < threshold and value != AGENT:
+        if confidence is not None and confidence < threshold and value != AGENT:
             value = None  # too unsure: the flow asks again (no match); a file number is confirmed anyway
         secret = q.slot is not None and (q.slot.digits or q.slot.personal)  # a file number is personal data
         log.info("speech_result", slot=q.slot.name if q.slot else None,
-                 text=f"<{len(recognition.text.split())} words>" if secret else recognition.text,
-                 value=("<digits>" if value else None) if secret else value,
-                 confidence=recognition.confidence, partial=recognition.partial, ms=round(recognition.ms, 1))
-        return Answer("speech", text=recognition.text, value=value, confidence=recognition.confidence,
-                      partial=recognition.partial, details={"ms": round(recognition.ms, 1)})
+                 text=f"<{len(text.split())} words>" if secret else text,
+                 value=("<digits>" if value else None) if secret else value, hypothesis=chosen,
+                 hypotheses=len(recognition.alternatives) or 1, confidence=confidence, partial=recognition.partial,
+                 ms=round(recognition.ms, 1))
+        details = {"ms": round(recognition.ms, 1)}
+        if recognition.alternatives:
+            details["hypothesis"] = chosen
+        if others:
+            details["alternatives"] = others
+        return Answer("speech", text=text, value=value, confidence=confidence, partial=recognition.partial,
+                      details=details)
+
+    @staticmethod
+    def _understand(q: Question, recognition: Recognition) -> tuple[str, float | None, int, object, list[str]]:
+        """The hypothesis the question keeps: the first (the recogniser's best) whose value the slot
+        accepts (a file number with a valid key), else the best; and the other values the caller may
+        have meant, for the confirmation to offer when the first is refused."""
+        hypotheses = recognition.alternatives or [(recognition.text, recognition.confidence)]
+        slot = q.slot
+        if slot is None or slot.parse is None:
+            return recognition.text, recognition.confidence, 0, None, []
+        values = [slot.parse(text) if text else None for text, _ in hypotheses]
+        accepted = [i for i, v in enumerate(values) if v and (slot.accept is None or slot.accept(v))]
+        chosen = accepted[0] if accepted else 0
+        text, confidence = hypotheses[chosen]
+        value = values[chosen]
+        others: list[str] = []
+        if accepted and slot.readings is not None:
+            for i in accepted:
+                for reading in [values[i], *slot.readings(hypotheses[i][0])]:
+                    if reading and reading != value and reading not in others:
+                        others.append(reading)
+        return text, confidence, chosen, value, others[:3]

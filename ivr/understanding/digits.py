@@ -11,11 +11,11 @@ import re
 from .numbers import MULTIPLIERS, UNITS, is_article, number_from
 from .text import normalise
 
-__all__ = ["parse_digits"]
+__all__ = ["parse_digits", "RESTART", "CORRECTION", "apply_correction", "restated"]
 
-_RESTART = re.compile(r"\b(je (re)?commence|recommencer|recommence|recommencons|je reprends|reprendre|reprends|"
+RESTART = re.compile(r"\b(je (re)?commence|recommencer|recommence|recommencons|je reprends|reprendre|reprends|"
                       r"reprenons|depuis le debut|du debut|on recommence|on reprend|attendez je reprends)\b")
-_CORRECTION_RE = re.compile(r"\b(je veux dire|je voulais dire|non non|non|pardon|plutot|enfin|erreur|oups|"
+CORRECTION = re.compile(r"\b(je veux dire|je voulais dire|non non|non|pardon|plutot|enfin|erreur|oups|"
                             r"correction|rectification|je me suis trompe|je me trompe)\b")
 
 
@@ -25,11 +25,11 @@ def parse_digits(text: str) -> str | None:
     # (« soixante, dix » is 60 then 10). Vosk output has none, so greedy reading applies.
     norm = " | ".join(normalise(part) for part in re.split(r"[,;.!?]", text))
     # A restart anywhere drops what came before it.
-    restarts = list(_RESTART.finditer(norm))
+    restarts = list(RESTART.finditer(norm))
     if restarts:
         norm = norm[restarts[-1].end():]
     # Mark corrections with a sentinel token so the word loop can see them.
-    norm = _CORRECTION_RE.sub(" <corr> ", norm)
+    norm = CORRECTION.sub(" <corr> ", norm)
     toks = norm.split()
     groups: list[str] = []
     correcting = False
@@ -70,7 +70,7 @@ def parse_digits(text: str) -> str | None:
                     continue
                 new.append(more[0])
                 i = more[1]
-            groups = _apply_correction(groups, new)
+            groups = apply_correction(groups, new)
             correcting = False
             continue
         groups.extend(new)
@@ -78,27 +78,29 @@ def parse_digits(text: str) -> str | None:
     return result or None
 
 
-def _apply_correction(groups: list[str], correction: list[str]) -> list[str]:
-    """Replace the end of ``groups`` that ``correction`` restates.
+def restated(correction: list[str]) -> int:
+    """How many digits a correction restates: its first group's (« non, soixante-dix-sept »: two), or
+    its run of single digits (« non, zéro sept »: two); what follows continues the number."""
+    if not correction:
+        return 0
+    if len(correction[0]) > 1:
+        return len(correction[0])
+    run = 0
+    for g in correction:
+        if len(g) != 1:
+            break
+        run += 1
+    return run
 
-    Digit-by-digit corrections replace as many trailing one-digit groups as
-    the correction starts with (« zéro six, non, zéro sept »); a multi-digit
-    correction replaces the last group (« soixante-dix-huit, non, soixante-dix-sept »).
-    """
+
+def apply_correction(groups: list[str], correction: list[str], amount: int | None = None) -> list[str]:
+    """Replace the end of ``groups`` that ``correction`` restates (``amount`` digits; by default
+    :func:`restated`): whole groups go, from the end, until that many digits are gone."""
     if not groups:
         return correction
-    if len(correction[0]) == 1:
-        lead = 0
-        for g in correction:
-            if len(g) != 1:
-                break
-            lead += 1
-        trailing = 0
-        for g in reversed(groups):
-            if len(g) != 1 or trailing >= lead:
-                break
-            trailing += 1
-        cut = max(trailing, 1)
-    else:
-        cut = 1
-    return groups[: len(groups) - cut] + correction
+    wanted = restated(correction) if amount is None else amount
+    removed = 0
+    kept = list(groups)
+    while kept and removed < wanted:
+        removed += len(kept.pop())
+    return kept + correction

@@ -18,6 +18,10 @@ RUN groupadd --system --gid 3400 ivr && useradd --system --gid ivr --home /app -
     && chown -R ivr:ivr /app /opt/models /var/spool/ivr /var/lib/ivr /var/cache/ivr-prompts \
     && chmod 2750 /var/cache/ivr-prompts && chmod 0777 /var/spool/ivr
 
+# Graphviz lays out the flow drawings of the admin console (`dot`); the IVR falls back to a plain
+# drawing without it.
+RUN apt-get update && apt-get install -y --no-install-recommends graphviz && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ivr ./ivr

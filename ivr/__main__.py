@@ -1,3 +1,3 @@
 from ivr.cli.main import main
 
-main()
+raise SystemExit(main())

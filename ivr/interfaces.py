@@ -260,3 +260,5 @@ class LineProfile:
     fallback_queue: str
     #: The lookup services its flows name, built on the tracking service's client.
     lookups: Callable[[LookupService], Mapping[str, LookupService]]
+    #: Where the line's day starts and ends (the console's "today").
+    timezone: str = "Europe/Paris"

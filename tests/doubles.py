@@ -1,6 +1,10 @@
-"""Test doubles (named as such): flows and resolvers written in Python for call-path tests."""
+"""Test doubles (named as such): resolvers and listeners written in Python for call-path tests."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from ivr.interfaces import Answer, Question
 
 
 class StaticResolverDouble:
@@ -11,3 +15,22 @@ class StaticResolverDouble:
 
     def resolve(self, request_path: str):
         return self.flows.get(request_path)
+
+
+class ScriptedListenerDouble:
+    """A test double for the speech listener: answers each question from a script, and keeps the
+    questions' prompts (the real listener plays them; this one does not)."""
+
+    speech_available = True
+
+    def __init__(self, answers: list[Answer]) -> None:
+        self.answers = list(answers)
+        self.asked: list[list[str]] = []
+
+    async def ask(self, channel, question: Question, typed_ahead: str | None = None) -> Answer:
+        self.asked.append([Path(p).name for p in question.prompts])
+        return self.answers.pop(0) if self.answers else Answer("none")
+
+
+def said(value: str, **details) -> Answer:
+    return Answer("speech", value=value, text=value, confidence=0.9, details=details)

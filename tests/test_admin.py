@@ -52,11 +52,10 @@ async def test_health_readiness_and_metrics_after_calls():
         assert 'ivr_tracking_seconds_count{status="found"}' in text
         assert "ivr_tracking_errors_total 1.0" in text  # the 503 scenario
         status, body, _ = await get(srv, "/kpis")
-        kpis = __import__("json").loads(body)
-        assert kpis["calls"] == len(scenarios)
-        assert kpis["containment"] == round(1 / len(scenarios), 4)
-        assert kpis["abandon_points"] == {"accueil": 1}
-        assert {t["reason"] for t in kpis["transfers"]} >= {"no_file_number", "tracking_unavailable"}
+        week = __import__("json").loads(body)["windows"]["last_7_days"]
+        assert week["calls"] == len(scenarios)
+        assert week["abandon_points"] == {"accueil": 1}
+        assert {t["reason"] for t in week["transfers"]} >= {"no_file_number", "tracking_unavailable"}
         status, page, ctype = await get(srv, "/kpis", accept="text/html")
         assert ctype.startswith("text/html") and "Indicateurs" in page
 
@@ -128,5 +127,5 @@ async def test_kpis_survive_a_restart(tmp_path):
         f.write('{"broken line\n')
     async with embedded_server(records=records) as srv:
         status, body, _ = await get(srv, "/kpis")
-        kpis = __import__("json").loads(body)
-        assert kpis["calls"] == 1 and kpis["outcomes"] == {"routed:contractor": 1}
+        week = __import__("json").loads(body)["windows"]["last_7_days"]
+        assert week["calls"] == 1 and week["outcomes"] == {"routed:contractor": 1}

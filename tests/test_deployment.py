@@ -148,7 +148,7 @@ def test_compose_file_validates_against_the_compose_specification():
     data = {k: v for k, v in data.items() if not k.startswith("x-")}
     compose = PyCompose.from_json(json.dumps(data))
     compose.validate()
-    assert set(compose.service_names()) == {"asterisk", "ivr", "tracking", "tester"}
+    assert set(compose.service_names()) == {"asterisk", "ivr", "tracking", "tester", "prometheus", "grafana"}
     broken = json.loads(json.dumps(data))
     broken["services"]["ivr"]["restart"] = "sometimes"
     with pytest.raises(ValueError):

@@ -22,6 +22,7 @@ from ivr.sim.scenario import Scenario
 from ivr.understanding.digits import parse_digits
 from ivr.understanding.readings import digit_readings
 from tests.clocks import OPEN
+from tests.doubles import ScriptedListenerDouble, said
 
 CORPUS = Path(__file__).resolve().parent / "data" / "file_numbers.jsonl"
 
@@ -82,25 +83,6 @@ def test_the_first_hypothesis_whose_reading_passes_the_key_wins():
     # No hypothesis passes: the best one stands (the question then says the number is not valid).
     only_bad = Recognition(text=spoken[0], confidence=0.9, alternatives=[(spoken[0], 0.9)])
     assert SpeechListener._understand(question, only_bad)[3] == bad
-
-
-class ScriptedListenerDouble:
-    """A test double for the speech listener: answers each question from a script, and keeps the
-    questions' prompts (the real listener plays them; this one does not)."""
-
-    speech_available = True
-
-    def __init__(self, answers: list[Answer]) -> None:
-        self.answers = list(answers)
-        self.asked: list[list[str]] = []
-
-    async def ask(self, channel, question: Question, typed_ahead: str | None = None) -> Answer:
-        self.asked.append([Path(p).name for p in question.prompts])
-        return self.answers.pop(0) if self.answers else Answer("none")
-
-
-def said(value: str, **details) -> Answer:
-    return Answer("speech", value=value, text=value, confidence=0.9, details=details)
 
 
 def call() -> Scenario:

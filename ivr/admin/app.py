@@ -1,23 +1,31 @@
-"""The admin HTTP server (aiohttp): health, readiness, metrics, live calls, flows, KPIs.
+"""The admin HTTP server (aiohttp): health, readiness, metrics, and the operators' console.
 
-JSON for machines; ``/calls``, ``/flows`` and ``/kpis`` also answer a small
-HTML page to a browser. Every endpoint but ``/healthz`` needs the admin token
-(``Authorization: Bearer …``) when one is set; binding beyond loopback without
-a token is refused.
+JSON for machines; ``/``, ``/calls``, ``/calls/{id}``, ``/kpis``, ``/flows`` and ``/flows/{name}``
+answer the console's HTML pages to a browser (``ivr.admin.pages``), with ``/static`` for its style
+sheet and script. Every endpoint but ``/healthz`` and ``/static`` needs the admin token
+(``Authorization: Bearer …``) when one is set; binding beyond loopback without a token is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 from collections.abc import Iterable
+from pathlib import Path
 
 from aiohttp import web
 
+from . import pages
 from .guard import ConnectionGuard, add_security_headers, allowed_hosts, loopback_host, security_middleware
+from .kpis import WINDOWS
 from .status import ServerStatus
 
 __all__ = ["AdminServer", "AdminConfigError"]
+
+_STATIC = Path(__file__).resolve().parent / "static"
+#: The console's own files, served by name only.
+STATIC_FILES = {"console.css": (_STATIC / "console.css", "text/css"),
+                "console.js": (_STATIC / "console.js", "text/javascript"),
+                "favicon.svg": (_STATIC / "favicon.svg", "image/svg+xml")}
 
 
 class AdminConfigError(RuntimeError):
@@ -28,20 +36,8 @@ def _wants_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "") and request.query.get("format") != "json"
 
 
-def _page(title: str, body: str) -> web.Response:
-    doc = (f"<!doctype html><html lang='fr'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head>"
-           f"<body><h1>{html.escape(title)}</h1>{body}"
-           "<p><a href='/calls'>Appels en cours</a> · <a href='/kpis'>Indicateurs</a> · "
-           "<a href='/flows'>Parcours</a> · <a href='/metrics'>Métriques</a></p></body></html>")
-    return web.Response(text=doc, content_type="text/html")
-
-
-def _table(headers: list[str], rows: list[list[object]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _html(page: str, status: int = 200) -> web.Response:
+    return web.Response(text=page, content_type="text/html", status=status)
 
 
 class AdminServer:
@@ -72,12 +68,17 @@ class AdminServer:
         app = web.Application(middlewares=[security_middleware(self.token, self.hosts, self._request_started)],
                               client_max_size=64 * 1024)
         app.on_response_prepare.append(add_security_headers)
+        app.router.add_get("/", self.overview)
+        app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/calls", self.calls)
         app.router.add_get("/calls/recent", self.recent)
+        app.router.add_get("/calls/{call_id}", self.call)
+        app.router.add_get("/queues", self.queues)
         app.router.add_get("/flows", self.flows)
+        app.router.add_get("/flows/{name}", self.flow)
         app.router.add_get("/flows/{name}/graph", self.flow_graph)
         app.router.add_post("/flows/reload", self.reload)
         app.router.add_get("/kpis", self.kpis)
@@ -116,13 +117,37 @@ class AdminServer:
         return web.Response(body=self.status.metrics(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type": "text/plain; version=0.0.4"})
 
+    async def overview(self, request: web.Request) -> web.Response:
+        ready, checks = await self.status.readiness()
+        if not _wants_html(request):
+            return web.json_response({"ready": ready, "pages": ["/calls", "/kpis", "/flows", "/queues", "/metrics"]})
+        return _html(pages.overview_page(kpis=self.status.kpis(), checks=checks, queues=self.status.queues(),
+                                         live=self.status.live_calls(), flows=self.status.flows(), ready=ready))
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:  # a fixed list: no path from the request reaches the file system
+            return web.json_response({"error": "not found"}, status=404)
+        path, ctype = STATIC_FILES[name]
+        return web.Response(body=path.read_bytes(), content_type=ctype, charset="utf-8")
+
     async def calls(self, request: web.Request) -> web.Response:
         live = self.status.live_calls()
         if _wants_html(request):
-            rows = [[c["call_id"], c["node"], c["seconds"], c["caller"], c["slots"]] for c in live]
-            return _page(f"Appels en cours ({len(live)})", _table(["appel", "étape", "durée (s)", "appelant",
-                                                                     "informations"], rows))
+            return _html(pages.calls_page(live=live, recent=self.status.recent_records(), kpis=self.status.kpis()))
         return web.json_response({"active": len(live), "calls": live})
+
+    async def call(self, request: web.Request) -> web.Response:
+        call_id = request.match_info["call_id"]
+        record = self.status.call_record(call_id) if len(call_id) <= 64 else None
+        if record is None:
+            if _wants_html(request):
+                return _html(pages.not_found_page("Cet appel n'est pas parmi les derniers appels terminés gardés."),
+                             status=404)
+            return web.json_response({"error": "no such finished call (only the last ones are kept)"}, status=404)
+        if _wants_html(request):
+            return _html(pages.call_page(record, self.status.kpis()))
+        return web.json_response(record)
 
     async def recent(self, request: web.Request) -> web.Response:
         try:
@@ -135,41 +160,45 @@ class AdminServer:
             records = [r for r in records if r.get("sip_call_id") == sip_call_id]
         return web.json_response({"calls": records[-limit:]})
 
+    async def queues(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status.queues())
+
     async def flows(self, request: web.Request) -> web.Response:
         data = self.status.flows()
         if _wants_html(request):
-            rows = [[f["name"], f["version"], f["nodes"], f["path"]] for f in data["flows"]]
-            errors = "".join(f"<li><code>{html.escape(e)}</code></li>" for e in data["line"]["rejected"])
-            body = _table(["parcours", "version", "nœuds", "fichier"], rows)
-            body += f"<h2>Dernier rechargement</h2><ul>{errors or '<li>aucune erreur</li>'}</ul>"
-            body += "<form method='post' action='/flows/reload'><button>Recharger</button></form>"
-            return _page("Parcours", body)
+            return _html(pages.flows_page(data, self.status.kpis()))
         return web.json_response(data)
+
+    async def flow(self, request: web.Request) -> web.Response:
+        data = self.status.flows()
+        flow = next((f for f in data["flows"] if f["name"] == request.match_info["name"]), None)
+        if flow is None:
+            if _wants_html(request):
+                return _html(pages.not_found_page("Aucun parcours de ce nom n'est chargé."), status=404)
+            return web.json_response({"error": "no such flow"}, status=404)
+        if _wants_html(request):
+            return _html(pages.flow_page(flow, data, self.status.kpis()))
+        return web.json_response(flow)
 
     async def flow_graph(self, request: web.Request) -> web.Response:
         fmt = request.query.get("format", "svg")
         types = {"mermaid": "text/plain", "dot": "text/plain", "svg": "image/svg+xml"}
         if fmt not in types:
             return web.json_response({"error": "format: mermaid, dot or svg"}, status=422)
-        text = self.status.flow_graph(request.match_info["name"], fmt)
+        text = await self.status.flow_graph(request.match_info["name"], fmt)
         if text is None:
             return web.json_response({"error": "no such flow"}, status=404)
         return web.Response(text=text, content_type=types[fmt])
 
     async def reload(self, request: web.Request) -> web.Response:
         report = await self.status.reload_flows()
+        if _wants_html(request):  # the console's button: back to the page, which shows the outcome
+            raise web.HTTPSeeOther("/flows")
         return web.json_response(report, status=200 if report["ok"] else 422)
 
     async def kpis(self, request: web.Request) -> web.Response:
         summary = self.status.kpis()
         if _wants_html(request):
-            c = summary["containment"]
-            body = (f"<p>Appels : {summary['calls']} — traités sans conseiller : "
-                    f"{'—' if c is None else f'{c * 100:.1f} %'}</p>")
-            body += "<h2>Issues</h2>" + _table(["issue", "appels"], sorted(summary["outcomes"].items()))
-            body += "<h2>Transferts</h2>" + _table(["file", "motif", "appels"],
-                                                   [[t["queue"], t["reason"], t["calls"]] for t in summary["transfers"]])
-            body += "<h2>Raccrochés (étape)</h2>" + _table(["étape", "appels"],
-                                                            sorted(summary["abandon_points"].items()))
-            return _page("Indicateurs", body)
+            window = request.query.get("window", "today")
+            return _html(pages.kpis_page(summary, window if window in WINDOWS else "today"))
         return web.json_response(summary)

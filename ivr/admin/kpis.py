@@ -1,48 +1,263 @@
-"""Call-centre KPIs over finished calls: containment, recognition success, transfers, abandon points."""
+"""Call-centre indicators from the call records, for today, the last hour and the last 7 days.
+
+The definitions (the README's "Indicators" section says the same, for operators):
+
+* **calls**: every call the IVR answered.
+* **closed**: calls that ended ``closed_hours``; they were never *offered* to the IVR's service.
+* **short abandons**: callers who hung up before the IVR asked them anything (during the welcome).
+  Counted and shown, but not offered: the caller never had the chance to be served.
+* **offered** = calls − closed − short abandons.
+* **containment** = self-served calls / offered.
+* **transfer rate** = calls handed to an agent (``routed:*`` and ``error_routed``) / offered, broken
+  down by queue and reason; **callbacks** (a call-back booked instead of waiting) are apart.
+* **abandonment** = caller hang-ups after the first question / offered, broken down by the node
+  the caller left from (short abandons appear there too, under the welcome nodes).
+* **error rate** = ``error_routed`` calls / offered (the IVR failed and handed the caller on).
+* **recognition success** = speech turns understood / speech turns. A speech turn is one where
+  the caller spoke and the recogniser heard words; silence and keypad answers are not speech
+  turns. *Understood* means the turn ended the question with an accepted answer (or an agent
+  request). None when there was no speech turn at all (not 0: nothing failed).
+
+Counts are kept in 5-minute buckets for 7 days, so the figures cost the same whatever the
+traffic, "the last hour" means the buckets of the last 60 minutes (to the bucket), and "today"
+starts at midnight in the line's time zone. At start the buckets are rebuilt from the records
+file, so a restart keeps them. The full records of the last calls are kept (bounded) for the
+per-call page.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from dataclasses import asdict
+import json
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..calls.record import CallRecord
 
-__all__ = ["Kpis"]
+__all__ = ["Kpis", "Tally", "WINDOWS", "FUNNEL_COLUMNS", "ERROR_BANNER", "short_abandon", "offered"]
+
+BUCKET_SECONDS = 300
+KEEP_SECONDS = 7 * 86400
+#: The windows every summary has, by key.
+WINDOWS = ("today", "last_hour", "last_7_days")
+#: Per node: calls that reached it, questions met with silence, answers not understood, callers who
+#: hung up there, calls handed to an agent from there.
+FUNNEL_COLUMNS = ("visits", "noinput", "nomatch", "hangups", "transfers")
+#: The console shows an error banner when the last hour has at least this many ``error_routed``
+#: calls and they are at least this share of the offered calls.
+ERROR_BANNER = {"min_errors": 3, "min_rate": 0.05}
+
+
+def short_abandon(record: CallRecord) -> bool:
+    """The caller hung up before the IVR asked anything (during the welcome)."""
+    asked = record.questions or len(record.recognition)  # records written before ``questions``
+    return record.outcome == "caller_hangup" and not asked
+
+
+def offered(record: CallRecord) -> bool:
+    """The call was offered to the IVR's service: not closed, not a short abandon."""
+    return record.outcome != "closed_hours" and not short_abandon(record)
+
+
+@dataclass
+class Tally:
+    """The counts of a set of calls; tallies of disjoint sets add up (:meth:`merge`)."""
+
+    calls: int = 0
+    closed: int = 0
+    short_abandons: int = 0
+    self_served: int = 0
+    routed: int = 0
+    callbacks: int = 0
+    errors: int = 0
+    abandons: int = 0
+    speech_turns: int = 0
+    speech_understood: int = 0
+    answers_speech: int = 0
+    answers_keypad: int = 0
+    ivr_ms: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    transfers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    abandon_nodes: Counter[str] = field(default_factory=Counter)
+    funnel: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, record: CallRecord) -> None:
+        outcome = record.outcome
+        self.calls += 1
+        self.outcomes[outcome] += 1
+        self.ivr_ms += record.duration_ms
+        if outcome == "closed_hours":
+            self.closed += 1
+        elif outcome == "self_served":
+            self.self_served += 1
+        elif outcome == "callback":
+            self.callbacks += 1
+        elif outcome.startswith("routed") or outcome == "error_routed":
+            self.routed += 1
+            self.errors += outcome == "error_routed"
+            self.transfers[(record.queue or "-", record.reason or "-")] += 1
+            if record.path:
+                self._node(record.path[-1])["transfers"] += 1
+        elif outcome == "caller_hangup":
+            if short_abandon(record):
+                self.short_abandons += 1
+            else:
+                self.abandons += 1
+            node = record.hangup_node or (record.path[-1] if record.path else "-")
+            self.abandon_nodes[node] += 1
+            self._node(node)["hangups"] += 1
+        for node in dict.fromkeys(record.path):  # calls that reached the node, once per call
+            self._node(node)["visits"] += 1
+        for entry in record.recognition:
+            # A question's own sub-questions ("titre.rappel") count with the node that asked them.
+            node = self._node(str(entry.get("node", "-")).split(".")[0])
+            node["noinput"] += int(entry.get("noinput", 0))
+            node["nomatch"] += int(entry.get("nomatch", 0))
+            self.speech_turns += int(entry.get("speech", 0))
+            self.speech_understood += int(entry.get("speech_ok", 0))
+            mode = entry.get("mode")
+            self.answers_speech += mode == "speech"
+            self.answers_keypad += mode == "dtmf"
+
+    def _node(self, node: str) -> Counter[str]:
+        counts = self.funnel.get(node)
+        if counts is None:
+            counts = self.funnel[node] = Counter()
+        return counts
+
+    def merge(self, other: "Tally") -> None:
+        for name in ("calls", "closed", "short_abandons", "self_served", "routed", "callbacks", "errors",
+                     "abandons", "speech_turns", "speech_understood", "answers_speech", "answers_keypad", "ivr_ms"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.outcomes.update(other.outcomes)
+        self.transfers.update(other.transfers)
+        self.abandon_nodes.update(other.abandon_nodes)
+        for node, counts in other.funnel.items():
+            self._node(node).update(counts)
+
+    @property
+    def offered(self) -> int:
+        return self.calls - self.closed - self.short_abandons
+
+    def summary(self) -> dict[str, Any]:
+        offered = self.offered
+
+        def share(part: int, whole: int) -> float | None:
+            return round(part / whole, 4) if whole else None
+
+        answered = self.answers_speech + self.answers_keypad
+        return {
+            "calls": self.calls,
+            "closed": self.closed,
+            "short_abandons": self.short_abandons,
+            "offered": offered,
+            "self_served": self.self_served,
+            "containment": share(self.self_served, offered),
+            "transferred": self.routed,
+            "transfer_rate": share(self.routed, offered),
+            "callbacks": self.callbacks,
+            "abandoned": self.abandons,
+            "abandonment": share(self.abandons, offered),
+            "errors": self.errors,
+            "error_rate": share(self.errors, offered),
+            "speech_turns": self.speech_turns,
+            "recognition_success": share(self.speech_understood, self.speech_turns),
+            "answers": {"speech": self.answers_speech, "keypad": self.answers_keypad},
+            "keypad_share": share(self.answers_keypad, answered),
+            "mean_ivr_seconds": round(self.ivr_ms / self.calls / 1000, 1) if self.calls else None,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "transfers": [{"queue": q, "reason": r, "calls": n} for (q, r), n in self.transfers.most_common()],
+            "abandon_points": dict(self.abandon_nodes.most_common()),
+            "funnel": {node: {c: counts[c] for c in FUNNEL_COLUMNS} for node, counts in self.funnel.items()},
+        }
 
 
 class Kpis:
-    """Aggregates call records as they are written (implements the record store interface)."""
+    """Tallies call records as they are written (a record store), by 5-minute bucket, for 7 days."""
 
-    def __init__(self, keep_recent: int = 200) -> None:
-        self.total = 0
-        self.outcomes: Counter[str] = Counter()
-        self.transfers: Counter[tuple[str, str]] = Counter()  # (queue, reason)
-        self.abandon_points: Counter[str] = Counter()
-        self.questions = Counter()  # speech/dtmf answers, failures
-        self.recent: deque[dict] = deque(maxlen=keep_recent)
+    def __init__(self, *, timezone_name: str = "Europe/Paris", keep_records: int = 2000,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.zone = ZoneInfo(timezone_name)
+        self.clock = clock
+        self._buckets: dict[int, Tally] = {}
+        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.keep_records = keep_records
 
-    def write(self, record: CallRecord) -> None:
-        self.total += 1
-        self.outcomes[record.outcome] += 1
-        if record.outcome.startswith("routed:") or record.outcome == "error_routed":
-            self.transfers[(record.queue or "-", record.reason or "-")] += 1
-        if record.outcome == "caller_hangup":
-            self.abandon_points[record.hangup_node or "-"] += 1
-        for entry in record.recognition:
-            mode = entry.get("mode", "none")
-            self.questions[f"{mode}_answered" if mode != "none" else "unanswered"] += 1
-            self.questions["nomatch"] += entry.get("nomatch", 0)
-            self.questions["noinput"] += entry.get("noinput", 0)
-        self.recent.append(asdict(record))
+    # -- the record store interface --------------------------------------------------------------
+
+    def write(self, record: CallRecord) -> bool:
+        """Count a finished call; False when it ended more than 7 days ago (not kept)."""
+        at = _instant(record.ended_at or record.started_at) or self.clock()
+        if at < self.clock() - KEEP_SECONDS:
+            return False
+        bucket = int(at // BUCKET_SECONDS)
+        tally = self._buckets.get(bucket)
+        if tally is None:
+            tally = self._buckets[bucket] = Tally()
+            self._prune()
+        tally.add(record)
+        self._records[record.call_id] = asdict(record)
+        self._records.move_to_end(record.call_id)
+        while len(self._records) > self.keep_records:
+            self._records.popitem(last=False)
+        return True
 
     def close(self) -> None:
         pass
 
-    def load_jsonl(self, path, *, max_bytes: int = 64 << 20) -> int:
-        """Rebuild from a call-records file (its last ``max_bytes``), so a restart keeps the figures."""
-        import json
-        from pathlib import Path
+    # -- what the console reads ------------------------------------------------------------------
 
+    @property
+    def recent(self) -> list[dict[str, Any]]:
+        """The full records of the last calls (at most ``keep_records``), oldest first."""
+        return list(self._records.values())
+
+    def record(self, call_id: str) -> dict[str, Any] | None:
+        return self._records.get(call_id)
+
+    def window(self, name: str) -> Tally:
+        """The tally of one of :data:`WINDOWS`."""
+        now = self.clock()
+        if name == "last_hour":
+            since = now - 3600
+        elif name == "today":
+            local = datetime.fromtimestamp(now, self.zone)
+            since = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        elif name == "last_7_days":
+            since = now - KEEP_SECONDS
+        else:
+            raise ValueError(f"unknown window {name!r}: {', '.join(WINDOWS)}")
+        first = int(since // BUCKET_SECONDS)
+        total = Tally()
+        for bucket, tally in self._buckets.items():
+            if bucket >= first:
+                total.merge(tally)
+        return total
+
+    def summary(self) -> dict[str, Any]:
+        """Every window's figures, the definitions' version, and whether the error banner is up."""
+        windows = {name: self.window(name).summary() for name in WINDOWS}
+        hour = windows["last_hour"]
+        banner = (hour["errors"] >= ERROR_BANNER["min_errors"]
+                  and (hour["error_rate"] or 0) >= ERROR_BANNER["min_rate"])
+        return {"timezone": str(self.zone), "windows": windows, "error_banner": banner,
+                "generated_at": datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(timespec="seconds")}
+
+    def _prune(self) -> None:
+        oldest = int((self.clock() - KEEP_SECONDS) // BUCKET_SECONDS)
+        for bucket in [b for b in self._buckets if b < oldest]:
+            del self._buckets[bucket]
+
+    # -- rebuilding after a restart --------------------------------------------------------------
+
+    def load_jsonl(self, path: str | Path, *, max_bytes: int = 256 << 20) -> int:
+        """Rebuild from a call-records file (its last ``max_bytes``, streamed), so a restart keeps the
+        figures. Records older than 7 days and damaged lines are skipped; returns the records kept."""
         path = Path(path)
         if not path.exists():
             return 0
@@ -51,31 +266,27 @@ class Kpis:
             if size > max_bytes:
                 f.seek(size - max_bytes)
                 f.readline()  # skip the partial first line
-            data = f.read().decode("utf-8", errors="replace")
+            return self._load_lines(f)
+
+    def _load_lines(self, lines: Iterable[bytes]) -> int:
         fields = set(CallRecord.__dataclass_fields__)
         count = 0
-        for line in data.splitlines():
+        for line in lines:
             try:
                 raw = json.loads(line)
-                self.write(CallRecord(**{k: v for k, v in raw.items() if k in fields}))
-                count += 1
+                record = CallRecord(**{k: v for k, v in raw.items() if k in fields})
             except (ValueError, TypeError):
                 continue  # a damaged line does not stop the dashboard
+            count += self.write(record)
         return count
 
-    def summary(self) -> dict:
-        answered = self.questions["speech_answered"] + self.questions["dtmf_answered"]
-        asked = answered + self.questions["unanswered"]
-        speech_tries = self.questions["speech_answered"] + self.questions["nomatch"]
-        return {
-            "calls": self.total,
-            "containment": round(self.outcomes["self_served"] / self.total, 4) if self.total else None,
-            "outcomes": dict(self.outcomes),
-            "questions_answered": round(answered / asked, 4) if asked else None,
-            "recognition_success": round(self.questions["speech_answered"] / speech_tries, 4) if speech_tries else None,
-            "answers_by_mode": {"speech": self.questions["speech_answered"], "dtmf": self.questions["dtmf_answered"]},
-            "noinput": self.questions["noinput"],
-            "nomatch": self.questions["nomatch"],
-            "transfers": [{"queue": q, "reason": r, "calls": n} for (q, r), n in self.transfers.most_common()],
-            "abandon_points": dict(self.abandon_points.most_common()),
-        }
+
+def _instant(text: str) -> float | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 
 from ..calls.record import CallRecord
+from .kpis import offered
 
 __all__ = ["Metrics"]
 
@@ -18,11 +19,23 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.calls = Counter("ivr_calls_total", "Calls ended, by outcome", ["outcome"], registry=r)
+        # The KPIs' denominator (ivr.admin.kpis): containment = self_served / offered, in Grafana too.
+        self.offered = Counter("ivr_calls_offered_total", "Calls offered to the IVR (not closed, not a hang-up "
+                               "during the welcome)", registry=r)
         self.active = Gauge("ivr_calls_active", "Calls in progress", registry=r)
-        self.visits = Counter("ivr_node_visits_total", "Flow nodes visited", ["flow", "node"], registry=r)
+        # The per-node funnel: calls that reached a node, silences and misunderstandings there,
+        # callers who hung up there, calls handed to an agent from there.
+        self.visits = Counter("ivr_node_visits_total", "Calls that reached the node", ["flow", "node"], registry=r)
         self.noinput = Counter("ivr_noinput_total", "Questions with no input", ["node"], registry=r)
         self.nomatch = Counter("ivr_nomatch_total", "Answers not understood", ["node"], registry=r)
+        self.hangups = Counter("ivr_node_hangups_total", "Callers who hung up at the node", ["flow", "node"],
+                               registry=r)
+        self.transfers = Counter("ivr_node_transfers_total", "Calls handed to an agent from the node",
+                                 ["flow", "node"], registry=r)
         self.answers = Counter("ivr_answers_total", "Questions answered, by input mode", ["mode"], registry=r)
+        self.speech_turns = Counter("ivr_speech_turns_total", "Turns where the caller spoke", registry=r)
+        self.speech_understood = Counter("ivr_speech_understood_total",
+                                         "Speech turns that ended the question with an accepted answer", registry=r)
         self.confidence = Histogram("ivr_recognition_confidence", "Speech recognition confidence",
                                     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), registry=r)
         self.recognition = Histogram("ivr_recognition_seconds", "End of speech to result",
@@ -32,17 +45,38 @@ class Metrics:
         self.tracking_errors = Counter("ivr_tracking_errors_total", "Tracking lookups that failed", registry=r)
         self.agi = Histogram("ivr_agi_command_seconds", "AGI command round trip (write to final reply)",
                              buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1, 10, 60), registry=r)
+        self.ami_configured = Gauge("ivr_ami_configured", "1 when an AMI account is configured", registry=r)
         self.ami_connected = Gauge("ivr_ami_connected", "1 when the AMI controller is logged in", registry=r)
+        self.tracking_up = Gauge("ivr_tracking_up", "1 when the tracking service answered its last health probe",
+                                 registry=r)
+        self.tracking_circuit_open = Gauge("ivr_tracking_circuit_open",
+                                           "1 while the tracking circuit breaker is open", registry=r)
+        self.speech_enabled = Gauge("ivr_speech_enabled", "1 when speech recognition is configured (IVR_SPEECH)",
+                                    registry=r)
+        self.speech_model_loaded = Gauge("ivr_speech_model_loaded", "1 when the Vosk model is loaded", registry=r)
+        self.line_open = Gauge("ivr_line_open", "1 while the flow's opening hours say open", ["flow"], registry=r)
         self.queue_wait = Gauge("ivr_queue_expected_wait_seconds", "Expected wait per queue (AMI)", ["queue"],
                                 registry=r)
+        self.queue_callers = Gauge("ivr_queue_callers", "Callers waiting per queue (AMI)", ["queue"], registry=r)
+        self.queue_available = Gauge("ivr_queue_agents_available", "Free agents per queue (AMI)", ["queue"],
+                                     registry=r)
         self.flow_reloads = Counter("ivr_flow_reloads_total", "Flow reloads, by result", ["result"], registry=r)
 
     def call_ended(self, record: CallRecord, agi_latencies: list[float]) -> None:
         self.calls.labels(record.outcome).inc()
-        for node in record.path:
-            self.visits.labels(record.flow or "-", node).inc()
+        if offered(record):
+            self.offered.inc()
+        flow = record.flow or "-"
+        for node in dict.fromkeys(record.path):
+            self.visits.labels(flow, node).inc()
+        if record.outcome == "caller_hangup":
+            self.hangups.labels(flow, record.hangup_node or (record.path[-1] if record.path else "-")).inc()
+        elif (record.outcome.startswith("routed") or record.outcome == "error_routed") and record.path:
+            self.transfers.labels(flow, record.path[-1]).inc()
         for entry in record.recognition:
-            node = entry.get("node", "-")
+            node = str(entry.get("node", "-")).split(".")[0]  # a sub-question counts with its node
+            self.speech_turns.inc(entry.get("speech", 0))
+            self.speech_understood.inc(entry.get("speech_ok", 0))
             if entry.get("noinput"):
                 self.noinput.labels(node).inc(entry["noinput"])
             if entry.get("nomatch"):

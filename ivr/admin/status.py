@@ -19,20 +19,28 @@ class ServerStatus(Protocol):
         """The Prometheus exposition of the server's metrics."""
 
     def live_calls(self) -> list[dict[str, Any]]:
-        """Calls in progress: id, flow, node, seconds, masked caller and slots."""
+        """Calls in progress: id, flow, node, seconds, start, masked caller and slots."""
 
     def recent_records(self) -> list[dict[str, Any]]:
-        """The records of the last finished calls, oldest first."""
+        """The records of the last finished calls, oldest first (bounded)."""
+
+    def call_record(self, call_id: str) -> dict[str, Any] | None:
+        """One finished call's record (while it is among the kept ones); None otherwise."""
+
+    def queues(self) -> dict[str, Any]:
+        """The agents' queues as AMI reports them (``ami``: its state; ``queues``: waiting callers, free
+        agents, expected wait per queue)."""
 
     def flows(self) -> dict[str, Any]:
-        """The flows loaded (name, version, path, nodes), and what is served (``line``: the version, whether
-        it is the files or the last accepted copy, the last rejection's errors)."""
+        """The flows loaded (name, version, path, nodes, description, open now), and what is served
+        (``line``: the version, whether it is the files or the last accepted copy, the last rejection's errors)."""
 
-    def flow_graph(self, name: str, fmt: str) -> str | None:
+    async def flow_graph(self, name: str, fmt: str) -> str | None:
         """A loaded flow drawn as ``mermaid``, ``dot`` or ``svg``; None when there is no such flow."""
 
     async def reload_flows(self) -> dict[str, Any]:
         """Reload flows, rules and catalog now; the report (``ok``, ``applied``, ``unchanged``, ``removed``, ``errors``)."""
 
     def kpis(self) -> dict[str, Any]:
-        """The call-centre indicators (containment, recognition, transfers, abandon points)."""
+        """The call-centre indicators per window (``windows``: today, last_hour, last_7_days), and
+        whether the error banner is up."""

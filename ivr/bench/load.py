@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..lab.services import free_port
@@ -105,6 +106,8 @@ async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None
 
 
 DEFAULT_MIX = Path(__file__).resolve().parent / "mix.yaml"
+#: The real-time run's mix: calls long enough to be all in progress together.
+REALTIME_MIX = Path(__file__).resolve().parent / "mix-keypad.yaml"
 
 
 def load_mix(path: Path | None) -> list[tuple[Scenario, float]]:
@@ -120,46 +123,99 @@ def load_mix(path: Path | None) -> list[tuple[Scenario, float]]:
     return out
 
 
+@dataclass
+class Drive:
+    results: list[CallResult]
+    wall: float
+    #: The most calls in progress at once.
+    peak: int = 0
+
+
 async def _drive(scenarios: list[Scenario], port: int, concurrency: int, progress, *, classic=None,
-                 classic_env=None) -> tuple[list[CallResult], float]:
+                 classic_env=None, realtime: bool = False, ramp: float = 0.0) -> Drive:
+    """Place the calls, at most ``concurrency`` at once; with ``ramp``, the i-th call starts at
+    ``i / len * ramp`` seconds (a busy hour's arrivals rather than one burst)."""
     from ..sim.peer import place_call
     from ..sim.runner import check
 
     sem = asyncio.Semaphore(concurrency)
-    results: list[CallResult] = []
+    drive = Drive([], 0.0)
+    in_progress = 0
     started = time.monotonic()
     step = max(1, len(scenarios) // 10)
 
-    async def one(sc: Scenario) -> None:
+    async def one(i: int, sc: Scenario) -> None:
+        nonlocal in_progress
+        if ramp:
+            await asyncio.sleep(i * ramp / len(scenarios))
         async with sem:
-            trace = await place_call(sc, "127.0.0.1", port, classic=classic, classic_env=classic_env)
-        results.append(check(trace))
-        if len(results) % step == 0:
-            failed = sum(not r.passed for r in results)
-            progress(f"{len(results)}/{len(scenarios)} calls, {failed} failed, "
+            in_progress += 1
+            drive.peak = max(drive.peak, in_progress)
+            try:
+                trace = await place_call(sc, "127.0.0.1", port, classic=classic, classic_env=classic_env,
+                                         realtime=realtime)
+            finally:
+                in_progress -= 1
+        drive.results.append(check(trace))
+        if len(drive.results) % step == 0:
+            failed = sum(not r.passed for r in drive.results)
+            progress(f"{len(drive.results)}/{len(scenarios)} calls, {failed} failed, {in_progress} in progress, "
                      f"{time.monotonic() - started:.1f} s")
 
-    await asyncio.gather(*(one(sc) for sc in scenarios))
-    return results, time.monotonic() - started
+    await asyncio.gather(*(one(i, sc) for i, sc in enumerate(scenarios)))
+    drive.wall = time.monotonic() - started
+    return drive
+
+
+def _from_caller(scenario: Scenario, number: str) -> Scenario:
+    copy = scenario.model_copy(deep=True)
+    copy.call.caller = number
+    return copy
+
+
+#: The real-time run's target for the IVR's turn (Asterisk's reply to the IVR's next command), p95.
+REALTIME_TURN_P95_MS = 20.0
 
 
 async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = None, classic_calls: int | None = None,
-                         seed: int = 3400, progress=print) -> dict:
+                         seed: int = 3400, progress=print, realtime: bool = False, ramp: float | None = None) -> dict:
+    """The load run. ``realtime``: prompts take their real length (so calls last what they last on
+    a line, and ``concurrency`` calls are really in progress together), classic AGI is not run
+    unless asked, and the summary says whether the turn p95 met :data:`REALTIME_TURN_P95_MS`."""
     rng = random.Random(seed)
-    weighted = load_mix(mix)
+    weighted = load_mix(mix or (REALTIME_MIX if realtime else None))
     population, weights = zip(*weighted, strict=True)
-    scenarios = [rng.choices(population, weights)[0] for _ in range(calls)]
+    # Each call from its own number, as in a busy hour (one number's calls share a lookup budget).
+    scenarios = [_from_caller(rng.choices(population, weights)[0], f"06{rng.randrange(10**8):08d}")
+                 for _ in range(calls)]
+    if ramp is None:
+        ramp = calls / 200 if realtime else 0.0  # 200 new calls a second
+    if realtime and classic_calls is None:
+        classic_calls = 0
+    # A real-time run holds every call open at once: the server's connection cap must not be the limit.
+    env_extra = {"IVR_MAX_AGI_CONNECTIONS": str(max(1000, concurrency + 100))}
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        async with server_processes(tmp) as srv:
+        async with server_processes(tmp, env_extra=env_extra) as srv:
             pid = srv["server"].pid
             cpu0 = proc_cpu_seconds(pid)
-            progress(f"FastAGI: {calls} calls, {concurrency} at once")
-            results, wall = await _drive(scenarios, srv["agi_port"], concurrency, progress)
+            driver0 = resource.getrusage(resource.RUSAGE_SELF)
+            progress(f"FastAGI: {calls} calls, {concurrency} at once" + (
+                f", prompts at their real length, arrivals over {ramp:g} s" if realtime else ""))
+            drive = await _drive(scenarios, srv["agi_port"], concurrency, progress, realtime=realtime, ramp=ramp)
+            results, wall = drive.results, drive.wall
             cpu = proc_cpu_seconds(pid) - cpu0
+            driver1 = resource.getrusage(resource.RUSAGE_SELF)
             fast = summarise(results, wall)
+            fast["peak_concurrent_calls"] = drive.peak
+            fast["mean_call_seconds"] = round(sum(r.trace.seconds for r in results) / max(len(results), 1), 1)
             fast["server_cpu_s_per_call"] = round(cpu / max(calls, 1), 5)
+            fast["server_cpu_percent_of_one_core"] = round(100 * cpu / wall, 1) if wall else None
             fast["server_peak_rss_mb"] = round(proc_peak_rss_mb(pid), 1)
+            fast["simulator_cpu_s"] = round((driver1.ru_utime - driver0.ru_utime) + (driver1.ru_stime - driver0.ru_stime), 1)
+            if realtime:
+                fast["turn_p95_target_ms"] = REALTIME_TURN_P95_MS
+                fast["turn_p95_met"] = fast["ivr_turn_ms_p95"] <= REALTIME_TURN_P95_MS
             records = srv["records"].read_text().splitlines() if srv["records"].exists() else []
             fast["records_written"] = len(records)
 
@@ -170,14 +226,15 @@ async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = Non
                 env = {k: v for k, v in srv["env"].items() if k.startswith("IVR_")}
                 env.update({"IVR_RECORDS": str(tmp / "classic.jsonl"), "IVR_ALLOW_SIM_CLOCK": "true"})
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                c_results, c_wall = await _drive(scenarios[:n_classic], 0, min(concurrency, 8), progress,
-                                                 classic=classic_command(), classic_env=env)
+                c_drive = await _drive(scenarios[:n_classic], 0, min(concurrency, 8), progress,
+                                       classic=classic_command(), classic_env=env)
+                c_results, c_wall = c_drive.results, c_drive.wall
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 c_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
                 classic = summarise(c_results, c_wall)
                 classic["cpu_s_per_call"] = round(c_cpu / n_classic, 4)
                 classic["peak_rss_mb_per_process"] = round(after.ru_maxrss / 1024, 1)
-    summary = {"bench": "load", "fastagi": fast, "classic_agi": classic, "cores": os.cpu_count()}
+    summary = {"bench": "load-realtime" if realtime else "load", "fastagi": fast, "classic_agi": classic, "cores": os.cpu_count()}
     if classic.get("calls") and fast["calls"]:
         summary["classic_over_fastagi_cpu_per_call"] = round(
             classic["cpu_s_per_call"] / max(fast["server_cpu_s_per_call"], 1e-9), 1)

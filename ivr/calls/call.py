@@ -78,10 +78,20 @@ class Call:
         """The outcome as recorded (``routed:contractor``…), or "" while the call runs."""
         return self.outcome.text(self.record.queue) if self.outcome is not None else ""
 
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the call started (the offsets of the record's timeline)."""
+        return int((time.monotonic() - self.started_monotonic) * 1000)
+
+    def when(self) -> dict[str, int]:
+        """Where an event of the record falls in the call: ``at_ms`` from the start, and ``step``, the
+        index in ``path`` of the node it happened in (it orders events of the same millisecond)."""
+        return {"at_ms": self.elapsed_ms(), "step": len(self.record.path) - 1}
+
     def visit(self, node: str) -> None:
-        """Note that the call reached ``node`` (kept in the record's path)."""
+        """Note that the call reached ``node`` (kept in the record's path, with when, for the timeline)."""
         self.current_node = node
         self.record.path.append(node)
+        self.record.path_ms.append(self.elapsed_ms())
 
     async def route(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
                     outcome: Outcome = Outcome.ROUTED) -> None:

@@ -32,8 +32,12 @@ class CallRecord:
     flow: str = ""
     flow_version: str = ""
     path: list[str] = field(default_factory=list)
+    #: When each node of ``path`` was reached, in ms from the start of the call.
+    path_ms: list[int] = field(default_factory=list)
     slots: dict[str, Any] = field(default_factory=dict)
     recognition: list[dict[str, Any]] = field(default_factory=list)
+    #: Questions the IVR started asking (0: the caller left during the welcome, a "short abandon").
+    questions: int = 0
     lookups: list[dict[str, Any]] = field(default_factory=list)
     outcome: str = ""
     queue: str = ""

@@ -33,9 +33,9 @@ def _load(paths: list[Path], prompts_dir: Path, rules: Path):
 
 @app.command("check")
 def flows_check(
-    path: list[Path] = typer.Argument(..., help="Flow files or folders (*.yaml, *.yml)."),
-    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", help="Folder holding catalog.yaml."),
-    rules: Path = typer.Option(DEFAULT_RULES, "--rules", help="Routing rules file."),
+    path: list[Path] = typer.Argument(..., metavar="FLOWS...", help="Flow files or folders (*.yaml, *.yml)."),
+    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", metavar="DIR", help="Folder holding catalog.yaml."),
+    rules: Path = typer.Option(DEFAULT_RULES, "--rules", metavar="FILE", help="Routing rules file."),
 ) -> None:
     """Check flows with the catalog and the routing rules, as a server's reload does; every error as
     file:line: message; exit 1 on any error."""
@@ -53,16 +53,17 @@ def flows_check(
 
 @app.command("graph")
 def flows_graph(
-    path: Path = typer.Argument(..., help="A flow file."),
-    fmt: str = typer.Option("mermaid", "--format", help="mermaid, dot or svg."),
-    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir"),
-    rules: Path = typer.Option(DEFAULT_RULES, "--rules", help="Routing rules file."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    path: Path = typer.Argument(..., metavar="FLOW_FILE", help="A flow file."),
+    fmt: str = typer.Option("mermaid", "--format", metavar="mermaid|dot|svg", help="mermaid, dot or svg."),
+    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", metavar="DIR"),
+    rules: Path = typer.Option(DEFAULT_RULES, "--rules", metavar="FILE", help="Routing rules file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
 ) -> None:
-    """Draw a flow (nodes, choices, retries, routes)."""
-    from ..engine.graph import to_dot, to_mermaid, to_svg
+    """Draw a flow (nodes, choices, retries, routes); svg is laid out by Graphviz when installed."""
+    from ..engine.graph import to_dot, to_mermaid
+    from ..server.drawings import flow_svg
 
-    renderers = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}
+    renderers = {"mermaid": to_mermaid, "dot": to_dot, "svg": flow_svg}
     if fmt not in renderers:
         typer.echo(f"unknown format {fmt!r}: mermaid, dot or svg", err=True)
         raise typer.Exit(2)
@@ -80,7 +81,7 @@ def flows_graph(
 
 @rules_app.command("check")
 def rules_check(
-    path: Path = typer.Argument(DEFAULT_RULES, help="Routing rules file."),
+    path: Path = typer.Argument(DEFAULT_RULES, metavar="RULES_FILE", help="Routing rules file."),
 ) -> None:
     """Check a routing rules file (fields, queues, the statuses it tests); file:line errors; exit 1 on any."""
     from ..ants3400.profile import PROFILE

@@ -18,9 +18,11 @@ commands = typer.Typer()
 
 @commands.command("lab")
 def lab_cmd(
-    clock: Optional[str] = typer.Option(None, "--clock", help="Start the IVR's wall clock here (ISO time, libfaketime)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="A Vosk model: questions over AudioSocket."),
-    sip_port: Optional[int] = typer.Option(None, "--sip-port", help="Asterisk's SIP port (default: a free one)."),
+    clock: Optional[str] = typer.Option(None, "--clock", metavar="ISO_TIME",
+        help="Start the IVR's wall clock here (ISO time, libfaketime)."),
+    model: Optional[Path] = typer.Option(None, "--model", metavar="DIR", help="A Vosk model: questions over AudioSocket."),
+    sip_port: Optional[int] = typer.Option(None, "--sip-port", metavar="PORT", min=1, max=65535,
+        help="Asterisk's SIP port (default: a free one)."),
 ) -> None:
     """The whole line on this machine: Asterisk (IVR_ASTERISK or ../shared/asterisk-22) with the product's
     configuration, ivr serve and the tracking stub; prints where a softphone calls; Ctrl-C stops it."""
@@ -72,15 +74,15 @@ Ctrl-C stops everything.""")
 
 @commands.command("sip-call")
 def sip_call(
-    scenario: list[Path] = typer.Argument(..., help="Scenario files or folders."),
-    proxy: str = typer.Option(..., "--proxy", help="Asterisk's SIP address HOST:PORT."),
-    user: str = typer.Option("tester", "--user", help="SIP user (the PJSIP endpoint)."),
-    number: str = typer.Option("3400", "--number", help="Number to dial."),
-    test_number: str = typer.Option("3499", "--test-number", help="Number for scenarios that set call.at."),
-    local_ip: Optional[str] = typer.Option(None, "--local-ip", help="Address to advertise in SIP/SDP."),
-    admin: Optional[str] = typer.Option(None, "--admin", help="IVR admin URL: check outcomes in its call records."),
-    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once."),
-    stay: float = typer.Option(20.0, "--stay", min=0, help="Seconds to stay in the queue once handed off."),
+    scenario: list[Path] = typer.Argument(..., metavar="SCENARIOS...", help="Scenario files or folders."),
+    proxy: str = typer.Option(..., "--proxy", metavar="HOST:PORT", help="Asterisk's SIP address HOST:PORT."),
+    user: str = typer.Option("tester", "--user", metavar="USER", help="SIP user (the PJSIP endpoint)."),
+    number: str = typer.Option("3400", "--number", metavar="NUMBER", help="Number to dial."),
+    test_number: str = typer.Option("3499", "--test-number", metavar="NUMBER", help="Number for scenarios that set call.at."),
+    local_ip: Optional[str] = typer.Option(None, "--local-ip", metavar="ADDRESS", help="Address to advertise in SIP/SDP."),
+    admin: Optional[str] = typer.Option(None, "--admin", metavar="URL", help="IVR admin URL: check outcomes in its call records."),
+    concurrency: int = typer.Option(1, "--concurrency", metavar="N", min=1, help="Calls at once."),
+    stay: float = typer.Option(20.0, "--stay", metavar="SECONDS", min=0, help="Seconds to stay in the queue once handed off."),
 ) -> None:
     """Place real SIP calls (G.711, RFC 4733 keys) playing scenarios; the password comes from IVR_SIP_PASSWORD.
 
@@ -90,7 +92,10 @@ def sip_call(
     import os
 
     from ..sim.sip import AdminRecords, SipCaller, run_sip_scenarios
+    from .arguments import host_port, http_url
 
+    host, port = host_port(proxy, "--proxy", default_port=5060)
+    admin = http_url(admin, "--admin") if admin else None
     password = os.environ.get("IVR_SIP_PASSWORD", "")
     if not password:
         typer.echo("ivr sip-call: set IVR_SIP_PASSWORD (the tester endpoint's SIP password)", err=True)
@@ -100,7 +105,7 @@ def sip_call(
 
     scenarios = load_scenario_files(scenario)
     records = AdminRecords(admin, os.environ.get("IVR_ADMIN_TOKEN", "")) if admin else None
-    caller = SipCaller(proxy, user, password, number=number, test_number=test_number, local_ip=local_ip,
+    caller = SipCaller(f"{host}:{port}", user, password, number=number, test_number=test_number, local_ip=local_ip,
                        stay_in_queue=stay, record=records)
     results = asyncio.run(run_sip_scenarios(caller, scenarios, concurrency=concurrency, record=records))
     for r, rec, failures in results:

@@ -16,10 +16,11 @@ app = typer.Typer(no_args_is_help=True, help="Prompt catalog.")
 
 @app.command("build")
 def prompts_build(
-    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", help="Folder holding catalog.yaml."),
+    prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", metavar="DIR", help="Folder holding catalog.yaml."),
     force: bool = typer.Option(False, "--force", help="Render every prompt again."),
-    only: Optional[list[str]] = typer.Option(None, "--only", help="Render only these prompt ids."),
-    engine: str = typer.Option("espeak", "--engine", help="espeak (offline, default) or gtts (online, if reachable)."),
+    only: Optional[list[str]] = typer.Option(None, "--only", metavar="PROMPT", help="Render only these prompt ids."),
+    engine: str = typer.Option("espeak", "--engine", metavar="espeak|gtts",
+        help="espeak (offline, default) or gtts (online, if reachable)."),
 ) -> None:
     """Render the prompt catalog to 8 kHz mono 16-bit WAV (offline espeak-ng; gTTS when asked and online)."""
     from rich.progress import Progress

@@ -12,6 +12,7 @@ import typer
 
 from ..config import PACKAGE_DIR, load_settings
 from ..logs import configure_logging
+from .arguments import host_port, reachable
 
 __all__ = ["commands", "load_scenario_files"]
 
@@ -21,22 +22,23 @@ BUNDLED_SCENARIOS = PACKAGE_DIR / "sim" / "scenarios"
 
 @commands.command()
 def serve(
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file."),
-    host: Optional[str] = typer.Option(None, help="Address to listen on (IVR_HOST)."),
-    agi_port: Optional[int] = typer.Option(None, "--agi-port", help="FastAGI port (IVR_AGI_PORT, 4573)."),
-    audiosocket_port: Optional[int] = typer.Option(None, "--audiosocket-port", help="AudioSocket port (9092)."),
-    admin_port: Optional[int] = typer.Option(None, "--admin-port", help="Admin HTTP port (8080)."),
-    records: Optional[Path] = typer.Option(None, "--records", help="Call records file (JSON Lines)."),
-    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Prompt folder shared with Asterisk."),
-    flows_dir: Optional[Path] = typer.Option(None, "--flows-dir", help="Flow definitions folder."),
-    ami: Optional[str] = typer.Option(None, "--ami", help="AMI address HOST:PORT."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="YAML settings file."),
+    host: Optional[str] = typer.Option(None, "--host", metavar="ADDRESS", help="Address to listen on (IVR_HOST)."),
+    agi_port: Optional[int] = typer.Option(None, "--agi-port", metavar="PORT", min=0, max=65535, help="FastAGI port (IVR_AGI_PORT, 4573)."),
+    audiosocket_port: Optional[int] = typer.Option(None, "--audiosocket-port", metavar="PORT", min=0, max=65535,
+                                                    help="AudioSocket port (9092)."),
+    admin_port: Optional[int] = typer.Option(None, "--admin-port", metavar="PORT", min=-1, max=65535,
+                                              help="Admin HTTP port (8080; -1: no admin server)."),
+    records: Optional[Path] = typer.Option(None, "--records", metavar="FILE", help="Call records file (JSON Lines)."),
+    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", metavar="DIR", help="Prompt folder shared with Asterisk."),
+    flows_dir: Optional[Path] = typer.Option(None, "--flows-dir", metavar="DIR", help="Flow definitions folder."),
+    ami: Optional[str] = typer.Option(None, "--ami", metavar="HOST:PORT", help="AMI address HOST:PORT."),
     allow_sim_clock: bool = typer.Option(False, "--allow-sim-clock", help="Honour sim_now= AGI arguments (testing)."),
 ) -> None:
     """Run the IVR server (FastAGI, AudioSocket, admin HTTP)."""
     ami_host = ami_port = None
     if ami:
-        ami_host, _, port_text = ami.rpartition(":")
-        ami_port = int(port_text)
+        ami_host, ami_port = host_port(ami, "--ami", default_port=5038)
     try:
         settings = load_settings(
             config, host=host, agi_port=agi_port, audiosocket_port=audiosocket_port, admin_port=admin_port,
@@ -47,11 +49,14 @@ def serve(
         typer.echo(f"ivr serve: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_format, settings.log_level)
-    from ..server.app import IvrServer, LineRejected
+    from ..server.app import IvrServer, LineRejected, StartupError
 
     try:
         server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
         asyncio.run(server.serve_forever())
+    except StartupError as exc:
+        typer.echo(f"ivr serve: cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
     except OSError as exc:
         typer.echo(f"ivr serve: cannot start: {exc.strerror or exc} "
                    f"(host {settings.host}, AGI port {settings.agi_port})", err=True)
@@ -80,13 +85,16 @@ def _print_results(results, summary, as_json: bool, quiet: bool = False) -> None
     print(json.dumps(summary))
 
 
-async def _simulate(scenarios, server: Optional[str], concurrency: int, repeat: int, speed: float = 1.0):
+async def _simulate(scenarios, server: tuple[str, int] | None, concurrency: int, repeat: int, speed: float = 1.0):
     from ..sim.runner import run_scenarios, summarise
 
     started = time.monotonic()
     if server:
-        host, _, port = server.rpartition(":")
-        results = await run_scenarios(scenarios, host or "127.0.0.1", int(port), concurrency=concurrency,
+        problem = await reachable(*server)
+        if problem:
+            typer.echo(f"ivr simulate: {problem} (is ivr serve running there?)", err=True)
+            raise typer.Exit(1)
+        results = await run_scenarios(scenarios, server[0], server[1], concurrency=concurrency,
                                       repeat=repeat, speed=speed)
     else:
         from ..server.embedded import embedded_server
@@ -112,25 +120,27 @@ def load_scenario_files(paths: list[Path]):
 
 @commands.command()
 def simulate(
-    scenario: list[Path] = typer.Argument(..., help="Scenario files or folders."),
-    server: Optional[str] = typer.Option(None, "--server", help="HOST:PORT of a running server (default: embedded)."),
-    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once."),
-    repeat: int = typer.Option(1, "--repeat", min=1, help="Run every scenario this many times."),
+    scenario: list[Path] = typer.Argument(..., metavar="SCENARIOS...", help="Scenario files or folders."),
+    server: Optional[str] = typer.Option(None, "--server", metavar="HOST:PORT", help="HOST:PORT of a running server (default: embedded)."),
+    concurrency: int = typer.Option(1, "--concurrency", metavar="N", min=1, help="Calls at once."),
+    repeat: int = typer.Option(1, "--repeat", metavar="N", min=1, help="Run every scenario this many times."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per call, then a summary line."),
     quiet: bool = typer.Option(False, "--quiet", help="Only the summary line."),
-    speed: float = typer.Option(1.0, "--speed", min=0, help="Caller audio pace over AudioSocket: 1 real time, 0 as fast as possible."),
+    speed: float = typer.Option(1.0, "--speed", metavar="PACE", min=0,
+        help="Caller audio pace over AudioSocket: 1 real time, 0 as fast as possible."),
 ) -> None:
     """Run call scenarios against a running server (or an embedded one)."""
+    address = host_port(server, "--server") if server else None
     configure_logging("json", "warning")
     scenarios = load_scenario_files(scenario)
-    results, summary = asyncio.run(_simulate(scenarios, server, concurrency, repeat, speed))
+    results, summary = asyncio.run(_simulate(scenarios, address, concurrency, repeat, speed))
     _print_results(results, summary, as_json, quiet)
     raise typer.Exit(0 if summary["failed"] == 0 else 1)
 
 
 @commands.command()
 def demo(
-    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Calls at once."),
+    concurrency: int = typer.Option(4, "--concurrency", metavar="N", min=1, help="Calls at once."),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
     """Start the server in-process and run the bundled scenarios as real calls over TCP."""

@@ -19,8 +19,8 @@ model_app = typer.Typer(no_args_is_help=True, help="Speech model.")
 
 @commands.command("parse")
 def parse_cmd(
-    text: list[str] = typer.Argument(..., help="Utterances (as Vosk would output them)."),
-    slot: str = typer.Option(..., "--slot", help="title_type, file_number, yes_no or rating."),
+    text: list[str] = typer.Argument(..., metavar="TEXT...", help="Utterances (as Vosk would output them)."),
+    slot: str = typer.Option(..., "--slot", metavar="SLOT", help="title_type, file_number, yes_no or rating."),
 ) -> None:
     """Understand French text for a slot; one JSON object per line: {"text", "value"}."""
     from ..ants3400.profile import SLOTS, parse_slot
@@ -34,9 +34,9 @@ def parse_cmd(
 
 @commands.command("recognize")
 def recognize_cmd(
-    files: list[Path] = typer.Argument(..., help="WAV files (any rate; telephone audio is 8 kHz)."),
-    slot: str = typer.Option(..., "--slot", help="title_type, file_number, yes_no or rating."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Vosk model folder (default: IVR_VOSK_MODEL)."),
+    files: list[Path] = typer.Argument(..., metavar="WAV_FILES...", help="WAV files (any rate; telephone audio is 8 kHz)."),
+    slot: str = typer.Option(..., "--slot", metavar="SLOT", help="title_type, file_number, yes_no or rating."),
+    model: Optional[Path] = typer.Option(None, "--model", metavar="DIR", help="Vosk model folder (default: IVR_VOSK_MODEL)."),
 ) -> None:
     """Recognise WAV files with Vosk and the slot's grammar; one JSON object per line."""
     from ..ants3400.profile import SLOTS, parse_slot
@@ -83,8 +83,8 @@ def recognize_cmd(
 
 @model_app.command("fetch")
 def model_fetch(
-    dest: Optional[Path] = typer.Option(None, "--dir", help="Where to unpack (default ~/.local/share/ivr/models)."),
-    url: Optional[str] = typer.Option(None, "--url", help="Another address for the same archive (a mirror)."),
+    dest: Optional[Path] = typer.Option(None, "--dir", metavar="DIR", help="Where to unpack (default ~/.local/share/ivr/models)."),
+    url: Optional[str] = typer.Option(None, "--url", metavar="URL", help="Another address for the same archive (a mirror)."),
 ) -> None:
     """Download vosk-model-small-fr-0.22, verify size and checksum, unpack it (needs internet)."""
     from rich.progress import Progress

@@ -12,12 +12,12 @@ commands = typer.Typer()
 
 @commands.command("tracking-stub")
 def tracking_stub(
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8081, "--port"),
-    db: str = typer.Option(":memory:", "--db", help="SQLite file (seeded when empty)."),
-    seed: int = typer.Option(3400, "--seed", help="Dataset seed (same seed, same files)."),
-    per_title: int = typer.Option(1500, "--per-title", help="Files per title type."),
-    latency: float = typer.Option(0.0, "--latency", help="Seconds added to every answer."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS"),
+    port: int = typer.Option(8081, "--port", metavar="PORT", min=0, max=65535),
+    db: str = typer.Option(":memory:", "--db", metavar="FILE", help="SQLite file (seeded when empty)."),
+    seed: int = typer.Option(3400, "--seed", metavar="N", help="Dataset seed (same seed, same files)."),
+    per_title: int = typer.Option(1500, "--per-title", metavar="N", help="Files per title type."),
+    latency: float = typer.Option(0.0, "--latency", metavar="SECONDS", help="Seconds added to every answer."),
     fail: bool = typer.Option(False, "--fail", help="Answer 503 to everything (fault injection)."),
 ) -> None:
     """Run the tracking service stub alone."""
@@ -25,4 +25,8 @@ def tracking_stub(
 
     configure_logging("auto", "info")
     typer.echo(f"tracking stub on http://{host}:{port} (seed {seed})", err=True)
-    run_stub(StubConfig(db=db, seed=seed, per_title=per_title, latency=latency, fail=fail), host, port)
+    try:
+        run_stub(StubConfig(db=db, seed=seed, per_title=per_title, latency=latency, fail=fail), host, port)
+    except OSError as exc:
+        typer.echo(f"ivr tracking-stub: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None

@@ -1,30 +1,63 @@
-"""Drawings of a flow: Mermaid, Graphviz DOT, or a self-contained SVG."""
+"""Drawings of a flow: Mermaid, Graphviz DOT, or a self-contained SVG (no Graphviz needed).
+
+The DOT drawing is the one meant for people: Graphviz lays it out (edges routed around the boxes,
+labels placed apart), with every node's full description, a legend and a white background.
+``ivr.server.drawings`` turns it into SVG; :func:`to_svg` is the fallback when Graphviz is not
+installed (a plain layered layout: readable, but edges may cross boxes).
+"""
 
 from __future__ import annotations
 
 import html
+import textwrap
 from collections import deque
 
 from .model import FlowModel
 
-__all__ = ["to_mermaid", "to_dot", "to_svg"]
+__all__ = ["to_mermaid", "to_dot", "to_svg", "node_category", "LEGEND"]
 
 _QUESTION = ("menu", "collect", "confirm")
-_END = ("route", "hangup")
+
+#: The node categories, their fill colour and their French name (the legend).
+LEGEND = {
+    "question": ("#dbe8fd", "Question à l'appelant (clavier ou voix)"),
+    "step": ("#f2f2f2", "Étape (message, recherche, calcul, horaires)"),
+    "agent": ("#ffe3bf", "Transfert vers un conseiller"),
+    "end": ("#d9f2dd", "Fin d'appel (servi, fermé)"),
+}
+#: Edges taken when the caller does not answer as expected are drawn dashed.
+_FALLBACK_EDGES = ("noinput", "nomatch", "invalid", "échec", "erreur", "conseiller")
+
+
+def node_category(model: FlowModel, node_id: str) -> str:
+    kind = model.nodes[node_id].kind
+    if kind in _QUESTION:
+        return "question"
+    if kind == "route":
+        return "agent"
+    if kind == "hangup":
+        return "end"
+    return "step"
+
+
+def _lines(model: FlowModel, node_id: str, width: int = 30) -> tuple[str, list[str]]:
+    """The node's title (its id and kind) and its text lines: the full description, wrapped, then
+    what it does at the end (queue, outcome, tries)."""
+    node = model.nodes[node_id]
+    body = textwrap.wrap(node.description, width) if node.description else []
+    if node.kind == "route":
+        body.append(f"→ file {node.queue} ({node.reason})")
+    elif node.kind == "hangup":
+        body.append(f"issue : {node.outcome}")
+    elif node.kind in _QUESTION:
+        retries = getattr(node, "retries", None) or model.defaults.retries
+        body.append(f"{retries} essai" + ("s" if retries > 1 else ""))
+    return f"{node_id} · {node.kind}", body
 
 
 def _label(model: FlowModel, node_id: str) -> str:
-    node = model.nodes[node_id]
-    extra = ""
-    if node.kind == "route":
-        extra = f"\n→ {node.queue} ({node.reason})"
-    elif node.kind == "hangup":
-        extra = f"\n{node.outcome}"
-    elif node.kind in _QUESTION:
-        retries = getattr(node, "retries", None) or model.defaults.retries
-        extra = f"\n{retries} essais"
-    title = node.description or node_id
-    return f"{node.kind}: {title}{extra}" if title == node_id else f"{node_id} ({node.kind})\n{title}{extra}"
+    title, body = _lines(model, node_id)
+    return "\n".join([title, *body])
 
 
 def _edges(model: FlowModel) -> list[tuple[str, str, str]]:
@@ -39,6 +72,10 @@ def _edges(model: FlowModel) -> list[tuple[str, str, str]]:
     return out
 
 
+def _fallback(label: str) -> bool:
+    return all(part in _FALLBACK_EDGES for part in label.split(", "))
+
+
 def _mid(node_id: str) -> str:
     return "n_" + "".join(ch if ch.isalnum() else "_" for ch in node_id)
 
@@ -49,28 +86,54 @@ def to_mermaid(model: FlowModel) -> str:
         text = _label(model, node_id).replace('"', "'").replace("\n", "<br/>")
         if node.kind in _QUESTION:
             lines.append(f'    {_mid(node_id)}{{"{text}"}}')
-        elif node.kind in _END:
+        elif node.kind in ("route", "hangup"):
             lines.append(f'    {_mid(node_id)}(["{text}"])')
         else:
             lines.append(f'    {_mid(node_id)}["{text}"]')
     for src, dst, label in _edges(model):
-        lines.append(f'    {_mid(src)} -->|"{label}"| {_mid(dst)}')
+        arrow = "-.->" if _fallback(label) else "-->"
+        lines.append(f'    {_mid(src)} {arrow}|"{label}"| {_mid(dst)}')
     lines.append("    classDef start stroke-width:3px")
     lines.append(f"    class {_mid(model.start)} start")
     return "\n".join(lines) + "\n"
 
 
-def to_dot(model: FlowModel) -> str:
-    def q(s: str) -> str:
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
-    lines = [f"digraph {q(model.flow)} {{", "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=10];']
-    for node_id, node in model.nodes.items():
-        shape = "diamond" if node.kind in _QUESTION else ("doubleoctagon" if node.kind in _END else "box")
-        style = ', penwidth=3' if node_id == model.start else ""
-        lines.append(f"  {q(node_id)} [label={q(_label(model, node_id))}, shape={shape}{style}];")
+
+def _html_label(title: str, body: list[str]) -> str:
+    rows = "".join(f"<BR/>{html.escape(line)}" for line in body)
+    return f"<<B>{html.escape(title)}</B>{rows}>"
+
+
+def to_dot(model: FlowModel) -> str:
+    """Graphviz DOT: categories coloured, dashed edges for no-answer paths, a legend, white page."""
+    heading = model.flow + (f" — {model.description}" if model.description else "")
+    lines = [
+        f"digraph {_q(model.flow)} {{",
+        f'  graph [rankdir=TB, bgcolor="white", pad=0.4, nodesep=0.45, ranksep=0.6, newrank=true, '
+        f'fontname="Helvetica", fontsize=16, labelloc=t, label={_q(heading)}];',
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.15,0.08", '
+        'color="#444444"];',
+        '  edge [fontname="Helvetica", fontsize=9, color="#555555", fontcolor="#333333", arrowsize=0.7];',
+    ]
+    for node_id in model.nodes:
+        fill = LEGEND[node_category(model, node_id)][0]
+        start = ", penwidth=2.5" if node_id == model.start else ""
+        lines.append(f"  {_q(node_id)} [label={_html_label(*_lines(model, node_id))}, fillcolor={_q(fill)}{start}];")
     for src, dst, label in _edges(model):
-        lines.append(f"  {q(src)} -> {q(dst)} [label={q(label)}, fontsize=9];")
+        style = ', style=dashed, color="#999999"' if _fallback(label) else ""
+        lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(' ' + label + ' ')}{style}];")
+    legend = "".join(
+        f'<TR><TD BGCOLOR="{fill}" WIDTH="28" BORDER="1"> </TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
+        for fill, text in LEGEND.values())
+    legend += ('<TR><TD>trait plein</TD><TD ALIGN="LEFT">réponse attendue</TD></TR>'
+               '<TR><TD>tirets</TD><TD ALIGN="LEFT">silence, incompris, échec, conseiller</TD></TR>'
+               '<TR><TD>bord épais</TD><TD ALIGN="LEFT">début du parcours</TD></TR>')
+    lines.append(f'  legend [shape=plain, style="", label=<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="4" '
+                 f'COLOR="#999999"><TR><TD COLSPAN="2"><B>Légende</B></TD></TR>{legend}</TABLE>>];')
+    lines.append(f"  {{ rank=min; legend; {_q(model.start)}; }}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -91,44 +154,60 @@ def _layers(model: FlowModel) -> dict[str, int]:
 
 
 def to_svg(model: FlowModel) -> str:
-    """A layered drawing (depth from the start node) that needs no Graphviz."""
+    """A layered drawing (depth from the start node) that needs no Graphviz: full texts, a legend,
+    a white page; edges are straight, so they may cross boxes (Graphviz routes around them)."""
     depth = _layers(model)
     rows: dict[int, list[str]] = {}
     for n, d in depth.items():
         rows.setdefault(d, []).append(n)
-    box_w, box_h, gap_x, gap_y = 190, 54, 30, 70
-    width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x
-    height = (max(rows) + 1) * (box_h + gap_y) + gap_y
+    texts = {n: _lines(model, n, 28) for n in model.nodes}
+    box_w, line_h, gap_x, gap_y, legend_w = 200, 14, 40, 60, 330
+    box_h = {n: 14 + line_h * (1 + len(body)) for n, (_, body) in texts.items()}
+    row_h = {d: max(box_h[n] for n in names) for d, names in rows.items()}
+    width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x + legend_w
     pos: dict[str, tuple[float, float]] = {}
-    for d, names in rows.items():
+    y = 50.0
+    for d in sorted(rows):
+        names = rows[d]
         row_w = len(names) * (box_w + gap_x) - gap_x
-        x0 = (width - row_w) / 2
+        x0 = (width - legend_w - row_w) / 2
         for i, n in enumerate(names):
-            pos[n] = (x0 + i * (box_w + gap_x), gap_y / 2 + d * (box_h + gap_y))
-    colours = {"question": "#e8f0fe", "end": "#fde8e8", "other": "#f4f4f4"}
+            pos[n] = (x0 + i * (box_w + gap_x), y)
+        y += row_h[d] + gap_y
+    height = max(y, 220)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-           f'font-family="Helvetica, Arial, sans-serif" font-size="11">',
+           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
            '<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
-           f'<title>{html.escape(model.flow)}</title>']
+           f'<title>{html.escape(model.flow)}</title>',
+           '<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="20" y="28" font-size="16" font-weight="bold">{html.escape(model.flow)}</text>']
     for src, dst, label in _edges(model):
         (x1, y1), (x2, y2) = pos[src], pos[dst]
-        sx, sy = x1 + box_w / 2, y1 + box_h
-        ex, ey = x2 + box_w / 2, y2
+        sx, sy, ex, ey = x1 + box_w / 2, y1 + box_h[src], x2 + box_w / 2, y2
         if y2 <= y1:  # back edge: leave from the side
-            sx, sy, ex, ey = x1 + box_w, y1 + box_h / 2, x2 + box_w, y2 + box_h / 2
-        out.append(f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{ex:.0f}" y2="{ey:.0f}" stroke="#888" '
+            sx, sy, ex, ey = x1 + box_w, y1 + box_h[src] / 2, x2 + box_w, y2 + box_h[dst] / 2
+        dash = ' stroke-dasharray="4 3"' if _fallback(label) else ""
+        out.append(f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{ex:.0f}" y2="{ey:.0f}" stroke="#888"{dash} '
                    f'marker-end="url(#a)"/>')
-        out.append(f'<text x="{(sx + ex) / 2:.0f}" y="{(sy + ey) / 2:.0f}" fill="#555" font-size="9">'
+        out.append(f'<text x="{(sx + ex) / 2 + 4:.0f}" y="{(sy + ey) / 2:.0f}" fill="#444" font-size="9">'
                    f'{html.escape(label)}</text>')
-    for n, (x, y) in pos.items():
-        kind = model.nodes[n].kind
-        fill = colours["question" if kind in _QUESTION else "end" if kind in _END else "other"]
-        stroke = 3 if n == model.start else 1
-        out.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="8" fill="{fill}" '
-                   f'stroke="#333" stroke-width="{stroke}"/>')
-        for i, line in enumerate(_label(model, n).split("\n")[:3]):
-            out.append(f'<text x="{x + box_w / 2:.0f}" y="{y + 16 + i * 14:.0f}" text-anchor="middle">'
-                       f'{html.escape(line[:34])}</text>')
+    for n, (x, y0) in pos.items():
+        fill = LEGEND[node_category(model, n)][0]
+        stroke = 2.5 if n == model.start else 1
+        out.append(f'<rect x="{x:.0f}" y="{y0:.0f}" width="{box_w}" height="{box_h[n]}" rx="8" fill="{fill}" '
+                   f'stroke="#444" stroke-width="{stroke}"/>')
+        title, body = texts[n]
+        out.append(f'<text x="{x + box_w / 2:.0f}" y="{y0 + 17:.0f}" text-anchor="middle" font-weight="bold">'
+                   f'{html.escape(title)}</text>')
+        for i, line in enumerate(body):
+            out.append(f'<text x="{x + box_w / 2:.0f}" y="{y0 + 17 + (i + 1) * line_h:.0f}" text-anchor="middle">'
+                       f'{html.escape(line)}</text>')
+    lx, ly = width - legend_w + 10, 50
+    out.append(f'<rect x="{lx}" y="{ly}" width="{legend_w - 20}" height="{30 + 20 * len(LEGEND)}" fill="white" '
+               f'stroke="#999"/><text x="{lx + 10}" y="{ly + 18}" font-weight="bold">Légende</text>')
+    for i, (fill, text) in enumerate(LEGEND.values()):
+        out.append(f'<rect x="{lx + 10}" y="{ly + 26 + i * 20}" width="24" height="14" fill="{fill}" stroke="#444"/>'
+                   f'<text x="{lx + 42}" y="{ly + 37 + i * 20}">{html.escape(text)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

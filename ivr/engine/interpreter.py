@@ -8,14 +8,12 @@ Exceptions are left to the call supervisor, which apologises and routes (``error
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
 from typing import Any
 
 from ..calls.call import Call
 from ..playback import play_until_key
 from ..tts.sentences import say_date_text, say_digits_text
 from . import handoff
-from .hours import WeeklyHours, parse_ranges
 from .lookup import FlowError, run_lookup
 from .model import (
     BranchNode,
@@ -118,13 +116,7 @@ class FlowRunner:
         return node.default
 
     async def _hours(self, node: HoursNode, node_id: str, call: Call) -> str | None:
-        hours = WeeklyHours(
-            timezone=node.timezone,
-            weekly={day: parse_ranges(text) for day, text in node.weekly.items()},
-            public_holidays=node.public_holidays,
-            closed_dates=frozenset(date.fromisoformat(d) for d in node.closed_dates),
-        )
-        is_open = hours.is_open(call.now)
+        is_open = node.schedule().is_open(call.now)
         call.variables["open"] = is_open
         return node.open if is_open else node.closed
 

@@ -32,7 +32,7 @@ async def run_lookup(node: LookupNode, call: Call, services: EngineServices) -> 
         caller = "" if call.caller_withheld else "".join(ch for ch in call.caller_number if ch.isdigit())
         if not services.lookup_budget.allow(caller):
             call.variables[node.store] = {"error": "rate_limited"}
-            call.record.lookups.append({"service": node.service, "status": "rate_limited", "ms": 0.0})
+            call.record.lookups.append({"service": node.service, **call.when(), "status": "rate_limited", "ms": 0.0})
             call.log.warning("lookup_rate_limited", service=node.service, caller=call.caller_number)
             return node.on_error
     args = {name: render(template, call.variables, services.filters) for name, template in node.args.items()}
@@ -55,14 +55,14 @@ async def run_lookup(node: LookupNode, call: Call, services: EngineServices) -> 
         ms = round((time.monotonic() - started) * 1000, 1)
         if not task.done():
             call.variables[node.store] = {"error": "timeout"}
-            call.record.lookups.append({"service": node.service, "status": "timeout", "ms": ms})
+            call.record.lookups.append({"service": node.service, **call.when(), "status": "timeout", "ms": ms})
             call.log.warning("lookup_timeout", service=node.service, timeout_s=node.timeout)
             return node.on_error
         try:
             result: LookupResult = task.result()
         except Exception as exc:  # the service failed: that is a branch of the flow, not a crash
             call.variables[node.store] = {"error": type(exc).__name__}
-            call.record.lookups.append({"service": node.service, "status": "error", "ms": ms})
+            call.record.lookups.append({"service": node.service, **call.when(), "status": "error", "ms": ms})
             call.log.warning("lookup_failed", service=node.service, error=str(exc))
             return node.on_error
     finally:
@@ -70,6 +70,6 @@ async def run_lookup(node: LookupNode, call: Call, services: EngineServices) -> 
             if not t.done():
                 t.cancel()
     call.variables[node.store] = {"status": result.status, **result.data}
-    call.record.lookups.append({"service": node.service, "status": result.status, "ms": ms})
+    call.record.lookups.append({"service": node.service, **call.when(), "status": result.status, "ms": ms})
     call.log.info("lookup_done", service=node.service, status=result.status, ms=ms)
     return node.on.get(result.status, node.on_error)

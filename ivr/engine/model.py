@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .hours import parse_ranges
+from .hours import WeeklyHours, parse_ranges
 
 __all__ = [
     "FlowModel",
@@ -252,6 +252,13 @@ class HoursNode(_NodeBase):
     open: str
     closed: str
 
+    def schedule(self) -> WeeklyHours:
+        """The opening hours this node checks."""
+        return WeeklyHours(timezone=self.timezone,
+                           weekly={day: parse_ranges(text) for day, text in self.weekly.items()},
+                           public_holidays=self.public_holidays,
+                           closed_dates=frozenset(date.fromisoformat(d) for d in self.closed_dates))
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
@@ -319,6 +326,14 @@ class FlowModel(_Model):
     start: str
     defaults: Defaults = Defaults()
     nodes: dict[str, Node] = Field(min_length=1)
+
+    def is_open(self, when: datetime) -> bool | None:
+        """Whether the flow's opening hours (its first hours node) say open at ``when``; None
+        when the flow has no hours node (it answers at any time)."""
+        for node in self.nodes.values():
+            if isinstance(node, HoursNode):
+                return node.schedule().is_open(when)
+        return None
 
     def targets(self, node_id: str) -> list[tuple[str, str]]:
         """(label, target) edges leaving ``node_id``, for validation and graphs."""

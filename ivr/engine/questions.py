@@ -111,7 +111,11 @@ class QuestionLoop:
         """
         d = self.defaults
         lead: list[str] = []
-        stats = {"node": asking.id, "attempts": 0, "noinput": 0, "nomatch": 0, "invalid": 0}
+        call.record.questions += 1
+        # ``speech``: turns where the caller spoke (the recogniser heard words); ``speech_ok``: the one
+        # that ended the question with an accepted answer (the KPI "recognition success" per attempt).
+        stats = {"node": asking.id, "attempts": 0, "noinput": 0, "nomatch": 0, "invalid": 0, "speech": 0,
+                 "speech_ok": 0}
         for attempt in range(1, asking.retries + 1):
             stats["attempts"] = attempt
             prompt = asking.prompt if attempt == 1 or not asking.reprompt else asking.reprompt
@@ -125,6 +129,8 @@ class QuestionLoop:
             else:
                 answer = await self.services.listener.ask(call.channel, question, typed)
             lead = []
+            if answer.mode == "speech" and not answer.empty:
+                stats["speech"] += 1
             if answer.details.get("leave"):  # a part of the answer ended at an agent
                 _note_recognition(call, stats, answer)
                 return None, answer.details["leave"]
@@ -139,7 +145,7 @@ class QuestionLoop:
             if (d.agent_key is not None and answer.mode == "dtmf" and answer.digits == d.agent_key) or (
                 answer.mode == "speech" and answer.value == AGENT
             ):
-                _note_recognition(call, stats, answer)
+                _note_recognition(call, stats, answer, understood=True)
                 return None, d.agent
             value = interpret(answer)
             if value is None or value is INVALID:
@@ -162,7 +168,7 @@ class QuestionLoop:
                 elif verdict is not True:
                     _note_recognition(call, stats, answer)
                     return None, verdict
-            _note_recognition(call, stats, answer)
+            _note_recognition(call, stats, answer, understood=True)
             return value, None
         _note_recognition(call, stats, None)
         return None, asking.on_fail
@@ -305,8 +311,11 @@ class QuestionLoop:
         return answer == "yes"
 
 
-def _note_recognition(call: Call, stats: dict[str, Any], answer: Answer | None) -> None:
+def _note_recognition(call: Call, stats: dict[str, Any], answer: Answer | None, *, understood: bool = False) -> None:
     entry = dict(stats)
+    entry.update(call.when())
+    if understood and answer is not None and answer.mode == "speech":
+        entry["speech_ok"] = 1
     entry["mode"] = answer.mode if answer else "none"
     if answer is not None and answer.details.get("via"):
         entry["via"] = answer.details["via"]

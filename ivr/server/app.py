@@ -37,7 +37,7 @@ from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_a
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .status import StatusView
 
-__all__ = ["IvrServer", "LineRejected"]
+__all__ = ["IvrServer", "LineRejected", "StartupError"]
 
 #: Where a worker process finds the default profile (see ``load_line_apart``).
 PROFILE_REF = "ivr.ants3400.profile:PROFILE"
@@ -51,6 +51,10 @@ class LineRejected(RuntimeError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+
+
+class StartupError(RuntimeError):
+    """The server cannot start as configured (a port taken, an unsafe admin binding): said in one line."""
 
 
 class IvrServer:
@@ -81,7 +85,7 @@ class IvrServer:
         self.rules: RoutingRules | None = None
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.metrics = Metrics()
-        self.kpis = Kpis()
+        self.kpis = Kpis(timezone_name=profile.timezone)
         stores = [JsonlRecordStore(settings.records), self.kpis]
         if self.memory_records is not None:
             stores.append(self.memory_records)
@@ -306,8 +310,10 @@ class IvrServer:
             self._tasks.append(asyncio.create_task(self._sweep_readbacks()))
         self.listening = listen
         if listen:
-            await self.agi.start()
+            # The admin server first: a port that is taken stops the start before calls are taken.
             await self._start_admin()
+            self._tasks.append(asyncio.create_task(self._probe_tracking()))
+            await self.agi.start()
 
     def _fit_connection_caps(self) -> None:
         """Raise the open-files limit, and shrink the listeners' caps if they still would not fit in it."""
@@ -333,16 +339,32 @@ class IvrServer:
         try:
             status = StatusView(self.flows, self.supervisor, self.kpis, self.metrics, self.tracking, self.ami,
                                 listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
-                                reload=self.reload_line, line_state=lambda: self.line_state)
+                                reload=self.reload_line, line_state=lambda: self.line_state,
+                                speech_enabled=self.settings.speech)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),
                                      max_connections=self._admin_cap)
             await self.admin.start()
-        except (AdminConfigError, OSError) as exc:
-            # The line keeps answering calls without its dashboard.
-            log.error("admin_not_started", error=str(exc))
-            self.admin = None
+        except AdminConfigError as exc:
+            raise StartupError(str(exc)) from None
+        except OSError as exc:
+            # A dashboard that silently is not there is worse than a clear stop: the operator
+            # frees the port, picks another, or disables admin (IVR_ADMIN_PORT=-1).
+            raise StartupError(f"the admin HTTP server cannot listen on {self.admin_address}: {exc.strerror or exc}"
+                               " (use --admin-port, or --admin-port -1 to run without it)") from None
+
+    @property
+    def admin_address(self) -> str:
+        return f"{self.settings.admin_host or self.settings.host}:{self.settings.admin_port}"
+
+    async def _probe_tracking(self, every: float = 15.0) -> None:
+        """Ask the tracking service's health every ``every`` s, so an outage shows (and alerts) even
+        when no call is looking a file up."""
+        while True:
+            state = await self.tracking.health()
+            self.metrics.tracking_up.set(1 if state == "ok" else 0)
+            await asyncio.sleep(every)
 
     async def stop(self, grace: float | None = None) -> None:
         if self.admin is not None:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
 from ..calls.supervisor import CallSupervisor
 from ..edges.ami.controller import AmiController
-from ..engine.graph import to_dot, to_mermaid, to_svg
+from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..tracking.client import TrackingClient
+from .drawings import flow_svg_async
 
 __all__ = ["StatusView"]
 
-_DRAWINGS = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}
+_DRAWINGS = {"mermaid": to_mermaid, "dot": to_dot}
+#: Drawings kept per (flow, version): Graphviz takes a few hundred ms per flow.
+_SVG_CACHE = 16
 
 
 @dataclass
@@ -34,6 +39,9 @@ class StatusView:
     speech_loaded: Callable[[], bool]
     reload: Callable[[], Awaitable[ReloadReport]]
     line_state: Callable[[], dict[str, Any]]
+    speech_enabled: bool = False
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         line = self.line_state()
@@ -50,39 +58,77 @@ class StatusView:
             "ami": self.ami.state if self.ami is not None else
             "not configured: routing from the rules alone (no live queue state, no callbacks)",
             "tracking": await self.tracking.health(),
-            "speech": "vosk model loaded" if self.speech_loaded() else "no model: questions use the keypad",
+            "speech": "vosk model loaded" if self.speech_loaded() else
+            "no model: questions use the keypad" if self.speech_enabled else
+            "disabled (IVR_SPEECH=false): questions use the keypad",
         }
         return self.listening() and bool(self.flows_registry.versions), checks
 
     def metrics(self) -> bytes:
+        # Gauges are read at scrape time, so they are never stale.
         m = self.metrics_
+        m.ami_configured.set(1 if self.ami is not None else 0)
         m.ami_connected.set(1 if self.ami is not None and self.ami.connected else 0)
+        m.tracking_circuit_open.set(1 if self.tracking.breaker.state == "open" else 0)
+        m.speech_enabled.set(1 if self.speech_enabled else 0)
+        m.speech_model_loaded.set(1 if self.speech_loaded() else 0)
+        now = self.clock()
+        for name, flow in self.flows_registry.loaded().items():
+            is_open = flow.model.is_open(now)
+            m.line_open.labels(name).set(1 if is_open is None or is_open else 0)
         if self.ami is not None:
             for name, q in self.ami.board.queues.items():
                 m.queue_wait.labels(name).set(q.expected_wait())
+                m.queue_callers.labels(name).set(q.callers)
+                m.queue_available.labels(name).set(q.available)
         return m.render()
 
     def live_calls(self) -> list[dict[str, Any]]:
         now = time.monotonic()
         return [{"call_id": c.call_id, "flow": c.record.flow, "node": c.current_node,
                  "seconds": round(now - c.started_monotonic, 1), "caller": c.record.caller,
-                 "slots": dict(c.record.slots)} for c in self.supervisor.live.values()]
+                 "slots": dict(c.record.slots), "started_at": c.record.started_at}
+                for c in self.supervisor.live.values()]
 
     def recent_records(self) -> list[dict[str, Any]]:
-        return list(self.kpis_.recent)
+        return self.kpis_.recent
+
+    def call_record(self, call_id: str) -> dict[str, Any] | None:
+        return self.kpis_.record(call_id)
+
+    def queues(self) -> dict[str, Any]:
+        if self.ami is None:
+            return {"ami": "not configured", "queues": []}
+        now = time.monotonic()
+        return {"ami": self.ami.state, "queues": [
+            {"queue": name, "waiting": q.callers, "agents_free": q.available, "agents_logged_in": q.logged_in,
+             "expected_wait_s": q.expected_wait(), "longest_wait_s": q.longest_hold,
+             "updated_s_ago": round(now - q.updated, 1)}
+            for name, q in sorted(self.ami.board.queues.items())]}
 
     def flows(self) -> dict[str, Any]:
         registry = self.flows_registry
+        now = self.clock()
         return {
             "flows": [{"name": n, "version": f.version, "path": str(f.path), "nodes": len(f.model.nodes),
+                       "description": f.model.description, "open_now": f.model.is_open(now),
                        "graph": f"/flows/{n}/graph"} for n, f in sorted(registry.loaded().items())],
             "reloads": registry.reloads,
             "line": self.line_state(),
         }
 
-    def flow_graph(self, name: str, fmt: str) -> str | None:
+    async def flow_graph(self, name: str, fmt: str) -> str | None:
         flow = self.flows_registry.loaded().get(name)
-        return None if flow is None else _DRAWINGS[fmt](flow.model)
+        if flow is None:
+            return None
+        if fmt != "svg":
+            return _DRAWINGS[fmt](flow.model)
+        key = (name, flow.version)
+        if key not in self._svgs:
+            self._svgs[key] = await flow_svg_async(flow.model)
+            while len(self._svgs) > _SVG_CACHE:
+                self._svgs.popitem(last=False)
+        return self._svgs[key]
 
     async def reload_flows(self) -> dict[str, Any]:
         report = await self.reload()

@@ -56,11 +56,15 @@ async def place_call(
     audiosocket=None,
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
+    realtime: bool = False,
 ) -> CallTrace:
     """Run one scenario as a call against the FastAGI server at host:port.
 
     With ``classic`` (a command line), the call runs a classic AGI process
     instead: spawned per call, the simulator speaking AGI on its stdin/stdout.
+    With ``realtime``, each reply comes when the simulated call would give it: after the prompt's
+    real length, the caller's wait or the timeout (the virtual clock's advance, slept), as on a
+    real Asterisk; the IVR's turn time is still measured from the reply to its next command.
     """
     uniqueid = f"{time.time():.0f}.{uuid.uuid4().int % 100000}"
     channel = SimChannel(
@@ -119,12 +123,15 @@ async def place_call(
                 break
             was_dead = channel.dead
             channel.events.append(Event(round(channel.clock, 3), "ivr", line.rstrip("\n")))
+            clock_before = channel.clock
             reply = channel.handle(line)
             if reply.close:
                 hangup_at = time.monotonic()
                 writer.close()  # the IVR must notice the dropped connection
                 break
             text = (await reply.run()) if reply.run is not None else reply.lines
+            if realtime and channel.clock > clock_before:
+                await asyncio.sleep(channel.clock - clock_before)
             text += channel.after_reply()
             if channel.dead and not was_dead and hangup_at is None:
                 hangup_at = time.monotonic()

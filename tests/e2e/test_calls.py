@@ -104,3 +104,38 @@ async def test_every_bundled_scenario_and_two_softphone_calls(lab, tmp_path, rep
     assert left["outcome"] == "caller_hangup" and left["hangup_node"] == "accueil"
     log = (lab.dir / "ivr.log").read_text(errors="replace")
     assert "Task was destroyed but it is pending" not in log and "Traceback" not in log
+
+    await _the_console_tells_what_these_real_calls_did(lab, report)
+
+
+def _offered(record: dict) -> bool:
+    """README "Indicators": not closed, and not a hang-up before the first question."""
+    return record["outcome"] != "closed_hours" and not (record["outcome"] == "caller_hangup" and not record["questions"])
+
+
+async def _the_console_tells_what_these_real_calls_did(lab, report) -> None:
+    records = lab.admin_get("/calls/recent?limit=200")["calls"]
+    week = lab.admin_get("/kpis")["windows"]["last_7_days"]
+    assert week["calls"] == len(records)  # every call of this line so far
+    offered = [r for r in records if _offered(r)]
+    served = sum(r["outcome"] == "self_served" for r in offered)
+    assert week["offered"] == len(offered) and week["containment"] == round(served / len(offered), 4)
+    assert week["short_abandons"] >= 1  # baresip left during the welcome
+    report(test="console", calls=week["calls"], offered=week["offered"], containment=week["containment"],
+           transfer_rate=week["transfer_rate"], short_abandons=week["short_abandons"])
+    metrics = lab._admin("/metrics", 5).decode()
+    assert f"ivr_calls_offered_total {float(len(offered))}" in metrics
+    from tests.browser import Chromium, chromium_path
+
+    if chromium_path() is None:
+        return
+    async with Chromium() as browser:
+        visit, values = await browser.visit(
+            lab.admin_url + "/", stay=3, headers={"Authorization": f"Bearer {lab.secrets.admin_token}"},
+            screenshot=ROOT / "var" / "screenshots" / "e2e-overview.png",
+            evaluate={"queues": "[...document.querySelectorAll('#queues tbody tr')].map(r => r.innerText)",
+                      "live": "document.querySelector('.live-status')?.textContent || ''"})
+    assert visit.errors == [] and visit.status == 200, visit.errors
+    # The agents' queues as the real Asterisk reports them over AMI, refreshed by the page.
+    assert {row.split("\t")[0] for row in values["queues"]} >= {"inhouse", "contractor"}, values["queues"]
+    assert values["live"].startswith("actualisé à")

@@ -1,0 +1,301 @@
+"""The console's HTML pages, built from the status data (no I/O here: data in, a page out).
+
+Everything shown is escaped; the pages carry no inline script or style (the Content-Security-Policy
+allows only the console's own ``/static`` files). Live tables name a JSON source
+(``data-source``) that ``console.js`` polls, so they refresh without reloading the page.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
+
+__all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "not_found_page",
+           "WINDOW_NAMES", "REFRESH_SECONDS"]
+
+#: How often the live tables refresh themselves.
+REFRESH_SECONDS = 2
+WINDOW_NAMES = {"today": "Aujourd'hui", "last_hour": "Dernière heure", "last_7_days": "7 derniers jours"}
+_NAV = (("/", "Vue d'ensemble"), ("/calls", "Appels"), ("/kpis", "Indicateurs"), ("/flows", "Parcours"),
+        ("/metrics", "Métriques"))
+_OUTCOMES = {"self_served": "servi par le SVI", "closed_hours": "hors horaires", "caller_hangup": "raccroché",
+             "error_routed": "transféré sur erreur", "callback": "rappel programmé"}
+
+
+def e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _outcome(text: str) -> str:
+    if text.startswith("routed:"):
+        return f"transféré (file {text.split(':', 1)[1]})"
+    return _OUTCOMES.get(text, text)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %".replace(".", ",")
+
+
+def _duration(ms: int | float | None) -> str:
+    if ms is None:
+        return "—"
+    seconds = int(ms) // 1000
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _slots(slots: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in slots.items()) or "—"
+
+
+def table(headers: Iterable[str], rows: Iterable[Iterable[object]], *, empty: str = "aucune donnée",
+          raw: frozenset[int] = frozenset(), attrs: str = "") -> str:
+    """An HTML table; cells are escaped except the columns in ``raw`` (already HTML)."""
+    heads = list(headers)
+    head = "".join(f"<th scope='col'>{e(h)}</th>" for h in heads)
+    body = "".join("<tr>" + "".join(f"<td>{c if i in raw else e(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+                   for r in rows)
+    if not body:
+        body = f"<tr class='empty'><td colspan='{len(heads)}'>{e(empty)}</td></tr>"
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _layout(title: str, body: str, *, active: str, banners: Iterable[tuple[str, str]] = ()) -> str:
+    nav = "".join(f"<a href='{href}'{' aria-current=page' if href == active else ''}>{e(name)}</a>"
+                  for href, name in _NAV)
+    notes = "".join(f"<div class='banner {kind}' role='alert'>{text}</div>" for kind, text in banners)
+    return ("<!doctype html><html lang='fr'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{e(title)} · SVI 34 00</title><link rel='stylesheet' href='/static/console.css'>"
+            "<link rel='icon' href='/static/favicon.svg' type='image/svg+xml'>"
+            "<script src='/static/console.js' defer></script></head><body>"
+            f"<header><span class='brand'>SVI 34 00</span><nav>{nav}</nav></header>"
+            f"<main>{notes}<h1>{e(title)}</h1>{body}</main></body></html>")
+
+
+def banners(kpis: Mapping[str, Any], checks: Mapping[str, Any] | None, flows: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The alerts at the top of every page: the error rate, then the parts that are down."""
+    out = []
+    hour = kpis["windows"]["last_hour"]
+    if kpis.get("error_banner"):
+        out.append(("error", f"Taux d'erreur élevé : {hour['errors']} appels transférés sur erreur dans la "
+                             f"dernière heure ({e(_pct(hour['error_rate']))} des appels pris en charge ; seuil "
+                             f"{ERROR_BANNER['min_rate'] * 100:.0f} %). Consultez les journaux du serveur."))
+    if flows is not None and flows["line"].get("rejected"):
+        serving = "la dernière version acceptée" if flows["line"].get("serving") == "accepted copy" else "la version en cours"
+        out.append(("warning", f"Les fichiers de parcours sur disque ont été refusés : {serving} reste en service. "
+                               "<a href='/flows'>Voir les erreurs</a>."))
+    if checks is not None:
+        tracking = str(checks.get("tracking", ""))
+        if tracking != "ok":
+            out.append(("warning", f"Service de suivi des dossiers indisponible ({e(tracking)}) : les appelants "
+                                   "sont orientés vers un conseiller."))
+        ami = checks.get("ami")
+        if isinstance(ami, str) and ami not in ("connected",) and not ami.startswith("not configured"):
+            out.append(("warning", f"Asterisk (AMI) : {e(ami)}. État des files inconnu, pas de rappels."))
+        if str(checks.get("speech", "")).startswith("no model"):
+            out.append(("info", "Reconnaissance vocale non chargée : les questions se font au clavier."))
+    return out
+
+
+_KPI_ROWS = (
+    ("Appels reçus", "calls", None),
+    ("Hors horaires (non pris en charge)", "closed", None),
+    ("Raccrochés pendant l'accueil (non pris en charge)", "short_abandons", None),
+    ("Appels pris en charge par le SVI", "offered", None),
+    ("Traités sans conseiller (taux de résolution)", "self_served", "containment"),
+    ("Transférés à un conseiller", "transferred", "transfer_rate"),
+    ("Rappels programmés", "callbacks", None),
+    ("Abandons après la première question", "abandoned", "abandonment"),
+    ("Transferts sur erreur du SVI", "errors", "error_rate"),
+    ("Reconnaissance vocale réussie (par tentative)", "speech_turns", "recognition_success"),
+    ("Réponses données au clavier", None, "keypad_share"),
+)
+
+
+def _kpi_cell(window: Mapping[str, Any], count: str | None, rate: str | None) -> str:
+    parts = []
+    if rate is not None:
+        parts.append(_pct(window[rate]))
+    if count is not None:
+        n = window[count]
+        parts.append(f"{n} tentative{'s' if n != 1 else ''}" if count == "speech_turns" else str(n))
+    return " · ".join(parts)
+
+
+def kpi_table(kpis: Mapping[str, Any]) -> str:
+    windows = kpis["windows"]
+    rows = [[label] + [_kpi_cell(windows[w], count, rate) for w in WINDOWS] for label, count, rate in _KPI_ROWS]
+    rows.append(["Temps moyen passé dans le SVI"] + [
+        "—" if windows[w]["mean_ivr_seconds"] is None else f"{windows[w]['mean_ivr_seconds']:.0f} s".replace(".", ",")
+        for w in WINDOWS])
+    return table(["Indicateur", *WINDOW_NAMES.values()], rows, attrs=" class='kpis'")
+
+
+def _cards(today: Mapping[str, Any]) -> str:
+    cards = (("Pris en charge", str(today["offered"])), ("Taux de résolution", _pct(today["containment"])),
+             ("Transferts", _pct(today["transfer_rate"])), ("Abandons", _pct(today["abandonment"])),
+             ("Reconnaissance vocale", _pct(today["recognition_success"])), ("Erreurs", str(today["errors"])))
+    return "<div class='cards'>" + "".join(
+        f"<div class='card'><div class='value'>{e(v)}</div><div class='label'>{e(k)}</div></div>" for k, v in cards
+    ) + "</div>"
+
+
+def live_calls_table(live: list[Mapping[str, Any]]) -> str:
+    rows = [[c["call_id"], c["node"], f"{c['seconds']:.0f} s", c["caller"], _slots(c["slots"])] for c in live]
+    return ("<p class='live-status' data-for='live-calls'>actualisé toutes les "
+            f"{REFRESH_SECONDS} s</p>" + table(
+                ["Appel", "Étape", "Durée", "Appelant", "Informations données"], rows, empty="aucun appel en cours",
+                attrs=f" id='live-calls' data-source='/calls' data-key='calls' data-refresh='{REFRESH_SECONDS}' "
+                      "data-columns='call_id,node,seconds,caller,slots'"))
+
+
+def queues_table(queues: Mapping[str, Any]) -> str:
+    if queues["ami"] == "not configured":
+        return "<p>AMI non configuré : l'état des files n'est pas connu (IVR_AMI_USER, IVR_AMI_SECRET).</p>"
+    rows = [[q["queue"], q["waiting"], q["agents_free"], q["agents_logged_in"], f"{q['expected_wait_s']} s",
+             f"{q['longest_wait_s']} s"] for q in queues["queues"]]
+    return f"<p>AMI : {e(queues['ami'])}</p>" + table(
+        ["File", "Appelants en attente", "Conseillers libres", "Conseillers connectés", "Attente prévue",
+         "Attente la plus longue"], rows, empty="aucune file connue",
+        attrs=f" id='queues' data-source='/queues' data-key='queues' data-refresh='{REFRESH_SECONDS * 2}' "
+              "data-columns='queue,waiting,agents_free,agents_logged_in,expected_wait_s,longest_wait_s'")
+
+
+def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues: Mapping[str, Any],
+                  live: list[Mapping[str, Any]], flows: Mapping[str, Any], ready: bool) -> str:
+    state = "en service" if ready else "hors service"
+    parts = [f"<p class='state {'ok' if ready else 'down'}'>SVI {state} · parcours "
+             f"{e(', '.join(f['name'] + ' ' + f['version'] for f in flows['flows']) or 'aucun')}</p>",
+             "<h2>Aujourd'hui</h2>", _cards(kpis["windows"]["today"]),
+             "<h2>Appels en cours</h2>", live_calls_table(live),
+             "<h2>Files des conseillers</h2>", queues_table(queues),
+             "<h2>Indicateurs</h2>", kpi_table(kpis),
+             "<p><a href='/kpis'>Détail : transferts, abandons, entonnoir par étape</a></p>"]
+    return _layout("Vue d'ensemble", "".join(parts), active="/", banners=banners(kpis, checks, flows))
+
+
+def calls_page(*, live: list[Mapping[str, Any]], recent: list[Mapping[str, Any]], kpis: Mapping[str, Any]) -> str:
+    rows = [[e(r.get("ended_at", "")[11:19]), f"<a href='/calls/{quote(r['call_id'])}'>{e(r['call_id'])}</a>",
+             e(_outcome(r.get("outcome", ""))), e(r.get("reason") or "—"), e(_duration(r.get("duration_ms"))),
+             e((r.get("path") or ["—"])[-1])]
+            for r in reversed(recent[-50:])]
+    body = ("<h2>En cours</h2>" + live_calls_table(live) + "<h2>Derniers appels terminés</h2>" +
+            table(["Fin (UTC)", "Appel", "Issue", "Motif", "Durée", "Dernière étape"], rows,
+                  empty="aucun appel terminé", raw=frozenset(range(6))))
+    return _layout("Appels", body, active="/calls", banners=banners(kpis, None, None))
+
+
+def _timeline(record: Mapping[str, Any]) -> list[tuple[int | None, str, str]]:
+    """(ms from the start, what, details) for every node entered, question answered and lookup, in the
+    order they happened (by time, then by the node they happened in)."""
+    events: list[tuple[tuple[int, int, int], int | None, str, str]] = []
+    times = record.get("path_ms") or []
+    for i, node in enumerate(record.get("path") or []):
+        ms = times[i] if i < len(times) else None
+        events.append(((ms or 0, i, 0), ms, f"étape {node}", ""))
+    for entry in record.get("recognition") or []:
+        how = {"dtmf": "au clavier", "speech": "à la voix", "none": "sans réponse"}.get(entry.get("mode"), entry.get("mode"))
+        details = [f"{entry.get('attempts', 0)} essai(s)"]
+        if entry.get("noinput"):
+            details.append(f"{entry['noinput']} silence(s)")
+        if entry.get("nomatch"):
+            details.append(f"{entry['nomatch']} incompris")
+        if entry.get("confidence") is not None:
+            details.append(f"confiance {entry['confidence']:.2f}")
+        if entry.get("ms") is not None:
+            details.append(f"reconnu en {entry['ms']:.0f} ms")
+        events.append(((entry.get("at_ms") or 0, entry.get("step", 0), 1), entry.get("at_ms"),
+                       f"réponse à {entry.get('node', '?')} {how}", ", ".join(details)))
+    for lookup in record.get("lookups") or []:
+        events.append(((lookup.get("at_ms") or 0, lookup.get("step", 0), 1), lookup.get("at_ms"),
+                       f"recherche ({lookup.get('service', '?')}) : {lookup.get('status', '?')}",
+                       f"{lookup.get('ms', 0):.0f} ms"))
+    if any(ms is None for _, ms, _, _ in events):
+        # A record written before the times were kept: nodes, then answers, then lookups.
+        return [(ms, what, details) for _, ms, what, details in events]
+    return [(ms, what, details) for _, ms, what, details in sorted(events, key=lambda ev: ev[0])]
+
+
+def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
+    facts = [
+        ("Appel", record.get("call_id")), ("Début (UTC)", record.get("started_at")),
+        ("Durée", _duration(record.get("duration_ms"))),
+        ("Parcours", f"{record.get('flow') or '—'} {record.get('flow_version') or ''}"),
+        ("Appelant", record.get("caller") or "masqué"), ("Issue", _outcome(record.get("outcome", ""))),
+        ("File", record.get("queue") or "—"), ("Motif", record.get("reason") or "—"),
+        ("Règle de routage", record.get("rule") or "—"),
+        ("Attente annoncée", "—" if record.get("expected_wait") is None else f"{record['expected_wait']} s"),
+        ("Raccroché à l'étape", record.get("hangup_node") or "—"),
+        ("SIP Call-ID", record.get("sip_call_id") or "—"), ("Erreur", record.get("error") or "—"),
+    ]
+    summary = "<dl class='facts'>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts) + "</dl>"
+    timeline = table(["Temps", "Événement", "Détails"],
+                     [["—" if ms is None else f"{ms / 1000:.1f} s".replace(".", ","), what, details]
+                      for ms, what, details in _timeline(record)], empty="aucune étape")
+    slots = table(["Information", "Valeur (masquée)"], sorted((record.get("slots") or {}).items()),
+                  empty="aucune information donnée")
+    body = summary + "<h2>Déroulé</h2>" + timeline + "<h2>Informations données</h2>" + slots
+    return _layout(f"Appel {record.get('call_id')}", body, active="/calls", banners=banners(kpis, None, None))
+
+
+def kpis_page(kpis: Mapping[str, Any], window: str) -> str:
+    chosen = kpis["windows"][window]
+    switch = " · ".join(
+        f"<strong>{e(name)}</strong>" if key == window else f"<a href='/kpis?window={key}'>{e(name)}</a>"
+        for key, name in WINDOW_NAMES.items())
+    transfers = table(["File", "Motif", "Appels"], [[t["queue"], t["reason"], t["calls"]] for t in chosen["transfers"]],
+                      empty="aucun transfert")
+    abandons = table(["Étape", "Appelants partis"], chosen["abandon_points"].items(), empty="aucun abandon")
+    funnel_rows = sorted(chosen["funnel"].items(), key=lambda item: -item[1]["visits"])
+    top = max((c["visits"] for _, c in funnel_rows), default=0) or 1
+    funnel = table(["Étape", "Appels", ""] + ["Sans réponse", "Incompris", "Raccrochés", "Transferts"], [
+        [e(node), counts["visits"], f"<meter min='0' max='{top}' value='{counts['visits']}'></meter>",
+         *[counts[c] for c in FUNNEL_COLUMNS[1:]]] for node, counts in funnel_rows],
+        empty="aucun appel", raw=frozenset({2}), attrs=" class='funnel'")
+    outcomes = table(["Issue", "Appels"], [[_outcome(k), v] for k, v in chosen["outcomes"].items()], empty="aucun appel")
+    body = (kpi_table(kpis) + "<p class='defs'>Définitions : voir le README, section « Indicators ». "
+            f"Fuseau horaire : {e(kpis['timezone'])}.</p>"
+            f"<h2>Détail : {e(WINDOW_NAMES[window])}</h2><p>{switch}</p>"
+            "<h3>Issues</h3>" + outcomes + "<h3>Transferts par file et motif</h3>" + transfers +
+            "<h3>Abandons par étape</h3>" + abandons + "<h3>Entonnoir par étape</h3>" + funnel)
+    return _layout("Indicateurs", body, active="/kpis", banners=banners(kpis, None, None))
+
+
+def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
+    rows = [[f"<a href='/flows/{quote(f['name'])}'>{e(f['name'])}</a>", e(f["version"]), e(f["description"]),
+             e(f["nodes"]), e({True: "ouvert", False: "fermé", None: "toujours ouvert"}[f["open_now"]]), e(f["path"])]
+            for f in flows["flows"]]
+    line = flows["line"]
+    errors = "".join(f"<li><code>{e(err)}</code></li>" for err in line.get("rejected") or [])
+    served = {"files": "les fichiers sur disque", "accepted copy": "la dernière version acceptée (copie gardée)",
+              "nothing": "rien"}.get(line.get("serving"), line.get("serving"))
+    if line.get("serving") == "files" and line.get("rejected"):
+        served = "les fichiers tels qu'ils étaient avant la modification refusée"
+    body = (table(["Parcours", "Version", "Description", "Étapes", "Horaires", "Fichier"], rows, raw=frozenset(range(6)),
+                  empty="aucun parcours chargé") +
+            f"<p>En service : {e(served)} (configuration {e(line.get('version'))} : parcours, règles de "
+            "routage et catalogue des messages).</p>"
+            "<h2>Dernier rechargement refusé</h2>" + (f"<ul class='errors'>{errors}</ul>" if errors else
+                                                     "<p>aucun : les fichiers sur disque sont en service.</p>") +
+            "<form method='post' action='/flows/reload'><button>Recharger maintenant</button></form>")
+    return _layout("Parcours", body, active="/flows", banners=banners(kpis, None, flows))
+
+
+def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
+    name = quote(flow["name"])
+    body = (f"<p>{e(flow['description'])} · version {e(flow['version'])} · {e(flow['nodes'])} étapes · "
+            f"<code>{e(flow['path'])}</code></p>"
+            f"<p>Autres formats : <a href='/flows/{name}/graph?format=svg'>SVG</a> · "
+            f"<a href='/flows/{name}/graph?format=dot'>Graphviz</a> · "
+            f"<a href='/flows/{name}/graph?format=mermaid'>Mermaid</a></p>"
+            f"<figure class='graph'><img src='/flows/{name}/graph?format=svg' alt='Schéma du parcours {e(flow['name'])}'>"
+            "</figure>")
+    return _layout(f"Parcours {flow['name']}", body, active="/flows", banners=banners(kpis, None, flows))
+
+
+def not_found_page(what: str) -> str:
+    return _layout("Introuvable", f"<p>{e(what)}</p><p><a href='/'>Retour à la vue d'ensemble</a></p>", active="")

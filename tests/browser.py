@@ -1,0 +1,171 @@
+"""A real browser for the console tests: headless Chromium driven over the DevTools protocol.
+
+Each visit collects what a person with the browser's console open would see: uncaught script
+errors, ``console.error`` calls, and the browser's own error log (a Content-Security-Policy
+violation, a file that failed to load). It can evaluate an expression in the page and save a
+full-page screenshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+__all__ = ["Chromium", "Visit", "chromium_path"]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@dataclass
+class Visit:
+    url: str
+    errors: list[str] = field(default_factory=list)
+    status: int | None = None
+
+
+class Chromium:
+    """``async with Chromium() as browser: visit = await browser.visit(url, ...)``."""
+
+    def __init__(self, width: int = 1280, height: int = 900) -> None:
+        self.width, self.height = width, height
+        self._proc: asyncio.subprocess.Process | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._port = 0
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> "Chromium":
+        exe = chromium_path()
+        if exe is None:
+            raise RuntimeError("no Chromium on this machine (apt-get install chromium)")
+        self._tmp = tempfile.TemporaryDirectory(prefix="ivr-chromium-")
+        self._proc = await asyncio.create_subprocess_exec(
+            exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--no-default-browser-check", "--disable-background-networking", "--disable-extensions", "--disable-sync",
+            "--mute-audio", "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*",
+            f"--user-data-dir={self._tmp.name}", "about:blank",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        assert self._proc.stderr is not None
+        while True:  # Chromium says where its DevTools listen on stderr
+            line = await asyncio.wait_for(self._proc.stderr.readline(), 30)
+            if not line:
+                raise RuntimeError("Chromium exited before its DevTools were ready")
+            found = re.search(rb"DevTools listening on ws://[^:]+:(\d+)/", line)
+            if found:
+                self._port = int(found.group(1))
+                break
+        asyncio.get_running_loop().create_task(self._drain(self._proc.stderr))
+        self._http = aiohttp.ClientSession()
+        return self
+
+    @staticmethod
+    async def _drain(stream: asyncio.StreamReader) -> None:
+        while await stream.readline():
+            pass
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 10)
+            except asyncio.TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def visit(self, url: str, *, stay: float = 1.0, screenshot: Path | None = None,
+                    evaluate: dict[str, str] | None = None,
+                    headers: dict[str, str] | None = None) -> tuple[Visit, dict[str, Any]]:
+        """Open ``url`` in a new tab, wait for the load and ``stay`` seconds more, and report the
+        errors; ``evaluate`` maps names to expressions whose values are returned; ``headers`` go
+        with every request of the tab (an admin token, as a reverse proxy would add it)."""
+        assert self._http is not None
+        async with self._http.put(f"http://127.0.0.1:{self._port}/json/new?about:blank") as resp:
+            target = await resp.json()
+        visit = Visit(url)
+        values: dict[str, Any] = {}
+        try:
+            async with self._http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=64 << 20) as ws:
+                pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+                loaded = asyncio.Event()
+
+                async def reader() -> None:
+                    async for msg in ws:
+                        data = json.loads(msg.data)
+                        if "id" in data and data["id"] in pending:
+                            pending.pop(data["id"]).set_result(data)
+                            continue
+                        self._note(visit, data, loaded, url)
+
+                listening = asyncio.create_task(reader())
+
+                async def send(method: str, **params: Any) -> dict[str, Any]:
+                    ident = next(self._ids)
+                    pending[ident] = asyncio.get_running_loop().create_future()
+                    await ws.send_json({"id": ident, "method": method, "params": params})
+                    reply = await asyncio.wait_for(pending[ident], 30)
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply.get("result", {})
+
+                for domain in ("Page", "Runtime", "Log", "Network"):
+                    await send(f"{domain}.enable")
+                if headers:
+                    await send("Network.setExtraHTTPHeaders", headers=headers)
+                await send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
+                           deviceScaleFactor=1, mobile=False)
+                await send("Page.navigate", url=url)
+                await asyncio.wait_for(loaded.wait(), 30)
+                await asyncio.sleep(stay)
+                for name, expression in (evaluate or {}).items():
+                    result = await send("Runtime.evaluate", expression=expression, returnByValue=True)
+                    values[name] = result.get("result", {}).get("value")
+                if screenshot is not None:
+                    metrics = await send("Page.getLayoutMetrics")
+                    height = int(metrics["cssContentSize"]["height"]) + 1
+                    await send("Emulation.setDeviceMetricsOverride", width=self.width,
+                               height=max(min(height, 8000), self.height), deviceScaleFactor=1, mobile=False)
+                    shot = await send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+                    screenshot.parent.mkdir(parents=True, exist_ok=True)
+                    screenshot.write_bytes(base64.b64decode(shot["data"]))
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
+        finally:
+            async with self._http.get(f"http://127.0.0.1:{self._port}/json/close/{target['id']}"):
+                pass
+        return visit, values
+
+    @staticmethod
+    def _note(visit: Visit, data: dict[str, Any], loaded: asyncio.Event, url: str) -> None:
+        method, params = data.get("method"), data.get("params", {})
+        if method == "Page.loadEventFired":
+            loaded.set()
+        elif method == "Runtime.exceptionThrown":
+            details = params["exceptionDetails"]
+            visit.errors.append("uncaught: " + details.get("exception", {}).get("description", details.get("text", "")))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            visit.errors.append("console.error: " + " ".join(str(a.get("value", a.get("description")))
+                                                             for a in params.get("args", [])))
+        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+            entry = params["entry"]
+            visit.errors.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}".strip())
+        elif method == "Network.responseReceived" and params.get("type") == "Document":
+            if params["response"]["url"] == url:
+                visit.status = params["response"]["status"]

@@ -28,7 +28,7 @@ from ivr.sim.ami import SimAmi
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from tests.browser import Chromium, chromium_path
-from tests.clocks import OPEN
+from tests.clocks import FROZEN_CLOCKS, OPEN
 from tests.doubles import ScriptedListenerDouble, said
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -497,3 +497,74 @@ async def test_a_realtime_call_takes_as_long_as_its_prompts_and_the_turns_stay_t
     # Half of « bienvenue » (4 s) is heard before the caller hangs up: about 2 s on the line.
     assert fast.seconds < 1.0 and 1.8 <= real.seconds < 4.0, (fast.seconds, real.seconds)
     assert max(real.turn_seconds) < 1.0  # the sleeping is the simulated Asterisk's, not the IVR's
+
+
+needs_prometheus = pytest.mark.skipif(shutil.which("prometheus") is None,
+                                      reason="no Prometheus server (apt-get install prometheus)")
+
+
+@needs_prometheus
+async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_answers_every_dashboard_query(tmp_path):
+    sim = SimAmi(auth_delay=0.2)
+    await sim.start()
+    prometheus = None
+    try:
+        # Speech asked for but no model: the one alert that must start firing (pending, for: 5m).
+        async with embedded_server(ami_host="127.0.0.1", ami_port=sim.bound_port, ami_user="ivr",
+                                   ami_secret=SecretStr("ivrsecret"), admin_token=SecretStr("t0ken"),
+                                   speech=True) as srv:
+            assert await srv.ami.wait_connected(5)
+            await srv.ami.refresh_queues()
+            await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port)
+            # The line's opening hours at a fixed instant (a Sunday night, closed): whatever the hour the
+            # suite runs, "no calls during opening hours" stays quiet.
+            srv.admin.status.clock = lambda: datetime.fromisoformat(FROZEN_CLOCKS["sunday-0300"][0])
+            (tmp_path / "token").write_text("t0ken")
+            shutil.copy(MONITORING / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
+            config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                      "rule_files": ["alerts.yml"],
+                      "scrape_configs": [{"job_name": "ivr", "authorization": {"credentials_file": str(tmp_path / "token")},
+                                          "static_configs": [{"targets": [f"127.0.0.1:{srv.admin.bound_port}"]}]}]}
+            (tmp_path / "prometheus.yml").write_text(json.dumps(config))
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            prometheus = await asyncio.create_subprocess_exec(
+                "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}", stdout=asyncio.subprocess.DEVNULL,
+                stderr=open(tmp_path / "prometheus.log", "wb"))
+            api = f"http://127.0.0.1:{port}/api/v1"
+            async with aiohttp.ClientSession() as http:
+
+                async def query(expr: str) -> dict:
+                    async with http.get(f"{api}/query", params={"query": expr}) as resp:
+                        return await resp.json()
+
+                for _ in range(120):  # a few scrapes and rule evaluations
+                    await asyncio.sleep(0.5)
+                    try:
+                        up = await query('count_over_time(up{job="ivr"}[1m])')
+                    except aiohttp.ClientError:
+                        continue
+                    if up["status"] == "success" and up["data"]["result"] and \
+                            float(up["data"]["result"][0]["value"][1]) >= 4:
+                        break
+                else:
+                    raise AssertionError((tmp_path / "prometheus.log").read_text()[-2000:])
+                assert (await query('up{job="ivr"}'))["data"]["result"][0]["value"][1] == "1"
+                for expr in dashboard_queries():
+                    answer = await query(expr.replace("$__rate_interval", "5s").replace("$__range", "1m"))
+                    assert answer["status"] == "success", (expr, answer)
+                queues = await query("max by (queue) (ivr_queue_agents_available)")
+                assert {r["metric"]["queue"] for r in queues["data"]["result"]} == {"contractor", "inhouse"}
+                async with http.get(f"{api}/rules") as resp:
+                    groups = (await resp.json())["data"]["groups"]
+    finally:
+        if prometheus is not None and prometheus.returncode is None:
+            prometheus.terminate()
+            await prometheus.wait()
+        await sim.stop()
+    rules = {r["name"]: r for g in groups for r in g["rules"]}
+    assert len(rules) == 6 and all(r["health"] == "ok" for r in rules.values()), rules
+    assert rules["IvrSpeechModelMissing"]["state"] in ("pending", "firing")
+    assert {name for name, r in rules.items() if r["state"] != "inactive"} == {"IvrSpeechModelMissing"}

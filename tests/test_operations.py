@@ -568,3 +568,19 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
     assert len(rules) == 6 and all(r["health"] == "ok" for r in rules.values()), rules
     assert rules["IvrSpeechModelMissing"]["state"] in ("pending", "firing")
     assert {name for name, r in rules.items() if r["state"] != "inactive"} == {"IvrSpeechModelMissing"}
+
+
+def test_pages_escape_whatever_a_record_holds():
+    from ivr.admin import pages
+
+    evil = "<script>alert(1)</script>"
+    rec = json.loads(record("error_routed", ended=NOW, path=("horaires", evil)).to_json())
+    rec.update(error=evil, reason=evil, slots={"title": evil})
+    kpis = kpis_at()
+    kpis.write(CallRecord(**rec))
+    summary = kpis.summary()
+    html_pages = [pages.call_page(rec, summary), pages.kpis_page(summary, "today"),
+                  pages.calls_page(live=[{"call_id": "x", "node": evil, "seconds": 1.0, "caller": "06******78",
+                                          "slots": {"a": evil}}], recent=[rec], kpis=summary)]
+    for page in html_pages:
+        assert evil not in page and "&lt;script&gt;" in page

@@ -253,7 +253,7 @@ def kpis_page(kpis: Mapping[str, Any], window: str) -> str:
     funnel_rows = sorted(chosen["funnel"].items(), key=lambda item: -item[1]["visits"])
     top = max((c["visits"] for _, c in funnel_rows), default=0) or 1
     funnel = table(["Étape", "Appels", ""] + ["Sans réponse", "Incompris", "Raccrochés", "Transferts"], [
-        [e(node), counts["visits"], f"<meter min='0' max='{top}' value='{counts['visits']}'></meter>",
+        [node, counts["visits"], f"<meter min='0' max='{top}' value='{counts['visits']}'></meter>",
          *[counts[c] for c in FUNNEL_COLUMNS[1:]]] for node, counts in funnel_rows],
         empty="aucun appel", raw=frozenset({2}), attrs=" class='funnel'")
     outcomes = table(["Issue", "Appels"], [[_outcome(k), v] for k, v in chosen["outcomes"].items()], empty="aucun appel")

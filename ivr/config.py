@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "DEFAULT_RULES", "load_settings",
@@ -63,8 +63,13 @@ class Settings(BaseSettings):
     ami_port: int = 5038
     ami_user: str = ""
     ami_secret: SecretStr = SecretStr("")
-    #: SQLite file for what must survive a restart (callbacks, daily caller counts).
-    store: Path = Path("var/ivr.sqlite")
+    #: What must survive a restart (callbacks, daily caller counts): a SQLite file (one node), or a
+    #: ``postgresql://`` URL shared by several nodes (call records go there too). The password may be
+    #: left out of the URL and given as PGPASSWORD.
+    store: str = "var/ivr.sqlite"
+    #: This node's name among several (``ivr-1``): set on each call for the dialplan's fail-over
+    #: (``IVR_NODE``) and kept in its records. Empty: one node (the host name in records).
+    node_name: str = ""
     #: Key of the caller-number hashes in the store (default: a random key kept in the store itself).
     caller_hash_key: SecretStr = SecretStr("")
     #: The last accepted flows, rules and catalog (a restart with a broken file serves them).
@@ -102,6 +107,20 @@ class Settings(BaseSettings):
     env_timeout: float = 5.0
     reply_timeout: float = 10.0
     shutdown_grace: float = 30.0
+
+    @field_validator("node_name")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        import re
+
+        if value and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", value):
+            raise ValueError(f"node name {value!r}: a letter, then letters, digits, - and _ (32 at most)")
+        return value
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store(cls, value: object) -> str:
+        return str(value)  # a path or a URL
 
 
 def dynamic_prompts_dir(settings: Settings) -> Path:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from .interfaces import CallerChannel
 
-__all__ = ["QUEUE", "REASON", "OUTCOME", "PRIORITY", "CALLBACK_ID", "FIXED_VARIABLES", "context_variable",
-           "hand_off", "set_outcome", "callback_variables"]
+__all__ = ["QUEUE", "REASON", "OUTCOME", "PRIORITY", "CALLBACK_ID", "NODE", "FIXED_VARIABLES", "context_variable",
+           "hand_off", "set_outcome", "callback_variables", "take_call"]
 
 QUEUE = "IVR_QUEUE"
 REASON = "IVR_REASON"
@@ -23,8 +23,11 @@ OUTCOME = "IVR_OUTCOME"
 #: The caller's priority in the queue (``QUEUE_PRIO``); a context value of the routing decision.
 PRIORITY = "IVR_PRIORITY"
 CALLBACK_ID = "IVR_CALLBACK_ID"
+#: The node that took the call (several nodes): once set, the dialplan does not offer the call to
+#: another node, whatever happens to this one (its safety net queues the caller).
+NODE = "IVR_NODE"
 #: Every variable with a fixed name the IVR sets (context variables are ``IVR_<NAME>``).
-FIXED_VARIABLES = (QUEUE, REASON, OUTCOME, PRIORITY, CALLBACK_ID)
+FIXED_VARIABLES = (QUEUE, REASON, OUTCOME, PRIORITY, CALLBACK_ID, NODE)
 
 #: A queue or a context name: plain words only (they become dialplan values and variable names).
 _TOKEN = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -47,6 +50,13 @@ async def hand_off(channel: CallerChannel, queue: str, reason: str, context: Map
     for name, value in (context or {}).items():
         if value:
             await channel.set_variable(context_variable(name), str(value))
+
+
+async def take_call(channel: CallerChannel, node: str) -> None:
+    """Tell the dialplan this node has the call (``IVR_NODE``): no fail-over to another node after this."""
+    if not _TOKEN.fullmatch(node.lower().replace("-", "_")):
+        raise ValueError(f"node name {node!r}: letters, digits, - and _ only")
+    await channel.set_variable(NODE, node)
 
 
 async def set_outcome(channel: CallerChannel, outcome: str) -> None:

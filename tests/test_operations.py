@@ -427,6 +427,7 @@ def ivr(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> s
     (["serve", "--ami", "nohost:x"], "port of 'nohost:x'"),
     (["serve", "--agi-port", "abc"], "'abc' is not a valid integer"),
     (["serve", "--admin-port", "70000"], "70000 is not in the range"),
+    (["serve", "--node-name", "bad name"], "node_name: node name 'bad name'"),
     (["flows", "graph", "ivr/flows/ants-3400.yaml", "--prompts-dir", "/nonexistent"], "cannot read"),
     (["flows", "graph", "ivr/flows/ants-3400.yaml", "-o", "/nonexistent/x.svg"], "/nonexistent/x.svg"),
     (["flows", "graph", "ivr/flows/ants-3400.yaml", "--format", "png"], "unknown format"),

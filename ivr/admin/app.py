@@ -111,7 +111,9 @@ class AdminServer:
 
     async def readyz(self, request: web.Request) -> web.Response:
         ready, checks = await self.status.readiness()
-        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        # "degraded": the IVR takes and routes calls, but a part is away (said in checks.degraded).
+        status = "degraded" if ready and checks.get("degraded") else ("ready" if ready else "not ready")
+        return web.json_response({"ready": ready, "status": status, "checks": checks}, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.status.metrics(), content_type="text/plain", charset="utf-8",

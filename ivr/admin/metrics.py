@@ -60,6 +60,11 @@ class Metrics:
         self.queue_callers = Gauge("ivr_queue_callers", "Callers waiting per queue (AMI)", ["queue"], registry=r)
         self.queue_available = Gauge("ivr_queue_agents_available", "Free agents per queue (AMI)", ["queue"],
                                      registry=r)
+        # Several nodes (a PostgreSQL store): records waiting for the database, and those dropped.
+        self.store_up = Gauge("ivr_store_up", "1 when the shared store took the last records", registry=r)
+        self.records_queued = Gauge("ivr_records_queued", "Call records waiting for the shared store", registry=r)
+        self.records_dropped = Gauge("ivr_records_dropped", "Call records dropped from a full queue (still in the "
+                                     "node's records file)", registry=r)
         self.flow_reloads = Counter("ivr_flow_reloads_total", "Flow reloads, by result", ["result"], registry=r)
 
     def call_ended(self, record: CallRecord, agi_latencies: list[float]) -> None:

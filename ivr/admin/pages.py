@@ -96,6 +96,8 @@ def banners(kpis: Mapping[str, Any], checks: Mapping[str, Any] | None, flows: Ma
         ami = checks.get("ami")
         if isinstance(ami, str) and ami not in ("connected",) and not ami.startswith("not configured"):
             out.append(("warning", f"Asterisk (AMI) : {e(ami)}. État des files inconnu, pas de rappels."))
+        for reason in checks.get("degraded") or []:
+            out.append(("warning", f"Fonctionnement dégradé : {e(reason)}."))
         if str(checks.get("speech", "")).startswith("no model"):
             out.append(("info", "Reconnaissance vocale non chargée : les questions se font au clavier."))
     return out

@@ -49,6 +49,8 @@ class CallRecord:
     agi_commands: int = 0
     #: The SIP Call-ID of the caller's leg (from the dialplan), to find the call in SIP traces.
     sip_call_id: str = ""
+    #: The IVR node that ran the call (several nodes share one database).
+    node: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

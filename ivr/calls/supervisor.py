@@ -80,6 +80,8 @@ class CallSupervisor:
         apology_prompt: str | None = None,
         allow_sim_clock: bool = False,
         on_call_ended: Callable[[CallRecord, list[float]], None] | None = None,
+        node: str = "",
+        claim_calls: bool = False,
     ) -> None:
         self.resolver = resolver
         self.store = store
@@ -87,10 +89,14 @@ class CallSupervisor:
         self.apology_prompt = apology_prompt
         self.allow_sim_clock = allow_sim_clock
         self.on_call_ended = on_call_ended
+        #: This node's name (in records); with ``claim_calls``, also told to the dialplan first thing.
+        self.node = node
+        self.claim_calls = claim_calls
         self.live: dict[str, Call] = {}
 
     async def __call__(self, session: AgiSession) -> None:
         call = Call(session, AgiIdentity.of(session.env), now=self._simulated_now(session))
+        call.record.node = self.node
         self.live[call.call_id] = call
         structlog.contextvars.bind_contextvars(call_id=call.call_id)
         call.log.info(
@@ -101,6 +107,12 @@ class CallSupervisor:
             uniqueid=call.record.uniqueid,
         )
         try:
+            if self.claim_calls:
+                try:
+                    await dialplan.take_call(call.channel, self.node)
+                except CallerHungUp:
+                    call.outcome = Outcome.CALLER_HANGUP
+                    return
             await self._run(call)
         finally:
             self.live.pop(call.call_id, None)

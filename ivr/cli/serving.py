@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 
 from ..config import PACKAGE_DIR, load_settings
 from ..logs import configure_logging
@@ -33,6 +34,10 @@ def serve(
     prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", metavar="DIR", help="Prompt folder shared with Asterisk."),
     flows_dir: Optional[Path] = typer.Option(None, "--flows-dir", metavar="DIR", help="Flow definitions folder."),
     ami: Optional[str] = typer.Option(None, "--ami", metavar="HOST:PORT", help="AMI address HOST:PORT."),
+    store: Optional[str] = typer.Option(None, "--store", metavar="FILE|URL",
+        help="SQLite file, or postgresql://… shared by several nodes (IVR_STORE)."),
+    node_name: Optional[str] = typer.Option(None, "--node-name", metavar="NAME",
+        help="This node's name among several (IVR_NODE_NAME): the dialplan's fail-over uses it."),
     allow_sim_clock: bool = typer.Option(False, "--allow-sim-clock", help="Honour sim_now= AGI arguments (testing)."),
 ) -> None:
     """Run the IVR server (FastAGI, AudioSocket, admin HTTP)."""
@@ -43,8 +48,13 @@ def serve(
         settings = load_settings(
             config, host=host, agi_port=agi_port, audiosocket_port=audiosocket_port, admin_port=admin_port,
             records=records, prompts_dir=prompts_dir, flows_dir=flows_dir, ami_host=ami_host or None,
-            ami_port=ami_port,
+            ami_port=ami_port, store=store, node_name=node_name,
         )
+    except ValidationError as exc:  # one line: the setting and what is wrong with it
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        typer.echo(f"ivr serve: {problems}", err=True)
+        raise typer.Exit(2) from None
     except (ValueError, OSError) as exc:
         typer.echo(f"ivr serve: {exc}", err=True)
         raise typer.Exit(2) from None

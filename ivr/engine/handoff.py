@@ -28,7 +28,12 @@ async def route(node: RouteNode, node_id: str, call: Call, services: EngineServi
     context = {name: render(template, call.variables, services.filters) for name, template in node.context.items()}
     if node.offer_callback and decision.offer_callback and services.callbacks is not None:
         if await questions.callback_accepted(call, node_id):
-            callback_id = await services.callbacks.schedule(call.caller_number, decision, context)
+            try:
+                callback_id = await services.callbacks.schedule(call.caller_number, decision, context)
+            except Exception as exc:  # the store away: the caller waits in the queue instead
+                call.log.warning("callback_not_booked", error=type(exc).__name__)
+                await call.route(decision.queue, decision.reason, context)
+                return
             call.record.slots["callback_id"] = callback_id
             path = await services.spoken.playback_path(callback_confirmation(call.caller_number))
             await call.channel.stream_file(path, "")

@@ -2,8 +2,9 @@
 
 The dialler originates a call to the caller into the dialplan context that
 queues them (``IVR_QUEUE`` and ``IVR_REASON=callback`` set on the channel).
-Pending callbacks are in SQLite, so a restart loses none; one being dialled
-when the process stopped is dialled again.
+Pending callbacks are in the store, so a restart loses none; one being dialled
+when the process stopped is dialled again. With several nodes (PostgreSQL) one node dials at a
+time, and a callback claimed by a node that died is dialled by another when its lease runs out.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import structlog
 from .. import dialplan
 from ..interfaces import Decision
 from ..privacy import mask_caller
-from ..store.sqlite import SqliteStore
+from ..store import Store
 from .callback_numbers import CallbackNumbers
 
 __all__ = ["CallbackBook", "CallbackDialer", "check_channel_template"]
@@ -28,7 +29,7 @@ log = structlog.get_logger("ivr.callbacks")
 class CallbackBook:
     """Implements :class:`ivr.interfaces.CallbackBook` over the store."""
 
-    def __init__(self, store: SqliteStore, numbers: CallbackNumbers | None = None) -> None:
+    def __init__(self, store: Store, numbers: CallbackNumbers | None = None) -> None:
         self.store = store
         self.numbers = numbers or CallbackNumbers()
 
@@ -52,7 +53,7 @@ def check_channel_template(template: str) -> str:
 class CallbackDialer:
     """Originates pending callbacks through AMI when their queue has a free agent."""
 
-    def __init__(self, store: SqliteStore, ami, queues: list[str], *, channel: str = "Local/{number}@ivr-callback-out",
+    def __init__(self, store: Store, ami, queues: list[str], *, channel: str = "Local/{number}@ivr-callback-out",
                  context: str = "ivr-callback", interval: float = 2.0, retry_after: float = 60.0,
                  numbers: CallbackNumbers | None = None) -> None:
         self.store = store
@@ -84,8 +85,8 @@ class CallbackDialer:
 
     async def tick(self) -> int:
         """Dial what can be dialled now; returns how many originates were tried."""
-        if not self.ami.connected:
-            return 0
+        if not self.ami.connected or not await self.store.try_lead():
+            return 0  # several nodes: the one holding the dialler's lock dials, the others wait
         tried = 0
         for queue in self.queues:
             state = self.ami.board.get(queue)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 
 import structlog
 
@@ -13,7 +14,7 @@ from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
 from ..ants3400.profile import PROFILE
 from ..calls.call import FlowResolver
-from ..calls.record import JsonlRecordStore, MemoryRecordStore, TeeRecordStore
+from ..calls.record import JsonlRecordStore, MemoryRecordStore, RecordStore, TeeRecordStore
 from ..calls.supervisor import CallSupervisor
 from ..config import DEFAULT_RULES, Settings, dynamic_prompts_dir
 from ..edges.agi.server import AgiLimits, FastAgiServer
@@ -29,12 +30,15 @@ from ..routing.callback_numbers import CallbackNumbers
 from ..routing.callbacks import CallbackBook, CallbackDialer
 from ..routing.router import RulesRouter
 from ..routing.rules import RoutingRules
-from ..store.sqlite import SqliteStore
+from ..store import make_store
+from ..store.postgres import PostgresStore
+from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
 from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, start_line_worker
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
+from .shared_kpis import SharedKpis
 from .status import StatusView
 
 __all__ = ["IvrServer", "LineRejected", "StartupError"]
@@ -86,12 +90,23 @@ class IvrServer:
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.metrics = Metrics()
         self.kpis = Kpis(timezone_name=profile.timezone)
-        stores = [JsonlRecordStore(settings.records), self.kpis]
+        #: This node's name in records (and, when set by the operator, for the dialplan's fail-over).
+        self.node = settings.node_name or socket.gethostname()
+        self.store = make_store(settings.store, caller_key=settings.caller_hash_key.get_secret_value(), node=self.node)
+        # Several nodes share a PostgreSQL store: records go there too, and the indicators count every node.
+        self.shared_records: SharedRecords | None = None
+        self.shared_kpis: SharedKpis | None = None
+        kpi_sink: RecordStore = self.kpis
+        if isinstance(self.store, PostgresStore):
+            self.shared_records = SharedRecords(self.store, self.node)
+            self.shared_kpis = kpi_sink = SharedKpis(self.kpis, self.store)
+        stores: list[RecordStore] = [JsonlRecordStore(settings.records), kpi_sink]
+        if self.shared_records is not None:
+            stores.append(self.shared_records)
         if self.memory_records is not None:
             stores.append(self.memory_records)
         self.records = TeeRecordStore(*stores)
         self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
-        self.store = SqliteStore(settings.store, caller_key=settings.caller_hash_key.get_secret_value())
         self.ami: AmiController | None = None
         if settings.ami_user:
             self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
@@ -141,6 +156,8 @@ class IvrServer:
             apology_prompt=str(settings.prompts_dir / "wav" / "desole_erreur"),
             allow_sim_clock=allow_sim_clock,
             on_call_ended=self.metrics.call_ended,
+            node=self.node,
+            claim_calls=bool(settings.node_name),
         )
         self.metrics.active.set_function(lambda: len(self.supervisor.live))
         self.admin: AdminServer | None = None
@@ -286,12 +303,21 @@ class IvrServer:
         RECORD FILE fallback when ``record_dir`` is set).
         """
         await self.store.open()
+        if self.shared_records is not None:
+            self.shared_records.start()
         await asyncio.to_thread(self.readbacks.sweep)
         if listen:
             self._fit_connection_caps()
-            # The dashboard's figures survive a restart: rebuilt from the records file. Not in
-            # classic AGI mode, where each call is a process of its own and has no dashboard.
-            await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
+            # The dashboard's figures survive a restart: rebuilt from the records file, or from the
+            # shared store (every node's). Not in classic AGI mode, where each call is a process of its
+            # own and has no dashboard.
+            if self.shared_kpis is not None and self.shared_records is not None:
+                # What a crash may have left unsent goes again (a call already there is left alone).
+                queued = await asyncio.to_thread(self.shared_records.resend_file, self.settings.records)
+                log.info("records_resent", queued=queued)
+                self._tasks.append(asyncio.create_task(self.shared_kpis.run()))
+            else:
+                await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
             if self.ami is not None:
                 self.ami.start()
             else:
@@ -340,7 +366,8 @@ class IvrServer:
             status = StatusView(self.flows, self.supervisor, self.kpis, self.metrics, self.tracking, self.ami,
                                 listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
                                 reload=self.reload_line, line_state=lambda: self.line_state,
-                                speech_enabled=self.settings.speech)
+                                speech_enabled=self.settings.speech, store=self.store,
+                                shared_records=self.shared_records, shared_kpis=self.shared_kpis)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),
@@ -383,6 +410,8 @@ class IvrServer:
         if self.ami is not None:
             await self.ami.stop()
         await self.tracking.close()
+        if self.shared_records is not None:
+            await self.shared_records.stop()
         await self.store.close()
         self.records.close()
 

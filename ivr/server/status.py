@@ -15,8 +15,11 @@ from ..calls.supervisor import CallSupervisor
 from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
+from ..store import Store
+from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from .drawings import flow_svg_async
+from .shared_kpis import SharedKpis
 
 __all__ = ["StatusView"]
 
@@ -40,6 +43,9 @@ class StatusView:
     reload: Callable[[], Awaitable[ReloadReport]]
     line_state: Callable[[], dict[str, Any]]
     speech_enabled: bool = False
+    store: Store | None = None
+    shared_records: SharedRecords | None = None
+    shared_kpis: SharedKpis | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
@@ -62,6 +68,23 @@ class StatusView:
             "no model: questions use the keypad" if self.speech_enabled else
             "disabled (IVR_SPEECH=false): questions use the keypad",
         }
+        degraded = []
+        if self.store is not None:
+            health = await self.store.health()
+            checks["store"] = f"{self.store.kind} {self.store.where}: {health}"
+            if health != "ok":
+                degraded.append(f"store {health}: calls are answered and routed; callbacks wait, "
+                                "call counts restart at 1")
+        if self.shared_records is not None:
+            sink = self.shared_records
+            checks["records"] = {"shared": sink.state, "queued": len(sink.queue), "dropped": sink.dropped,
+                                 "sent": sink.sent}
+            if sink.state != "ok" or sink.queue:
+                degraded.append(f"call records: {len(sink.queue)} queued for the shared store ({sink.state})")
+        if self.shared_kpis is not None and self.shared_kpis.state != "ok":
+            degraded.append(f"indicators: other nodes' calls {self.shared_kpis.state}")
+        if degraded:
+            checks["degraded"] = degraded
         return self.listening() and bool(self.flows_registry.versions), checks
 
     def metrics(self) -> bytes:
@@ -70,6 +93,10 @@ class StatusView:
         m.ami_configured.set(1 if self.ami is not None else 0)
         m.ami_connected.set(1 if self.ami is not None and self.ami.connected else 0)
         m.tracking_circuit_open.set(1 if self.tracking.breaker.state == "open" else 0)
+        if self.shared_records is not None:
+            m.records_queued.set(len(self.shared_records.queue))
+            m.records_dropped.set(self.shared_records.dropped)
+            m.store_up.set(1 if self.shared_records.state == "ok" else 0)
         m.speech_enabled.set(1 if self.speech_enabled else 0)
         m.speech_model_loaded.set(1 if self.speech_loaded() else 0)
         now = self.clock()

@@ -1,5 +1,60 @@
-"""What must survive a restart (callbacks, per-caller daily counts): SQLite by default."""
+"""What must survive a restart (callbacks, per-caller daily counts): SQLite for one node, PostgreSQL
+shared by several (and then call records too).
+
+:func:`make_store` picks the implementation from ``IVR_STORE``: a file path or a ``postgresql://``
+URL. Both have the methods of :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Protocol
 
 from .sqlite import Callback, SqliteStore
 
-__all__ = ["Callback", "SqliteStore"]
+__all__ = ["Callback", "SqliteStore", "Store", "make_store", "is_database_url"]
+
+
+class Store(Protocol):
+    #: ``sqlite`` or ``postgresql``.
+    kind: str
+
+    @property
+    def where(self) -> str:
+        """The file or the URL (without its password)."""
+
+    async def open(self) -> "Store": ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> str:
+        """``ok`` or why the store cannot answer."""
+
+    async def count_call(self, number: str, day: date) -> int: ...
+
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int: ...
+
+    async def next_callback(self, queue: str) -> Callback | None: ...
+
+    async def finish_callback(self, callback_id: int, ok: bool, error: str = "", *, retry_after: float = 60.0,
+                              max_attempts: int = 3) -> str: ...
+
+    async def callbacks(self, state: str | None = None) -> list[Callback]: ...
+
+    async def try_lead(self) -> bool:
+        """Whether this node dials callbacks now (one node at a time)."""
+
+
+def is_database_url(location: str | os.PathLike[str]) -> bool:
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+def make_store(location: str | os.PathLike[str], *, caller_key: str = "", node: str = "") -> Store:
+    """The store at ``location`` (not opened yet): a file path, or a ``postgresql://`` URL."""
+    location = str(location)
+    if is_database_url(location):
+        from .postgres import PostgresStore
+
+        return PostgresStore(location, caller_key=caller_key, node=node)
+    return SqliteStore(location, caller_key=caller_key)

@@ -62,6 +62,10 @@ class Callback:
 
 
 class SqliteStore:
+    """The store of a single node, in one SQLite file."""
+
+    kind = "sqlite"
+
     def __init__(self, path: str | Path, *, caller_key: str = "") -> None:
         self.path = str(path)
         self._caller_key = caller_key.encode()
@@ -87,6 +91,16 @@ class SqliteStore:
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    @property
+    def where(self) -> str:
+        return self.path
+
+    async def health(self) -> str:
+        return "ok" if self._db is not None else "closed"
+
+    async def try_lead(self) -> bool:
+        return True  # one node: it always dials its own callbacks
 
     @property
     def db(self) -> aiosqlite.Connection:

@@ -1,0 +1,323 @@
+"""The PostgreSQL store (asyncpg, pooled): what several IVR nodes share.
+
+Callbacks, per-caller daily counts and call records live in one database, so any node can dial a
+callback booked on another (a callback claimed by a node that died is dialled by another once its
+lease runs out), every node counts a caller's calls the same, and every node's console sees every
+node's calls.
+
+Exactly one node dials at a time: the dialler of a node runs only while it holds a PostgreSQL
+advisory lock (released by the server when that node's connection dies), and each callback is
+claimed with ``FOR UPDATE SKIP LOCKED`` and a lease.
+
+The schema is created and migrated by the IVR (``schema_migrations``: one row per applied
+version, applied under an advisory lock, each in its transaction), so starting several nodes at
+once, or a node twice, is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import structlog
+
+from .sqlite import Callback
+
+__all__ = ["PostgresStore", "MIGRATIONS", "redact_url", "StoreUnavailable"]
+
+log = structlog.get_logger("ivr.store")
+
+#: The schema, version by version. Never edit a released step: add one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+        CREATE TABLE callbacks (
+            id BIGSERIAL PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            number TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            context JSONB NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_error TEXT NOT NULL DEFAULT '',
+            booked_by TEXT NOT NULL DEFAULT '',
+            claimed_by TEXT NOT NULL DEFAULT '',
+            lease_until TIMESTAMPTZ,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE INDEX callbacks_due ON callbacks (queue, state, created_at);
+        CREATE TABLE caller_days (
+            caller TEXT NOT NULL,
+            day DATE NOT NULL,
+            calls INTEGER NOT NULL,
+            PRIMARY KEY (caller, day)
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """),
+    (2, """
+        CREATE TABLE call_records (
+            id BIGSERIAL PRIMARY KEY,
+            call_id TEXT NOT NULL UNIQUE,
+            node TEXT NOT NULL,
+            ended_at TIMESTAMPTZ NOT NULL,
+            inserted_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+            record JSONB NOT NULL
+        );
+        CREATE INDEX call_records_ended ON call_records (ended_at);
+        CREATE INDEX call_records_inserted ON call_records (inserted_at);
+    """),
+]
+
+#: Advisory lock keys (any constants the line owns).
+_MIGRATION_LOCK = 340_001
+DIALLER_LOCK = 340_002
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached now (the node keeps answering calls)."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and pages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore:
+    """The store over PostgreSQL; the same methods as :class:`~ivr.store.sqlite.SqliteStore`, plus
+    call records and the dialler's lock."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str, *, caller_key: str = "", node: str = "", lease: float = 120.0,
+                 min_size: int = 1, max_size: int = 10, command_timeout: float = 5.0) -> None:
+        self.url = url
+        self.node = node
+        self.lease = lease
+        self._caller_key = caller_key.encode()
+        self._pool_args = {"min_size": min_size, "max_size": max_size, "command_timeout": command_timeout}
+        self._pool: asyncpg.Pool | None = None
+        self._leader: asyncpg.Connection | None = None
+        self._connecting: asyncio.Task | None = None
+        #: Why the database could not be reached at start (while it is still being tried).
+        self.last_error = ""
+
+    @property
+    def where(self) -> str:
+        return redact_url(self.url)
+
+    async def open(self, *, wait: bool = False) -> "PostgresStore":
+        """Connect and migrate. A node starting while the database is away still starts (calls are
+        answered, the store is "unreachable" until it comes back, tried every 5 s); ``wait`` raises
+        instead."""
+        try:
+            await self._connect()
+        except Exception as exc:
+            if wait:
+                raise
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("store_unreachable", store=self.where, error=self.last_error)
+            self._connecting = asyncio.create_task(self._keep_connecting())
+        return self
+
+    async def _connect(self) -> None:
+        # A short connect timeout: a database that does not answer must not hold the start.
+        pool = await asyncpg.create_pool(self.url, timeout=5, **self._pool_args)
+        try:
+            self._pool = pool
+            await self.migrate()
+            if not self._caller_key:
+                async with pool.acquire() as db:
+                    await db.execute("INSERT INTO meta (key, value) VALUES ('caller_key', $1) ON CONFLICT DO NOTHING",
+                                     secrets.token_hex(32))
+                    self._caller_key = (await db.fetchval("SELECT value FROM meta WHERE key = 'caller_key'")).encode()
+        except BaseException:
+            self._pool = None
+            await pool.close()
+            raise
+        self.last_error = ""
+
+    async def _keep_connecting(self, every: float = 5.0) -> None:
+        while self._pool is None:
+            await asyncio.sleep(every)
+            try:
+                await self._connect()
+                log.info("store_reachable", store=self.where)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+
+    async def migrate(self) -> list[int]:
+        """Apply the missing schema versions; returns those applied now (none on an up-to-date base)."""
+        applied: list[int] = []
+        async with self.pool.acquire() as db:
+            await db.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                 "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                done = {r["version"] for r in await db.fetch("SELECT version FROM schema_migrations")}
+                for version, sql in MIGRATIONS:
+                    if version in done:
+                        continue
+                    async with db.transaction():
+                        await db.execute(sql)
+                        await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                    applied.append(version)
+            finally:
+                await db.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        if applied:
+            log.info("store_migrated", versions=applied, store=self.where)
+        return applied
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._leader is not None:
+            await self._release_leader()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreUnavailable(f"the database {self.where} is unreachable")
+        return self._pool
+
+    async def health(self) -> str:
+        """``ok`` or why the database cannot answer."""
+        if self._pool is None:
+            return "unreachable (not connected yet)"
+        try:
+            async with self.pool.acquire(timeout=2) as db:
+                await db.fetchval("SELECT 1", timeout=2)
+            return "ok"
+        except Exception as exc:
+            return f"unreachable ({type(exc).__name__})"
+
+    # -- callers -------------------------------------------------------------------------------
+
+    def _caller_hash(self, number: str) -> str:
+        return hmac.new(self._caller_key, number.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def count_call(self, number: str, day: date) -> int:
+        """Count one more call from ``number`` on ``day``; that day's count on every node."""
+        if not number:
+            return 1
+        return int(await self.pool.fetchval(
+            "INSERT INTO caller_days (caller, day, calls) VALUES ($1, $2, 1) "
+            "ON CONFLICT (caller, day) DO UPDATE SET calls = caller_days.calls + 1 RETURNING calls",
+            self._caller_hash(number), day))
+
+    # -- callbacks -----------------------------------------------------------------------------
+
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+        return int(await self.pool.fetchval(
+            "INSERT INTO callbacks (number, queue, reason, context, booked_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            number, queue, reason, json.dumps(context or {}), self.node))
+
+    async def next_callback(self, queue: str) -> Callback | None:
+        """Claim the oldest callback due for ``queue``: pending, or claimed by a node whose lease ran
+        out (it died while dialling). Another node's concurrent claim skips the row."""
+        row = await self.pool.fetchrow(
+            "UPDATE callbacks SET state = 'dialing', claimed_by = $2, lease_until = now() + make_interval(secs => $3::float8), "
+            "updated_at = now() WHERE id = ("
+            "  SELECT id FROM callbacks WHERE queue = $1 AND not_before <= now() AND"
+            "  (state = 'pending' OR (state = 'dialing' AND lease_until < now()))"
+            "  ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "
+            "RETURNING id, extract(epoch FROM created_at) AS created, number, queue, reason, context, attempts",
+            queue, self.node, self.lease)
+        if row is None:
+            return None
+        return Callback(row["id"], float(row["created"]), row["number"], row["queue"], row["reason"],
+                        json.loads(row["context"]), "dialing", row["attempts"])
+
+    async def finish_callback(self, callback_id: int, ok: bool, error: str = "", *, retry_after: float = 60.0,
+                              max_attempts: int = 3) -> str:
+        """Record a dial attempt; returns the new state (done, pending again, or failed)."""
+        return str(await self.pool.fetchval(
+            "UPDATE callbacks SET attempts = attempts + 1, last_error = $3, lease_until = NULL, updated_at = now(), "
+            "state = CASE WHEN $2 THEN 'done' WHEN attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END, "
+            "not_before = now() + make_interval(secs => CASE WHEN $2 THEN 0 ELSE $5::float8 END) "
+            "WHERE id = $1 RETURNING state", callback_id, ok, error, max_attempts, float(retry_after)))
+
+    async def callbacks(self, state: str | None = None) -> list[Callback]:
+        sql = ("SELECT id, extract(epoch FROM created_at) AS created, number, queue, reason, context, state, attempts "
+               "FROM callbacks")
+        rows = await (self.pool.fetch(sql + " WHERE state = $1 ORDER BY id", state) if state
+                      else self.pool.fetch(sql + " ORDER BY id"))
+        return [Callback(r["id"], float(r["created"]), r["number"], r["queue"], r["reason"], json.loads(r["context"]),
+                         r["state"], r["attempts"]) for r in rows]
+
+    async def try_lead(self) -> bool:
+        """Whether this node is the one that dials callbacks now. The lock lives with a connection of
+        its own: if this node dies, PostgreSQL ends the session and another node takes the lead."""
+        if self._leader is not None and not self._leader.is_closed():
+            try:  # a lock is only as alive as its connection
+                await self._leader.fetchval("SELECT 1", timeout=2)
+                return True
+            except Exception:
+                self._leader.terminate()
+        self._leader = None
+        try:
+            conn = await asyncpg.connect(self.url, timeout=5)
+        except Exception as exc:
+            log.warning("dialler_lock_unavailable", error=type(exc).__name__)
+            return False
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", DIALLER_LOCK):
+            self._leader = conn
+            log.info("dialler_lead_taken", node=self.node)
+            return True
+        await conn.close()
+        return False
+
+    async def _release_leader(self) -> None:
+        assert self._leader is not None
+        try:
+            await self._leader.close(timeout=2)
+        except Exception:
+            self._leader.terminate()
+        self._leader = None
+
+    # -- call records --------------------------------------------------------------------------
+
+    async def insert_records(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> int:
+        """Insert (call_id, node, ended_at ISO, record) rows; a call already there is left as it is
+        (re-sending after an outage or a restart is harmless). Returns how many were new."""
+        from datetime import datetime
+
+        values = [(call_id, node, datetime.fromisoformat(ended), json.dumps(record, ensure_ascii=False))
+                  for call_id, node, ended, record in rows]
+        async with self.pool.acquire() as db:
+            before = await db.fetchval("SELECT count(*) FROM call_records WHERE call_id = ANY($1::text[])",
+                                       [v[0] for v in values])
+            await db.executemany(
+                "INSERT INTO call_records (call_id, node, ended_at, record) VALUES ($1, $2, $3, $4::jsonb) "
+                "ON CONFLICT (call_id) DO NOTHING", values)
+        return len(values) - int(before)
+
+    async def records_since(self, *, inserted_after: float | None, ended_after: float, limit: int = 5000,
+                            exclude_node: str = "") -> list[tuple[float, dict[str, Any]]]:
+        """Records (insertion time, record) ended after ``ended_after`` (epoch) and inserted after
+        ``inserted_after`` (epoch; None: any), oldest insertion first."""
+        rows = await self.pool.fetch(
+            "SELECT extract(epoch FROM inserted_at) AS ins, record FROM call_records "
+            "WHERE ended_at > to_timestamp($1) AND ($2::float8 IS NULL OR inserted_at > to_timestamp($2)) "
+            "AND node <> $3 ORDER BY inserted_at LIMIT $4", ended_after, inserted_after, exclude_node, limit)
+        return [(float(r["ins"]), json.loads(r["record"])) for r in rows]
+
+    async def count_records(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM call_records"))

@@ -1,0 +1,282 @@
+"""Several IVR nodes on one PostgreSQL store, against a real PostgreSQL server started here: the schema
+migrates itself, each callback is dialled by one node, a dead node's callback by another, daily counts
+and indicators are shared, and an outage of the database keeps calls answered and loses no record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import date
+
+import aiohttp
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from ivr.server.embedded import embedded_server
+from ivr.sim.ami import SimAmi
+from ivr.sim.runner import run_scenarios
+from ivr.sim.scenario import Scenario
+from ivr.store.postgres import PostgresStore
+from tests.clocks import OPEN
+from tests.pg import PostgresServer, postgres_bin
+
+pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL server binaries "
+                                                                 "(apt-get install postgresql; scripts/setup does it)")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def call(*digits: str, caller: str = "0612345678", **expect) -> Scenario:
+    return Scenario.model_validate({"name": "cluster", "call": {"at": OPEN, "caller": caller},
+                                    "steps": [{"kind": "press", "digits": d} for d in digits], "expect": expect})
+
+
+async def test_the_schema_is_created_once_and_migrating_again_changes_nothing(pg):
+    url = pg.new_database()
+    a, b = PostgresStore(url, node="a"), PostgresStore(url, node="b")
+    await asyncio.gather(a.open(wait=True), b.open(wait=True))  # two nodes starting together
+    try:
+        assert await a.migrate() == [] and await b.migrate() == []
+        db = await asyncpg.connect(url)
+        try:
+            versions = [r["version"] for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+            keys = await db.fetchval("SELECT count(*) FROM meta WHERE key = 'caller_key'")
+        finally:
+            await db.close()
+        assert versions == [1, 2] and keys == 1
+        # Both nodes hash caller numbers with the one key kept in the database.
+        assert a._caller_hash("0612345678") == b._caller_hash("0612345678")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_each_callback_is_claimed_by_exactly_one_of_two_nodes(pg):
+    url = pg.new_database()
+    a, b = await PostgresStore(url, node="a").open(wait=True), await PostgresStore(url, node="b").open(wait=True)
+    try:
+        booked = [await (a if i % 2 else b).add_callback(f"06{i:08d}", "contractor", "agent_requested")
+                  for i in range(60)]
+        claimed: dict[str, list[int]] = {"a": [], "b": []}
+
+        async def drain(store: PostgresStore) -> None:
+            while (cb := await store.next_callback("contractor")) is not None:
+                claimed[store.node].append(cb.id)
+                await store.finish_callback(cb.id, True)
+
+        await asyncio.gather(drain(a), drain(b), drain(a), drain(b))
+        assert sorted(claimed["a"] + claimed["b"]) == sorted(booked)  # every one, none twice
+        assert claimed["a"] and claimed["b"]  # both nodes took part
+        assert {c.state for c in await a.callbacks()} == {"done"}
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_callback_claimed_by_a_node_that_died_is_dialled_by_another_after_its_lease(pg):
+    url = pg.new_database()
+    dead = await PostgresStore(url, node="dead", lease=1.0).open(wait=True)
+    alive = await PostgresStore(url, node="alive").open(wait=True)
+    try:
+        booked = await dead.add_callback("0611111111", "inhouse", "file_not_found", {"title": "permis"})
+        assert (await dead.next_callback("inhouse")).id == booked  # claimed, then the node dies
+        await dead.close()
+        assert await alive.next_callback("inhouse") is None  # the lease still holds
+        await asyncio.sleep(1.2)
+        again = await alive.next_callback("inhouse")
+        assert again is not None and again.id == booked and again.context == {"title": "permis"}
+        assert await alive.finish_callback(again.id, True) == "done"
+    finally:
+        await alive.close()
+
+
+async def test_one_node_dials_at_a_time_and_another_takes_over_when_it_dies(pg):
+    url = pg.new_database()
+    a, b = await PostgresStore(url, node="a").open(wait=True), await PostgresStore(url, node="b").open(wait=True)
+    try:
+        assert await a.try_lead() and not await b.try_lead()
+        assert await a.try_lead()  # still the leader
+        # Node a's process is killed: PostgreSQL ends its session, and its lock with it.
+        db = await asyncpg.connect(url)
+        try:
+            pid = await db.fetchval("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 340002")
+            await db.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await db.close()
+        for _ in range(20):
+            if await b.try_lead():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("node b never took the lead")
+        assert not await a.try_lead()
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_daily_counts_are_the_same_on_every_node(pg):
+    url = pg.new_database()
+    a, b = await PostgresStore(url, node="a").open(wait=True), await PostgresStore(url, node="b").open(wait=True)
+    try:
+        day = date(2026, 11, 24)
+        assert [await a.count_call("0612345678", day), await b.count_call("0612345678", day),
+                await a.count_call("0612345678", day)] == [1, 2, 3]
+        assert await b.count_call("0612345678", date(2026, 11, 25)) == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def kpis_of(srv) -> dict:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{srv.admin.bound_port}/kpis") as r:
+        return (await r.json())["windows"]["last_7_days"]
+
+
+async def readyz(srv) -> dict:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{srv.admin.bound_port}/readyz") as r:
+        return await r.json()
+
+
+async def until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_two_nodes_share_records_counts_callbacks_and_indicators(pg, tmp_path):
+    url = pg.new_database()
+    ami = SimAmi(auth_delay=0.2)
+    await ami.start()
+    ami.set_load("contractor", logged_in=3, available=0, callers=9, talk_time=240)
+    common = {"store": url, "ami_host": "127.0.0.1", "ami_port": ami.bound_port, "ami_user": "ivr",
+              "ami_secret": SecretStr("ivrsecret")}
+    try:
+        async with embedded_server(node_name="ivr-1", records=tmp_path / "a.jsonl", **common) as one, \
+                embedded_server(node_name="ivr-2", records=tmp_path / "b.jsonl", **common) as two:
+            for srv in (one, two):
+                assert await srv.ami.wait_connected(5)
+                await srv.ami.refresh_queues()
+            # The same caller on both nodes: the third call of the day gets priority, whichever node.
+            first = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", one.agi_port)
+            second = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", two.agi_port)
+            third = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", one.agi_port)
+            priorities = [r.trace.channel.variables.get("IVR_PRIORITY") for r in first + second + third]
+            assert priorities == [None, None, "10"]
+            # The dialplan is told which node took each call (no fail-over after that).
+            assert [r.trace.channel.variables.get("IVR_NODE") for r in first + second] == ["ivr-1", "ivr-2"]
+            # Callbacks booked on both nodes, while no agent is free.
+            booked = []
+            for i, srv in enumerate((one, two, one, two)):
+                [r] = await run_scenarios([call("1", "2", "1", caller=f"070000000{i}", outcome="callback")],
+                                          "127.0.0.1", srv.agi_port)
+                assert r.passed, r.failures
+                booked.append(f"070000000{i}")
+            ami.set_load("contractor", logged_in=3, available=4, callers=0)
+            for srv in (one, two):
+                await srv.ami.refresh_queues()
+            # Both dialers tick; the one holding the lock dials every callback, each once.
+            await asyncio.gather(one.dialer.tick(), two.dialer.tick())
+            await asyncio.gather(one.dialer.tick(), two.dialer.tick())
+            dialled = [o["channel"] for o in ami.originates]
+            assert sorted(dialled) == sorted(f"Local/{n}@ivr-callback-out" for n in booked)
+            # Every node's calls on every node's console (7 calls: 3 routed, 4 callbacks).
+            for srv in (one, two):
+                await until(lambda s=srv: _records_sent(s))
+                await srv.shared_kpis.poll()
+                week = await kpis_of(srv)
+                assert week["calls"] == 7 and week["callbacks"] == 4, week
+            db = await asyncpg.connect(url)
+            try:
+                nodes = {r["node"]: r["n"] for r in await db.fetch(
+                    "SELECT node, count(*) AS n FROM call_records GROUP BY node")}
+            finally:
+                await db.close()
+            assert nodes == {"ivr-1": 4, "ivr-2": 3}
+            ready = await readyz(one)
+            assert ready["status"] == "ready" and ready["checks"]["store"].startswith("postgresql postgresql://ivr@")
+    finally:
+        await ami.stop()
+
+
+async def _records_sent(srv) -> bool:
+    return not srv.shared_records.queue and srv.shared_records.state == "ok"
+
+
+async def test_a_database_outage_keeps_calls_answered_and_loses_no_record(tmp_path):
+    server = PostgresServer()  # its own server: this test stops it
+    server.start()
+    try:
+        url = server.new_database()
+        async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "calls.jsonl") as srv:
+            await run_scenarios([call("1", "2")], "127.0.0.1", srv.agi_port)
+            await until(lambda: _records_sent(srv))
+            server.stop()  # the database goes away
+            results = await run_scenarios([call("1", "2", caller=f"06111111{i:02d}", outcome="routed:contractor")
+                                           for i in range(20)], "127.0.0.1", srv.agi_port, concurrency=5)
+            assert all(r.passed for r in results), [r.failures for r in results if not r.passed]
+            ready = await readyz(srv)
+            assert ready["ready"] and ready["status"] == "degraded"
+            assert ready["checks"]["records"]["queued"] == 20 and "unreachable" in ready["checks"]["store"]
+            assert "Fonctionnement dégradé" in await _overview(srv)
+            server.start()  # it comes back: the queued records go
+            await until(lambda: _records_sent(srv), timeout=30)
+            assert (await readyz(srv))["status"] == "ready"
+        db = await asyncpg.connect(url)
+        try:
+            assert await db.fetchval("SELECT count(*) FROM call_records") == 21
+        finally:
+            await db.close()
+    finally:
+        server.cleanup()
+
+
+async def _overview(srv) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{srv.admin.bound_port}/",
+                                                         headers={"Accept": "text/html"}) as r:
+        return await r.text()
+
+
+async def test_a_node_starts_while_the_database_is_away_and_joins_when_it_comes(tmp_path):
+    server = PostgresServer()
+    server.start()
+    url = server.new_database()
+    server.stop()
+    try:
+        async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "calls.jsonl") as srv:
+            [r] = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", srv.agi_port)
+            assert r.passed, r.failures  # answered and routed without its database
+            assert (await readyz(srv))["status"] == "degraded"
+            server.start()
+            await until(lambda: _records_sent(srv), timeout=30)  # reconnected (every 5 s) and sent
+            assert (await readyz(srv))["status"] == "ready"
+    finally:
+        server.cleanup()
+
+
+async def test_a_restart_sends_what_a_crash_left_unsent(pg, tmp_path):
+    url = pg.new_database()
+    records = tmp_path / "calls.jsonl"
+    # Records a node wrote to its file and never sent (it was killed): the next start sends them.
+    lines = [{"call_id": f"lost{i}", "uniqueid": "1", "request": "ants-3400", "channel": "x", "caller": "06******78",
+              "started_at": "2026-11-30T10:00:00+00:00", "ended_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
+                                                                                   time.gmtime()),
+              "outcome": "self_served", "node": "ivr-1"} for i in range(3)]
+    records.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    async with embedded_server(node_name="ivr-1", store=url, records=records) as srv:
+        await until(lambda: _records_sent(srv))
+        await srv.shared_kpis.poll()
+        assert (await kpis_of(srv))["calls"] == 3
+    async with embedded_server(node_name="ivr-1", store=url, records=records) as srv:  # again: nothing twice
+        await until(lambda: _records_sent(srv))
+        await srv.shared_kpis.poll()
+        assert (await kpis_of(srv))["calls"] == 3

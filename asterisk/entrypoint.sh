@@ -30,5 +30,25 @@ for f in "$src"/*.conf; do
     sed -i "s|@@$name@@|$escaped|g" "$out"
   done
 done
+# Where the IVR nodes are (extensions.conf [globals]): IVR_HOST, IVR_AGI_PORT, and for a second
+# node IVR_HOST_2, IVR_AGI_PORT_2 (README "Several nodes"). Unset: the file's own values.
+for name in IVR_HOST IVR_AGI_PORT IVR_HOST_2 IVR_AGI_PORT_2; do
+  value=$(printenv "$name" || true)
+  [ -n "$value" ] || continue
+  case "$name" in
+    *PORT*) allowed='0-9' ;;
+    *) allowed='A-Za-z0-9.-' ;;
+  esac
+  # Only those characters (a line break or a '|' could add configuration), and not too long.
+  case "$value" in
+    *[!$allowed]*|-*) bad=yes ;;
+    *) bad=$([ "${#value}" -le 253 ] || echo yes) ;;
+  esac
+  if [ -n "$bad" ]; then
+    echo "entrypoint: $name must be a host name or address (a port: digits), not '$value'" >&2
+    exit 1
+  fi
+  sed -i "s|^$name =.*|$name = $value|" "$dst/extensions.conf"
+done
 [ "$#" -gt 0 ] || set -- asterisk -f -vvv
 exec "$@"

@@ -25,9 +25,14 @@ ETC = ROOT / "asterisk" / "etc"
 
 def asterisk_conf(name: str) -> dict[str, list[tuple[str, str]]]:
     """Sections of an Asterisk .conf file as (key, value) lists (keys repeat: member =>, exten =>)."""
+    return asterisk_conf_at(ETC / name)
+
+
+def asterisk_conf_at(path: Path) -> dict[str, list[tuple[str, str]]]:
+    name = path.name
     sections: dict[str, list[tuple[str, str]]] = {}
     current = None
-    for raw in (ETC / name).read_text(encoding="utf-8").splitlines():
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split(";", 1)[0].strip()
         if not line:
             continue
@@ -59,10 +64,13 @@ def ivr_sets() -> set[str]:
 
 def test_every_ivr_variable_the_dialplan_reads_is_set_by_the_ivr():
     dialplan = (ETC / "extensions.conf").read_text(encoding="utf-8")
-    # IVR_HOST/IVR_AGI_PORT are dialplan globals; IVR_SIM_ARG is set by the test entry 3499 and
-    # IVR_SIP_CALL_ID by the dialplan itself, both for the IVR to read.
-    read = set(re.findall(r"\$\{(IVR_[A-Z_]+)\}", dialplan)) - {"IVR_HOST", "IVR_AGI_PORT", "IVR_SIM_ARG",
-                                                                  "IVR_SIP_CALL_ID"}
+    # The dialplan's globals (where the nodes are, the fail-over's hold-off); IVR_SIM_ARG is set by the
+    # test entry 3499 and IVR_SIP_CALL_ID by the dialplan itself, both for the IVR to read.
+    globals_ = {k for k, _ in asterisk_conf("extensions.conf")["globals"]}
+    read = set(re.findall(r"\$\{(IVR_[A-Z_0-9]+)\}", dialplan)) - globals_ - {
+        "IVR_SIM_ARG", "IVR_SIP_CALL_ID",
+        # the fail-over's own: nodes, the one tried, tries left, its address
+        "IVR_NODES", "IVR_TRY", "IVR_LEFT", "IVR_AT", "IVR_AT_PORT"}
     assert read, "the dialplan reads no IVR variable?"
     assert read - ivr_sets() == set()
 
@@ -83,13 +91,13 @@ def test_every_queue_the_routing_can_choose_exists():
 def test_agi_url_matches_a_flow_the_server_runs():
     dialplan = asterisk_conf("extensions.conf")
     agi = [v for k, v in dialplan["ivr-3400"] if "AGI(" in v]
-    assert agi == ["n(ivr),AGI(agi://${IVR_HOST}:${IVR_AGI_PORT}/ants-3400,sip_call_id=${IVR_SIP_CALL_ID},"
+    assert agi == ["n,AGI(agi://${IVR_AT}:${IVR_AT_PORT}/ants-3400,sip_call_id=${IVR_SIP_CALL_ID},"
                    "${IVR_SIM_ARG})"]
     path = re.search(r"/([\w.-]+),", agi[0]).group(1)
     flows, errors = check_flows(sorted((ROOT / "ivr" / "flows").glob("*.yaml")), offline_context(ROOT / "ivr" / "prompts"))
     assert errors == [] and path in flows
     globals_ = dict(dialplan["globals"])
-    assert globals_["IVR_AGI_PORT"] == "4573"
+    assert globals_["IVR_AGI_PORT"] == "4573" and globals_["IVR_HOST_2"] == ""  # one node by default
 
 
 def test_safety_net_routes_to_the_contractor_when_the_ivr_fails():
@@ -128,6 +136,31 @@ def test_modules_needed_by_the_ivr_are_loaded():
     assert dict(asterisk_conf("modules.conf")["modules"])["autoload"] == "no"
 
 
+#: Where each dialplan function and application the dialplan uses comes from (autoload is off: a
+#: module not listed in modules.conf leaves the function unknown, and Asterisk only says so per call).
+DIALPLAN_MODULES = {
+    "CHANNEL": "func_channel.so", "FILTER": "func_strings.so", "IF": "func_logic.so", "RAND": "func_rand.so",
+    "GLOBAL": "func_global.so",
+    "PJSIP_HEADER": "res_pjsip_header_funcs.so", "AGI": "res_agi.so", "Queue": "app_queue.so",
+    "Dial": "app_dial.so", "Verbose": "app_verbose.so", "AudioSocket": "app_audiosocket.so",
+    "Playback": "app_playback.so",
+    # Built into the core (pbx_builtins, pbx_variables): no module.
+    "Answer": None, "Goto": None, "GotoIf": None, "Hangup": None, "Set": None, "Wait": None, "NoOp": None,
+}
+
+
+def test_every_function_and_application_in_the_dialplan_has_its_module_loaded():
+    loaded = {v for k, v in asterisk_conf("modules.conf")["modules"] if k == "load"}
+    used = set()
+    for _, line in [kv for section in asterisk_conf("extensions.conf").values() for kv in section]:
+        used |= set(re.findall(r"\$\{([A-Z_]+)\(", line))
+        used |= set(re.findall(r"(?:^|,)(?:\d+|n)(?:\([a-z]+\))?,([A-Za-z]+)\(", line))
+    unknown = used - set(DIALPLAN_MODULES)
+    assert not unknown, f"add these to DIALPLAN_MODULES: {sorted(unknown)}"
+    missing = {name: DIALPLAN_MODULES[name] for name in used if DIALPLAN_MODULES[name] not in (None, *loaded)}
+    assert not missing, f"modules.conf must load: {missing}"
+
+
 def test_sip_endpoints_speak_french_and_send_rfc4733_keys_and_no_secret_is_committed():
     pjsip = asterisk_conf("pjsip.conf")
     template = dict(pjsip["phone-template"])
@@ -148,7 +181,8 @@ def test_compose_file_validates_against_the_compose_specification():
     data = {k: v for k, v in data.items() if not k.startswith("x-")}
     compose = PyCompose.from_json(json.dumps(data))
     compose.validate()
-    assert set(compose.service_names()) == {"asterisk", "ivr", "tracking", "tester", "prometheus", "grafana"}
+    assert set(compose.service_names()) == {"asterisk", "ivr", "ivr2", "postgres", "tracking", "tester", "prometheus",
+                                            "grafana"}
     broken = json.loads(json.dumps(data))
     broken["services"]["ivr"]["restart"] = "sometimes"
     with pytest.raises(ValueError):
@@ -266,14 +300,15 @@ def _mount(service: dict, path: Path) -> tuple[str, str, bool] | None:
     return max(found, key=lambda m: len(m[1])) if found else None
 
 
-def test_every_file_asterisk_plays_or_records_is_shared_at_the_same_path(monkeypatch):
-    """Derived from the compose file and the settings the IVR container runs with: each path the IVR
-    names in STREAM FILE / RECORD FILE lies on one mount both containers have, at the same path."""
+@pytest.mark.parametrize("node", ["ivr", "ivr2"])
+def test_every_file_asterisk_plays_or_records_is_shared_at_the_same_path(monkeypatch, node):
+    """Derived from the compose file and the settings each IVR node's container runs with: each path the
+    IVR names in STREAM FILE / RECORD FILE lies on one mount both containers have, at the same path."""
     from ivr.config import dynamic_prompts_dir, load_settings
 
     compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
-    env = {**_dockerfile_env(), **{k: str(v) for k, v in services["ivr"]["environment"].items()}}
+    env = {**_dockerfile_env(), **{k: str(v) for k, v in services[node]["environment"].items()}}
     for name in [n for n in list(os.environ) if n.startswith("IVR_")]:
         monkeypatch.delenv(name)
     for name, value in env.items():
@@ -288,7 +323,7 @@ def test_every_file_asterisk_plays_or_records_is_shared_at_the_same_path(monkeyp
     dockerfile = (ROOT / "Dockerfile").read_text()
     for what, (path, access) in played_or_recorded.items():
         assert path is not None and path.is_absolute(), what
-        ivr, ast = _mount(services["ivr"], path), _mount(services["asterisk"], path)
+        ivr, ast = _mount(services[node], path), _mount(services["asterisk"], path)
         assert ivr is not None and ast is not None, f"{what} ({path}) is not mounted in both containers"
         assert ivr[:2] == ast[:2], f"{what}: the IVR has {ivr[0]}:{ivr[1]}, Asterisk {ast[0]}:{ast[1]}"
         assert not (access == "write" and ast[2]), f"{what}: Asterisk must be able to write {path}"
@@ -336,3 +371,54 @@ def test_the_compose_network_is_the_one_the_ivr_takes_asterisk_connections_from(
     network = ipaddress.ip_network(subnet)
     assert allowed(str(network[10])) and not allowed("10.9.8.7")
     assert all(compose["services"][s]["networks"] == ["line"] for s in ("asterisk", "ivr", "tracking", "tester"))
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def test_the_cluster_profile_runs_two_nodes_on_one_postgresql_and_asterisk_reaches_both(tmp_path):
+    """``docker compose --env-file .env --env-file cluster.env up``: what each part needs from the others."""
+    from ivr.store import is_database_url
+
+    compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    cluster = _env_file(ROOT / "cluster.env")
+    assert cluster["COMPOSE_PROFILES"] == "cluster"
+    assert {n for n, svc in services.items() if "cluster" in svc.get("profiles", [])} == {"ivr2", "postgres"}
+    ivr1, ivr2 = services["ivr"], services["ivr2"]
+    # The same program, flows and prompts; each node its own name, AudioSocket address and data.
+    assert ivr2["image"] == ivr1["image"] and ivr2["command"] == ivr1["command"]
+    env1, env2 = ivr1["environment"], ivr2["environment"]
+    assert env1["IVR_NODE_NAME"] != env2["IVR_NODE_NAME"]
+    assert env2["IVR_AUDIOSOCKET_ADVERTISE"] == f"{cluster['IVR_HOST_2']}:9092"
+    data = {svc: [v.split(":")[0] for v in services[svc]["volumes"] if v.split(":")[1] == "/var/lib/ivr"]
+            for svc in ("ivr", "ivr2")}
+    assert data["ivr"] != data["ivr2"]
+    assert {k: v for k, v in env1.items() if k not in ("IVR_NODE_NAME", "IVR_AUDIOSOCKET_ADVERTISE")} == {
+        k: v for k, v in env2.items() if k not in ("IVR_NODE_NAME", "IVR_AUDIOSOCKET_ADVERTISE")}
+    # Both nodes use the store cluster.env names: PostgreSQL, the compose service, no password written down.
+    assert env1["IVR_STORE"].startswith("${IVR_STORE:-")
+    url = cluster["IVR_STORE"]
+    assert is_database_url(url) and url.split("@", 1)[1].startswith("postgres:5432/")
+    assert ":" not in url.split("//", 1)[1].split("@", 1)[0], "the password belongs in IVR_DB_PASSWORD"
+    assert env1["PGPASSWORD"] == "${IVR_DB_PASSWORD:-}" == services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert services["postgres"]["environment"]["POSTGRES_USER"] == url.split("//", 1)[1].split("@", 1)[0]
+    # Asterisk is told where the second node is, and its dialplan then tries both (fail-over).
+    assert services["asterisk"]["environment"]["IVR_HOST_2"] == "${IVR_HOST_2:-}"
+    assert cluster["IVR_HOST_2"] == "ivr2" and "ivr2" in services
+    done = _entrypoint(tmp_path / "etc", {**SECRETS, "IVR_HOST_2": cluster["IVR_HOST_2"]})
+    assert done.returncode == 0, done.stderr
+    globals_ = dict(asterisk_conf_at(tmp_path / "etc" / "extensions.conf")["globals"])
+    assert globals_["IVR_HOST"] == "ivr" and globals_["IVR_HOST_2"] == "ivr2"
+    # Without cluster.env: one node (the dialplan's own empty IVR_HOST_2).
+    assert _entrypoint(tmp_path / "one", SECRETS).returncode == 0
+    assert dict(asterisk_conf_at(tmp_path / "one" / "extensions.conf")["globals"])["IVR_HOST_2"] == ""
+
+
+@pytest.mark.parametrize("name, value", [("IVR_HOST_2", "ivr2\n[evil]"), ("IVR_HOST_2", "a|b"),
+                                         ("IVR_HOST_2", "x/ants-3400"), ("IVR_AGI_PORT_2", "45x"),
+                                         ("IVR_HOST", "-f")])
+def test_entrypoint_refuses_a_node_address_that_is_not_a_host_name(tmp_path, name, value):
+    refused = _entrypoint(tmp_path / "etc", {**SECRETS, name: value})
+    assert refused.returncode == 1 and f"{name} must be a host name" in refused.stderr

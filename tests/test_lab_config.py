@@ -33,13 +33,15 @@ def test_a_host_changes_only_the_host_options(tmp_path):
     fill_placeholders(adapted, SECRETS)
     adapt_for_host(adapted, HostSettings(asterisk_root=Path("/opt/asterisk"), state_dir=tmp_path / "state",
                                          bind="192.0.2.10", sip_port=15060, ami_port=15038,
-                                         rtp_start=20000, rtp_end=20400, ivr_agi_port=14573))
+                                         rtp_start=20000, rtp_end=20400, ivr_agi_port=14573,
+                                         ivr_host_2="192.0.2.11", ivr_agi_port_2=14574))
     changed = set()
     for conf in ETC_DIR.glob("*.conf"):
         before, after = read_sections((filled / conf.name).read_text()), read_sections((adapted / conf.name).read_text())
         changed |= {(conf.name, *key) for key in set(before) | set(after) if before.get(key) != after.get(key)}
     assert changed == HOST_OPTIONS
-    assert read_sections((adapted / "extensions.conf").read_text())[("globals", "IVR_AGI_PORT")] == ["14573"]
+    globals_ = read_sections((adapted / "extensions.conf").read_text())
+    assert globals_[("globals", "IVR_AGI_PORT")] == ["14573"] and globals_[("globals", "IVR_HOST_2")] == ["192.0.2.11"]
     assert (tmp_path / "state" / "log").is_dir()
 
 

@@ -37,6 +37,8 @@ HOST_OPTIONS = frozenset({
     ("rtp.conf", "general", "rtpend"),
     ("extensions.conf", "globals", "IVR_HOST"),
     ("extensions.conf", "globals", "IVR_AGI_PORT"),
+    ("extensions.conf", "globals", "IVR_HOST_2"),
+    ("extensions.conf", "globals", "IVR_AGI_PORT_2"),
     *(("asterisk.conf", "directories", d) for d in (
         "astetcdir", "astmoddir", "astvarlibdir", "astdbdir", "astkeydir", "astdatadir", "astagidir",
         "astspooldir", "astrundir", "astlogdir")),
@@ -59,6 +61,9 @@ class HostSettings:
     rtp_end: int = 10100
     ivr_host: str = "127.0.0.1"
     ivr_agi_port: int = 4573
+    #: A second IVR node ("" for one node).
+    ivr_host_2: str = ""
+    ivr_agi_port_2: int = 4573
 
 
 def fill_placeholders(dest: Path, env: dict[str, str], src: Path = ETC_DIR) -> None:
@@ -139,6 +144,8 @@ def adapt_for_host(etc: Path, host: HostSettings) -> None:
         ("rtp.conf", "general", "rtpend"): str(host.rtp_end),
         ("extensions.conf", "globals", "IVR_HOST"): host.ivr_host,
         ("extensions.conf", "globals", "IVR_AGI_PORT"): str(host.ivr_agi_port),
+        ("extensions.conf", "globals", "IVR_HOST_2"): host.ivr_host_2,
+        ("extensions.conf", "globals", "IVR_AGI_PORT_2"): str(host.ivr_agi_port_2),
     }
     assert set(values) == HOST_OPTIONS
     by_file: dict[str, list[tuple[str, str, str]]] = {}

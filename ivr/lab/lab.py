@@ -54,6 +54,10 @@ class LabOptions:
     #: Relay FastAGI through an :class:`~ivr.lab.agi_tap.AgiTap` (IVR turn times, captures).
     agi_tap: bool = False
     ivr_env: dict[str, str] = field(default_factory=dict)
+    #: IVR nodes (1 or 2); two share ``store`` and the dialplan reaches both (IVR_HOST_2).
+    nodes: int = 1
+    #: The IVR's store: None, a SQLite file in the lab's folder; or a ``postgresql://`` URL.
+    store: str | None = None
 
 
 class Lab:
@@ -79,6 +83,11 @@ class Lab:
         self.ivr: Service | None = None
         self.tracking: Service | None = None
         self.tap: TapThread | None = None
+        #: The second node's ports and process (``nodes=2``).
+        self.agi_port_2 = free_port() if options.nodes > 1 else 0
+        self.audiosocket_port_2 = free_port() if options.nodes > 1 else 0
+        self.admin_port_2 = free_port() if options.nodes > 1 else 0
+        self.ivr2: Service | None = None
 
     # -- life cycle ---------------------------------------------------------
 
@@ -101,13 +110,17 @@ class Lab:
                 "SIP_EXTERNAL_ADDRESS": self.host, "SIP_TRUNK_USER": "ivr3400", "SIP_TRUNK_PASSWORD": s.trunk,
                 "SIP_TRUNK_HOST": self.options.trunk_host}
 
-    def ivr_env(self) -> dict[str, str]:
+    def ivr_env(self, node: int = 1) -> dict[str, str]:
         s = self.secrets
+        agi, audio, admin = ((self.agi_port, self.audiosocket_port, self.admin_port) if node == 1 else
+                             (self.agi_port_2, self.audiosocket_port_2, self.admin_port_2))
+        suffix = "" if node == 1 else f"-{node}"
         env = {
-            "IVR_HOST": self.host, "IVR_AGI_PORT": str(self.agi_port),
-            "IVR_AUDIOSOCKET_PORT": str(self.audiosocket_port), "IVR_ADMIN_PORT": str(self.admin_port),
-            "IVR_ADMIN_TOKEN": s.admin_token, "IVR_RECORDS": str(self.records),
-            "IVR_STORE": str(self.dir / "ivr.sqlite"), "IVR_ACCEPTED_DIR": str(self.dir / "accepted"),
+            "IVR_HOST": self.host, "IVR_AGI_PORT": str(agi),
+            "IVR_AUDIOSOCKET_PORT": str(audio), "IVR_ADMIN_PORT": str(admin),
+            "IVR_ADMIN_TOKEN": s.admin_token, "IVR_RECORDS": str(self.dir / f"calls{suffix}.jsonl"),
+            "IVR_STORE": self.options.store or str(self.dir / "ivr.sqlite"),
+            "IVR_ACCEPTED_DIR": str(self.dir / f"accepted{suffix}"),
             "IVR_TRACKING_URL": f"http://{self.host}:{self.tracking_port}",
             "IVR_AMI_HOST": self.host, "IVR_AMI_PORT": str(self.ami_port), "IVR_AMI_USER": s.ami_user,
             "IVR_AMI_SECRET": s.ami_secret, "IVR_ALLOW_SIM_CLOCK": "true", "IVR_LOG_FORMAT": "json",
@@ -119,6 +132,8 @@ class Lab:
             env["IVR_SPEECH"] = "false"
         if self.options.ivr_clock is not None:
             env.update(faketime_env(self.options.ivr_clock))
+        if self.options.nodes > 1:
+            env["IVR_NODE_NAME"] = f"ivr-{node}"
         return {**env, **self.options.ivr_env}
 
     def start(self) -> None:
@@ -131,6 +146,10 @@ class Lab:
         self.ivr = Service.ivr(["serve"], env=self.ivr_env(), log=self.dir / "ivr.log",
                                ready_url=f"{self.admin_url}/healthz")
         self.ivr.start()
+        if self.options.nodes > 1:
+            self.ivr2 = Service.ivr(["serve"], name="serve-2", env=self.ivr_env(2), log=self.dir / "ivr-2.log",
+                                    ready_url=f"{self.admin_url_2}/healthz")
+            self.ivr2.start()
         agi_port = self.agi_port
         if self.options.agi_tap:
             self.tap = TapThread(self.host, self.agi_port, keep_sessions=20)
@@ -139,13 +158,14 @@ class Lab:
         adapt_for_host(self.etc, HostSettings(
             asterisk_root=binary.parent.parent, state_dir=self.dir / "asterisk", bind=self.host,
             sip_port=self.sip_port, ami_port=self.ami_port, rtp_start=self.rtp[0], rtp_end=self.rtp[1],
-            ivr_host=self.host, ivr_agi_port=agi_port))
+            ivr_host=self.host, ivr_agi_port=agi_port,
+            ivr_host_2=self.host if self.options.nodes > 1 else "", ivr_agi_port_2=self.agi_port_2 or 4573))
         self.asterisk = AsteriskProcess(binary, self.etc, self.dir / "asterisk")
         self.asterisk.start()
         self.wait_ami_connected()
 
     def stop(self) -> None:
-        for part in (self.asterisk, self.tap, self.ivr, self.tracking):
+        for part in (self.asterisk, self.tap, self.ivr, self.ivr2, self.tracking):
             if part is not None:
                 part.stop()
         if self._own_dir and os.environ.get("IVR_LAB_KEEP", "") != "1":
@@ -156,6 +176,10 @@ class Lab:
     @property
     def admin_url(self) -> str:
         return f"http://{self.host}:{self.admin_port}"
+
+    @property
+    def admin_url_2(self) -> str:
+        return f"http://{self.host}:{self.admin_port_2}"
 
     def admin_get(self, path: str, timeout: float = 5.0) -> dict:
         try:
@@ -210,7 +234,8 @@ class Lab:
     def describe(self) -> str:
         """Where everything is, for a failure message."""
         parts = [f"lab folder {self.dir} (IVR_LAB_KEEP=1 keeps it)"]
-        for name, part in (("asterisk", self.asterisk), ("ivr", self.ivr), ("tracking", self.tracking)):
+        for name, part in (("asterisk", self.asterisk), ("ivr", self.ivr), ("ivr-2", self.ivr2),
+                           ("tracking", self.tracking)):
             if part is not None:
                 parts.append(f"--- {name} ---\n{part.tail(15)}")
         return "\n".join(parts)

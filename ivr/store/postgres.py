@@ -109,7 +109,9 @@ class PostgresStore:
         self._caller_key = caller_key.encode()
         self._pool_args = {"min_size": min_size, "max_size": max_size, "command_timeout": command_timeout}
         self._pool: asyncpg.Pool | None = None
+        #: The connection holding (or trying for) the dialler's lock, and whether it holds it.
         self._leader: asyncpg.Connection | None = None
+        self._leading = False
         self._connecting: asyncio.Task | None = None
         #: Why the database could not be reached at start (while it is still being tried).
         self.last_error = ""
@@ -265,24 +267,25 @@ class PostgresStore:
     async def try_lead(self) -> bool:
         """Whether this node is the one that dials callbacks now. The lock lives with a connection of
         its own: if this node dies, PostgreSQL ends the session and another node takes the lead."""
-        if self._leader is not None and not self._leader.is_closed():
-            try:  # a lock is only as alive as its connection
-                await self._leader.fetchval("SELECT 1", timeout=2)
-                return True
+        conn = self._leader
+        if conn is not None and not conn.is_closed():
+            try:
+                if self._leading:  # a lock is only as alive as its connection
+                    await conn.fetchval("SELECT 1", timeout=2)
+                    return True
+                self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", DIALLER_LOCK, timeout=2))
+                if self._leading:
+                    log.info("dialler_lead_taken", node=self.node)
+                return self._leading
             except Exception:
-                self._leader.terminate()
-        self._leader = None
+                conn.terminate()
+        self._leader, self._leading = None, False
         try:
-            conn = await asyncpg.connect(self.url, timeout=5)
+            self._leader = await asyncpg.connect(self.url, timeout=5)
         except Exception as exc:
             log.warning("dialler_lock_unavailable", error=type(exc).__name__)
             return False
-        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", DIALLER_LOCK):
-            self._leader = conn
-            log.info("dialler_lead_taken", node=self.node)
-            return True
-        await conn.close()
-        return False
+        return await self.try_lead()
 
     async def _release_leader(self) -> None:
         assert self._leader is not None
@@ -290,7 +293,7 @@ class PostgresStore:
             await self._leader.close(timeout=2)
         except Exception:
             self._leader.terminate()
-        self._leader = None
+        self._leader, self._leading = None, False
 
     # -- call records --------------------------------------------------------------------------
 

@@ -1,0 +1,219 @@
+"""Two IVR nodes behind the real Asterisk, one real PostgreSQL store, and ``kill -9`` of a node under load.
+
+Checked from the outside: every SIP call placed is answered and ends either with the IVR's record
+(in the shared store) or in the contractor queue through the dialplan's safety net (AMI
+QueueCallerJoin, matched by the SIP Call-ID the dialplan passes on); new calls go to the surviving
+node; a callback booked on the dead node is dialled once, by the other; no record of a finished call
+is lost (every record in each node's file is in the shared store once the killed node is back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ivr.lab.lab import Lab, LabOptions
+from ivr.sim.scenario import Scenario, load_scenarios
+from ivr.sim.sip import SipCaller
+from tests.clocks import OPEN
+from tests.e2e.ami_watch import AmiWatch
+from tests.e2e.baresip import Baresip
+from tests.e2e.test_calls import ROOT
+from tests.pg import PostgresServer, postgres_bin
+
+pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL server binaries (apt-get install "
+                                                                 "postgresql; scripts/setup does it)")
+
+CALLBACK_NUMBER = "0633000007"
+SCENARIOS = ROOT / "ivr" / "sim" / "scenarios"
+
+
+def _calls(n: int, first_caller: int) -> list[Scenario]:
+    """Long keypad calls (status read back; no file number), each from its own number."""
+    base = load_scenarios([SCENARIOS / "01-self-served-keypad.yaml", SCENARIOS / "02-no-file-number.yaml"])
+    out = []
+    for i in range(n):
+        sc = base[i % 2].model_copy(deep=True)
+        sc.call.caller = f"06{first_caller + i:08d}"
+        out.append(sc)
+    return out
+
+
+def _variables(event: dict) -> dict[str, str]:
+    raw = event.get("ChanVariable") or []
+    return dict(v.split("=", 1) for v in ([raw] if isinstance(raw, str) else raw) if "=" in v)
+
+
+async def _call_later(caller: SipCaller, scenario: Scenario, delay: float):
+    await asyncio.sleep(delay)
+    return await caller.call(scenario)
+
+
+async def _agent_ends_calls(ami: AmiWatch, agent: Baresip, after: float) -> None:
+    """The agent takes each queued caller and ends the call ``after`` seconds later, as a person would
+    (the test callers would otherwise stay on the line waiting for prompts that never come)."""
+    handled = 0
+    while True:
+        connects = ami.events("AgentConnect", Interface="PJSIP/agent2")
+        if len(connects) > handled:
+            handled = len(connects)
+            await asyncio.sleep(after)
+            agent.hangup()
+        await asyncio.sleep(0.2)
+
+
+def _refused(log: Path, port: int, since: float) -> list[dict]:
+    """Asterisk's refused FastAGI connections to ``port`` after ``since`` (epoch s): seconds after it, and
+    how long the call took to reach the next node (the channel's next AGI line)."""
+    stamp = re.compile(r"^\[([\d\- :.]+)\] \w+\[\d+\]\[(C-[0-9a-f]+)\] (.*)$")
+    refused: dict[str, float] = {}
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        m = stamp.match(line)
+        if not m:
+            continue
+        at = datetime.fromisoformat(m.group(1)).timestamp()
+        channel, text = m.group(2), m.group(3)
+        if f":{port}' failed" in text and "Connection refused" in text and at >= since:
+            refused[channel] = at
+            out.append({"after_kill_s": round(at - since, 2), "channel": channel})
+        elif channel in refused and "AGI(" in text:
+            next(r for r in out if r["channel"] == channel)["next_node_ms"] = round((at - refused.pop(channel)) * 1000)
+    return out
+
+
+async def _live(lab: Lab, url: str) -> int:
+    import aiohttp
+
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {lab.secrets.admin_token}"}) as http:
+        async with http.get(f"{url}/calls") as resp:
+            return int((await resp.json())["active"])
+
+
+async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callback(asterisk_binary, phone_port,
+                                                                                    tmp_path, report):
+    pg = PostgresServer()
+    pg.start()
+    url = pg.new_database()
+    options = LabOptions(ivr_clock=datetime.fromisoformat(OPEN), nodes=2, store=url,
+                         trunk_host=f"127.0.0.1:{phone_port}", rtp_ports=600)
+    phone = Baresip(tmp_path / "phone", user=CALLBACK_NUMBER, registrar=f"127.0.0.1:{phone_port}",
+                    sip_port=phone_port, auto_answer=True)
+    agent = None
+    try:
+        with Lab(options) as lab:
+            agent = Baresip(tmp_path / "agent", user="agent2", password=lab.secrets.agent,
+                            registrar=f"127.0.0.1:{lab.sip_port}", register=True, auto_answer=True)
+            caller = SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
+                               quiet_after_prompt=1.5, max_prompt_wait=12, stay_in_queue=2)
+            async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+                # 1. Node 2 down: calls fail over to node 1. One caller facing a long wait books a callback there.
+                await asyncio.to_thread(lab.ivr2.stop)
+                assert await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 300)
+                booking = Scenario.model_validate({"name": "rappel", "call": {"at": OPEN, "caller": CALLBACK_NUMBER},
+                                                   "steps": [{"kind": "press", "digits": "0"},
+                                                             {"kind": "press", "digits": "1"}]})
+                while_down = await asyncio.gather(caller.call(booking), *(caller.call(sc) for sc in _calls(4, 100)))
+                assert all(r.answered for r in while_down)
+                await asyncio.to_thread(lab.ivr2.start)
+
+                # 2. Load on both nodes, then node 1 is killed while it has calls in progress.
+                first = [asyncio.create_task(caller.call(sc)) for sc in _calls(24, 200)]
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    live1, live2 = await _live(lab, lab.admin_url), await _live(lab, lab.admin_url_2)
+                    if live1 >= 3 and live2 >= 3:
+                        break
+                    await asyncio.sleep(0.3)
+                assert live1 >= 3 and live2 >= 3, (live1, live2)
+                killed_at, killed_wall = time.monotonic(), time.time()
+                await asyncio.to_thread(lab.ivr.kill)
+                # 3. New calls after the kill, one a second (each meets the dialplan's choice of node anew).
+                after = [asyncio.create_task(_call_later(caller, sc, i)) for i, sc in enumerate(_calls(12, 300))]
+                # 4. An agent logs in: a free agent, and the surviving node (now the dialler) calls back.
+                phone.start()
+                agent.start()
+                talking = asyncio.create_task(_agent_ends_calls(ami, agent, after=3.0))
+                dialled_at, _ = await ami.wait_for("OriginateResponse", 60, Channel=f"Local/{CALLBACK_NUMBER}@*",
+                                                Response="Success")
+                first_results = await asyncio.gather(*first)
+                after_results = await asyncio.gather(*after)
+                await asyncio.sleep(4)  # the last queue joins and hang-ups; no second originate
+                talking.cancel()
+                originates = ami.events("OriginateResponse", Channel=f"Local/{CALLBACK_NUMBER}@*")
+                joins = {_variables(e).get("IVR_SIP_CALL_ID"): e for _, e in ami.events("QueueCallerJoin")}
+
+            # 5. Node 1 comes back: what its crash left unsent goes to the shared store.
+            await asyncio.to_thread(lab.ivr.start)
+            db = await asyncpg.connect(url)
+            try:
+                deadline = time.monotonic() + 30
+                files = [lab.dir / "calls.jsonl", lab.dir / "calls-2.jsonl"]
+                written = {json.loads(line)["call_id"] for f in files if f.exists()
+                           for line in f.read_text().splitlines() if line.strip()}
+                while True:
+                    stored = {r["call_id"]: dict(json.loads(r["record"]), node=r["node"])
+                              for r in await db.fetch("SELECT call_id, node, record FROM call_records")}
+                    if written <= set(stored) or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.5)
+                callbacks = await db.fetch("SELECT booked_by, claimed_by, state, attempts FROM callbacks")
+            finally:
+                await db.close()
+            messages = lab.dir / "asterisk" / "log" / "messages"
+            refused = _refused(messages, lab.agi_port, killed_wall)
+            errors = [line for line in messages.read_text(errors="replace").splitlines() if "] ERROR[" in line]
+    finally:
+        for p in (phone, agent):
+            if p is not None:
+                p.stop()
+        pg.cleanup()
+
+    by_sip = {r["sip_call_id"]: r for r in stored.values() if r.get("sip_call_id")}
+
+    def fate(result) -> str:
+        record = by_sip.get(result.call_id)
+        if record is not None:
+            return f"record:{record['node']}"
+        join = joins.get(result.call_id)
+        if join is not None and join.get("Queue") == "contractor":
+            return "safety net:" + _variables(join).get("IVR_NODE", "?")
+        return "lost"
+
+    placed = while_down + first_results + after_results
+    fates = [fate(r) for r in placed]
+    lost = [r.call_id for r, f in zip(placed, fates, strict=True) if f == "lost"]
+    safety = [f for f in fates if f.startswith("safety net")]
+    report(test="two nodes", placed=len(placed), answered=sum(r.answered for r in placed),
+           finished_in_ivr=sum(f.startswith("record") for f in fates), safety_net=len(safety), lost=len(lost),
+           while_node2_down=[fate(r) for r in while_down], after_kill=[fate(r) for r in after_results],
+           callback_originates=len(originates), refused_by_dead_node=refused,
+           callback_dialled_s_after_kill=round(dialled_at - killed_at, 1),
+           records_in_files=len(written), records_in_store=len(set(written) & set(stored)),
+           killed_at=datetime.fromtimestamp(killed_wall).isoformat(timespec="seconds"))
+
+    assert all(r.answered for r in placed), [r.error for r in placed if not r.answered]
+    assert errors == []  # a dead node is a WARNING for Asterisk (connection refused), nothing worse
+    assert lost == [], (lost, fates)
+    # Node 2 down: every call (and the callback booking) was taken by node 1.
+    assert {fate(r) for r in while_down} == {"record:ivr-1"}
+    # Calls in flight on node 1 when it died reached the contractor queue through the safety net.
+    assert safety and all(f == "safety net:ivr-1" for f in safety), fates
+    # After the kill, every new call went to node 2.
+    assert {fate(r) for r in after_results} <= {"record:ivr-2"}, [fate(r) for r in after_results]
+    # Asterisk stopped offering calls to the dead node: after one refusal (the call went on to node 2 at
+    # once), it is tried last for IVR_NODE_HOLD_OFF (30 s), longer than the calls after the kill last.
+    assert len(refused) <= 1 and all(r.get("next_node_ms", 10_000) < 500 for r in refused), refused
+    # The callback booked on node 1 was dialled once, by node 2, and reached the caller.
+    assert len(originates) == 1
+    assert [(c["booked_by"], c["claimed_by"], c["state"], c["attempts"]) for c in callbacks] == [
+        ("ivr-1", "ivr-2", "done", 1)]
+    # No record of a finished call is lost: every one in the nodes' files is in the shared store.
+    assert written <= set(stored)

@@ -280,3 +280,59 @@ async def test_a_restart_sends_what_a_crash_left_unsent(pg, tmp_path):
         await until(lambda: _records_sent(srv))
         await srv.shared_kpis.poll()
         assert (await kpis_of(srv))["calls"] == 3
+
+
+def _queue_join(uniqueid: str, *variables: str, caller: str = "0612345678") -> list[tuple[str, object]]:
+    """A QueueCallerJoin as Asterisk 22 sends it, with the channel variables manager.conf names."""
+    return [("Event", "QueueCallerJoin"), ("Privilege", "agent,all"), ("Channel", f"PJSIP/tester-{uniqueid[-4:]}"),
+            ("CallerIDNum", caller), ("Uniqueid", uniqueid), ("Queue", "contractor"), ("Position", "1"),
+            ("Count", "1"), *[("ChanVariable", v) for v in variables]]
+
+
+async def test_a_call_left_by_a_dead_node_gets_one_record_written_by_the_nodes_alive(pg, tmp_path):
+    """Node ivr-3 died with a caller on the line: the safety net queued the caller (IVR_NODE set, no
+    IVR_QUEUE). Both nodes alive see the queue join; the store keeps one record of it, with the dead
+    node's name. Calls a node decided, calls no node took, and a call whose node recorded it after all
+    get no such record."""
+    url = pg.new_database()
+    ami = SimAmi(auth_delay=0.2)
+    await ami.start()
+    common = {"store": url, "ami_host": "127.0.0.1", "ami_port": ami.bound_port, "ami_user": "ivr",
+              "ami_secret": SecretStr("ivrsecret")}
+    try:
+        async with embedded_server(node_name="ivr-1", records=tmp_path / "a.jsonl", **common) as one, \
+                embedded_server(node_name="ivr-2", records=tmp_path / "b.jsonl", **common) as two:
+            for srv in (one, two):
+                assert await srv.ami.wait_connected(5)
+                srv.lost_calls.settle = 0.5
+            # A call ivr-1 took and then recorded itself (its link to Asterisk broke, it lived on).
+            [done] = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", one.agi_port)
+            assert done.passed, done.failures
+            await until(lambda: _records_sent(one))
+            ami.emit(_queue_join("1796000000.1", "IVR_NODE=ivr-3", "IVR_SIP_CALL_ID=abc@192.0.2.1", "IVR_QUEUE="))
+            ami.emit(_queue_join("1796000000.2", "IVR_NODE=ivr-3", "IVR_QUEUE=contractor"))  # decided
+            ami.emit(_queue_join("1796000000.3", "IVR_NODE=", "IVR_QUEUE="))  # no node took it
+            recorded = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[-1])["uniqueid"]
+            ami.emit(_queue_join(recorded, "IVR_NODE=ivr-1", "IVR_QUEUE="))
+            await asyncio.sleep(1.5)
+            for srv in (one, two):
+                await until(lambda s=srv: _records_sent(s))
+            db = await asyncpg.connect(url)
+            try:
+                rows = [json.loads(r["record"]) | {"row_node": r["node"]}
+                        for r in await db.fetch("SELECT node, record FROM call_records WHERE record->>'reason' = "
+                                                "'node_lost'")]
+            finally:
+                await db.close()
+            assert len(rows) == 1, rows
+            [lost] = rows
+            assert (lost["row_node"], lost["node"], lost["uniqueid"], lost["outcome"], lost["queue"]) == (
+                "ivr-3", "ivr-3", "1796000000.1", "error_routed", "contractor")
+            assert lost["sip_call_id"] == "abc@192.0.2.1" and lost["caller"] == "06******78"
+            assert one.lost_calls.written == two.lost_calls.written == 1
+            # Every node's indicators count it once.
+            for srv in (one, two):
+                await srv.shared_kpis.poll()
+                assert (await kpis_of(srv))["calls"] == 2
+    finally:
+        await ami.stop()

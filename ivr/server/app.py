@@ -37,6 +37,7 @@ from ..tracking.client import TrackingClient
 from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
 from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, start_line_worker
+from .lost_calls import LostCallWitness
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .shared_kpis import SharedKpis
 from .status import StatusView
@@ -111,6 +112,12 @@ class IvrServer:
         if settings.ami_user:
             self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
                                      settings.ami_secret.get_secret_value())
+        self.lost_calls: LostCallWitness | None = None
+        if self.ami is not None and self.shared_records is not None and isinstance(self.store, PostgresStore):
+            # A node that dies leaves its callers to the dialplan's safety net and no record of them:
+            # the nodes alive write one (an Asterisk call, one record whichever node writes it).
+            self.lost_calls = LostCallWitness(self.node, self.shared_records, self.store.has_record)
+            self.ami.subscribe(self.lost_calls)
         numbers = CallbackNumbers(settings.callback_international.split(","))
         self.router = RulesRouter(
             None,
@@ -409,6 +416,8 @@ class IvrServer:
             await self.dialer.stop()
         if self.ami is not None:
             await self.ami.stop()
+        if self.lost_calls is not None:
+            await self.lost_calls.stop()
         await self.tracking.close()
         if self.shared_records is not None:
             await self.shared_records.stop()

@@ -77,6 +77,13 @@ class SimAmi:
             w.close()
         self._writers.clear()
 
+    def emit(self, fields: list[tuple[str, object]]) -> None:
+        """Send an event (fields in order; a name may repeat, as ``ChanVariable`` does) to every
+        logged-in manager connection."""
+        data = encode_message(fields)
+        for w in list(self._writers):
+            w.write(data)
+
     def set_load(self, queue: str, **figures: int) -> None:
         q = self.queues.setdefault(queue, SimQueue(queue))
         for k, v in figures.items():

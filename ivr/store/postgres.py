@@ -322,5 +322,12 @@ class PostgresStore:
             "AND node <> $3 ORDER BY inserted_at LIMIT $4", ended_after, inserted_after, exclude_node, limit)
         return [(float(r["ins"]), json.loads(r["record"])) for r in rows]
 
+    async def has_record(self, uniqueid: str, within: float = 3600.0) -> bool:
+        """Whether a node recorded the Asterisk call ``uniqueid`` (ended in the last ``within`` s)."""
+        found = await self.pool.fetchval(
+            "SELECT 1 FROM call_records WHERE ended_at > now() - make_interval(secs => $2) "
+            "AND record->>'uniqueid' = $1 AND record->>'reason' <> 'node_lost' LIMIT 1", uniqueid, within)
+        return found is not None
+
     async def count_records(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM call_records"))

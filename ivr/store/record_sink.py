@@ -51,16 +51,17 @@ class SharedRecords:
         self._task: asyncio.Task | None = None
 
     def write(self, record: CallRecord) -> None:
-        self._queue(record.call_id, record.ended_at or record.started_at, asdict(record))
+        self._queue(record.call_id, record.ended_at or record.started_at, asdict(record), node=record.node)
 
-    def _queue(self, call_id: str, ended: str, record: dict[str, Any]) -> None:
+    def _queue(self, call_id: str, ended: str, record: dict[str, Any], node: str = "") -> None:
         if len(self.queue) >= self.capacity:
             self.queue.popleft()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.error("records_queue_full", dropped=self.dropped, capacity=self.capacity,
                           hint="they are in the node's records file; a restart sends its recent ones again")
-        self.queue.append((call_id, self.node, ended, record))
+        # A record names its node (this one; or a dead one, for the calls it left: server/lost_calls.py).
+        self.queue.append((call_id, node or self.node, ended, record))
         self._wake.set()
 
     def close(self) -> None:

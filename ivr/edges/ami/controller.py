@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -78,6 +79,13 @@ class AmiController:
         self._lost_event = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
+        #: Called with every event (a dict), after the queue board: see :meth:`subscribe`.
+        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
+
+    def subscribe(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Have ``handler`` called with each AMI event (a dict; a repeated field is a list). It runs in
+        the event loop and must not block; what it raises is logged and ignored."""
+        self._subscribers.append(handler)
 
     # -- state -------------------------------------------------------------
 
@@ -187,6 +195,11 @@ class AmiController:
         name = data.get("Event", "")
         if name.startswith("Queue") or name.startswith("Agent"):
             self.board.apply_event(data)
+        for handler in self._subscribers:
+            try:
+                handler(data)
+            except Exception:
+                log.exception("ami_subscriber_failed", ami_event=name)
 
     async def action(self, fields: dict[str, Any], *, as_list: bool | None = None, timeout: float | None = None) -> Any:
         """Send one action and wait for its answer (a list for list actions)."""

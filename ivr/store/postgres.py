@@ -267,25 +267,28 @@ class PostgresStore:
     async def try_lead(self) -> bool:
         """Whether this node is the one that dials callbacks now. The lock lives with a connection of
         its own: if this node dies, PostgreSQL ends the session and another node takes the lead."""
-        conn = self._leader
-        if conn is not None and not conn.is_closed():
+        if self._leader is None or self._leader.is_closed():
+            self._leader, self._leading = None, False
             try:
-                if self._leading:  # a lock is only as alive as its connection
-                    await conn.fetchval("SELECT 1", timeout=2)
-                    return True
-                self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", DIALLER_LOCK, timeout=2))
-                if self._leading:
-                    log.info("dialler_lead_taken", node=self.node)
-                return self._leading
-            except Exception:
-                conn.terminate()
-        self._leader, self._leading = None, False
+                self._leader = await asyncpg.connect(self.url, timeout=5)
+            except Exception as exc:
+                log.warning("dialler_lock_unavailable", error=type(exc).__name__)
+                return False
+        conn = self._leader
         try:
-            self._leader = await asyncpg.connect(self.url, timeout=5)
-        except Exception as exc:
-            log.warning("dialler_lock_unavailable", error=type(exc).__name__)
+            if self._leading:  # a lock is only as alive as its connection
+                await conn.fetchval("SELECT 1", timeout=2)
+                return True
+            self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", DIALLER_LOCK, timeout=2))
+            if self._leading:
+                log.info("dialler_lead_taken", node=self.node)
+            return self._leading
+        except Exception as exc:  # the connection is gone, and the lock with it: try again next tick
+            log.warning("dialler_lock_lost" if self._leading else "dialler_lock_unavailable",
+                        error=type(exc).__name__)
+            conn.terminate()
+            self._leader, self._leading = None, False
             return False
-        return await self.try_lead()
 
     async def _release_leader(self) -> None:
         assert self._leader is not None

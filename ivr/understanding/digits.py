@@ -11,7 +11,7 @@ import re
 from .numbers import MULTIPLIERS, UNITS, is_article, number_from
 from .text import normalise
 
-__all__ = ["parse_digits", "RESTART", "CORRECTION", "apply_correction", "restated"]
+__all__ = ["parse_digits", "spoken_tokens", "CORRECTED", "RESTART", "CORRECTION", "apply_correction", "restated"]
 
 RESTART = re.compile(r"\b(je (re)?commence|recommencer|recommence|recommencons|je reprends|reprendre|reprends|"
                       r"reprenons|depuis le debut|du debut|on recommence|on reprend|attendez je reprends)\b")
@@ -19,8 +19,13 @@ CORRECTION = re.compile(r"\b(je veux dire|je voulais dire|non non|non|pardon|plu
                             r"correction|rectification|je me suis trompe|je me trompe)\b")
 
 
-def parse_digits(text: str) -> str | None:
-    """The digits a caller said (« zéro six, soixante-dix-huit… ») as a string, or None if none."""
+#: The token :func:`spoken_tokens` puts where the caller corrected themselves.
+CORRECTED = "<corr>"
+
+
+def spoken_tokens(text: str) -> list[str]:
+    """A transcript as normalised words, from the caller's last restart on, with each correction
+    (« non, pardon… ») as the token :data:`CORRECTED` and each pause (punctuation) as ``|``."""
     # Punctuation in a written transcript marks pauses: numbers do not run across it
     # (« soixante, dix » is 60 then 10). Vosk output has none, so greedy reading applies.
     norm = " | ".join(normalise(part) for part in re.split(r"[,;.!?]", text))
@@ -28,15 +33,18 @@ def parse_digits(text: str) -> str | None:
     restarts = list(RESTART.finditer(norm))
     if restarts:
         norm = norm[restarts[-1].end():]
-    # Mark corrections with a sentinel token so the word loop can see them.
-    norm = CORRECTION.sub(" <corr> ", norm)
-    toks = norm.split()
+    return CORRECTION.sub(f" {CORRECTED} ", norm).split()
+
+
+def parse_digits(text: str) -> str | None:
+    """The digits a caller said (« zéro six, soixante-dix-huit… ») as a string, or None if none."""
+    toks = spoken_tokens(text)
     groups: list[str] = []
     correcting = False
     i = 0
     while i < len(toks):
         tok = toks[i]
-        if tok == "<corr>":
+        if tok == CORRECTED:
             correcting = bool(groups)
             i += 1
             continue
@@ -63,7 +71,7 @@ def parse_digits(text: str) -> str | None:
         new = [digits]
         if correcting:
             # Gather the whole correction, then let it replace what it restates.
-            while i < len(toks) and toks[i] != "<corr>":
+            while i < len(toks) and toks[i] != CORRECTED:
                 more = number_from(toks, i) if not (toks[i] in ("un", "une") and is_article(toks, i)) else None
                 if more is None:
                     i += 1

@@ -12,13 +12,11 @@ number of groups, then by how early the groups are long.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .digits import CORRECTION, RESTART, apply_correction, restated
+from .digits import CORRECTED, apply_correction, restated, spoken_tokens
 from .numbers import HUNDRED, MULTIPLIERS, TEENS, TENS, THOUSAND, UNITS, is_article, number_from, unit_value
-from .text import normalise
 
 __all__ = ["Reading", "digit_readings", "best_reading"]
 
@@ -153,16 +151,11 @@ def _chunk_readings(toks: list[str], max_len: int | None) -> list[Reading]:
 
 def _segments(text: str) -> list[list[list[str]]]:
     """The transcript as segments (the first, then each correction), each a list of chunks of number words."""
-    norm = " | ".join(normalise(part) for part in re.split(r"[,;.!?]", text))
-    restarts = list(RESTART.finditer(norm))
-    if restarts:
-        norm = norm[restarts[-1].end():]
-    norm = CORRECTION.sub(" <corr> ", norm)
-    toks = norm.split()
+    toks = spoken_tokens(text)
     segments: list[list[list[str]]] = [[[]]]
     for i, tok in enumerate(toks):
         chunks = segments[-1]
-        if tok == "<corr>":
+        if tok == CORRECTED:
             if any(chunks):
                 segments.append([[]])
             continue

@@ -5,6 +5,7 @@ and indicators are shared, and an outage of the database keeps calls answered an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from datetime import date
@@ -34,6 +35,30 @@ def pg():
     server.cleanup()
 
 
+@contextlib.asynccontextmanager
+async def two_stores(url: str):
+    """Nodes "a" and "b" on one database, opened together (as two nodes starting at once), then closed."""
+    a, b = PostgresStore(url, node="a"), PostgresStore(url, node="b")
+    await asyncio.gather(a.open(wait=True), b.open(wait=True))
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(url: str, tmp_path, ami: SimAmi):
+    """Embedded servers ivr-1 and ivr-2 on one database and one (simulated) Asterisk manager, connected."""
+    common = {"store": url, "ami_host": "127.0.0.1", "ami_port": ami.bound_port, "ami_user": "ivr",
+              "ami_secret": SecretStr("ivrsecret")}
+    async with embedded_server(node_name="ivr-1", records=tmp_path / "a.jsonl", **common) as one, \
+            embedded_server(node_name="ivr-2", records=tmp_path / "b.jsonl", **common) as two:
+        for srv in (one, two):
+            assert await srv.ami.wait_connected(5)
+        yield one, two
+
+
 def call(*digits: str, caller: str = "0612345678", **expect) -> Scenario:
     return Scenario.model_validate({"name": "cluster", "call": {"at": OPEN, "caller": caller},
                                     "steps": [{"kind": "press", "digits": d} for d in digits], "expect": expect})
@@ -41,9 +66,7 @@ def call(*digits: str, caller: str = "0612345678", **expect) -> Scenario:
 
 async def test_the_schema_is_created_once_and_migrating_again_changes_nothing(pg):
     url = pg.new_database()
-    a, b = PostgresStore(url, node="a"), PostgresStore(url, node="b")
-    await asyncio.gather(a.open(wait=True), b.open(wait=True))  # two nodes starting together
-    try:
+    async with two_stores(url) as (a, b):  # two nodes starting together
         assert await a.migrate() == [] and await b.migrate() == []
         db = await asyncpg.connect(url)
         try:
@@ -54,15 +77,11 @@ async def test_the_schema_is_created_once_and_migrating_again_changes_nothing(pg
         assert versions == [1, 2] and keys == 1
         # Both nodes hash caller numbers with the one key kept in the database.
         assert a._caller_hash("0612345678") == b._caller_hash("0612345678")
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_each_callback_is_claimed_by_exactly_one_of_two_nodes(pg):
     url = pg.new_database()
-    a, b = await PostgresStore(url, node="a").open(wait=True), await PostgresStore(url, node="b").open(wait=True)
-    try:
+    async with two_stores(url) as (a, b):
         booked = [await (a if i % 2 else b).add_callback(f"06{i:08d}", "contractor", "agent_requested")
                   for i in range(60)]
         claimed: dict[str, list[int]] = {"a": [], "b": []}
@@ -76,9 +95,6 @@ async def test_each_callback_is_claimed_by_exactly_one_of_two_nodes(pg):
         assert sorted(claimed["a"] + claimed["b"]) == sorted(booked)  # every one, none twice
         assert claimed["a"] and claimed["b"]  # both nodes took part
         assert {c.state for c in await a.callbacks()} == {"done"}
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_a_callback_claimed_by_a_node_that_died_is_dialled_by_another_after_its_lease(pg):
@@ -100,8 +116,7 @@ async def test_a_callback_claimed_by_a_node_that_died_is_dialled_by_another_afte
 
 async def test_one_node_dials_at_a_time_and_another_takes_over_when_it_dies(pg):
     url = pg.new_database()
-    a, b = await PostgresStore(url, node="a").open(wait=True), await PostgresStore(url, node="b").open(wait=True)
-    try:
+    async with two_stores(url) as (a, b):
         assert await a.try_lead() and not await b.try_lead()
         assert await a.try_lead()  # still the leader
         # Node a's process is killed: PostgreSQL ends its session, and its lock with it.
@@ -118,22 +133,15 @@ async def test_one_node_dials_at_a_time_and_another_takes_over_when_it_dies(pg):
         else:
             raise AssertionError("node b never took the lead")
         assert not await a.try_lead()
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_daily_counts_are_the_same_on_every_node(pg):
     url = pg.new_database()
-    a, b = await PostgresStore(url, node="a").open(wait=True), await PostgresStore(url, node="b").open(wait=True)
-    try:
+    async with two_stores(url) as (a, b):
         day = date(2026, 11, 24)
         assert [await a.count_call("0612345678", day), await b.count_call("0612345678", day),
                 await a.count_call("0612345678", day)] == [1, 2, 3]
         assert await b.count_call("0612345678", date(2026, 11, 25)) == 1
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def kpis_of(srv) -> dict:
@@ -158,13 +166,9 @@ async def test_two_nodes_share_records_counts_callbacks_and_indicators(pg, tmp_p
     ami = SimAmi(auth_delay=0.2)
     await ami.start()
     ami.set_load("contractor", logged_in=3, available=0, callers=9, talk_time=240)
-    common = {"store": url, "ami_host": "127.0.0.1", "ami_port": ami.bound_port, "ami_user": "ivr",
-              "ami_secret": SecretStr("ivrsecret")}
     try:
-        async with embedded_server(node_name="ivr-1", records=tmp_path / "a.jsonl", **common) as one, \
-                embedded_server(node_name="ivr-2", records=tmp_path / "b.jsonl", **common) as two:
+        async with two_nodes(url, tmp_path, ami) as (one, two):
             for srv in (one, two):
-                assert await srv.ami.wait_connected(5)
                 await srv.ami.refresh_queues()
             # The same caller on both nodes: the third call of the day gets priority, whichever node.
             first = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", one.agi_port)
@@ -297,13 +301,9 @@ async def test_a_call_left_by_a_dead_node_gets_one_record_written_by_the_nodes_a
     url = pg.new_database()
     ami = SimAmi(auth_delay=0.2)
     await ami.start()
-    common = {"store": url, "ami_host": "127.0.0.1", "ami_port": ami.bound_port, "ami_user": "ivr",
-              "ami_secret": SecretStr("ivrsecret")}
     try:
-        async with embedded_server(node_name="ivr-1", records=tmp_path / "a.jsonl", **common) as one, \
-                embedded_server(node_name="ivr-2", records=tmp_path / "b.jsonl", **common) as two:
+        async with two_nodes(url, tmp_path, ami) as (one, two):
             for srv in (one, two):
-                assert await srv.ami.wait_connected(5)
                 srv.lost_calls.settle = 0.5
             # A call ivr-1 took and then recorded itself (its link to Asterisk broke, it lived on).
             [done] = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", one.agi_port)

@@ -181,14 +181,16 @@ class Lab:
     def admin_url_2(self) -> str:
         return f"http://{self.host}:{self.admin_port_2}"
 
-    def admin_get(self, path: str, timeout: float = 5.0) -> dict:
+    def admin_get(self, path: str, timeout: float = 5.0, node: int = 1) -> dict:
+        """A JSON page of a node's admin API (``node=2``: the second node)."""
         try:
-            return json.loads(self._admin(path, timeout))
+            return json.loads(self._admin(path, timeout, node))
         except urllib.error.HTTPError as exc:  # /readyz answers 503 with a JSON body
             return json.loads(exc.read() or b"{}")
 
-    def _admin(self, path: str, timeout: float) -> bytes:
-        request = urllib.request.Request(f"{self.admin_url}{path}",
+    def _admin(self, path: str, timeout: float, node: int = 1) -> bytes:
+        base = self.admin_url if node == 1 else self.admin_url_2
+        request = urllib.request.Request(f"{base}{path}",
                                          headers={"Authorization": f"Bearer {self.secrets.admin_token}"})
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.read()

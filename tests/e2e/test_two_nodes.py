@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
 
+from ivr.lab.asterisk import LOG_LINE
 from ivr.lab.lab import Lab, LabOptions
+from ivr.server.lost_calls import channel_variables
 from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.sim.sip import SipCaller
 from tests.clocks import OPEN
@@ -47,11 +47,6 @@ def _calls(n: int, first_caller: int) -> list[Scenario]:
     return out
 
 
-def _variables(event: dict) -> dict[str, str]:
-    raw = event.get("ChanVariable") or []
-    return dict(v.split("=", 1) for v in ([raw] if isinstance(raw, str) else raw) if "=" in v)
-
-
 async def _call_later(caller: SipCaller, scenario: Scenario, delay: float):
     await asyncio.sleep(delay)
     return await caller.call(scenario)
@@ -70,32 +65,27 @@ async def _agent_ends_calls(ami: AmiWatch, agent: Baresip, after: float) -> None
         await asyncio.sleep(0.2)
 
 
-def _refused(log: Path, port: int, since: float) -> list[dict]:
+def _refused(lab: Lab, port: int, since: float) -> list[dict]:
     """Asterisk's refused FastAGI connections to ``port`` after ``since`` (epoch s): seconds after it, and
     how long the call took to reach the next node (the channel's next AGI line)."""
-    stamp = re.compile(r"^\[([\d\- :.]+)\] \w+\[\d+\]\[(C-[0-9a-f]+)\] (.*)$")
-    refused: dict[str, float] = {}
+    waiting: dict[str, tuple[float, dict]] = {}  # channel -> (when refused, its entry): until its next AGI
     out = []
-    for line in log.read_text(errors="replace").splitlines():
-        m = stamp.match(line)
-        if not m:
-            continue
-        at = datetime.fromisoformat(m.group(1)).timestamp()
-        channel, text = m.group(2), m.group(3)
+    for line in lab.asterisk.log_lines(0, levels=("WARNING", "VERBOSE")):
+        m = LOG_LINE.match(line)
+        at = datetime.fromisoformat(m.group("when")).timestamp()
+        channel, text = m.group("call"), m.group("text")
         if f":{port}' failed" in text and "Connection refused" in text and at >= since:
-            refused[channel] = at
             out.append({"after_kill_s": round(at - since, 2), "channel": channel})
-        elif channel in refused and "AGI(" in text:
-            next(r for r in out if r["channel"] == channel)["next_node_ms"] = round((at - refused.pop(channel)) * 1000)
+            waiting[channel] = (at, out[-1])
+        elif channel in waiting and "AGI(" in text:
+            refused_at, entry = waiting.pop(channel)
+            entry["next_node_ms"] = round((at - refused_at) * 1000)
     return out
 
 
-async def _live(lab: Lab, url: str) -> int:
-    import aiohttp
-
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {lab.secrets.admin_token}"}) as http:
-        async with http.get(f"{url}/calls") as resp:
-            return int((await resp.json())["active"])
+async def _live(lab: Lab, node: int) -> int:
+    """Calls in progress on a node, as its admin API says."""
+    return int((await asyncio.to_thread(lab.admin_get, "/calls", node=node))["active"])
 
 
 async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callback(asterisk_binary, phone_port,
@@ -129,7 +119,7 @@ async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callb
                 first = [asyncio.create_task(caller.call(sc)) for sc in _calls(24, 200)]
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
-                    live1, live2 = await _live(lab, lab.admin_url), await _live(lab, lab.admin_url_2)
+                    live1, live2 = await _live(lab, 1), await _live(lab, 2)
                     if live1 >= 3 and live2 >= 3:
                         break
                     await asyncio.sleep(0.3)
@@ -149,7 +139,7 @@ async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callb
                 await asyncio.sleep(4)  # the last queue joins and hang-ups; no second originate
                 talking.cancel()
                 originates = ami.events("OriginateResponse", Channel=f"Local/{CALLBACK_NUMBER}@*")
-                joins = {_variables(e).get("IVR_SIP_CALL_ID"): e for _, e in ami.events("QueueCallerJoin")}
+                joins = {channel_variables(e).get("IVR_SIP_CALL_ID"): e for _, e in ami.events("QueueCallerJoin")}
 
             placed = while_down + first_results + after_results
             # 5. Node 1 comes back: what its crash left unsent goes to the shared store.
@@ -172,9 +162,8 @@ async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callb
                 callbacks = await db.fetch("SELECT booked_by, claimed_by, state, attempts FROM callbacks")
             finally:
                 await db.close()
-            messages = lab.dir / "asterisk" / "log" / "messages"
-            refused = _refused(messages, lab.agi_port, killed_wall)
-            errors = [line for line in messages.read_text(errors="replace").splitlines() if "] ERROR[" in line]
+            refused = _refused(lab, lab.agi_port, killed_wall)
+            errors = lab.asterisk.log_lines(0)
     finally:
         for p in (phone, agent):
             if p is not None:

@@ -22,6 +22,8 @@ from typing import Any
 
 import aiohttp
 
+from ivr.waiting import DEADLINE, until
+
 __all__ = ["Chromium", "Visit", "chromium_path"]
 
 
@@ -60,7 +62,7 @@ class Chromium:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         assert self._proc.stderr is not None
         while True:  # Chromium says where its DevTools listen on stderr
-            line = await asyncio.wait_for(self._proc.stderr.readline(), 30)
+            line = await asyncio.wait_for(self._proc.stderr.readline(), DEADLINE)
             if not line:
                 raise RuntimeError("Chromium exited before its DevTools were ready")
             found = re.search(rb"DevTools listening on ws://[^:]+:(\d+)/", line)
@@ -89,12 +91,13 @@ class Chromium:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    async def visit(self, url: str, *, stay: float = 1.0, screenshot: Path | None = None,
+    async def visit(self, url: str, *, ready: str = "true", screenshot: Path | None = None,
                     evaluate: dict[str, str] | None = None,
                     headers: dict[str, str] | None = None) -> tuple[Visit, dict[str, Any]]:
-        """Open ``url`` in a new tab, wait for the load and ``stay`` seconds more, and report the
-        errors; ``evaluate`` maps names to expressions whose values are returned; ``headers`` go
-        with every request of the tab (an admin token, as a reverse proxy would add it)."""
+        """Open ``url`` in a new tab, wait for the load and then until the expression ``ready`` is
+        true in the page (its scripts did what the test looks at), and report the errors;
+        ``evaluate`` maps names to expressions whose values are returned; ``headers`` go with every
+        request of the tab (an admin token, as a reverse proxy would add it)."""
         assert self._http is not None
         async with self._http.put(f"http://127.0.0.1:{self._port}/json/new?about:blank") as resp:
             target = await resp.json()
@@ -119,7 +122,7 @@ class Chromium:
                     ident = next(self._ids)
                     pending[ident] = asyncio.get_running_loop().create_future()
                     await ws.send_json({"id": ident, "method": method, "params": params})
-                    reply = await asyncio.wait_for(pending[ident], 30)
+                    reply = await asyncio.wait_for(pending[ident], DEADLINE)
                     if "error" in reply:
                         raise RuntimeError(f"{method}: {reply['error']}")
                     return reply.get("result", {})
@@ -131,8 +134,13 @@ class Chromium:
                 await send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
                            deviceScaleFactor=1, mobile=False)
                 await send("Page.navigate", url=url)
-                await asyncio.wait_for(loaded.wait(), 30)
-                await asyncio.sleep(stay)
+                await asyncio.wait_for(loaded.wait(), DEADLINE)
+
+                async def is_ready() -> bool:
+                    result = await send("Runtime.evaluate", expression=f"Boolean({ready})", returnByValue=True)
+                    return result.get("result", {}).get("value") is True
+
+                await until(is_ready, f"{ready} in {url}", interval=0.1)
                 for name, expression in (evaluate or {}).items():
                     result = await send("Runtime.evaluate", expression=expression, returnByValue=True)
                     values[name] = result.get("result", {}).get("value")

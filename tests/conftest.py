@@ -7,6 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Generated examples are the same on every run (derandomize), with no time limit per example and no
+# "too slow to generate" verdict: what a property test finds does not depend on the machine's load or
+# on luck. `pytest --hypothesis-profile=explore` searches new examples, many more of them.
+settings.register_profile("repeatable", derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("repeatable")
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Captures from a real Asterisk (a copy of ../shared/asterisk kept with the tests).

@@ -11,11 +11,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+
+from ivr.lab.ports import free_port
 
 __all__ = ["PostgresServer", "postgres_bin"]
 
@@ -29,12 +30,6 @@ def postgres_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self) -> None:
         bindir = postgres_bin()
@@ -43,7 +38,7 @@ class PostgresServer:
         self.bin = bindir
         self.dir = Path(tempfile.mkdtemp(prefix="ivr-pg-"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         # PostgreSQL will not run as root: as root, the cluster belongs to the ``postgres`` user.
         self.user = None
         if os.geteuid() == 0:

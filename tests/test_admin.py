@@ -12,9 +12,12 @@ from pydantic import SecretStr
 
 from ivr.admin.app import AdminConfigError, AdminServer
 from ivr.server.embedded import embedded_server
+from ivr.sim.gate import PromptGate
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
+from ivr.waiting import until
 from tests.clocks import OPEN
+from tests.holds import live_nodes, lookups_held
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,19 +70,19 @@ async def test_readiness_reports_a_dead_tracking_service():
 
 
 async def test_live_calls_show_the_node_and_masked_slots():
-    steps = ("1", "1", "9900000241#", "1")  # this file answers after 10 s: the call waits in the lookup
-    async with embedded_server(tracking_timeout=3.0) as srv:
-        running = asyncio.create_task(run_scenarios([call(*steps)], "127.0.0.1", srv.agi_port))
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if srv.supervisor.live and next(iter(srv.supervisor.live.values())).current_node == "recherche":
-                break
+    steps = ("1", "1", "9900000241#", "1")
+    # The call waits in its lookup (no answer), held in the « un instant » it hears meanwhile.
+    in_lookup = PromptGate("un_instant")
+    async with embedded_server() as srv, lookups_held(srv.settings.tracking_url):
+        running = asyncio.create_task(run_scenarios([call(*steps)], "127.0.0.1", srv.agi_port, gate=in_lookup))
+        await until(lambda: in_lookup.held == 1, "the call in its lookup", seen=lambda: live_nodes(srv))
         status, body, _ = await get(srv, "/calls")
         data = __import__("json").loads(body)
         assert data["active"] == 1
         live = data["calls"][0]
         assert live["node"] == "recherche" and live["caller"] == "06******78"
         assert live["slots"]["file_number"] == "********41" and "9900000241" not in body
+        in_lookup.release()
         await running
 
 

@@ -11,6 +11,7 @@ import pytest
 from ivr.audio.vad import EndpointConfig, Endpointer
 from ivr.edges.audiosocket.protocol import KIND_AUDIO, KIND_DTMF, KIND_UUID, AudioSocketError, FrameDecoder, encode_frame
 from ivr.edges.audiosocket.server import AudioSocketServer, read_frame
+from ivr.waiting import DEADLINE
 from tests.conftest import load_capture
 
 
@@ -61,20 +62,20 @@ async def test_server_hands_the_connection_to_the_waiting_call_and_rejects_stran
             r, w = await asyncio.open_connection("127.0.0.1", port)
             w.write(payload)
             await w.drain()
-            assert await asyncio.wait_for(r.read(), 2) == b""
+            assert await asyncio.wait_for(r.read(), DEADLINE) == b""
             w.close()
         assert server.rejected == 3 and not fut.done()
         r, w = await asyncio.open_connection("127.0.0.1", port)
         w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes) + encode_frame(KIND_DTMF, b"7"))
         await w.drain()
-        stream = await asyncio.wait_for(fut, 2)
-        frame = await stream.read(timeout=2)
+        stream = await asyncio.wait_for(fut, DEADLINE)
+        frame = await stream.read(timeout=DEADLINE)
         assert frame.dtmf == "7"
         await stream.send_audio(b"\0" * 320)
         assert (await r.readexactly(3)) == b"\x10\x01\x40"
         await stream.close()
         await r.readexactly(320)
-        assert await asyncio.wait_for(r.read(), 2) == b""  # closing the socket ends Asterisk's EXEC
+        assert await asyncio.wait_for(r.read(), DEADLINE) == b""  # closing the socket ends Asterisk's EXEC
         w.close()
     finally:
         await server.stop()
@@ -94,7 +95,7 @@ async def test_closing_while_the_caller_still_streams_is_a_clean_end_not_a_reset
         fut = server.expect(wanted)
         peer = socket.create_connection(("127.0.0.1", server.bound_port))
         peer.sendall(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
-        stream = await asyncio.wait_for(fut, 2)
+        stream = await asyncio.wait_for(fut, DEADLINE)
         seen: list = []
 
         def asterisk_side() -> None:
@@ -111,8 +112,8 @@ async def test_closing_while_the_caller_still_streams_is_a_clean_end_not_a_reset
         time_.sleep(0.05)  # the event loop has not read these yet: they wait in the socket
         reader = threading.Thread(target=asterisk_side)
         reader.start()
-        await asyncio.wait_for(stream.close(), 3)
-        await asyncio.to_thread(reader.join, 3)
+        await asyncio.wait_for(stream.close(), DEADLINE)
+        await asyncio.to_thread(reader.join, DEADLINE)
         assert seen == [b""]
     finally:
         await server.stop()

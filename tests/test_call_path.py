@@ -12,6 +12,7 @@ from ivr.calls.outcomes import Outcome
 from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
+from ivr.waiting import DEADLINE, until
 from tests.clocks import OPEN
 from tests.doubles import StaticResolverDouble as StaticResolver
 
@@ -51,8 +52,7 @@ async def test_every_kind_of_hangup_records_caller_hangup(when):
         assert r.record["hangup_node"] in ("accueil", "answer")
         # The IVR stops talking to a dead channel at once.
         assert r.trace.channel.commands_after_hangup <= 2
-        await asyncio.sleep(0.05)
-        assert srv.agi.active_sessions == 0
+        await until(lambda: srv.agi.active_sessions == 0, "no AGI session left")
 
 
 async def test_hangup_later_in_the_flow():
@@ -103,7 +103,7 @@ async def test_flow_failure_apologises_and_routes_to_an_agent():
         assert "PlaybackFailed" in results[1].record["error"]
 
 
-async def _raw(port: int, payload: bytes, *, close: bool = False, read_timeout: float = 3.0) -> bytes:
+async def _raw(port: int, payload: bytes, *, close: bool = False, read_timeout: float = DEADLINE) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(payload)
     await writer.drain()
@@ -127,8 +127,7 @@ async def test_garbage_unterminated_and_oversized_environments_only_cost_their_o
         await _raw(srv.agi_port, b"agi_network: yes\n", close=True)  # closes mid-block
         [r] = await good
         assert r.passed, r.failures
-        await asyncio.sleep(0.05)
-        assert srv.agi.active_sessions == 0
+        await until(lambda: srv.agi.active_sessions == 0, "no AGI session left")
         # A bad peer is not a call: only the good call has a record.
         assert len(srv.memory_records.records) == 1
 
@@ -141,10 +140,9 @@ async def test_oversized_reply_line_ends_that_call_with_an_outcome():
         assert await reader.readline() == b"ANSWER\n"
         writer.write(b"200 result=" + b"9" * 5000 + b"\n")
         await writer.drain()
-        rest = await asyncio.wait_for(reader.read(), 5)
+        rest = await asyncio.wait_for(reader.read(), DEADLINE)
         writer.close()
-        await asyncio.sleep(0.05)
-        [rec] = srv.memory_records.records
+        [rec] = await until(lambda: srv.memory_records.records, "the call's record")
         assert rec.outcome == "error_routed"
         assert "longer than" in rec.error or "unreadable" in rec.error
         assert b"HANGUP" not in rest
@@ -161,38 +159,56 @@ async def test_two_hundred_calls_at_once():
         assert failed == []
         assert len(srv.memory_records.records) == 200
         assert len({r.call_id for r in srv.memory_records.records}) == 200
-        await asyncio.sleep(0.05)
-        assert srv.agi.active_sessions == 0
+        await until(lambda: srv.agi.active_sessions == 0, "no AGI session left")
 
 
-class SlowFlow:
-    name, version = "slow", "t"
+class HeldFlowDouble:
+    """A test double of a flow that answers, then waits until the test lets it go on to a queue."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    name, version = "held", "t"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.go_on = asyncio.Event()
 
     async def run(self, call: Call) -> None:
         await call.channel.answer()
-        await asyncio.sleep(self.seconds)
-        await call.route("inhouse", "slow_done")
+        self.started.set()
+        await self.go_on.wait()
+        await call.route("inhouse", "held_done")
 
 
 async def test_graceful_shutdown_lets_live_calls_finish_and_refuses_new_ones():
-    async with embedded_server(resolver=StaticResolver({"slow": SlowFlow(0.5)})) as srv:
+    flow = HeldFlowDouble()
+    async with embedded_server(resolver=StaticResolver({"held": flow})) as srv:
         port = srv.agi_port
-        calls = asyncio.create_task(run(srv, scenario(request="slow", outcome="routed:inhouse")))
-        await asyncio.sleep(0.1)
-        await srv.agi.stop(grace=5)
+        calls = asyncio.create_task(run(srv, scenario(request="held", outcome="routed:inhouse")))
+        await asyncio.wait_for(flow.started.wait(), DEADLINE)
+        stopping = asyncio.create_task(srv.agi.stop(grace=DEADLINE))
+        # New calls are refused while the live one finishes.
+        await until(_refused(port), "the server to stop accepting calls")
+        flow.go_on.set()
+        await stopping
         [r] = await calls
         assert r.passed, r.failures
-        with pytest.raises(OSError):
-            await asyncio.open_connection("127.0.0.1", port)
+
+
+def _refused(port: int):
+    async def check() -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return True
+        writer.close()
+        return False
+    return check
 
 
 async def test_shutdown_past_the_grace_period_still_routes_the_caller():
-    async with embedded_server(resolver=StaticResolver({"slow": SlowFlow(30)})) as srv:
-        calls = asyncio.create_task(run(srv, scenario(request="slow")))
-        await asyncio.sleep(0.1)
+    flow = HeldFlowDouble()  # never let go: the grace period runs out
+    async with embedded_server(resolver=StaticResolver({"held": flow})) as srv:
+        calls = asyncio.create_task(run(srv, scenario(request="held")))
+        await asyncio.wait_for(flow.started.wait(), DEADLINE)
         await srv.agi.stop(grace=0.2)
         [r] = await calls
         assert r.trace.channel.variables.get("IVR_QUEUE") == "contractor"

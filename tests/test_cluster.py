@@ -20,6 +20,7 @@ from ivr.sim.ami import SimAmi
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from ivr.store.postgres import PostgresStore
+from ivr.waiting import DEADLINE, until
 from tests.clocks import OPEN
 from tests.pg import PostgresServer, postgres_bin
 
@@ -55,7 +56,7 @@ async def two_nodes(url: str, tmp_path, ami: SimAmi):
     async with embedded_server(node_name="ivr-1", records=tmp_path / "a.jsonl", **common) as one, \
             embedded_server(node_name="ivr-2", records=tmp_path / "b.jsonl", **common) as two:
         for srv in (one, two):
-            assert await srv.ami.wait_connected(5)
+            assert await srv.ami.wait_connected(DEADLINE)
         yield one, two
 
 
@@ -99,14 +100,19 @@ async def test_each_callback_is_claimed_by_exactly_one_of_two_nodes(pg):
 
 async def test_a_callback_claimed_by_a_node_that_died_is_dialled_by_another_after_its_lease(pg):
     url = pg.new_database()
-    dead = await PostgresStore(url, node="dead", lease=1.0).open(wait=True)
+    dead = await PostgresStore(url, node="dead").open(wait=True)
     alive = await PostgresStore(url, node="alive").open(wait=True)
     try:
         booked = await dead.add_callback("0611111111", "inhouse", "file_not_found", {"title": "permis"})
         assert (await dead.next_callback("inhouse")).id == booked  # claimed, then the node dies
         await dead.close()
-        assert await alive.next_callback("inhouse") is None  # the lease still holds
-        await asyncio.sleep(1.2)
+        assert await alive.next_callback("inhouse") is None  # the lease (2 min) still holds
+        # Two minutes later, on the database's clock (which decides): the lease has run out.
+        db = await asyncpg.connect(url)
+        try:
+            await db.execute("UPDATE callbacks SET lease_until = lease_until - interval '121 seconds'")
+        finally:
+            await db.close()
         again = await alive.next_callback("inhouse")
         assert again is not None and again.id == booked and again.context == {"title": "permis"}
         assert await alive.finish_callback(again.id, True) == "done"
@@ -126,12 +132,7 @@ async def test_one_node_dials_at_a_time_and_another_takes_over_when_it_dies(pg):
             await db.execute("SELECT pg_terminate_backend($1)", pid)
         finally:
             await db.close()
-        for _ in range(20):
-            if await b.try_lead():
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("node b never took the lead")
+        await until(b.try_lead, "node b to take the lead once a's session is gone")
         assert not await a.try_lead()
 
 
@@ -152,13 +153,6 @@ async def kpis_of(srv) -> dict:
 async def readyz(srv) -> dict:
     async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{srv.admin.bound_port}/readyz") as r:
         return await r.json()
-
-
-async def until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def test_two_nodes_share_records_counts_callbacks_and_indicators(pg, tmp_path):
@@ -195,7 +189,7 @@ async def test_two_nodes_share_records_counts_callbacks_and_indicators(pg, tmp_p
             assert sorted(dialled) == sorted(f"Local/{n}@ivr-callback-out" for n in booked)
             # Every node's calls on every node's console (7 calls: 3 routed, 4 callbacks).
             for srv in (one, two):
-                await until(lambda s=srv: _records_sent(s))
+                await until(lambda s=srv: _records_sent(s), f"{srv.settings.node_name}'s records in the store")
                 await srv.shared_kpis.poll()
                 week = await kpis_of(srv)
                 assert week["calls"] == 7 and week["callbacks"] == 4, week
@@ -212,6 +206,14 @@ async def test_two_nodes_share_records_counts_callbacks_and_indicators(pg, tmp_p
         await ami.stop()
 
 
+async def _degraded(srv, queued: int | None = None) -> dict | None:
+    """``/readyz`` when it says degraded (with ``queued`` records waiting for the store, if given)."""
+    ready = await readyz(srv)
+    if ready["status"] != "degraded":
+        return None
+    return ready if queued is None or ready["checks"]["records"]["queued"] == queued else None
+
+
 async def _records_sent(srv) -> bool:
     return not srv.shared_records.queue and srv.shared_records.state == "ok"
 
@@ -223,17 +225,16 @@ async def test_a_database_outage_keeps_calls_answered_and_loses_no_record(tmp_pa
         url = server.new_database()
         async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "calls.jsonl") as srv:
             await run_scenarios([call("1", "2")], "127.0.0.1", srv.agi_port)
-            await until(lambda: _records_sent(srv))
+            await until(lambda: _records_sent(srv), "the records in the store")
             server.stop()  # the database goes away
             results = await run_scenarios([call("1", "2", caller=f"06111111{i:02d}", outcome="routed:contractor")
                                            for i in range(20)], "127.0.0.1", srv.agi_port, concurrency=5)
             assert all(r.passed for r in results), [r.failures for r in results if not r.passed]
-            ready = await readyz(srv)
-            assert ready["ready"] and ready["status"] == "degraded"
-            assert ready["checks"]["records"]["queued"] == 20 and "unreachable" in ready["checks"]["store"]
+            ready = await until(lambda: _degraded(srv, queued=20), "the node to find its database gone, 20 records queued")
+            assert ready["ready"] and "unreachable" in ready["checks"]["store"]
             assert "Fonctionnement dégradé" in await _overview(srv)
             server.start()  # it comes back: the queued records go
-            await until(lambda: _records_sent(srv), timeout=30)
+            await until(lambda: _records_sent(srv), "the queued records in the store")
             assert (await readyz(srv))["status"] == "ready"
         db = await asyncpg.connect(url)
         try:
@@ -259,9 +260,9 @@ async def test_a_node_starts_while_the_database_is_away_and_joins_when_it_comes(
         async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "calls.jsonl") as srv:
             [r] = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", srv.agi_port)
             assert r.passed, r.failures  # answered and routed without its database
-            assert (await readyz(srv))["status"] == "degraded"
+            await until(lambda: _degraded(srv), "the node to report its database away")
             server.start()
-            await until(lambda: _records_sent(srv), timeout=30)  # reconnected (every 5 s) and sent
+            await until(lambda: _records_sent(srv), "the queued records in the store")  # reconnected (every 5 s) and sent
             assert (await readyz(srv))["status"] == "ready"
     finally:
         server.cleanup()
@@ -277,11 +278,11 @@ async def test_a_restart_sends_what_a_crash_left_unsent(pg, tmp_path):
               "outcome": "self_served", "node": "ivr-1"} for i in range(3)]
     records.write_text("".join(json.dumps(line) + "\n" for line in lines))
     async with embedded_server(node_name="ivr-1", store=url, records=records) as srv:
-        await until(lambda: _records_sent(srv))
+        await until(lambda: _records_sent(srv), "the records in the store")
         await srv.shared_kpis.poll()
         assert (await kpis_of(srv))["calls"] == 3
     async with embedded_server(node_name="ivr-1", store=url, records=records) as srv:  # again: nothing twice
-        await until(lambda: _records_sent(srv))
+        await until(lambda: _records_sent(srv), "the records in the store")
         await srv.shared_kpis.poll()
         assert (await kpis_of(srv))["calls"] == 3
 
@@ -308,15 +309,18 @@ async def test_a_call_left_by_a_dead_node_gets_one_record_written_by_the_nodes_a
             # A call ivr-1 took and then recorded itself (its link to Asterisk broke, it lived on).
             [done] = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", one.agi_port)
             assert done.passed, done.failures
-            await until(lambda: _records_sent(one))
+            await until(lambda: _records_sent(one), "ivr-1's records in the store")
             ami.emit(_queue_join("1796000000.1", "IVR_NODE=ivr-3", "IVR_SIP_CALL_ID=abc@192.0.2.1", "IVR_QUEUE="))
             ami.emit(_queue_join("1796000000.2", "IVR_NODE=ivr-3", "IVR_QUEUE=contractor"))  # decided
             ami.emit(_queue_join("1796000000.3", "IVR_NODE=", "IVR_QUEUE="))  # no node took it
             recorded = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[-1])["uniqueid"]
             ami.emit(_queue_join(recorded, "IVR_NODE=ivr-1", "IVR_QUEUE="))
-            await asyncio.sleep(1.5)
+            # Each node waited its settling time for the dead node's own record, then wrote the lost call.
+            await until(lambda: all(s.lost_calls.written == 1 and not s.lost_calls.pending for s in (one, two)),
+                        "both nodes to have written the lost call",
+                        seen=lambda: [(s.lost_calls.written, s.lost_calls.pending) for s in (one, two)])
             for srv in (one, two):
-                await until(lambda s=srv: _records_sent(s))
+                await until(lambda s=srv: _records_sent(s), f"{srv.settings.node_name}'s records in the store")
             db = await asyncpg.connect(url)
             try:
                 rows = [json.loads(r["record"]) | {"row_node": r["node"]}

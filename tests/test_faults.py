@@ -15,7 +15,10 @@ from ivr.bench.faults import _raw, fuzz_env_block, fuzz_reply, normal_call
 from ivr.bench.load import proc_fds, server_processes
 from ivr.edges.agi.protocol import BadEnvironment, ReplyParseError, build_environment, parse_result, parse_status_line
 from ivr.server.embedded import embedded_server
+from ivr.sim.gate import PromptGate
 from ivr.sim.runner import run_scenarios
+from ivr.waiting import DEADLINE, until
+from tests.holds import lookups_held
 
 lines = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=200)
 
@@ -39,8 +42,21 @@ def test_reply_parser_only_raises_its_own_error(line):
         pass
 
 
+def _lines(path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def _tasks() -> list[asyncio.Task]:
+    """This loop's tasks, but the admin HTTP server's idle keep-alive handlers."""
+    return [t for t in asyncio.all_tasks() if "RequestHandler" not in repr(t.get_coro())]
+
+
+def _idle(srv) -> bool:
+    return srv.agi.active_sessions == 0 and not srv.supervisor.live
 
 
 async def test_fuzzed_peers_never_hurt_the_server_or_other_calls_and_leak_nothing():
@@ -49,8 +65,8 @@ async def test_fuzzed_peers_never_hurt_the_server_or_other_calls_and_leak_nothin
         port = srv.agi_port
         [warm] = await run_scenarios([normal_call()], "127.0.0.1", port)
         assert warm.passed, warm.failures
-        await asyncio.sleep(0.1)
-        fds, tasks = _fds(), len(asyncio.all_tasks())
+        await until(lambda: _idle(srv), "the warm-up call gone from the server")
+        fds, tasks = _fds(), len(_tasks())
         good = asyncio.create_task(run_scenarios([normal_call(i) for i in range(20)], "127.0.0.1", port,
                                                  concurrency=10))
         env = (b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://h/ants-3400\n"
@@ -61,13 +77,14 @@ async def test_fuzzed_peers_never_hurt_the_server_or_other_calls_and_leak_nothin
               for i in range(60)))
         results = await good
         assert [r.failures for r in results if not r.passed] == []
-        await asyncio.sleep(0.3)
-        assert srv.agi.active_sessions == 0 and srv.supervisor.live == {}
+        await until(lambda: _idle(srv), "every session and call gone from the server",
+                    seen=lambda: (srv.agi.active_sessions, list(srv.supervisor.live)))
         # Every fuzzed call that got past its environment block has exactly one outcome.
         fuzzed = [r for r in srv.memory_records.records if r.uniqueid.startswith("fz.")]
         assert fuzzed and all(r.outcome for r in fuzzed)
-        assert _fds() <= fds + 2
-        assert len([t for t in asyncio.all_tasks() if "RequestHandler" not in repr(t.get_coro())]) <= tasks
+        # Nothing leaks: descriptors and tasks come back to what they were (once closing is done).
+        await until(lambda: _fds() <= fds + 2, f"at most {fds + 2} descriptors", seen=_fds)
+        await until(lambda: len(_tasks()) <= tasks, f"at most {tasks} tasks", seen=lambda: [t.get_coro() for t in _tasks()])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -82,7 +99,7 @@ def test_audiosocket_garbage_is_rejected(data):
             reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
             writer.write(data)
             await writer.drain()
-            assert await asyncio.wait_for(reader.read(), 2) == b""  # dropped, nothing answered
+            assert await asyncio.wait_for(reader.read(), DEADLINE) == b""  # dropped, nothing answered
             writer.close()
             assert server.waiting == 0
         finally:
@@ -107,7 +124,7 @@ async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
         r, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
         w.write(encode_frame(KIND_UUID, uuid.UUID(call_uuid).bytes) + b"\x42\x00\x01x" + b"\x10\x01\x40abc")
         await w.drain()
-        stream = await asyncio.wait_for(fut, 2)
+        stream = await asyncio.wait_for(fut, DEADLINE)
 
         class UtteranceDouble:  # a test double: the question ends before any decoding
             def abandon(self):
@@ -118,7 +135,7 @@ async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
                 return UtteranceDouble()
 
         listener = SpeechListener(server, ModelDouble(), SpeechSettings(pace=0))
-        answer = await asyncio.wait_for(listener._listen(stream, Question(prompts=[], timeout=2), None), 5)
+        answer = await asyncio.wait_for(listener._listen(stream, Question(prompts=[], timeout=2), None), DEADLINE)
         assert answer.empty and answer.details.get("broken")
         await stream.close()
         w.close()
@@ -127,14 +144,17 @@ async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
 
 
 async def test_sigterm_during_load_drains_every_call(tmp_path):
-    async with server_processes(tmp_path) as srv:
-        # Each call waits on a slow tracking lookup (2 s client timeout) when SIGTERM arrives.
-        load = asyncio.create_task(run_scenarios([normal_call(i, "1", "1", "9900000241#", "1") for i in range(30)],
-                                                 "127.0.0.1", srv["agi_port"], concurrency=30))
-        await asyncio.sleep(0.6)
+    async with server_processes(tmp_path) as srv, lookups_held(f"http://127.0.0.1:{srv['stub_port']}"):
+        # Each call waits on its tracking lookup (no answer: the 2 s client timeout ends it), held in
+        # the « un instant » it hears meanwhile, when SIGTERM arrives.
+        in_lookup = PromptGate("un_instant")
+        load = asyncio.create_task(run_scenarios([normal_call(i, "1", "1", "5458443881#", "1") for i in range(30)],
+                                                 "127.0.0.1", srv["agi_port"], concurrency=30, gate=in_lookup))
+        await until(lambda: in_lookup.held == 30, "30 calls in their lookup", seen=lambda: in_lookup.held)
         srv["server"].send_signal(signal.SIGTERM)
+        in_lookup.release()
         results = await load
-        assert await asyncio.wait_for(srv["server"].wait(), 60) == 0
+        assert await asyncio.wait_for(srv["server"].wait(), DEADLINE) == 0
         assert [r.failures for r in results if not r.passed] == []
         assert all(r.outcome == "routed:contractor" for r in results)
         records = [json.loads(l) for l in srv["records"].read_text().splitlines()]
@@ -145,7 +165,7 @@ async def test_kill_9_keeps_every_finished_call_record(tmp_path):
     async with server_processes(tmp_path) as srv:
         load = asyncio.create_task(run_scenarios([normal_call(i) for i in range(2000)], "127.0.0.1",
                                                  srv["agi_port"], concurrency=20))
-        await asyncio.sleep(0.5)
+        await until(lambda: _lines(srv["records"]) >= 20, "twenty calls recorded")  # killed under load
         killed_at = asyncio.get_running_loop().time()
         srv["server"].kill()
         results = await load
@@ -173,6 +193,8 @@ async def test_sighup_storm_during_calls(tmp_path):
             await asyncio.sleep(0.01)
         results = await calls
         assert [r.failures for r in results if not r.passed] == []
-        await asyncio.sleep(0.2)
-        assert srv["server"].returncode is None
-        assert proc_fds(pid) <= fds + 2
+        # Still serving after the storm, and nothing leaked (once closing is done).
+        [after] = await run_scenarios([normal_call(99)], "127.0.0.1", srv["agi_port"])
+        assert after.passed, after.failures
+        await until(lambda: proc_fds(pid) <= fds + 2, f"the server back to {fds + 2} descriptors at most",
+                    seen=lambda: proc_fds(pid))

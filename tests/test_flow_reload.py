@@ -9,13 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from ivr.lab.ports import free_port
 from ivr.server.embedded import embedded_server
+from ivr.sim.gate import PromptGate
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
+from ivr.waiting import DEADLINE, until, wait_until
 from tests.clocks import OPEN
+from tests.holds import lookups_held
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "ivr" / "flows" / "ants-3400.yaml"
@@ -26,9 +29,9 @@ def no_number_call() -> Scenario:
                                     "steps": [{"kind": "press", "digits": "1"}, {"kind": "press", "digits": "2"}]})
 
 
-def slow_lookup_call() -> Scenario:
-    steps = [{"kind": "press", "digits": d} for d in ("1", "1", "9900000241#", "1")]
-    return Scenario.model_validate({"name": "slow", "call": {"at": OPEN}, "steps": steps})
+def lookup_call() -> Scenario:
+    steps = [{"kind": "press", "digits": d} for d in ("1", "1", "5458443881#", "1")]
+    return Scenario.model_validate({"name": "recherche", "call": {"at": OPEN}, "steps": steps})
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -67,18 +70,18 @@ async def test_in_flight_call_finishes_on_the_version_it_started_with(tmp_path):
     flows = tmp_path / "flows"
     flows.mkdir()
     shutil.copy(FLOW, flows / FLOW.name)
-    async with embedded_server(flows_dir=flows) as srv:
+    # The first call waits in its lookup (the tracking service does not answer; the « un instant » it
+    # hears is not over) while the flow changes under it.
+    in_lookup = PromptGate("un_instant")
+    async with embedded_server(flows_dir=flows) as srv, lookups_held(srv.settings.tracking_url):
         watcher = asyncio.create_task(srv._watch_line(0.05))
-        old_call = asyncio.create_task(run_scenarios([slow_lookup_call()], "127.0.0.1", srv.agi_port,
-                                                     records=srv.memory_records))
-        await asyncio.sleep(0.5)  # the call is now waiting on the slow tracking lookup
-        assert srv.supervisor.live
+        old_call = asyncio.create_task(run_scenarios([lookup_call()], "127.0.0.1", srv.agi_port,
+                                                     records=srv.memory_records, gate=in_lookup))
+        await until(lambda: in_lookup.held == 1, "the first call in its lookup")
         edit(flows / FLOW.name, "reason: tracking_unavailable", "reason: suivi_en_panne")
-        for _ in range(100):  # the watcher picks the change up
-            await asyncio.sleep(0.05)
-            if srv.flows.reloads > 1:
-                break
-        new_call = await run_scenarios([slow_lookup_call()], "127.0.0.1", srv.agi_port, records=srv.memory_records)
+        await until(lambda: srv.flows.reloads > 1, "the watcher to pick the change up")
+        in_lookup.release()
+        new_call = await run_scenarios([lookup_call()], "127.0.0.1", srv.agi_port, records=srv.memory_records)
         [old] = await old_call
         watcher.cancel()
         assert old.trace.channel.variables["IVR_REASON"] == "tracking_unavailable"
@@ -86,39 +89,40 @@ async def test_in_flight_call_finishes_on_the_version_it_started_with(tmp_path):
         assert old.record["flow_version"] != new_call[0].record["flow_version"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sighup_reloads_flows_in_a_running_server(tmp_path):
     flows = tmp_path / "flows"
     flows.mkdir()
     shutil.copy(FLOW, flows / FLOW.name)
-    port = _free_port()
-    env = dict(os.environ, IVR_FLOW_WATCH_INTERVAL="0", IVR_LOG_FORMAT="json")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ivr", "serve", "--agi-port", str(port), "--flows-dir", str(flows),
-         "--records", str(tmp_path / "calls.jsonl"), "--allow-sim-clock"],
-        stderr=subprocess.PIPE, text=True, env=env)
+    port = free_port()
+    env = dict(os.environ, IVR_FLOW_WATCH_INTERVAL="0", IVR_LOG_FORMAT="json", IVR_STORE=str(tmp_path / "s.sqlite"),
+               IVR_ACCEPTED_DIR=str(tmp_path / "accepted"))
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr", "serve", "--agi-port", str(port), "--admin-port", "-1",
+             "--audiosocket-port", "0", "--flows-dir", str(flows), "--records", str(tmp_path / "calls.jsonl"),
+             "--allow-sim-clock"], stderr=out, env=env)
+
+    def reason() -> str | None:
+        [r] = asyncio.run(run_scenarios([no_number_call()], "127.0.0.1", port))
+        return r.trace.channel.variables.get("IVR_REASON")
+
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: _listening(port) or proc.poll() is not None, "the server's FastAGI port",
+                   seen=lambda: log.read_text()[-2000:])
         edit(flows / FLOW.name, "reason: no_file_number", "reason: apres_sighup")
-        time.sleep(0.2)
-        [r] = asyncio.run(run_scenarios([no_number_call()], "127.0.0.1", port))
-        assert r.trace.channel.variables["IVR_REASON"] == "no_file_number"  # no polling: not yet
+        assert reason() == "no_file_number"  # no polling (interval 0): nothing reloads by itself
         proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
-        [r] = asyncio.run(run_scenarios([no_number_call()], "127.0.0.1", port))
-        assert r.trace.channel.variables["IVR_REASON"] == "apres_sighup"
+        wait_until(lambda: reason() == "apres_sighup", "calls to run the edited flow after SIGHUP", seen=reason)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-    assert proc.returncode == 0
+        proc.wait(timeout=DEADLINE)
+    assert proc.returncode == 0, log.read_text()[-2000:]
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False

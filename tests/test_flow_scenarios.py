@@ -11,6 +11,7 @@ import pytest
 from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import load_scenarios
+from ivr.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIRS = [ROOT / "tests" / "scenarios", ROOT / "ivr" / "sim" / "scenarios"]
@@ -59,7 +60,10 @@ async def test_a_hangup_at_every_command_of_a_call_records_caller_hangup_and_lea
                  for k in range(1, n_commands + 1)]
         results = await run_scenarios(sweep, "127.0.0.1", srv.agi_port, concurrency=10,
                                       records=srv.memory_records)
-        await asyncio.sleep(0.1)
+        await until(lambda: srv.agi.active_sessions == 0 and not srv.supervisor.live, "every call gone from the server",
+                    seen=lambda: (srv.agi.active_sessions, list(srv.supervisor.live)))
+        await until(lambda: len(_ivr_tasks()) <= tasks_before, f"at most {tasks_before} IVR tasks",
+                    seen=lambda: [t.get_coro() for t in _ivr_tasks()])
         assert {r.scenario.call.hangup_before_command: r.failures for r in results if not r.passed} == {}
         for r in results:
             k = r.scenario.call.hangup_before_command

@@ -69,13 +69,12 @@ async def test_the_agi_relay_keeps_whole_messages_and_times_turns():
         assert await r.readline() == b"ANSWER\n"
         w.write(b"200 result=0\n")
         await w.drain()
-        await r.read()
+        await r.read()  # the IVR closed: the tap relayed (and kept) everything before that
         w.close()
-        await asyncio.sleep(0.05)
     finally:
         await tap.stop()
         ivr.close()
     [session] = tap.sessions
     assert [e["dir"] for e in session] == ["asterisk->ivr", "ivr->asterisk", "asterisk->ivr"]
     assert session[0]["data"] == "agi_network: yes\nagi_channel: PJSIP/x\n\n"
-    assert len(tap.turns) == 1 and 0 <= tap.turns[0] < 1
+    assert len(tap.turns) == 1 and tap.turns[0] >= 0  # one IVR turn: the environment block → ANSWER

@@ -23,13 +23,17 @@ from pydantic import SecretStr
 from ivr.admin.kpis import Kpis
 from ivr.calls.record import CallRecord
 from ivr.interfaces import Answer
+from ivr.lab.ports import free_port
 from ivr.server.embedded import embedded_server
 from ivr.sim.ami import SimAmi
+from ivr.sim.gate import PromptGate
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
+from ivr.waiting import DEADLINE, until
 from tests.browser import Chromium, chromium_path
 from tests.clocks import FROZEN_CLOCKS, OPEN
 from tests.doubles import ScriptedListenerDouble, said
+from tests.holds import live_nodes, lookups_held
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
@@ -197,6 +201,8 @@ async def test_recognition_success_from_a_spoken_call_per_attempt():
 # -- the console in a real browser --------------------------------------------------------------
 
 needs_chromium = pytest.mark.skipif(chromium_path() is None, reason="no Chromium (scripts/setup installs it)")
+#: The page's script refilled its live table at least once (console.js sets this status line).
+REFRESHED = "document.querySelector('.live-status')?.textContent.startsWith('actualisé à')"
 
 
 @needs_chromium
@@ -206,7 +212,10 @@ async def test_the_console_pages_render_without_script_errors_and_refresh_themse
     shutil.copy(ROOT / "ivr" / "flows" / "ants-3400.yaml", flows / "ants-3400.yaml")
     slow = Scenario.model_validate({"name": "attente", "call": {"at": OPEN, "caller": "0612345678"},
                                     "steps": [{"kind": "press", "digits": d} for d in ("1", "1", "9900000241#", "1")]})
-    async with embedded_server(flows_dir=flows, tracking_timeout=8.0) as srv:
+    # The live call stays in « recherche » until the pages are read: its lookup gets no answer and the
+    # « un instant » it then hears is not over until the test says so.
+    in_lookup = PromptGate("un_instant")
+    async with embedded_server(flows_dir=flows, tracking_timeout=60.0) as srv:
         results = await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port,
                                       records=srv.memory_records)
         for _ in range(4):  # the IVR failing: the error banner must show
@@ -215,28 +224,15 @@ async def test_the_console_pages_render_without_script_errors_and_refresh_themse
         # An administrator's broken edit: rejected, the running flow stays, the console says so.
         (flows / "ants-3400.yaml").write_text((flows / "ants-3400.yaml").read_text().replace("kind: say", "kind: parle"))
         assert not (await srv.reload_line()).ok
-        live = asyncio.create_task(run_scenarios([slow], "127.0.0.1", srv.agi_port))  # waits in the lookup
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if srv.supervisor.live:
-                break
-        base = f"http://127.0.0.1:{srv.admin.bound_port}"
         call_id = next(r.record["call_id"] for r in results if r.record["outcome"] == "self_served")
-        pages = {"overview": "/", "calls": "/calls", "call": f"/calls/{call_id}", "kpis": "/kpis",
-                 "flows": "/flows", "flow": "/flows/ants-3400"}
-        seen = {}
-        async with Chromium() as browser:
-            for name, path in pages.items():
-                visit, values = await browser.visit(base + path, stay=2.5, screenshot=SCREENSHOTS / f"{name}.png",
-                                                    evaluate={"text": "document.body.innerText",
-                                                              "live": "document.querySelector('.live-status')"
-                                                                      "?.textContent || ''",
-                                                              "graph": "document.querySelector('figure img')"
-                                                                       "?.naturalWidth || 0"})
-                assert visit.errors == [], (name, visit.errors)
-                assert visit.status == 200, name
-                seen[name] = values
-        await live
+        async with lookups_held(srv.settings.tracking_url):
+            live = asyncio.create_task(run_scenarios([slow], "127.0.0.1", srv.agi_port, gate=in_lookup))
+            await until(lambda: in_lookup.held == 1, "the live call held in its lookup's « un instant »",
+                        seen=lambda: live_nodes(srv))
+            assert live_nodes(srv) == ["recherche"]
+            seen = await _read_console_pages(f"http://127.0.0.1:{srv.admin.bound_port}", call_id)
+            in_lookup.release()
+            await live
     assert "Taux d'erreur élevé" in seen["overview"]["text"]
     assert "refusés" in seen["flows"]["text"] and "parle" in seen["flows"]["text"]
     # The live table was refilled by the page's script, and shows the masked caller and file number.
@@ -251,6 +247,28 @@ async def test_the_console_pages_render_without_script_errors_and_refresh_themse
              "recherche (tracking) : found", "étape lecture_statut", "étape merci_note"]
     assert [call_text.index(event) for event in order] == sorted(call_text.index(event) for event in order)
     assert seen["flow"]["graph"] > 800  # the drawing loaded (the Content-Security-Policy allows it)
+
+
+async def _read_console_pages(base: str, call_id: str) -> dict[str, dict]:
+    """Each console page in a real browser: its text and live-table status, no script error allowed."""
+    pages = {"overview": "/", "calls": "/calls", "call": f"/calls/{call_id}", "kpis": "/kpis",
+             "flows": "/flows", "flow": "/flows/ants-3400"}
+    # A page with a live table is read once its script has refilled it; a drawing once it loaded.
+    ready = {"overview": REFRESHED, "calls": REFRESHED, "flow": "document.querySelector('figure img')?.complete"}
+    seen = {}
+    async with Chromium() as browser:
+        for name, path in pages.items():
+            visit, values = await browser.visit(base + path, ready=ready.get(name, "true"),
+                                                screenshot=SCREENSHOTS / f"{name}.png",
+                                                evaluate={"text": "document.body.innerText",
+                                                          "live": "document.querySelector('.live-status')"
+                                                                  "?.textContent || ''",
+                                                          "graph": "document.querySelector('figure img')"
+                                                                   "?.naturalWidth || 0"})
+            assert visit.errors == [], (name, visit.errors)
+            assert visit.status == 200, name
+            seen[name] = values
+    return seen
 
 
 async def test_pages_answer_json_to_machines_and_unknown_calls_are_404():
@@ -315,7 +333,7 @@ async def test_every_metric_the_alerts_and_dashboard_query_is_served_by_a_live_s
     try:
         async with embedded_server(ami_host="127.0.0.1", ami_port=sim.bound_port, ami_user="ivr",
                                    ami_secret=SecretStr("ivrsecret"), admin_token=SecretStr("t0ken")) as srv:
-            assert await srv.ami.wait_connected(5)
+            assert await srv.ami.wait_connected(DEADLINE)
             await srv.ami.refresh_queues()
             await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port)
             # Spoken answers, one not understood and one silence: every funnel series has samples.
@@ -495,9 +513,12 @@ async def test_a_realtime_call_takes_as_long_as_its_prompts_and_the_turns_stay_t
     async with embedded_server() as srv:
         fast = await place_call(hangup, "127.0.0.1", srv.agi_port)
         real = await place_call(hangup, "127.0.0.1", srv.agi_port, realtime=True)
-    # Half of « bienvenue » (4 s) is heard before the caller hangs up: about 2 s on the line.
-    assert fast.seconds < 1.0 and 1.8 <= real.seconds < 4.0, (fast.seconds, real.seconds)
-    assert max(real.turn_seconds) < 1.0  # the sleeping is the simulated Asterisk's, not the IVR's
+    # Half of « bienvenue » (4 s) is heard before the caller hangs up: about 2 s on the line, slept by the
+    # simulated Asterisk in real time only.
+    assert fast.slept == 0 and 1.8 <= real.slept < 4.0, (fast.slept, real.slept)
+    assert real.seconds >= real.slept
+    # The IVR's turns do not count that sleeping: turns and sleeps fit in the call's length.
+    assert sum(real.turn_seconds) + real.slept <= real.seconds
 
 
 needs_prometheus = pytest.mark.skipif(shutil.which("prometheus") is None,
@@ -514,7 +535,7 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
         async with embedded_server(ami_host="127.0.0.1", ami_port=sim.bound_port, ami_user="ivr",
                                    ami_secret=SecretStr("ivrsecret"), admin_token=SecretStr("t0ken"),
                                    speech=True) as srv:
-            assert await srv.ami.wait_connected(5)
+            assert await srv.ami.wait_connected(DEADLINE)
             await srv.ami.refresh_queues()
             await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port)
             # The line's opening hours at a fixed instant (a Sunday night, closed): whatever the hour the
@@ -527,9 +548,7 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
                       "scrape_configs": [{"job_name": "ivr", "authorization": {"credentials_file": str(tmp_path / "token")},
                                           "static_configs": [{"targets": [f"127.0.0.1:{srv.admin.bound_port}"]}]}]}
             (tmp_path / "prometheus.yml").write_text(json.dumps(config))
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            port = free_port()
             prometheus = await asyncio.create_subprocess_exec(
                 "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}", stdout=asyncio.subprocess.DEVNULL,
@@ -541,25 +560,32 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
                     async with http.get(f"{api}/query", params={"query": expr}) as resp:
                         return await resp.json()
 
-                for _ in range(120):  # a few scrapes and rule evaluations
-                    await asyncio.sleep(0.5)
+                async def scraped_four_times() -> bool:  # a few scrapes and rule evaluations
                     try:
                         up = await query('count_over_time(up{job="ivr"}[1m])')
                     except aiohttp.ClientError:
-                        continue
-                    if up["status"] == "success" and up["data"]["result"] and \
-                            float(up["data"]["result"][0]["value"][1]) >= 4:
-                        break
-                else:
-                    raise AssertionError((tmp_path / "prometheus.log").read_text()[-2000:])
+                        return False  # not listening yet
+                    return bool(up["status"] == "success" and up["data"]["result"]
+                                and float(up["data"]["result"][0]["value"][1]) >= 4)
+
+                await until(scraped_four_times, "Prometheus to scrape the IVR four times", interval=0.5,
+                            seen=lambda: (tmp_path / "prometheus.log").read_text()[-2000:])
                 assert (await query('up{job="ivr"}'))["data"]["result"][0]["value"][1] == "1"
                 for expr in dashboard_queries():
                     answer = await query(expr.replace("$__rate_interval", "5s").replace("$__range", "1m"))
                     assert answer["status"] == "success", (expr, answer)
                 queues = await query("max by (queue) (ivr_queue_agents_available)")
                 assert {r["metric"]["queue"] for r in queues["data"]["result"]} == {"contractor", "inhouse"}
-                async with http.get(f"{api}/rules") as resp:
-                    groups = (await resp.json())["data"]["groups"]
+                groups: list[dict] = []
+
+                async def missing_model_alert_evaluated() -> bool:
+                    async with http.get(f"{api}/rules") as resp:
+                        groups[:] = (await resp.json())["data"]["groups"]
+                    states = {r["name"]: r["state"] for g in groups for r in g["rules"]}
+                    return states.get("IvrSpeechModelMissing") in ("pending", "firing")
+
+                await until(missing_model_alert_evaluated, "the missing-model alert evaluated on a scrape that has it",
+                            interval=0.5, seen=lambda: groups)
     finally:
         if prometheus is not None and prometheus.returncode is None:
             prometheus.terminate()

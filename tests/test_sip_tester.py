@@ -8,6 +8,7 @@ import numpy as np
 
 from ivr.sim.scenario import Scenario
 from ivr.sim.sip import SipCaller, digest_response, mulaw_decode, mulaw_encode
+from ivr.waiting import DEADLINE
 from tests.sip_uas import RtpSink, UasDouble, play_prompt
 
 
@@ -45,7 +46,7 @@ async def test_a_call_authenticates_waits_for_the_prompt_presses_keys_and_ends_o
         uas.send_bye()
 
     server = asyncio.create_task(ivr_side())
-    result = await asyncio.wait_for(caller.call(scenario), 20)
+    result = await asyncio.wait_for(caller.call(scenario), DEADLINE)
     await server
     assert result.passed and result.answered and result.ended_by == "ivr", result
     assert uas.invites == 2 and uas.auth_ok and uas.acks >= 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.sim.voice import text_audio
+from ivr.waiting import until
 from tests.clocks import OPEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,15 +115,14 @@ async def test_silence_over_audiosocket_is_no_input_and_keys_still_work(ko_model
 
 async def test_hangup_mid_utterance_releases_the_call_at_once(ko_model):
     async with embedded_server(speech=True, speech_model=ko_model) as srv:
-        started = time.monotonic()
         [r] = await run_scenarios([call({"kind": "say", "text": "c'est pour ma carte grise"}, {"kind": "hangup"},
                                         outcome="caller_hangup")],
                                   "127.0.0.1", srv.agi_port, records=srv.memory_records, speed=0)
+        # (The simulator fails a call whose dead channel the IVR keeps beyond its release deadline.)
         assert r.passed, r.failures
         assert r.record["hangup_node"] == "titre"
-        assert time.monotonic() - started < 5
-        await asyncio.sleep(0.05)
-        assert srv.agi.active_sessions == 0 and srv.audiosocket.waiting == 0
+        await until(lambda: srv.agi.active_sessions == 0 and srv.audiosocket.waiting == 0,
+                    "the call's AGI session and AudioSocket gone")
 
 
 async def test_audiosocket_unreachable_falls_back_to_the_keypad(ko_model):

@@ -21,12 +21,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..lab.services import free_port
+from ..lab.ports import free_port
 from ..sim.runner import CallResult, summarise
 from ..sim.scenario import Scenario, load_scenarios
+from ..waiting import STARTUP, until
 from ..yamlsrc import load_yaml, to_plain
 
-__all__ = ["run_load_bench", "server_processes", "proc_cpu_seconds", "proc_peak_rss_mb", "free_port"]
+__all__ = ["run_load_bench", "server_processes", "proc_cpu_seconds", "proc_peak_rss_mb"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSIC_SCRIPT = ROOT.parent / "agi_scripts" / "ivr_agi.py"
@@ -57,16 +58,19 @@ def proc_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-async def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+async def wait_port(port: int, timeout: float = STARTUP, proc: asyncio.subprocess.Process | None = None) -> None:
+    """Until something listens on ``port`` (``proc``: the process that should, which must not exit)."""
+    async def listening() -> bool:
+        if proc is not None and proc.returncode is not None:
+            raise RuntimeError(f"the process meant to listen on port {port} exited with {proc.returncode}")
         try:
             _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
         except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout:g} s")
+            return False
+        w.close()
+        return True
+
+    await until(listening, f"something to listen on port {port}", timeout=timeout, interval=0.1)
 
 
 @asynccontextmanager
@@ -90,8 +94,8 @@ async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None
         stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"), env=env,
         preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None)
     try:
-        await wait_port(stub_port)
-        await wait_port(agi_port)
+        await wait_port(stub_port, proc=stub)
+        await wait_port(agi_port, proc=server)
         yield {"agi_port": agi_port, "admin_port": admin_port, "stub_port": stub_port, "server": server,
                "stub": stub, "records": tmp / "calls.jsonl", "env": env, "log": tmp / "server.log"}
     finally:

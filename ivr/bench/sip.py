@@ -12,6 +12,7 @@ IVR over the run. Each level runs on a fresh lab.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -23,8 +24,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ..lab.lab import Lab, LabOptions
-from ..lab.services import free_port, free_udp_range
+from ..lab.ports import free_port, free_udp_range
 from ..sim.runner import percentile
+from ..waiting import ConditionTimeout, until
 from .load import proc_cpu_seconds
 
 __all__ = ["run_sip_bench", "caller_pcap", "keypad_presses", "scenario_xml"]
@@ -141,6 +143,17 @@ def _screen_count(screen: str, label: str) -> int | None:
     return None
 
 
+def _records(path: Path) -> list[dict]:
+    """The call records written so far (a line being written is not one yet)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            records.append(json.loads(line))
+    return records
+
+
 def _cpu(pid: int | None) -> float:
     try:
         return proc_cpu_seconds(pid) if pid else 0.0
@@ -162,9 +175,10 @@ async def bench_level(calls: int, concurrency: int, rate: float, progress: Calla
         sipp = await _sipp(lab, xml, calls, concurrency, rate)
         wall = time.monotonic() - started
         cpu1 = (_cpu(ast_pid), _cpu(ivr_pid))
-        await asyncio.sleep(1.0)  # the last records
-        records = [json.loads(line) for line in lab.records.read_text().splitlines() if line.strip()] \
-            if lab.records.exists() else []
+        # The IVR writes each record as its call ends: wait for the last ones (a missing one is a failure).
+        with contextlib.suppress(ConditionTimeout):
+            await until(lambda: len(_records(lab.records)) >= calls, f"the IVR's {calls} call records", interval=0.2)
+        records = _records(lab.records)
         errors = lab.asterisk.log_lines(0) if lab.asterisk else []
         turns = list(lab.tap.tap.turns) if lab.tap else []
     finally:

@@ -19,6 +19,8 @@ def tracking_stub(
     per_title: int = typer.Option(1500, "--per-title", metavar="N", help="Files per title type."),
     latency: float = typer.Option(0.0, "--latency", metavar="SECONDS", help="Seconds added to every answer."),
     fail: bool = typer.Option(False, "--fail", help="Answer 503 to everything (fault injection)."),
+    hold: bool = typer.Option(False, "--hold", help="Hold every file request until PUT /v1/_faults "
+                              '{"hold": false} (fault injection).'),
 ) -> None:
     """Run the tracking service stub alone."""
     from ..tracking.stub import StubConfig, run_stub
@@ -26,7 +28,8 @@ def tracking_stub(
     configure_logging("auto", "info")
     typer.echo(f"tracking stub on http://{host}:{port} (seed {seed})", err=True)
     try:
-        run_stub(StubConfig(db=db, seed=seed, per_title=per_title, latency=latency, fail=fail), host, port)
+        run_stub(StubConfig(db=db, seed=seed, per_title=per_title, latency=latency, fail=fail,
+                            hold=hold), host, port)
     except OSError as exc:
         typer.echo(f"ivr tracking-stub: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None

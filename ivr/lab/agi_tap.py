@@ -14,6 +14,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ..waiting import DEADLINE
+
 __all__ = ["AgiTap"]
 
 #: Bytes read per chunk; a relay never holds more than this per direction.
@@ -127,12 +129,12 @@ class TapThread:
     def start(self) -> int:
         """Start listening; returns the port Asterisk should use for FastAGI."""
         self._thread.start()
-        self._ready.wait(10)
+        self._ready.wait(DEADLINE)
         return self.tap.port
 
     def stop(self) -> None:
         if not self._thread.is_alive():
             return
-        asyncio.run_coroutine_threadsafe(self.tap.stop(), self._loop).result(5)
+        asyncio.run_coroutine_threadsafe(self.tap.stop(), self._loop).result(DEADLINE)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)

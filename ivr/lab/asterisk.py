@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..waiting import DEADLINE, STARTUP
+
 __all__ = ["AsteriskProcess", "AsteriskFailed", "LOG_LINE"]
 
 #: A line of the ``messages`` log: ``[2026-11-25 10:00:00.123] ERROR[1234][C-0001] file.c: text``.
@@ -31,7 +33,7 @@ class AsteriskProcess:
         self.console_path = state_dir / "console.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = STARTUP) -> None:
         """Start in the foreground (no console) and wait until Asterisk says it is fully booted."""
         console = open(self.console_path, "ab")
         self.proc = subprocess.Popen([str(self.binary), "-C", str(self.conf), "-f", "-n"],
@@ -42,14 +44,14 @@ class AsteriskProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AsteriskFailed(f"Asterisk exited with {self.proc.returncode}:\n{self.tail()}")
-            done = self.cli("core waitfullybooted", timeout=5, check=False)
+            done = self.cli("core waitfullybooted", timeout=DEADLINE, check=False)
             if done.returncode == 0 and "fully booted" in done.stdout:
                 return
             time.sleep(0.2)
         self.stop()
         raise AsteriskFailed(f"Asterisk did not finish booting in {timeout:g} s:\n{self.tail()}")
 
-    def cli(self, command: str, *, timeout: float = 10.0, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, command: str, *, timeout: float = DEADLINE, check: bool = True) -> subprocess.CompletedProcess:
         """Run one CLI command through the control socket (``asterisk -rx``)."""
         done = subprocess.run([str(self.binary), "-C", str(self.conf), "-rx", command], capture_output=True,
                               text=True, timeout=timeout)
@@ -57,7 +59,7 @@ class AsteriskProcess:
             raise AsteriskFailed(f"asterisk -rx {command!r}: {done.stderr.strip() or done.stdout.strip()}")
         return done
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = DEADLINE) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         try:

@@ -9,19 +9,21 @@ import secrets
 import shutil
 import socket
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..waiting import DEADLINE, ConditionTimeout, wait_until
 from .agi_tap import TapThread
 from .asterisk import AsteriskProcess
 from .bundle import find_asterisk
 from .config import HostSettings, adapt_for_host, fill_placeholders
-from .services import Service, ServiceFailed, faketime_env, free_port, free_udp_range
+from .ports import free_port, free_udp_range
+from .services import Service, ServiceFailed, faketime_env
 
 __all__ = ["Lab", "LabOptions", "LabSecrets"]
 
@@ -181,7 +183,7 @@ class Lab:
     def admin_url_2(self) -> str:
         return f"http://{self.host}:{self.admin_port_2}"
 
-    def admin_get(self, path: str, timeout: float = 5.0, node: int = 1) -> dict:
+    def admin_get(self, path: str, timeout: float = DEADLINE, node: int = 1) -> dict:
         """A JSON page of a node's admin API (``node=2``: the second node)."""
         try:
             return json.loads(self._admin(path, timeout, node))
@@ -197,41 +199,80 @@ class Lab:
 
     def expected_wait(self, queue: str) -> float | None:
         """The IVR's current idea of a queue's expected wait, in seconds (from its /metrics)."""
-        text = self._admin("/metrics", 5).decode()
+        text = self._admin("/metrics", DEADLINE).decode()
         m = re.search(rf'^ivr_queue_expected_wait_seconds{{queue="{re.escape(queue)}"}} (\S+)$', text, re.M)
         return float(m.group(1)) if m else None
 
-    def wait_expected_wait(self, queue: str, test, timeout: float = 20.0) -> float:
+    def wait_expected_wait(self, queue: str, test: Callable[[float], bool], timeout: float = DEADLINE) -> float:
         """Until ``test(wait)`` holds for the queue (the IVR refreshes queue state every few seconds)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            wait = self.expected_wait(queue)
-            if wait is not None and test(wait):
-                return wait
-            if time.monotonic() > deadline:
-                raise ServiceFailed(f"queue {queue}: expected wait {wait} after {timeout:g} s")
-            time.sleep(0.3)
+        last: list[float | None] = [None]
 
-    def wait_ami_connected(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < deadline:
-            state = self.admin_get("/readyz").get("checks", {}).get("ami")
-            if state == "connected":
-                return
-            time.sleep(0.2)
-        raise ServiceFailed(f"the IVR did not connect to Asterisk's AMI in {timeout:g} s (state {state!r})")
+        def holds() -> bool:
+            last[0] = wait = self.expected_wait(queue)
+            return wait is not None and test(wait)
 
-    def record(self, sip_call_id: str, timeout: float = 10.0) -> dict | None:
-        """The IVR's call record for the call with this SIP Call-ID (it is written as the call ends)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        try:
+            wait_until(holds, f"the IVR's expected wait for queue {queue} to pass the test", timeout=timeout,
+                       interval=0.3, seen=lambda: last[0])
+        except ConditionTimeout as exc:
+            raise ServiceFailed(str(exc)) from None
+        assert last[0] is not None
+        return last[0]
+
+    def wait_ami_connected(self, timeout: float = DEADLINE) -> None:
+        def state() -> object:
+            return self.admin_get("/readyz").get("checks", {}).get("ami")
+
+        try:
+            wait_until(lambda: state() == "connected", "the IVR to log in to Asterisk's AMI", timeout=timeout,
+                       interval=0.2, seen=state)
+        except ConditionTimeout as exc:
+            raise ServiceFailed(str(exc)) from None
+
+    def record(self, sip_call_id: str, timeout: float = DEADLINE) -> dict | None:
+        """The IVR's call record for the call with this SIP Call-ID (it is written as the call ends);
+        None if there is none after ``timeout`` seconds."""
+        def found() -> dict | None:
             calls = self.admin_get(f"/calls/recent?limit=200&sip_call_id={urllib.parse.quote(sip_call_id)}")
-            if calls.get("calls"):
-                return calls["calls"][-1]
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.2)
+            return calls["calls"][-1] if calls.get("calls") else None
+
+        try:
+            return wait_until(found, f"the record of SIP call {sip_call_id}", timeout=timeout, interval=0.2)
+        except ConditionTimeout:
+            return None
+
+    # -- SIP phones as Asterisk sees them ------------------------------------
+
+    def contact_states(self, aor: str) -> list[str]:
+        """The qualify state of each contact registered for ``aor`` (``Avail``, ``Unavail``…)."""
+        assert self.asterisk is not None
+        out = self.asterisk.cli("pjsip show contacts").stdout
+        return [m.group(1) for m in re.finditer(rf"^\s*Contact:\s+{re.escape(aor)}/\S+\s+\S+\s+(\S+)", out, re.M)]
+
+    def wait_phone_gone(self, aor: str, timeout: float = DEADLINE) -> None:
+        """Until Asterisk no longer counts on the phone registered as ``aor`` (stopped: it does not answer
+        the qualify Asterisk sends now), so its queue member is unavailable."""
+        assert self.asterisk is not None
+        self.asterisk.cli(f"pjsip qualify {aor}", check=False)
+        wait_until(lambda: all(state != "Avail" for state in self.contact_states(aor)),
+                   f"Asterisk to find the phone {aor} gone", timeout=timeout, interval=0.5,
+                   seen=lambda: self.contact_states(aor))
+
+    def channels(self) -> int:
+        """Channels up in Asterisk now."""
+        assert self.asterisk is not None
+        out = self.asterisk.cli("core show channels count").stdout
+        found = re.search(r"^(\d+) active channels?", out, re.M)
+        return int(found.group(1)) if found else -1
+
+    def wait_idle(self, timeout: float = DEADLINE) -> None:
+        """Hang up whatever call is still up (a phone a test stopped mid-call leaves its channel in a
+        bridge until Asterisk notices) and wait until no channel is left: the next test starts on an
+        idle line."""
+        assert self.asterisk is not None
+        self.asterisk.cli("channel request hangup all", check=False)
+        wait_until(lambda: self.channels() == 0, "no channel up in Asterisk", timeout=timeout, interval=0.2,
+                   seen=self.channels)
 
     def describe(self) -> str:
         """Where everything is, for a failure message."""

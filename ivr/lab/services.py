@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,41 +13,13 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["Service", "ServiceFailed", "free_port", "free_udp_range", "faketime_env"]
+from ..waiting import DEADLINE, STARTUP
+
+__all__ = ["Service", "ServiceFailed", "faketime_env"]
 
 
 class ServiceFailed(RuntimeError):
     """A process did not become ready; the message carries the end of its output."""
-
-
-def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def free_udp_range(size: int, host: str = "127.0.0.1", start: int = 20000, stop: int = 32000) -> tuple[int, int]:
-    """``size`` consecutive free UDP ports from an even one (Asterisk's RTP range for one lab).
-
-    Below Linux's ephemeral range (32768 and up), where :func:`free_port` and every client socket
-    get their ports: a lab's RTP never takes a port a phone or another lab was just given."""
-    base = start + (os.getpid() * 7919) % (stop - start - size)
-    for offset in range(0, stop - start, size):
-        first = (start + (base - start + offset) % (stop - start - size)) & ~1
-        socks = []
-        try:
-            for port in range(first, first + size):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind((host, port))
-            return first, first + size - 1
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise ServiceFailed(f"no {size} consecutive free UDP ports")
 
 
 def faketime_env(start: datetime) -> dict[str, str]:
@@ -84,7 +55,7 @@ class Service:
         """``python -m ivr <subcommand>`` with the running interpreter."""
         return cls(kw.pop("name", subcommand[0]), [sys.executable, "-m", "ivr", *subcommand], **kw)
 
-    def start(self, timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
+    def start(self, timeout: float = STARTUP, headers: dict[str, str] | None = None) -> None:
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
@@ -95,7 +66,7 @@ class Service:
                 raise ServiceFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
             try:
                 request = urllib.request.Request(self.ready_url, headers=headers or {})
-                with urllib.request.urlopen(request, timeout=2) as resp:
+                with urllib.request.urlopen(request, timeout=DEADLINE) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -108,13 +79,13 @@ class Service:
         """SIGKILL, as a crash would: no drain, no goodbye."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+            self.proc.wait(DEADLINE)
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> int | None:
+    def stop(self, timeout: float = DEADLINE) -> int | None:
         """SIGTERM (the IVR drains its calls), SIGKILL after ``timeout``; returns the exit code."""
         if self.proc is None:
             return None

@@ -61,6 +61,11 @@ class LostCallWitness:
         self.written = 0
         self._pending: set[asyncio.Task] = set()
 
+    @property
+    def pending(self) -> int:
+        """Lost calls waiting for their settling time."""
+        return len(self._pending)
+
     def __call__(self, event: dict[str, Any]) -> None:
         record = self.lost_call(event)
         if record is None:

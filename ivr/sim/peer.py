@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .channel import Event, SimChannel, build_env_block
+from .gate import PromptGate
 from .scenario import Scenario
 
 __all__ = ["CallTrace", "place_call"]
@@ -33,6 +34,10 @@ class CallTrace:
     close_after_hangup_s: float | None = None
     #: time.monotonic() when the IVR closed the connection (None if it never did).
     closed_at: float | None = None
+    #: The environment block reached the IVR: from then on the call is the IVR's, and has a record.
+    env_sent: bool = False
+    #: Seconds slept to give replies at their real time (``realtime``; 0 otherwise).
+    slept: float = 0.0
 
 
 def _dialplan_args(scenario: Scenario, uniqueid: str) -> list[str]:
@@ -57,6 +62,7 @@ async def place_call(
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
     realtime: bool = False,
+    gate: PromptGate | None = None,
 ) -> CallTrace:
     """Run one scenario as a call against the FastAGI server at host:port.
 
@@ -65,6 +71,7 @@ async def place_call(
     With ``realtime``, each reply comes when the simulated call would give it: after the prompt's
     real length, the caller's wait or the timeout (the virtual clock's advance, slept), as on a
     real Asterisk; the IVR's turn time is still measured from the reply to its next command.
+    With ``gate``, the command playing the gate's prompt is answered only once the gate is released.
     """
     uniqueid = f"{time.time():.0f}.{uuid.uuid4().int % 100000}"
     channel = SimChannel(
@@ -103,6 +110,7 @@ async def place_call(
     try:
         writer.write(env.encode())
         await writer.drain()
+        trace.env_sent = True
         replied_at = time.monotonic()
         while True:
             try:
@@ -124,7 +132,10 @@ async def place_call(
             was_dead = channel.dead
             channel.events.append(Event(round(channel.clock, 3), "ivr", line.rstrip("\n")))
             clock_before = channel.clock
+            prompts_before = len(channel.prompts)
             reply = channel.handle(line)
+            if gate is not None and any(gate.matches(p) for p in channel.prompts[prompts_before:]):
+                await gate.hold()
             if reply.close:
                 hangup_at = time.monotonic()
                 writer.close()  # the IVR must notice the dropped connection
@@ -132,6 +143,7 @@ async def place_call(
             text = (await reply.run()) if reply.run is not None else reply.lines
             if realtime and channel.clock > clock_before:
                 await asyncio.sleep(channel.clock - clock_before)
+                trace.slept += channel.clock - clock_before
             text += channel.after_reply()
             if channel.dead and not was_dead and hangup_at is None:
                 hangup_at = time.monotonic()

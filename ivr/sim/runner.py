@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..waiting import DEADLINE, ConditionTimeout, until
+from .gate import PromptGate
 from .peer import CallTrace, place_call
 from .scenario import Scenario
 
@@ -41,6 +42,13 @@ class CallResult:
             "virtual_seconds": round(ch.clock, 2),
             "transcript": [{"t": e.t, "who": e.who, "text": e.text} for e in ch.events],
         }
+
+
+#: Seconds within which the IVR must let go of a channel whose caller hung up. The IVR notices at
+#: once (Asterisk answers its next command with HANGUP/511); an IVR that only noticed at its next
+#: timer would hold it for a question's timeout (6 s by default) or more. The margin below that is
+#: for a busy machine: this checks an event with a deadline, it is not a speed target.
+RELEASE_DEADLINE = 5.0
 
 
 def _same_prompt(wanted: str, played: str) -> bool:
@@ -95,7 +103,7 @@ def check(trace: CallTrace, record: dict[str, Any] | None = None) -> CallResult:
     if ch.dead and not ch.hung_up_by_ivr:
         if ch.commands_after_hangup > 3:
             failures.append(f"the IVR sent {ch.commands_after_hangup} commands after the hang-up")
-        if trace.close_after_hangup_s is not None and trace.close_after_hangup_s > 2.0:
+        if trace.close_after_hangup_s is not None and trace.close_after_hangup_s > RELEASE_DEADLINE:
             failures.append(f"the IVR kept the dead channel for {trace.close_after_hangup_s:.1f} s")
     return CallResult(sc, trace, outcome, failures, record)
 
@@ -112,12 +120,14 @@ async def run_scenarios(
     speed: float = 1.0,
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
+    gate: PromptGate | None = None,
 ) -> list[CallResult]:
     """Run each scenario ``repeat`` times with at most ``concurrency`` calls at once.
 
     ``records`` (a list of call records kept by an embedded server) lets the
     outcome be checked against what the server recorded. ``speed`` is the
-    pace of caller audio over AudioSocket (1.0 real time, 0 as fast as possible).
+    pace of caller audio over AudioSocket (1.0 real time, 0 as fast as possible). ``gate`` holds
+    the calls at a prompt until released (:class:`~ivr.sim.gate.PromptGate`).
     """
     from .audio_peer import SimAudioSocket
 
@@ -128,9 +138,9 @@ async def run_scenarios(
     async def one(sc: Scenario) -> CallResult:
         async with sem:
             trace = await place_call(sc, host, port, audiosocket=audiosocket, classic=classic,
-                                     classic_env=classic_env)
+                                     classic_env=classic_env, gate=gate)
         record = None
-        if records is not None:
+        if records is not None and trace.env_sent:
             record = await _find_record(records, trace.uniqueid)
         return check(trace, record)
 
@@ -138,18 +148,16 @@ async def run_scenarios(
     return list(await asyncio.gather(*jobs))
 
 
-async def _find_record(records, uniqueid: str, wait: float = 2.0) -> dict[str, Any] | None:
-    """The embedded server writes the record just after closing the socket: wait a little."""
-    deadline = time.monotonic() + wait
-    while True:
-        for rec in reversed(records.records):
-            if rec.uniqueid == uniqueid:
-                from dataclasses import asdict
+async def _find_record(records, uniqueid: str, wait: float = DEADLINE) -> dict[str, Any] | None:
+    """The embedded server writes the record just after closing the socket: wait for it (every call
+    that sent its environment block gets one; the deadline only counts for a server that broke that)."""
+    def found() -> dict[str, Any] | None:
+        return next((asdict(rec) for rec in reversed(records.records) if rec.uniqueid == uniqueid), None)
 
-                return asdict(rec)
-        if time.monotonic() > deadline:
-            return None
-        await asyncio.sleep(0.01)
+    try:
+        return await until(found, f"the record of call {uniqueid}", timeout=wait, interval=0.01)
+    except ConditionTimeout:
+        return None
 
 
 def percentile(values: list[float], pct: float) -> float:

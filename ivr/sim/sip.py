@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..waiting import DEADLINE, ConditionTimeout, until
 from .scenario import Hangup, Press, Say, Scenario, Silence, Wait
 
 __all__ = ["SipCaller", "SipCallResult", "mulaw_encode", "mulaw_decode", "digest_response", "run_sip_scenarios",
@@ -148,6 +149,17 @@ def _parse(msg: bytes) -> tuple[str, dict[str, str], str]:
     return lines[0], headers, body
 
 
+async def _first_of(*events: asyncio.Event | None, timeout: float) -> asyncio.Event | None:
+    """The first of ``events`` (None ones left out) to be set within ``timeout`` seconds; None if none was."""
+    waiting = {asyncio.ensure_future(e.wait()): e for e in events if e is not None}
+    try:
+        done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiting:
+            task.cancel()
+    return next((waiting[task] for task in done), None)
+
+
 class SipCaller:
     """Places one SIP call per scenario to ``number`` through ``proxy``."""
 
@@ -178,7 +190,9 @@ class SipCaller:
             except OSError:
                 return "127.0.0.1"
 
-    async def call(self, scenario: Scenario) -> SipCallResult:
+    async def call(self, scenario: Scenario, *, leave: asyncio.Event | None = None) -> SipCallResult:
+        """Place the scenario's call. Once the IVR's part is over (the caller is in the queue), the caller
+        stays ``stay_in_queue`` seconds, or until ``leave`` is set when given, then hangs up."""
         loop = asyncio.get_running_loop()
         result = SipCallResult(scenario.name, caller=scenario.call.caller)
         started = time.monotonic()
@@ -197,7 +211,7 @@ class SipCaller:
             media = _Media(rtp, rtp_t, dialog["remote_rtp"])
             media.start()
             try:
-                await self._converse(scenario, sip, dialog, media, result)
+                await self._converse(scenario, sip, dialog, media, result, leave)
             finally:
                 await media.stop()
         except (OSError, asyncio.TimeoutError) as exc:
@@ -213,7 +227,7 @@ class SipCaller:
         return result
 
     async def _converse(self, scenario: Scenario, sip: _Udp, dialog: dict, media: "_Media",
-                        result: SipCallResult) -> None:
+                        result: SipCallResult, leave: asyncio.Event | None = None) -> None:
         """Play the steps as a caller would: each answers the IVR's next prompt once it is over.
 
         A step waits for the IVR to speak again after the caller's last action (so keys typed
@@ -261,10 +275,9 @@ class SipCaller:
                 await media.until_loud(last_action, self.max_prompt_wait, bye)
                 await self._until_ivr_done(result.call_id, media, bye)
                 ivr_done = time.monotonic()
-                try:
-                    await asyncio.wait_for(bye.wait(), self.stay_in_queue)
+                if await _first_of(bye, leave, timeout=self.stay_in_queue) is bye:
                     result.ended_by = "ivr"
-                except asyncio.TimeoutError:
+                else:
                     await self._bye(sip, dialog)
                     result.ended_by = "caller (queue reached)"
             elif not result.ended_by:
@@ -532,7 +545,7 @@ async def run_sip_scenarios(caller: SipCaller, scenarios: list[Scenario], *, con
     async def one(sc: Scenario):
         async with sem:
             result = await caller.call(sc)
-        rec = await record(result.call_id, 10.0) if record is not None and result.answered else None
+        rec = await record(result.call_id, DEADLINE) if record is not None and result.answered else None
         failures = [result.error] if result.error else []
         if not result.answered and not result.error:
             failures.append("the call was not answered")
@@ -550,16 +563,19 @@ class AdminRecords:
         self.url = admin_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def __call__(self, sip_call_id: str, wait: float = 10.0) -> dict | None:
+    async def __call__(self, sip_call_id: str, wait: float = DEADLINE) -> dict | None:
         import aiohttp
 
-        deadline = time.monotonic() + wait
         async with aiohttp.ClientSession(headers=self.headers) as http:
-            while True:
-                # The IVR writes the record as the call ends, just after the caller's BYE.
+
+            async def found() -> dict | None:
                 async with http.get(f"{self.url}/calls/recent",
                                     params={"limit": "200", "sip_call_id": sip_call_id}) as resp:
                     calls = (await resp.json()).get("calls", []) if resp.status == 200 else []
-                if calls or time.monotonic() > deadline:
-                    return calls[-1] if calls else None
-                await asyncio.sleep(0.25)
+                return calls[-1] if calls else None
+
+            # The IVR writes the record as the call ends, just after the caller's BYE.
+            try:
+                return await until(found, f"the record of SIP call {sip_call_id}", timeout=wait, interval=0.25)
+            except ConditionTimeout:
+                return None

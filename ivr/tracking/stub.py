@@ -7,8 +7,11 @@ API (errors are JSON ``{"error": ...}``):
 - ``GET /healthz``
 
 Fault injection: ``latency`` (seconds added to every answer), ``fail`` (answer
-503 to everything) — set at start or with ``PUT /v1/_faults`` — and two magic
-file numbers (:data:`~ivr.tracking.dataset.FAULT_NUMBERS`).
+503 to everything), ``hold`` (every file request waits until the hold is lifted:
+a tester keeps calls in their lookup for as long as they need, then lets them
+go) — set at start or with ``PUT /v1/_faults``, read with ``GET /v1/_faults``
+(``held``: the requests waiting now) — and two magic file numbers
+(:data:`~ivr.tracking.dataset.FAULT_NUMBERS`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ..ants3400.statuses import STATUSES
 from ..ants3400.titles import TITLE_TYPES
 from .dataset import FAULT_NUMBERS, generate
 
-__all__ = ["StubConfig", "create_app", "run_stub", "open_database"]
+__all__ = ["StubConfig", "Faults", "create_app", "run_stub", "open_database"]
 
 DB = web.AppKey("db", aiosqlite.Connection)
 
@@ -41,7 +44,38 @@ class StubConfig:
     per_title: int = 1500
     latency: float = 0.0
     fail: bool = False
+    hold: bool = False
     today: date | None = None
+
+
+class Faults:
+    """The faults a running stub injects (changed with ``PUT /v1/_faults``)."""
+
+    def __init__(self, cfg: StubConfig) -> None:
+        self.latency = cfg.latency
+        self.fail = cfg.fail
+        #: Set while requests may go on; cleared while they are held.
+        self._released = asyncio.Event()
+        self.held = 0
+        self.hold(cfg.hold)
+
+    def hold(self, on: bool) -> None:
+        if on:
+            self._released.clear()
+        else:
+            self._released.set()
+
+    async def wait_released(self) -> None:
+        if self._released.is_set():
+            return
+        self.held += 1
+        try:
+            await self._released.wait()
+        finally:
+            self.held -= 1
+
+    def as_json(self) -> dict:
+        return {"latency": self.latency, "fail": self.fail, "hold": not self._released.is_set(), "held": self.held}
 
 
 async def open_database(cfg: StubConfig) -> aiosqlite.Connection:
@@ -75,7 +109,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def create_app(cfg: StubConfig) -> web.Application:
     app = web.Application()
-    state = {"latency": cfg.latency, "fail": cfg.fail}
+    state = Faults(cfg)
 
     async def on_startup(app: web.Application) -> None:
         app[DB] = await open_database(cfg)
@@ -85,10 +119,12 @@ def create_app(cfg: StubConfig) -> web.Application:
 
     @web.middleware
     async def faults(request: web.Request, handler):
+        if request.path.startswith("/v1/files/"):
+            await state.wait_released()
         if request.path.startswith("/v1/") and not request.path.startswith("/v1/_faults"):
-            if state["latency"]:
-                await asyncio.sleep(state["latency"])
-            if state["fail"]:
+            if state.latency:
+                await asyncio.sleep(state.latency)
+            if state.fail:
                 return _error(503, "service unavailable (fault injection)")
         return await handler(request)
 
@@ -143,17 +179,28 @@ def create_app(cfg: StubConfig) -> web.Application:
             body = await request.json()
         except json.JSONDecodeError:
             return _error(422, "JSON body expected")
+        if not isinstance(body, dict):
+            return _error(422, "a JSON object expected")
         if "latency" in body:
-            state["latency"] = float(body["latency"])
+            try:
+                state.latency = max(0.0, float(body["latency"]))
+            except (TypeError, ValueError):
+                return _error(422, "latency must be a number of seconds")
         if "fail" in body:
-            state["fail"] = bool(body["fail"])
-        return web.json_response(state)
+            state.fail = bool(body["fail"])
+        if "hold" in body:
+            state.hold(bool(body["hold"]))
+        return web.json_response(state.as_json())
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return web.json_response(state.as_json())
 
     app.middlewares.append(faults)
     app.router.add_get("/v1/files/{title_type}/{file_number}", get_file)
     app.router.add_get("/v1/files", list_files)
     app.router.add_get("/healthz", healthz)
     app.router.add_put("/v1/_faults", put_faults)
+    app.router.add_get("/v1/_faults", get_faults)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app

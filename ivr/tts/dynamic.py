@@ -8,6 +8,10 @@ status), so:
   random one per process): nobody can find a number's file by hashing every number;
 - they are readable by the owner and the group only (0640, in a 2750 folder whose group Asterisk is in);
 - they expire (24 h by default) and the cache is bounded in files: :meth:`DynamicPrompts.sweep`.
+
+A file's age is read on the cache's own clock: each file is stamped with it when written, so the
+sweep never compares the file system's idea of now with another one (a clock set by a test, a
+machine whose clock jumped).
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ class DynamicPrompts:
     """Renders French text to 8 kHz WAV once per (text, voice) and returns its playback path."""
 
     def __init__(self, cache_dir: Path, voice: Voice = Voice(), renderer: Callable[[str, Voice], bytes] | None = None,
-                 max_concurrent: int = 2, *, key: bytes = b"", ttl: float = 24 * 3600, max_files: int = 20_000) -> None:
+                 max_concurrent: int = 2, *, key: bytes = b"", ttl: float = 24 * 3600, max_files: int = 20_000,
+                 clock: Callable[[], float] = time.time) -> None:
         self.cache_dir = Path(cache_dir)
+        self.clock = clock
         self.voice = voice
         self.ttl = ttl
         self.max_files = max_files
@@ -63,7 +69,7 @@ class DynamicPrompts:
 
     def _fresh(self, wav: Path) -> bool:
         try:
-            return time.time() - wav.stat().st_mtime < self.ttl
+            return self.clock() - wav.stat().st_mtime < self.ttl
         except OSError:
             return False
 
@@ -82,7 +88,7 @@ class DynamicPrompts:
         try:
             async with self._sem:
                 pcm = await asyncio.to_thread(self._render, text, self.voice)
-                await asyncio.to_thread(write_wav, wav, pcm, mode=FILE_MODE, dir_mode=DIR_MODE)
+                await asyncio.to_thread(self._write, wav, pcm)
             pending.set_result(None)
         except BaseException as exc:
             pending.set_exception(exc)
@@ -90,6 +96,11 @@ class DynamicPrompts:
         finally:
             del self._rendering[wav]
         return str(base)
+
+    def _write(self, wav: Path, pcm: bytes) -> None:
+        write_wav(wav, pcm, mode=FILE_MODE, dir_mode=DIR_MODE)
+        now = self.clock()
+        os.utime(wav, (now, now))  # its age on the cache's clock
 
     def sweep(self) -> int:
         """Delete readbacks older than the time-to-live, then the oldest beyond ``max_files``.
@@ -102,7 +113,7 @@ class DynamicPrompts:
                        if e.name.startswith("dyn-") and e.name.endswith(".wav")]
         except FileNotFoundError:
             return 0
-        now = time.time()
+        now = self.clock()
         expired = [p for mtime, p in entries if now - mtime >= self.ttl]
         kept = sorted((mtime, p) for mtime, p in entries if now - mtime < self.ttl)
         over = [p for _, p in kept[: max(0, len(kept) - self.max_files)]]

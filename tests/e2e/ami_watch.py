@@ -8,6 +8,8 @@ from collections import deque
 
 from panoramisk import Manager
 
+from ivr.waiting import DEADLINE, until
+
 __all__ = ["AmiWatch"]
 
 
@@ -25,7 +27,7 @@ class AmiWatch:
         self.seen.append((time.monotonic(), dict(event)))
 
     async def __aenter__(self) -> "AmiWatch":
-        await asyncio.wait_for(self.manager.connect(), 10)
+        await asyncio.wait_for(self.manager.connect(), DEADLINE)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -40,17 +42,13 @@ class AmiWatch:
         return [(t, e) for t, e in self.seen
                 if e.get("Event") == name and all(fits(e.get(k), v) for k, v in match.items())]
 
-    async def wait_for(self, name: str, timeout: float, **match: str) -> tuple[float, dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.events(name, **match)
-            if found:
-                return found[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no AMI {name} event matching {match} within {timeout:g} s")
-            await asyncio.sleep(0.1)
+    async def wait_for(self, name: str, timeout: float = DEADLINE, **match: str) -> tuple[float, dict]:
+        """The first ``name`` event matching ``match`` (already seen, or when it comes)."""
+        found = await until(lambda: self.events(name, **match), f"an AMI {name} event matching {match}",
+                            timeout=timeout, interval=0.1)
+        return found[0]
 
-    async def action(self, fields: dict, timeout: float = 10.0):
+    async def action(self, fields: dict, timeout: float = DEADLINE):
         return await asyncio.wait_for(self.manager.send_action(fields), timeout)
 
     def release_seconds(self, uniqueid: str) -> float | None:

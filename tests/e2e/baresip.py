@@ -20,26 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.lab.services import free_port
+from ivr.lab.ports import free_port
 from ivr.sim.sip import SPEECH_RMS  # what counts as heard, as the product's SIP tester counts it
+from ivr.waiting import DEADLINE, wait_until
 
 __all__ = ["Baresip", "free_sip_port", "silence_wav", "speech_share"]
 
 
 def free_sip_port() -> int:
-    """A port for baresip's ``sip_listen``: it also listens on TCP there and on TCP port + 1 (SIP/TLS),
+    """A port for baresip's ``sip_listen``: it listens on UDP and TCP there and on TCP port + 1 (SIP/TLS),
     and fails to start when any of them is taken."""
-    for _ in range(100):
-        port = free_port(kind=socket.SOCK_DGRAM)
-        try:
-            for p in (port, port + 1):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port for baresip")
-
+    return free_port(socket.SOCK_DGRAM, also=(socket.SOCK_STREAM,), span=2)
 
 
 def silence_wav(path: Path, seconds: float) -> Path:
@@ -77,7 +68,7 @@ class Baresip:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.user = user
         self.sip_port = sip_port or free_sip_port()
-        self.cons_port = free_port(kind=socket.SOCK_DGRAM)
+        self.cons_port = free_port(socket.SOCK_DGRAM, also=(socket.SOCK_STREAM,))  # its console: UDP and TCP
         self.registrar = registrar
         self.log = self.dir / "baresip.log"
         self.proc: subprocess.Popen | None = None
@@ -108,7 +99,7 @@ class Baresip:
         self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         out.close()
-        self.wait_log("baresip is ready", 15)
+        self.wait_log("baresip is ready")
 
     def dial(self, uri: str) -> None:
         self.type(f"/dial {uri}\n")
@@ -131,16 +122,17 @@ class Baresip:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def wait_log(self, pattern: str, timeout: float) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.output())
-            if m:
-                return m
-            if self.proc is not None and self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"baresip {self.user}: no {pattern!r} in {timeout:g} s:\n{self.output()[-1500:]}")
+    def wait_log(self, pattern: str, timeout: float = DEADLINE) -> re.Match:
+        """Until the phone's output shows ``pattern`` (fails at once if the phone exits)."""
+        def seen() -> re.Match | bool | None:
+            exited = self.proc is not None and self.proc.poll() is not None
+            return re.search(pattern, self.output()) or exited
+
+        found = wait_until(seen, f"baresip {self.user} to log {pattern!r}", timeout=timeout,
+                           seen=lambda: self.output()[-1500:])
+        if not isinstance(found, re.Match):
+            raise AssertionError(f"baresip {self.user} exited before {pattern!r}:\n{self.output()[-1500:]}")
+        return found
 
     def call_id(self) -> str:
         """The SIP Call-ID of the phone's last call (from its SIP trace, ``-s``)."""
@@ -191,11 +183,9 @@ class Baresip:
         return dumps[-1] if dumps else None
 
     def stop(self) -> None:
+        """End the phone at once. (Debian's baresip 1.0 neither exits nor unregisters on ``q``: Asterisk
+        finds a registered phone gone when it stops answering qualify, see ``Lab.wait_phone_gone``.)"""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.type("q")  # quits, unregistering first
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(DEADLINE)

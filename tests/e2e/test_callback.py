@@ -34,17 +34,17 @@ async def test_an_accepted_callback_rings_the_caller_and_joins_the_queue(lab, tm
     try:
         async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
             booked = await caller.call(booking)
-            record = await caller.record(booked.call_id, 10)
+            record = await caller.record(booked.call_id)
             assert record["outcome"] == "callback" and booked.ended_by == "ivr", record
             wrong.start()
             agent.start()  # an agent is free: the IVR dials the callback
-            agent.wait_log(r"200 OK", 10)
-            _, failed = await ami.wait_for("OriginateResponse", 30, Channel=channel, Response="Failure")
+            agent.wait_log(r"200 OK")
+            _, failed = await ami.wait_for("OriginateResponse", Channel=channel, Response="Failure")
             await asyncio.to_thread(wrong.stop)
             right.start()
-            _, done = await ami.wait_for("OriginateResponse", 30, Channel=f"{channel}*", Response="Success")
-            _, joined = await ami.wait_for("QueueCallerJoin", 15, Uniqueid=done["Uniqueid"])
-            _, connect = await ami.wait_for("AgentConnect", 20, Uniqueid=done["Uniqueid"])
+            _, done = await ami.wait_for("OriginateResponse", Channel=f"{channel}*", Response="Success")
+            _, joined = await ami.wait_for("QueueCallerJoin", Uniqueid=done["Uniqueid"])
+            _, connect = await ami.wait_for("AgentConnect", Uniqueid=done["Uniqueid"])
         assert joined["Queue"] == "contractor" and connect["Interface"] == "PJSIP/agent2"
         variables = connect.get("DestChanVariable") or []
         context = dict(v.split("=", 1) for v in ([variables] if isinstance(variables, str) else variables))
@@ -56,3 +56,4 @@ async def test_an_accepted_callback_rings_the_caller_and_joins_the_queue(lab, tm
     finally:
         for phone in (wrong, right, agent):
             phone.stop()
+        await asyncio.to_thread(lab.wait_phone_gone, "agent2")  # the next test finds the queue unstaffed

@@ -7,6 +7,7 @@ import asyncio
 
 from ivr.sim.scenario import Scenario
 from ivr.sim.sip import AdminRecords, SipCaller
+from ivr.waiting import DEADLINE, until
 from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
 from tests.e2e.baresip import Baresip
@@ -28,8 +29,16 @@ def _agent(tmp_path, lab, name: str) -> Baresip:
     phone = Baresip(tmp_path / name, user=name, password=lab.secrets.agent, registrar=f"127.0.0.1:{lab.sip_port}",
                     register=True, auto_answer=True)
     phone.start()
-    phone.wait_log(r"200 OK", 10)  # registered
+    phone.wait_log(r"200 OK")  # registered
     return phone
+
+
+def _log_out(lab, agents: list[Baresip]) -> None:
+    """The agents' phones off, and Asterisk aware of it: the next test finds the queues unstaffed."""
+    for agent in agents:
+        agent.stop()
+    for agent in agents:
+        lab.wait_phone_gone(agent.user)
 
 
 async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(lab, tmp_path, report):
@@ -43,13 +52,13 @@ async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(l
             complex_call, agent_call = await asyncio.gather(
                 caller.call(_scenario("dossier complexe", "0611000001", "1", "1", f"{COMPLEX}#", "1", "2")),
                 caller.call(_scenario("conseiller au menu", "0611000002", "0")))
-            records = [await caller.record(c.call_id, 10) for c in (complex_call, agent_call)]
+            records = [await caller.record(c.call_id) for c in (complex_call, agent_call)]
             expected = (("inhouse", "PJSIP/agent1", {"IVR_TITLE": "carte_grise", "IVR_STATUS": "expertise",
                                                      "IVR_FILE": "********69"}),
                         ("contractor", "PJSIP/agent2", {"IVR_TITLE": "", "IVR_FILE": ""}))
             for (queue, member, extra), rec in zip(expected, records, strict=True):
                 assert rec["queue"] == queue and rec["outcome"] == f"routed:{queue}"
-                _, connect = await ami.wait_for("AgentConnect", 15, Uniqueid=rec["uniqueid"])
+                _, connect = await ami.wait_for("AgentConnect", Uniqueid=rec["uniqueid"])
                 assert connect["Queue"] == queue and connect["Interface"] == member
                 # The agent's channel carries the context the IVR collected (inherited __IVR_* variables).
                 variables = connect.get("DestChanVariable") or []
@@ -61,8 +70,7 @@ async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(l
         for agent in agents:
             assert "Call established" in agent.output()  # the agent's phone answered the queue's call
     finally:
-        for agent in agents:
-            agent.stop()
+        await asyncio.to_thread(_log_out, lab, agents)
 
 
 async def test_a_third_call_of_the_day_goes_ahead_in_the_queue(lab, report):
@@ -70,19 +78,25 @@ async def test_a_third_call_of_the_day_goes_ahead_in_the_queue(lab, report):
     await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 0)
     repeat, other = "0622000003", "0622000004"
     first, second = _scenario("premier appel", repeat, "0"), _scenario("deuxième appel", repeat, "0")
-    waiting = _tester(lab, stay=20)
+    waiting = _tester(lab, stay=DEADLINE * 5)  # waits in the queue until the test lets it go
     quick = _tester(lab, stay=1)
+    leave = asyncio.Event()
     async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
-        waiter = asyncio.create_task(waiting.call(_scenario("attend son tour", other, "0")))
-        earlier = [asyncio.create_task(quick.call(sc)) for sc in (first, second)]
-        # Same path, a few seconds behind: the first two calls are counted, and the other
-        # caller is already waiting, by the time the third call is routed.
-        await asyncio.sleep(6)
-        third = await quick.call(_scenario("troisième appel", repeat, "0"))
-        await asyncio.gather(*earlier)
-        rec3 = await quick.record(third.call_id, 10)
-        _, join3 = await ami.wait_for("QueueCallerJoin", 10, Uniqueid=rec3["uniqueid"])
-        await waiter
+        waiter = asyncio.create_task(waiting.call(_scenario("attend son tour", other, "0"), leave=leave))
+        try:
+            # The repeat caller's first two calls were routed (and so counted) and have left the queue,
+            # and the other caller is waiting in it, before the third call is placed.
+            for done in await asyncio.gather(*(quick.call(sc) for sc in (first, second))):
+                assert (await quick.record(done.call_id))["outcome"] == "routed:contractor"
+            await ami.wait_for("QueueCallerJoin", CallerIDNum=other)
+            await until(lambda: len(ami.events("QueueCallerLeave", CallerIDNum=repeat)) == 2,
+                        "the first two calls to leave the queue")
+            third = await quick.call(_scenario("troisième appel", repeat, "0"))
+            rec3 = await quick.record(third.call_id)
+            _, join3 = await ami.wait_for("QueueCallerJoin", Uniqueid=rec3["uniqueid"])
+        finally:
+            leave.set()
+            await waiter
     joins = [e for _, e in ami.events("QueueCallerJoin", Queue="contractor")]
     assert len(joins) == 4
     # The other caller was waiting when the third call joined, yet the third call went first.

@@ -32,7 +32,7 @@ async def test_the_simulators_environment_block_matches_a_real_call_through_the_
     caller = SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
                        stay_in_queue=1, record=AdminRecords(lab.admin_url, lab.secrets.admin_token))
     result = await caller.call(scenario)
-    record = await caller.record(result.call_id, 10)
+    record = await caller.record(result.call_id)
     assert record["outcome"] == "closed_hours"
     session = next(s for s in list(lab.tap.tap.sessions)
                    if s and f"sip_call_id={result.call_id}" in s[0]["data"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from ivr.sim.runner import RELEASE_DEADLINE
 from ivr.sim.scenario import Scenario
 from ivr.sim.sip import AdminRecords, SipCaller
+from ivr.waiting import until
 from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
 
@@ -27,8 +29,9 @@ async def test_questions_run_over_audiosocket_keys_answer_them_and_a_hangup_is_l
     leaves = _scenario("raccroche pendant une question", [press("1"), {"kind": "hangup"}])
     async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
         results = await asyncio.gather(*(caller.call(sc) for sc in (served, silent, leaves)))
-        records = [await caller.record(r.call_id, 10) for r in results]
-        await asyncio.sleep(1.0)
+        records = [await caller.record(r.call_id) for r in results]
+        await until(lambda: all(ami.events("Hangup", Uniqueid=r["uniqueid"]) for r in records),
+                    "every call's Hangup event")
     for result, rec in zip(results, records, strict=True):
         report(test="audiosocket", caller="ivr sip-call", scenario=result.scenario, outcome=rec["outcome"],
                seconds=round(result.seconds, 1), via=sorted({q.get("via") for q in rec["recognition"]} - {None}),
@@ -44,7 +47,7 @@ async def test_questions_run_over_audiosocket_keys_answer_them_and_a_hangup_is_l
     assert quiet["recognition"][0]["noinput"] == 1
     # Hanging up while the IVR listens over AudioSocket: the IVR lets go at once.
     assert left["outcome"] == "caller_hangup" and left["hangup_node"] == "question_dossier"
-    assert ami.release_seconds(left["uniqueid"]) < 1.0
+    assert ami.release_seconds(left["uniqueid"]) < RELEASE_DEADLINE
     log = (lab.dir / "ivr.log").read_text()
     assert "Task was destroyed but it is pending" not in log
     assert "Traceback" not in log

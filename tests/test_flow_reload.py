@@ -95,7 +95,7 @@ def test_sighup_reloads_flows_in_a_running_server(tmp_path):
     shutil.copy(FLOW, flows / FLOW.name)
     port = free_port()
     env = dict(os.environ, IVR_FLOW_WATCH_INTERVAL="0", IVR_LOG_FORMAT="json", IVR_STORE=str(tmp_path / "s.sqlite"),
-               IVR_ACCEPTED_DIR=str(tmp_path / "accepted"))
+               IVR_ACCEPTED_DIR=str(tmp_path / "accepted"), IVR_DYNAMIC_PROMPTS_DIR=str(tmp_path / "readbacks"))
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(

@@ -495,7 +495,8 @@ def test_serve_stops_with_a_clear_error_when_the_admin_port_is_taken(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         done = ivr("serve", "--agi-port", "0", "--admin-port", str(port), "--records", str(tmp_path / "c.jsonl"),
-                   timeout=120, env={"IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_ACCEPTED_DIR": str(tmp_path / "a")})
+                   timeout=120, env={"IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_ACCEPTED_DIR": str(tmp_path / "a"),
+                        "IVR_DYNAMIC_PROMPTS_DIR": str(tmp_path / "readbacks")})
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ivr serve: cannot start: the admin HTTP server cannot listen on 127.0.0.1:") and \

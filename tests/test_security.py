@@ -136,6 +136,7 @@ def _serve(tmp_path: Path, nofile: tuple[int, int], **env: str) -> tuple[subproc
     full_env = {**os.environ, "IVR_AGI_PORT": str(ports["agi"]), "IVR_ADMIN_PORT": str(ports["admin"]),
                 "IVR_AUDIOSOCKET_PORT": "0", "IVR_RECORDS": str(tmp_path / "calls.jsonl"),
                 "IVR_STORE": str(tmp_path / "s.sqlite"), "IVR_ACCEPTED_DIR": str(tmp_path / "accepted"),
+                "IVR_DYNAMIC_PROMPTS_DIR": str(tmp_path / "readbacks"),
                 "IVR_TRACKING_URL": f"http://127.0.0.1:{ports['tracking']}",
                 "IVR_SPEECH": "false", "IVR_ALLOW_SIM_CLOCK": "true", "IVR_LOG_FORMAT": "json",
                 "IVR_FLOW_WATCH_INTERVAL": "0", **env}
@@ -426,6 +427,18 @@ async def test_readback_files_cannot_be_found_by_hashing_numbers_and_expire(tmp_
         srv.readbacks.clock = lambda: written + 25 * 3600
         assert srv.readbacks.sweep() == len(files)
         assert list(cache.glob("dyn-*.wav")) == []
+
+
+async def test_a_readback_expires_a_day_after_its_last_use_not_while_a_call_plays_it(tmp_path):
+    now = [1_796_000_000.0]
+    prompts = DynamicPrompts(tmp_path, renderer=lambda text, voice: b"\0\0" * 80, clock=lambda: now[0])
+    path = await prompts.playback_path("numéro 1")
+    now[0] += 23 * 3600
+    assert await prompts.playback_path("numéro 1") == path  # used again an hour before it would expire
+    now[0] += 2 * 3600
+    assert prompts.sweep() == 0  # a sweep meanwhile leaves it: a day has not passed since that use
+    now[0] += 23 * 3600
+    assert prompts.sweep() == 1
 
 
 async def test_the_readback_cache_is_bounded(tmp_path):

@@ -84,6 +84,7 @@ async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None
     admin_port = free_port() if admin else -1
     env = {**os.environ, "IVR_LOG_LEVEL": "error", "IVR_LOG_FORMAT": "json", "IVR_SPEECH": "false",
            "IVR_FLOW_WATCH_INTERVAL": "0", "IVR_STORE": str(tmp / "ivr.sqlite"), "IVR_ACCEPTED_DIR": str(tmp / "accepted"),
+           "IVR_DYNAMIC_PROMPTS_DIR": str(tmp / "readbacks"),
            "IVR_TRACKING_URL": f"http://127.0.0.1:{stub_port}", **(env_extra or {})}
     stub = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ivr", "tracking-stub", "--port", str(stub_port),

@@ -127,6 +127,9 @@ class Lab:
             "IVR_AMI_HOST": self.host, "IVR_AMI_PORT": str(self.ami_port), "IVR_AMI_USER": s.ami_user,
             "IVR_AMI_SECRET": s.ami_secret, "IVR_ALLOW_SIM_CLOCK": "true", "IVR_LOG_FORMAT": "json",
             "IVR_FLOW_WATCH_INTERVAL": "0",
+            # The lab's own readbacks (both nodes share them, on one clock): processes elsewhere on the
+            # machine, on other clocks, never sweep them away.
+            "IVR_DYNAMIC_PROMPTS_DIR": str(self.dir / "readbacks"),
         }
         if self.options.speech_model is not None:
             env.update({"IVR_SPEECH": "true", "IVR_VOSK_MODEL": str(self.options.speech_model)})

@@ -41,8 +41,12 @@ async def embedded_server(
         if with_stub:
             stub_runner, stub_port = await start_stub(stub or StubConfig(), "127.0.0.1", 0)
             values["tracking_url"] = f"http://127.0.0.1:{stub_port}"
-        values.update(overrides)
         base = settings or Settings()
+        if base.dynamic_prompts_dir is None:
+            # Readbacks of its own: a server started here (a test, the demo) shares no cache with other
+            # processes, whose sweeps would run on other clocks (a test's frozen one).
+            values["dynamic_prompts_dir"] = Path(tmp) / "readbacks"
+        values.update(overrides)
         server = IvrServer(base.model_copy(update=values), allow_sim_clock=True, keep_records=True,
                            resolver=resolver, watch_flows=False, speech_model=speech_model)
         await server.start()

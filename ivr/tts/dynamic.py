@@ -9,9 +9,10 @@ status), so:
 - they are readable by the owner and the group only (0640, in a 2750 folder whose group Asterisk is in);
 - they expire (24 h by default) and the cache is bounded in files: :meth:`DynamicPrompts.sweep`.
 
-A file's age is read on the cache's own clock: each file is stamped with it when written, so the
-sweep never compares the file system's idea of now with another one (a clock set by a test, a
-machine whose clock jumped).
+A file's age is read on the cache's own clock: each file is stamped with it when written, and again
+each time it is used, so the sweep never compares the file system's idea of now with another one (a
+clock set by a test, a machine whose clock jumped), and a readback a call is about to play is never
+the one a sweep takes (expiry counts from the last use).
 """
 
 from __future__ import annotations
@@ -68,10 +69,15 @@ class DynamicPrompts:
         return self.cache_dir / f"dyn-{digest}"
 
     def _fresh(self, wav: Path) -> bool:
+        """The file exists and has not expired; it is stamped as used now (a sweep leaves it alone)."""
+        now = self.clock()
         try:
-            return self.clock() - wav.stat().st_mtime < self.ttl
+            if now - wav.stat().st_mtime >= self.ttl:
+                return False
+            os.utime(wav, (now, now))
         except OSError:
             return False
+        return True
 
     async def playback_path(self, text: str) -> str:
         """Absolute path (no extension) of ``text`` spoken; rendered off the event loop if needed."""

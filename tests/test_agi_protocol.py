@@ -6,6 +6,7 @@ import pytest
 
 from ivr.edges.agi.protocol import (
     BadEnvironment,
+    EnvironmentReader,
     ReplyParseError,
     build_environment,
     format_command,
@@ -50,6 +51,54 @@ def test_garbage_environment_lines_are_rejected(line):
 def test_environment_without_request_is_rejected():
     with pytest.raises(BadEnvironment, match="agi_request"):
         build_environment(["agi_channel: PJSIP/x"])
+
+
+def _read(block: str) -> object:
+    """Feed a block line by line, as the server does; the environment, or None if it never ended."""
+    reader = EnvironmentReader()
+    for line in block.split("\n"):
+        env = reader.feed(line)
+        if env is not None:
+            return env
+    return None
+
+
+def _asterisk_block(callerid: str = "0612345678", name: str = "unknown") -> str:
+    """What Asterisk writes for a PJSIP call through the product's dialplan, a caller ID put in raw."""
+    lines = load_capture("lab-3499")[0]["data"]
+    return lines.replace("agi_callerid: 0696653788", f"agi_callerid: {callerid}") \
+                .replace("agi_calleridname: unknown", f"agi_calleridname: {name}")
+
+
+@pytest.mark.parametrize("folder", ["commands", "sip", "edge", "route", "sip-dtmf", "lab-3499"])
+def test_the_reader_ends_real_blocks_where_asterisk_ends_them_with_no_problem(folder):
+    env = _read(load_capture(folder)[0]["data"])
+    assert env.request_path == "ants-3400" and env.problems == ()
+    assert env.get("threadid").isdigit()
+
+
+@pytest.mark.parametrize("callerid, forged, problem", [
+    # The audit's forgeries: a line break in the caller ID adds fields Asterisk never sent.
+    ("0612\nagi_network_script: autre-flux", "network_script", "agi_network_script sent twice"),
+    ("0612\nagi_uniqueid: 1.999\nagi_channel: PJSIP/autre", "uniqueid", "agi_uniqueid sent twice"),
+    ("0612\nagi_arg_2: sim_now=2026-11-29T03:00:00+01:00", "arg_2", "agi_arg_2 sent twice"),
+    # A blank line (the old parser's end) or a line that is not a field: the block goes on to its real end.
+    ("0612\n\nagi_network_script: autre-flux", "network_script", "an empty line before agi_threadid"),
+    ("0612\nEvent: QueueCallerJoin", None, "a line that is not a field ('Event: QueueCallerJoin')"),
+])
+def test_a_caller_id_with_line_breaks_cannot_forge_the_environment(callerid, forged, problem):
+    genuine = _read(_asterisk_block())
+    env = _read(_asterisk_block(callerid))
+    assert env is not None and any(problem in p for p in env.problems), env.problems
+    # What Asterisk sent before the break is what is kept: the flow, the call's id, its channel, its args.
+    for field in ("network_script", "uniqueid", "channel", "arg_1", "arg_2", "threadid"):
+        assert env.get(field) == genuine.get(field), field
+    assert env.get("callerid") == "0612"
+
+
+def test_a_first_line_that_is_not_a_field_is_not_asterisk():
+    with pytest.raises(BadEnvironment):
+        EnvironmentReader().feed("GET / HTTP/1.1")
 
 
 def _reply(line: str):

@@ -136,7 +136,7 @@ async def test_oversized_reply_line_ends_that_call_with_an_outcome():
     async with embedded_server(max_line=1024) as srv:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.agi_port)
         writer.write(b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://h/ants-3400\n"
-                     b"agi_uniqueid: big.1\nagi_callerid: 0611111111\n\n")
+                     b"agi_uniqueid: big.1\nagi_callerid: 0611111111\nagi_threadid: 1\n\n")
         assert await reader.readline() == b"ANSWER\n"
         writer.write(b"200 result=" + b"9" * 5000 + b"\n")
         await writer.drain()

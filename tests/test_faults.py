@@ -70,7 +70,7 @@ async def test_fuzzed_peers_never_hurt_the_server_or_other_calls_and_leak_nothin
         good = asyncio.create_task(run_scenarios([normal_call(i) for i in range(20)], "127.0.0.1", port,
                                                  concurrency=10))
         env = (b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://h/ants-3400\n"
-               b"agi_uniqueid: fz.%d\nagi_callerid: 0600000000\n\n")
+               b"agi_uniqueid: fz.%d\nagi_callerid: 0600000000\nagi_threadid: 1\n\n")
         await asyncio.gather(
             *(_raw(port, fuzz_env_block(rng), timeout=3) for _ in range(60)),
             *(_raw(port, env % i, replies=[b"200 result=0\n"] * rng.randrange(3) + [fuzz_reply(rng)], timeout=3)

@@ -44,7 +44,8 @@ from tests.clocks import OPEN
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = (b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://127.0.0.1/ants-3400\n"
-       b"agi_channel: PJSIP/x-1\nagi_uniqueid: sec.1\nagi_callerid: 0612345678\nagi_callingpres: 0\n\n")
+       b"agi_channel: PJSIP/x-1\nagi_uniqueid: sec.1\nagi_callerid: 0612345678\nagi_callingpres: 0\n"
+       b"agi_threadid: 1\n\n")
 SIMPLE = "5458443881"  # carte grise, in the stub's dataset
 
 

@@ -25,7 +25,7 @@ from .load import proc_fds, proc_peak_rss_mb
 __all__ = ["run_resource_attacks"]
 
 ENV = (b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://127.0.0.1/ants-3400\n"
-       b"agi_channel: PJSIP/attack\nagi_uniqueid: attack.%d\nagi_callerid: 0600000000\n\n")
+       b"agi_channel: PJSIP/attack\nagi_uniqueid: attack.%d\nagi_callerid: 0600000000\nagi_threadid: 1\n\n")
 
 
 async def _during(attack: Callable[[], Awaitable[None]], pid: int, port: int, calls: list[Scenario]) -> dict:

@@ -42,7 +42,7 @@ def normal_call(i: int = 0, *steps: str, **call) -> Scenario:
 def fuzz_env_block(rng: random.Random) -> bytes:
     """A broken environment block: garbage, truncation, huge lines, binary, missing blank line…"""
     good = (b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://h/ants-3400\n"
-            b"agi_channel: PJSIP/x\nagi_uniqueid: 1.1\n\n")
+            b"agi_channel: PJSIP/x\nagi_uniqueid: 1.1\nagi_threadid: 1\n\n")
     choice = rng.randrange(7)
     if choice == 0:
         return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
@@ -116,7 +116,7 @@ async def run_fault_bench(*, fuzz: int = 200, calls: int = 100, seed: int = 3400
             await asyncio.gather(*(_raw(port, fuzz_env_block(rng)) for _ in range(fuzz)))
             progress(f"fuzzed replies: {fuzz}")
             env = b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://h/ants-3400\n" \
-                  b"agi_uniqueid: fuzz.%d\nagi_callerid: 0600000000\n\n"
+                  b"agi_uniqueid: fuzz.%d\nagi_callerid: 0600000000\nagi_threadid: 1\n\n"
             await asyncio.gather(*(_raw(port, env % i, replies=[b"200 result=0\n"] * rng.randrange(0, 3)
                                         + [fuzz_reply(rng)]) for i in range(fuzz)))
             progress(f"random hang-ups: {calls} calls")

@@ -113,7 +113,10 @@ class CallSupervisor:
                 except CallerHungUp:
                     call.outcome = Outcome.CALLER_HANGUP
                     return
-            await self._run(call)
+            if session.env.problems:
+                await self._broken_environment(call, session.env.problems)
+            else:
+                await self._run(call)
         finally:
             self.live.pop(call.call_id, None)
             self._write_record(call, session)
@@ -212,6 +215,14 @@ class CallSupervisor:
         except (AgiError, ValueError) as exc:
             call.log.warning("verbose_failed", error=str(exc))
         await self._rescue(call, "unknown_flow", play_apology=False)
+
+    async def _broken_environment(self, call: Call, problems: tuple[str, ...]) -> None:
+        """Asterisk's environment block was broken by a field's content (a caller ID with a line break):
+        nothing in it past the break can be trusted, so no flow runs; the caller is handed to an agent
+        with an apology, and the call has its record (under the identity sent before the break)."""
+        call.record.error = scrub_numbers(printable("broken AGI environment: " + "; ".join(problems)))[:500]
+        call.log.error("agi_environment_broken", problems=[scrub_numbers(printable(p)) for p in problems])
+        await self._rescue(call, "bad_environment")
 
     async def _set_outcome_variable(self, call: Call) -> None:
         assert call.outcome is not None

@@ -77,13 +77,25 @@ def _fallback(label: str) -> bool:
 
 
 def _mid(node_id: str) -> str:
-    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in node_id)
+    """A Mermaid node id: ASCII letters, digits and ``_`` only (any other character by its code)."""
+    return "n_" + "".join(ch if ch.isascii() and (ch.isalnum() or ch == "_") else f"_{ord(ch):x}_" for ch in node_id)
+
+
+#: Characters a Mermaid label shows as they are; every other one is written as an entity (``#34;``).
+_MERMAID_PLAIN = set(" .,:'-_()/+=?!àâäçéèêëîïôöùûüÿœÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒ·…→«»")
+
+
+def _mermaid_text(text: str) -> str:
+    """A flow's text inside a quoted Mermaid label: quotes, brackets, pipes, line breaks, ``<`` and ``#``
+    become entities, so no field of a flow file can end the label or start a statement (``click``)."""
+    return "".join(ch if (ch.isascii() and ch.isalnum()) or ch in _MERMAID_PLAIN else f"#{ord(ch)};" for ch in text)
 
 
 def to_mermaid(model: FlowModel) -> str:
     lines = ["flowchart TD"]
     for node_id, node in model.nodes.items():
-        text = _label(model, node_id).replace('"', "'").replace("\n", "<br/>")
+        title, body = _lines(model, node_id)
+        text = "<br/>".join(_mermaid_text(line) for line in [title, *body])
         if node.kind in _QUESTION:
             lines.append(f'    {_mid(node_id)}{{"{text}"}}')
         elif node.kind in ("route", "hangup"):
@@ -92,19 +104,27 @@ def to_mermaid(model: FlowModel) -> str:
             lines.append(f'    {_mid(node_id)}["{text}"]')
     for src, dst, label in _edges(model):
         arrow = "-.->" if _fallback(label) else "-->"
-        lines.append(f'    {_mid(src)} {arrow}|"{label}"| {_mid(dst)}')
+        lines.append(f'    {_mid(src)} {arrow}|"{_mermaid_text(label)}"| {_mid(dst)}')
     lines.append("    classDef start stroke-width:3px")
     lines.append(f"    class {_mid(model.start)} start")
     return "\n".join(lines) + "\n"
 
 
 def _q(s: str) -> str:
+    """A DOT quoted string: backslashes and quotes escaped, line breaks as ``\\n``, other control characters
+    dropped (nothing a flow file holds can end the string or add an attribute)."""
+    s = "".join(ch for ch in s if ch == "\n" or ch >= " ")
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+def _xml(text: str) -> str:
+    """Text for an XML or HTML-like label: escaped, without the control characters XML forbids."""
+    return html.escape("".join(ch for ch in text if ch in "\t\n" or ch >= " "))
+
+
 def _html_label(title: str, body: list[str]) -> str:
-    rows = "".join(f"<BR/>{html.escape(line)}" for line in body)
-    return f"<<B>{html.escape(title)}</B>{rows}>"
+    rows = "".join(f"<BR/>{_xml(line)}" for line in body)
+    return f"<<B>{_xml(title)}</B>{rows}>"
 
 
 def to_dot(model: FlowModel) -> str:
@@ -126,7 +146,7 @@ def to_dot(model: FlowModel) -> str:
         style = ', style=dashed, color="#999999"' if _fallback(label) else ""
         lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(' ' + label + ' ')}{style}];")
     legend = "".join(
-        f'<TR><TD BGCOLOR="{fill}" WIDTH="28" BORDER="1"> </TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
+        f'<TR><TD BGCOLOR="{fill}" WIDTH="28" BORDER="1"> </TD><TD ALIGN="LEFT">{_xml(text)}</TD></TR>'
         for fill, text in LEGEND.values())
     legend += ('<TR><TD>trait plein</TD><TD ALIGN="LEFT">réponse attendue</TD></TR>'
                '<TR><TD>tirets</TD><TD ALIGN="LEFT">silence, incompris, échec, conseiller</TD></TR>'
@@ -179,9 +199,9 @@ def to_svg(model: FlowModel) -> str:
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
            '<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
-           f'<title>{html.escape(model.flow)}</title>',
+           f'<title>{_xml(model.flow)}</title>',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="20" y="28" font-size="16" font-weight="bold">{html.escape(model.flow)}</text>']
+           f'<text x="20" y="28" font-size="16" font-weight="bold">{_xml(model.flow)}</text>']
     for src, dst, label in _edges(model):
         (x1, y1), (x2, y2) = pos[src], pos[dst]
         sx, sy, ex, ey = x1 + box_w / 2, y1 + box_h[src], x2 + box_w / 2, y2
@@ -191,7 +211,7 @@ def to_svg(model: FlowModel) -> str:
         out.append(f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{ex:.0f}" y2="{ey:.0f}" stroke="#888"{dash} '
                    f'marker-end="url(#a)"/>')
         out.append(f'<text x="{(sx + ex) / 2 + 4:.0f}" y="{(sy + ey) / 2:.0f}" fill="#444" font-size="9">'
-                   f'{html.escape(label)}</text>')
+                   f'{_xml(label)}</text>')
     for n, (x, y0) in pos.items():
         fill = LEGEND[node_category(model, n)][0]
         stroke = 2.5 if n == model.start else 1
@@ -199,15 +219,15 @@ def to_svg(model: FlowModel) -> str:
                    f'stroke="#444" stroke-width="{stroke}"/>')
         title, body = texts[n]
         out.append(f'<text x="{x + box_w / 2:.0f}" y="{y0 + 17:.0f}" text-anchor="middle" font-weight="bold">'
-                   f'{html.escape(title)}</text>')
+                   f'{_xml(title)}</text>')
         for i, line in enumerate(body):
             out.append(f'<text x="{x + box_w / 2:.0f}" y="{y0 + 17 + (i + 1) * line_h:.0f}" text-anchor="middle">'
-                       f'{html.escape(line)}</text>')
+                       f'{_xml(line)}</text>')
     lx, ly = width - legend_w + 10, 50
     out.append(f'<rect x="{lx}" y="{ly}" width="{legend_w - 20}" height="{30 + 20 * len(LEGEND)}" fill="white" '
                f'stroke="#999"/><text x="{lx + 10}" y="{ly + 18}" font-weight="bold">Légende</text>')
     for i, (fill, text) in enumerate(LEGEND.values()):
         out.append(f'<rect x="{lx + 10}" y="{ly + 26 + i * 20}" width="24" height="14" fill="{fill}" stroke="#444"/>'
-                   f'<text x="{lx + 42}" y="{ly + 37 + i * 20}">{html.escape(text)}</text>')
+                   f'<text x="{lx + 42}" y="{ly + 37 + i * 20}">{_xml(text)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -16,6 +16,8 @@ from ..tts.sentences import say_date_text, say_digits_text
 from . import handoff
 from .lookup import FlowError, run_lookup
 from .model import (
+    INPUT_KINDS,
+    MAX_NODES_WITHOUT_INPUT,
     BranchNode,
     CollectNode,
     ConfirmNode,
@@ -39,7 +41,8 @@ from .template import render
 
 __all__ = ["FlowRunner", "FlowError", "MAX_STEPS"]
 
-MAX_STEPS = 400  # a call visiting more nodes than this is looping: fail it to an agent
+#: A call running more nodes than this without waiting for the caller is looping: fail it to an agent.
+MAX_STEPS = MAX_NODES_WITHOUT_INPUT
 
 
 class FlowRunner:
@@ -74,14 +77,16 @@ class FlowRunner:
 
     async def walk(self, call: Call, node_id: str | None, prefix: str) -> None:
         """Run nodes from ``node_id`` until one ends the call (or a ``return`` node)."""
-        steps = 0
+        steps = 0  # nodes run since the caller was last asked something
         while node_id is not None:
             steps += 1
             if steps > MAX_STEPS:
-                raise FlowError(f"flow {self.name!r} visited more than {MAX_STEPS} nodes")
+                raise FlowError(f"flow {self.name!r} ran more than {MAX_STEPS} nodes without asking the caller")
             node = self.model.nodes[node_id]
             call.visit(prefix + node_id)
             node_id = await self._kinds[type(node)](node, node_id, call)
+            if node.kind in INPUT_KINDS:
+                steps = 0
 
     def _prompt_path(self, prompt_id: str) -> str:
         return self.services.prompts.playback_path(prompt_id)

@@ -21,6 +21,7 @@ __all__ = [
     "Node",
     "NODE_KINDS",
     "INPUT_KINDS",
+    "MAX_NODES_WITHOUT_INPUT",
     "Reaction",
     "Choice",
     "ROUTE_OUTCOMES",
@@ -318,6 +319,9 @@ NODE_KINDS = ("play", "menu", "collect", "confirm", "lookup", "say", "set", "bra
               "route", "hangup", "subflow", "return")
 #: Nodes that wait for the caller (a loop through one of them is not a busy loop).
 INPUT_KINDS = ("menu", "collect", "confirm")
+#: The most nodes a call runs in a row without waiting for the caller: beyond, it is looping (the
+#: interpreter fails it to an agent) — so the checker refuses a flow with a longer run anywhere.
+MAX_NODES_WITHOUT_INPUT = 400
 
 
 class FlowModel(_Model):

@@ -33,6 +33,7 @@ from ..interfaces import SlotSpec
 from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, validation_messages
 from .model import (
     INPUT_KINDS,
+    MAX_NODES_WITHOUT_INPUT,
     NODE_KINDS,
     BranchNode,
     Choice,
@@ -133,6 +134,12 @@ class _Parsed:
     header: _Header | None
     nodes: dict[str, Any]
     known_ids: set[str]
+
+
+def _checker_failed(path: Path | str, exc: BaseException) -> _Problem:
+    """A check that broke on this file: the file is rejected with what broke, never half-applied."""
+    return _Problem(str(path), 1, f"this file could not be checked ({type(exc).__name__}: {str(exc)[:200]}): "
+                                  f"it is rejected, the running version stays; please report it")
 
 
 def _hint(word: str, candidates) -> str:
@@ -407,10 +414,19 @@ def _check_graph(p: _Parsed, ctx: ValidationContext, known_vars: set[str]) -> li
                                          f"from the start node {header.start!r}",
                                          cascade=dangling or set(nodes) != known_ids))
     # Loops that never wait for the caller would spin forever.
-    for cycle in _cycles_without_input({n: [t for _, t in ts] for n, ts in graph.items()}, nodes):
+    plain = {n: [t for _, t in ts] for n, ts in graph.items()}
+    loops = _cycles_without_input(plain, nodes)
+    for cycle in loops:
         first = min(cycle, key=lambda n: _node_line(raw, n))
         problems.append(_Problem(str(path), _node_line(raw, first), f"loop without input: "
                                  f"{' → '.join(cycle + [cycle[0]])} never waits for the caller"))
+    if not loops:  # and a run of nodes so long a call would take it for one (the interpreter's limit)
+        run = _longest_run_without_input(plain, nodes)
+        if len(run) >= MAX_NODES_WITHOUT_INPUT:
+            problems.append(_Problem(str(path), _node_line(raw, run[0]), f"node {run[0]!r}: {len(run)} nodes in a row "
+                                     f"({run[0]} → … → {run[-1]}) run without asking the caller anything: a call is "
+                                     f"handed to an agent after {MAX_NODES_WITHOUT_INPUT} such nodes (it looks "
+                                     f"like a loop); put a question in the run or shorten it"))
     if not dangling and header.start in graph and set(nodes) == known_ids:  # every node's shape is sound
         problems += _check_assigned(p, graph, ctx)
     return problems
@@ -532,39 +548,80 @@ def _cycles_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) ->
     return _strong_cycles(sub)
 
 
+def _longest_run_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) -> list[str]:
+    """The longest path of nodes that do not wait for the caller (the graph of those has no cycle)."""
+    quiet = {n for n in graph if nodes[n].kind not in INPUT_KINDS}
+    after = {n: [t for t in graph[n] if t in quiet] for n in quiet}
+    # Longest path ending at each node, in an order where a node comes after every node leading to it.
+    into = {n: 0 for n in quiet}
+    for n in quiet:
+        for t in after[n]:
+            into[t] += 1
+    order = [n for n in quiet if into[n] == 0]
+    for n in order:  # grows while it is walked (Kahn's topological order)
+        for t in after[n]:
+            into[t] -= 1
+            if into[t] == 0:
+                order.append(t)
+    best: dict[str, tuple[int, str | None]] = {n: (1, None) for n in quiet}
+    for n in order:
+        for t in after[n]:
+            if best[n][0] + 1 > best[t][0]:
+                best[t] = (best[n][0] + 1, n)
+    if not best:
+        return []
+    end = max(best, key=lambda n: best[n][0])
+    run = [end]
+    while (previous := best[run[-1]][1]) is not None:
+        run.append(previous)
+    return run[::-1]
+
+
 def _strong_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Groups of nodes that reach each other (and a node that leads to itself), each sorted.
+
+    Tarjan's algorithm with an explicit stack: a flow of thousands of chained nodes is checked like
+    any other (a recursive walk would stop at Python's recursion limit).
+    """
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
     out: list[list[str]] = []
-    counter = [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph.get(v, []):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                group.append(w)
-                if w == v:
-                    break
-            if len(group) > 1 or v in graph.get(v, []):
-                out.append(sorted(group))
-
-    for v in graph:
-        if v not in index:
-            visit(v)
+    for root in graph:
+        if root in index:
+            continue
+        # Each frame: a node and the iterator over its successors still to look at.
+        frames = [(root, iter(graph.get(root, [])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while frames:
+            v, successors = frames[-1]
+            w = next(successors, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    frames.append((w, iter(graph.get(w, []))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            frames.pop()
+            if frames:
+                parent = frames[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                group = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    group.append(w)
+                    if w == v:
+                        break
+                if len(group) > 1 or v in graph.get(v, []):
+                    out.append(sorted(group))
     return out
 
 
@@ -577,7 +634,15 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
     Two files may not define the same flow name, and no subflow may call its own flow.
     """
     problems: list[_Problem] = []
-    parsed = [p for p in (_parse(Path(path), problems) for path in paths) if p is not None]
+    parsed = []
+    for path in paths:
+        try:
+            p = _parse(Path(path), problems)
+        except Exception as exc:  # the checker itself failed: that is a rejection, never a crash
+            problems.append(_checker_failed(path, exc))
+            continue
+        if p is not None:
+            parsed.append(p)
     names: dict[str, _Parsed] = {}
     for p in parsed:
         if p.header is None:
@@ -593,8 +658,14 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
     known_vars = set(ctx.provided).union(*(_sets(n) for p in parsed for n in p.nodes.values()))
     for p in parsed:
         if p.header is not None:
-            problems += _check_graph(p, inner, known_vars)
-    problems += _subflow_cycles(names)
+            try:
+                problems += _check_graph(p, inner, known_vars)
+            except Exception as exc:
+                problems.append(_checker_failed(p.path, exc))
+    try:
+        problems += _subflow_cycles(names)
+    except Exception as exc:
+        problems += [_checker_failed(p.path, exc) for p in names.values()]
     with_roots = {pr.path for pr in problems if not pr.cascade}
     shown = sorted(pr for pr in problems if not (pr.cascade and pr.path in with_roots))
     errors = [str(pr) for pr in shown]

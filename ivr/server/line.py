@@ -77,8 +77,19 @@ def load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, 
               ) -> tuple[LineConfig | None, list[str]]:
     """Read and check everything; the configuration, or None and every error (``file:line: …``).
 
-    Blocking (file reads, YAML parsing): a server runs it in a worker thread.
+    Blocking (file reads, YAML parsing): a server runs it in a worker thread. It never raises: a check
+    that breaks rejects the configuration with what broke, and the running version stays.
     """
+    try:
+        return _load_line(sources, profile, lookups)
+    except Exception as exc:
+        where = next(iter(sources.flows), sources.catalog)
+        return None, [f"{where}:1: the configuration could not be checked ({type(exc).__name__}: {str(exc)[:200]}): "
+                      f"it is rejected, the running version stays; please report it"]
+
+
+def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, Iterable[str]]
+               ) -> tuple[LineConfig | None, list[str]]:
     errors: list[str] = []
     catalog: Catalog | None = None
     rules: RoutingRules | None = None
@@ -211,7 +222,11 @@ async def load_line_apart(sources: LineSources, profile: LineProfile, lookups: M
         try:
             return await asyncio.get_running_loop().run_in_executor(_worker_pool(), _load_by_reference, sources,
                                                                     profile_ref, plain)
-        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # the worker died (a file too much for it)
             _pool = None
             log.warning("line_worker_unavailable", error=str(exc), fallback="a thread")
+        except Exception as exc:  # its answer could not come back: the configuration stays rejected
+            where = next(iter(sources.flows), sources.catalog)
+            return None, [f"{where}:1: the configuration could not be checked ({type(exc).__name__}): it is "
+                          f"rejected, the running version stays"]
     return await asyncio.to_thread(load_line, sources, profile, plain)

@@ -32,6 +32,8 @@ __all__ = [
     "ReplyParseError",
     "parse_env_line",
     "build_environment",
+    "EnvironmentReader",
+    "ASTERISK_ORDER",
     "parse_status_line",
     "quote_arg",
     "format_command",
@@ -57,9 +59,15 @@ class ReplyParseError(ValueError):
 
 @dataclass(frozen=True)
 class AgiEnvironment:
-    """The ``agi_*`` variables Asterisk sends when a session opens."""
+    """The ``agi_*`` variables Asterisk sends when a session opens.
+
+    ``problems`` says what was wrong with a block that still came from Asterisk (a field that held a line
+    break, a name sent twice): the values kept are the first ones, written before any caller-controlled
+    field could add lines, and the call must not be trusted beyond its identity (it is handed to an agent).
+    """
 
     variables: dict[str, str]
+    problems: tuple[str, ...] = ()
 
     def get(self, name: str, default: str = "") -> str:
         """Variable by short name (``"callerid"``) or full name (``"agi_callerid"``)."""
@@ -112,9 +120,87 @@ def parse_env_line(line: str) -> tuple[str, str]:
     """
     m = _ENV_LINE.match(line)
     if not m:
-        shown = line if len(line) <= 60 else line[:57] + "..."
-        raise BadEnvironment(f"not an AGI environment line: {shown!r}")
+        raise BadEnvironment(f"not an AGI environment line: {_shown(line)}")
     return m.group(1), m.group(2)
+
+
+class EnvironmentReader:
+    """The environment block, line by line (without their line break), as Asterisk writes it.
+
+    Asterisk writes (res_agi.c, ``setup_env``) ``agi_network``/``agi_network_script`` for FastAGI, then
+    ``agi_request`` … ``agi_threadid`` in a fixed order (:data:`ASTERISK_ORDER`) — the caller's number
+    and name, the dialled and redirecting numbers among them, raw — then ``agi_arg_N``, then an empty
+    line. A line break inside a caller's field therefore shows as extra lines, a repeated name or an
+    empty line too early, all of them between ``agi_callerid`` and ``agi_rdnis``. So: an empty line ends
+    the block only once ``agi_threadid`` (always sent, after every caller field) has come; of a name sent
+    twice, the value at Asterisk's place for it is kept (the first for a name written before the caller
+    fields, the last for one written after them); and each of these is a problem: the call is not
+    trusted beyond that identity. A first line that is not ``agi_…`` is not Asterisk: :class:`BadEnvironment`.
+    """
+
+    END_AFTER = "agi_threadid"
+
+    def __init__(self, max_lines: int = 256) -> None:
+        self.max_lines = max_lines
+        self.variables: dict[str, str] = {}
+        self.problems: list[str] = []
+        self.lines = 0
+
+    def feed(self, line: str) -> AgiEnvironment | None:
+        """One line; the environment once its end has come, else None."""
+        if line == "":
+            if not self.lines:
+                return None  # a stray empty line before the block
+            if self.END_AFTER in self.variables:
+                return self._environment()
+            self._problem(f"an empty line before {self.END_AFTER}: a field held a line break")
+            return None
+        self.lines += 1
+        if self.lines > self.max_lines:
+            raise BadEnvironment(f"environment block has more than {self.max_lines} lines")
+        try:
+            name, value = parse_env_line(line)
+        except BadEnvironment:
+            if not self.variables:
+                raise  # not Asterisk: nothing to hand to an agent
+            self._problem(f"a line that is not a field ({_shown(line)}): a field held a line break")
+            return None
+        if name in self.variables:
+            after = _written_after_caller_fields(name)
+            self._problem(f"{name} sent twice (the {'last' if after else 'first'} value is kept)")
+            if not after:
+                return None
+        self.variables[name] = value
+        return None
+
+    def _problem(self, text: str) -> None:
+        if len(self.problems) < 8:
+            self.problems.append(text)
+
+    def _environment(self) -> AgiEnvironment:
+        if "agi_request" not in self.variables:
+            raise BadEnvironment("environment block has no agi_request")
+        return AgiEnvironment(dict(self.variables), tuple(self.problems))
+
+
+#: The fields of Asterisk's environment block in the order it writes them (res_agi.c: the FastAGI pair,
+#: then ``setup_env``); ``agi_arg_N`` follow. Fields from ``agi_callerid`` to ``agi_rdnis`` come from the caller.
+ASTERISK_ORDER = ("agi_network", "agi_network_script", "agi_request", "agi_channel", "agi_language", "agi_type",
+                  "agi_uniqueid", "agi_version", "agi_callerid", "agi_calleridname", "agi_callingpres",
+                  "agi_callingani2", "agi_callington", "agi_callingtns", "agi_dnid", "agi_rdnis", "agi_context",
+                  "agi_extension", "agi_priority", "agi_enhanced", "agi_accountcode", "agi_threadid")
+_LAST_CALLER_FIELD = ASTERISK_ORDER.index("agi_rdnis")
+
+
+def _written_after_caller_fields(name: str) -> bool:
+    """Asterisk writes ``name`` after every field a caller controls (its genuine line comes last)."""
+    if name in ASTERISK_ORDER:
+        return ASTERISK_ORDER.index(name) > _LAST_CALLER_FIELD
+    return name.startswith("agi_arg_")
+
+
+def _shown(line: str) -> str:
+    return repr(line if len(line) <= 60 else line[:57] + "...")
 
 
 def build_environment(lines: list[str]) -> AgiEnvironment:

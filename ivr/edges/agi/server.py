@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from .errors import AgiProtocolError
-from .protocol import AgiEnvironment, BadEnvironment, build_environment
+from .protocol import AgiEnvironment, BadEnvironment, EnvironmentReader
 from .session import AgiSession
 
 __all__ = ["AgiLimits", "FastAgiServer", "SessionRunner", "read_environment"]
@@ -45,12 +45,14 @@ class AgiLimits:
 
 
 async def read_environment(reader: asyncio.StreamReader, limits: AgiLimits) -> AgiEnvironment:
-    """Read the ``agi_*`` block up to its empty line, within ``limits``.
+    """Read the ``agi_*`` block up to its end (:class:`~ivr.edges.agi.protocol.EnvironmentReader`),
+    within ``limits``.
 
-    Raises :class:`AgiProtocolError` on garbage, oversized input, early EOF or
-    when the block does not end within ``limits.env_timeout``.
+    Raises :class:`AgiProtocolError` on garbage, oversized input, early EOF or when the block does not
+    end within ``limits.env_timeout``. A block from Asterisk with a broken field comes back with its
+    ``problems``.
     """
-    lines: list[str] = []
+    block = EnvironmentReader(max_lines=limits.max_env_lines)
     total = 0
 
     async def _read() -> AgiEnvironment:
@@ -61,32 +63,22 @@ async def read_environment(reader: asyncio.StreamReader, limits: AgiLimits) -> A
             except ValueError:
                 raise AgiProtocolError(f"environment line longer than {limits.max_line} bytes") from None
             if not raw:
-                raise AgiProtocolError(f"connection closed inside the environment block after {len(lines)} lines")
+                raise AgiProtocolError(f"connection closed inside the environment block after {block.lines} lines")
             total += len(raw)
             if total > limits.max_env_bytes:
                 raise AgiProtocolError(f"environment block larger than {limits.max_env_bytes} bytes")
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if line == "":
-                if not lines:
-                    continue  # tolerate a stray blank line before the block
-                try:
-                    return build_environment(lines)
-                except BadEnvironment as exc:
-                    raise AgiProtocolError(str(exc)) from None
-            if len(lines) >= limits.max_env_lines:
-                raise AgiProtocolError(f"environment block has more than {limits.max_env_lines} lines")
-            if not line.startswith("agi_"):
-                try:
-                    build_environment([line])
-                except BadEnvironment as exc:
-                    raise AgiProtocolError(str(exc)) from None
-            lines.append(line)
+            try:
+                env = block.feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            except BadEnvironment as exc:
+                raise AgiProtocolError(str(exc)) from None
+            if env is not None:
+                return env
 
     try:
         return await asyncio.wait_for(_read(), limits.env_timeout)
     except asyncio.TimeoutError:
         raise AgiProtocolError(
-            f"environment block not terminated within {limits.env_timeout:g} s ({len(lines)} lines read)"
+            f"environment block not terminated within {limits.env_timeout:g} s ({block.lines} lines read)"
         ) from None
 
 

@@ -23,10 +23,13 @@ RUN groupadd --system --gid 3400 ivr && useradd --system --gid ivr --home /app -
 RUN apt-get update && apt-get install -y --no-install-recommends graphviz && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# The locked versions, each file checked against its hash (requirements/runtime.lock; README "Dependencies").
+COPY requirements/runtime.lock ./requirements/runtime.lock
+RUN pip install --no-compile --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY ivr ./ivr
 COPY agi_scripts ./agi_scripts
-RUN pip install --no-compile . \
+RUN pip install --no-compile --no-deps --no-build-isolation . \
     && if [ "$FETCH_MODEL" = "true" ]; then ivr model fetch --dir /opt/models; fi \
     && chown -R ivr:ivr /opt/models
 

@@ -208,3 +208,47 @@ async def test_a_forged_environment_is_handed_to_an_agent_with_its_one_record(ca
     assert (record.outcome, record.reason, record.request, record.uniqueid) == (
         "error_routed", "bad_environment", "ants-3400", uniqueid)
     assert record.channel == "PJSIP/tester-00000000" and problem in record.error
+
+
+# -- 2. forged AMI events change nothing the IVR acts on ---------------------------------------
+
+
+def _join(queue: str, uniqueid: str, count: object, *extra: tuple[str, object]) -> list[tuple[str, object]]:
+    return [("Event", "QueueCallerJoin"), ("Privilege", "agent,all"), ("Channel", "PJSIP/trunk-00000001"),
+            ("CallerIDNum", "0612345678"), ("Uniqueid", uniqueid), ("Queue", queue), ("Position", "1"),
+            ("Count", count), *extra]
+
+
+async def test_events_a_caller_field_could_forge_do_not_move_the_queue_figures():
+    from pydantic import SecretStr
+
+    from ivr.sim.ami import SimAmi
+
+    ami = SimAmi(auth_delay=0.2)
+    await ami.start()
+    try:
+        async with embedded_server(ami_host="127.0.0.1", ami_port=ami.bound_port, ami_user="ivr",
+                                   ami_secret=SecretStr("ivrsecret")) as srv:
+            assert await srv.ami.wait_connected(DEADLINE)
+            await srv.ami.refresh_queues()
+            board = srv.ami.board
+            forged = [
+                _join("inhouse", "1796000000.1", "250"),                    # the audit's: 250 callers at once
+                _join("inhouse", "1796000000.2", "1\x07"),                  # a control character
+                _join("autre", "1796000000.3", "1"),                        # a queue Asterisk never listed
+                _join("inhouse", "forged-id", "1"),                         # not an Asterisk channel id
+                _join("inhouse", "1796000000.4", "1", ("ChanVariable", "IVR_NODE=ivr 9;DROP")),  # no such node name
+            ]
+            for event in forged:
+                ami.emit(event, listed=False)
+            ami.emit(_join("inhouse", "1796000000.5", "1"))  # a real one, after them
+            await until(lambda: board.queues["inhouse"].callers == 1, "the real join on the board",
+                        seen=lambda: board.queues["inhouse"].callers)
+            assert set(board.queues) == {"inhouse", "contractor"}  # no queue made up
+            assert srv.ami.refused_events == 4  # the count of 250 is refused by the board itself
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{srv.admin.bound_port}/metrics") as resp:
+                    text = await resp.text()
+            assert 'ivr_queue_callers{queue="inhouse"} 1.0' in text and "ivr_ami_events_refused 4.0" in text
+    finally:
+        await ami.stop()

@@ -206,6 +206,10 @@ async def test_two_nodes_share_records_counts_callbacks_and_indicators(pg, tmp_p
         await ami.stop()
 
 
+async def _ready(srv) -> bool:
+    return (await readyz(srv))["status"] == "ready"
+
+
 async def _degraded(srv, queued: int | None = None) -> dict | None:
     """``/readyz`` when it says degraded (with ``queued`` records waiting for the store, if given)."""
     ready = await readyz(srv)
@@ -235,7 +239,8 @@ async def test_a_database_outage_keeps_calls_answered_and_loses_no_record(tmp_pa
             assert "Fonctionnement dégradé" in await _overview(srv)
             server.start()  # it comes back: the queued records go
             await until(lambda: _records_sent(srv), "the queued records in the store")
-            assert (await readyz(srv))["status"] == "ready"
+            # Ready again once calls ask the store again (the breaker that spared them the outage lets go).
+            await until(lambda: _ready(srv), "the node ready again")
         db = await asyncpg.connect(url)
         try:
             assert await db.fetchval("SELECT count(*) FROM call_records") == 21
@@ -315,10 +320,14 @@ async def test_a_call_left_by_a_dead_node_gets_one_record_written_by_the_nodes_a
             ami.emit(_queue_join("1796000000.3", "IVR_NODE=", "IVR_QUEUE="))  # no node took it
             recorded = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[-1])["uniqueid"]
             ami.emit(_queue_join(recorded, "IVR_NODE=ivr-1", "IVR_QUEUE="))
+            # A join Asterisk never made (a caller field forged it): the caller is in no queue, so no record.
+            ami.emit(_queue_join("1796000000.9", "IVR_NODE=ivr-3", "IVR_QUEUE="), listed=False)
             # Each node waited its settling time for the dead node's own record, then wrote the lost call.
-            await until(lambda: all(s.lost_calls.written == 1 and not s.lost_calls.pending for s in (one, two)),
-                        "both nodes to have written the lost call",
-                        seen=lambda: [(s.lost_calls.written, s.lost_calls.pending) for s in (one, two)])
+            await until(lambda: all(s.lost_calls.written == 1 and s.lost_calls.refused == 1 and not s.lost_calls.pending
+                                    for s in (one, two)),
+                        "both nodes to have written the lost call and refused the forged one",
+                        seen=lambda: [(s.lost_calls.written, s.lost_calls.refused, s.lost_calls.pending)
+                                      for s in (one, two)])
             for srv in (one, two):
                 await until(lambda s=srv: _records_sent(s), f"{srv.settings.node_name}'s records in the store")
             db = await asyncpg.connect(url)
@@ -340,3 +349,96 @@ async def test_a_call_left_by_a_dead_node_gets_one_record_written_by_the_nodes_a
                 assert (await kpis_of(srv))["calls"] == 2
     finally:
         await ami.stop()
+
+
+# -- security round 3: a database that hangs, a lock held by a stranger, a password in the URL ----
+
+
+async def test_a_database_that_stops_answering_costs_routed_calls_half_a_second_not_its_timeout(tmp_path):
+    server = PostgresServer()  # its own server: this test freezes it
+    server.start()
+    try:
+        url = server.new_database()
+        async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "calls.jsonl") as srv:
+            [warm] = await run_scenarios([call("1", "2", outcome="routed:contractor")], "127.0.0.1", srv.agi_port)
+            assert warm.passed, warm.failures
+            guard = srv.call_path_store
+            server.freeze()  # the connections stay open, nothing answers (the pool's timeout is 5 s)
+            try:
+                started = time.monotonic()
+                results = await run_scenarios([call("1", "2", caller=f"06222222{i:02d}", outcome="routed:contractor")
+                                               for i in range(10)], "127.0.0.1", srv.agi_port)
+                elapsed = time.monotonic() - started
+                assert [r.failures for r in results if not r.passed] == []  # every caller reached the queue
+                # Three calls waited the call-path timeout (0.5 s), then the store was not asked at all.
+                assert (guard.failures, guard.skipped, guard.state) == (3, 7, "open")
+                assert elapsed < 10 * 5.0 / 2  # far from ten calls each waiting the pool's 5 s
+                ready = await readyz(srv)
+                assert ready["status"] == "degraded" and ready["checks"]["store_on_calls"].startswith("too slow")
+                async with aiohttp.ClientSession() as http, http.get(
+                        f"http://127.0.0.1:{srv.admin.bound_port}/metrics") as resp:
+                    assert "ivr_store_circuit_open 1.0" in await resp.text()
+            finally:
+                server.thaw()
+    finally:
+        server.cleanup()
+
+
+async def test_a_stranger_holding_the_dialler_lock_shows_as_a_stalled_dialler(pg, tmp_path):
+    url = pg.new_database()
+    ami = SimAmi(auth_delay=0.2)
+    await ami.start()
+    stranger = await asyncpg.connect(url, server_settings={"application_name": "psql"})
+    try:
+        await stranger.fetchval("SELECT pg_advisory_lock($1)", 340002)  # a person's session, left open
+        async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "a.jsonl", ami_host="127.0.0.1",
+                                   ami_port=ami.bound_port, ami_user="ivr", ami_secret=SecretStr("ivrsecret")) as srv:
+            assert await srv.ami.wait_connected(DEADLINE)
+            await srv.dialer.tick()
+            assert srv.dialer.state.startswith("stalled: the dialler's lock is held by a session that is no IVR node")
+            assert "'psql'" in srv.dialer.state
+            ready = await readyz(srv)
+            assert ready["status"] == "degraded" and ready["checks"]["dialler"] == srv.dialer.state
+            async with aiohttp.ClientSession() as http, http.get(
+                    f"http://127.0.0.1:{srv.admin.bound_port}/metrics") as resp:
+                assert "ivr_dialler_stalled 1.0" in await resp.text()
+            await stranger.close()  # the session ends: the node takes the lead at its next tick
+            await until(lambda: _leads(srv), "the node to take the dialler's lead")
+            assert (await readyz(srv))["checks"]["dialler"] == "leading"
+    finally:
+        if not stranger.is_closed():
+            await stranger.close()
+        await ami.stop()
+
+
+async def _leads(srv) -> bool:
+    await srv.dialer.tick()
+    return srv.dialer.state == "leading"
+
+
+async def test_a_password_in_the_store_url_shows_nowhere(pg, tmp_path):
+    import io
+
+    from ivr.logs import configure_logging
+
+    secret = "s3cret-in-url"
+    url = pg.new_database() + f"?password={secret}"  # the test server trusts any password
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out, force=True)
+    try:
+        async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "a.jsonl") as srv, \
+                aiohttp.ClientSession() as http:
+            pages = []
+            for path, accept in (("/readyz", "application/json"), ("/", "text/html"), ("/calls", "text/html")):
+                async with http.get(f"http://127.0.0.1:{srv.admin.bound_port}{path}", headers={"Accept": accept}) as r:
+                    pages.append(await r.text())
+        # Unreachable too: the error a driver writes may quote the URL.
+        broken = url.replace(f":{pg.port}/", ":1/")
+        async with embedded_server(node_name="ivr-1", store=broken, records=tmp_path / "b.jsonl") as srv, \
+                aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{srv.admin.bound_port}/readyz") as r:
+                pages.append(await r.text())
+    finally:
+        configure_logging("json", "critical", force=True)
+    assert "password=***" in pages[0]
+    assert all(secret not in page for page in pages) and secret not in out.getvalue()

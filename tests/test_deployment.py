@@ -118,14 +118,18 @@ def test_callback_originate_matches_the_dialplan():
     assert any("Queue(" in v for _, v in dialplan[s.callback_context])
 
 
-def test_manager_permissions_cover_the_actions_and_events_used():
+def test_manager_gives_the_ivr_only_what_it_uses():
     manager = asterisk_conf("manager.conf")
     user = next(v for k, v in manager.items() if k.startswith("@@"))
     perms = {k: {p.strip() for p in v.split(",")} for k, v in user if k in ("read", "write")}
-    assert "originate" in perms["write"]  # callbacks
-    assert {"call", "agent"} <= perms["read"]  # OriginateResponse, queue events
-    assert "system" not in perms["write"] and "command" not in perms["write"]  # least privilege
-    assert any(k == "deny" for k, _ in user) and any(k == "permit" for k, _ in user)
+    assert perms["write"] == {"originate"}  # callbacks; QueueSummary and QueueStatus need no right
+    assert perms["read"] == {"call", "agent"}  # OriginateResponse, queue and agent events
+    # Only the events the IVR reads (ivr/edges/ami and the lost-call witness), by name.
+    included = {re.search(r"name\((\w+)\)", k).group(1) for k, _ in user if k.startswith("eventfilter(")}
+    assert included == {"QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect", "AgentComplete",
+                        "OriginateResponse"}
+    assert dict(user)["deny"] == "0.0.0.0/0.0.0.0" and dict(user)["permit"] == "@@AMI_PERMIT@@"
+    assert dict(manager["general"])["bindaddr"] == "@@AMI_BIND_ADDRESS@@"
 
 
 def test_modules_needed_by_the_ivr_are_loaded():
@@ -140,6 +144,7 @@ def test_modules_needed_by_the_ivr_are_loaded():
 #: module not listed in modules.conf leaves the function unknown, and Asterisk only says so per call).
 DIALPLAN_MODULES = {
     "CHANNEL": "func_channel.so", "FILTER": "func_strings.so", "IF": "func_logic.so", "RAND": "func_rand.so",
+    "CALLERID": "func_callerid.so", "REDIRECTING": "func_callerid.so",
     "GLOBAL": "func_global.so",
     "PJSIP_HEADER": "res_pjsip_header_funcs.so", "AGI": "res_agi.so", "Queue": "app_queue.so",
     "Dial": "app_dial.so", "Verbose": "app_verbose.so", "AudioSocket": "app_audiosocket.so",
@@ -152,7 +157,8 @@ DIALPLAN_MODULES = {
 def test_every_function_and_application_in_the_dialplan_has_its_module_loaded():
     loaded = {v for k, v in asterisk_conf("modules.conf")["modules"] if k == "load"}
     used = set()
-    for _, line in [kv for section in asterisk_conf("extensions.conf").values() for kv in section]:
+    dialplans = [asterisk_conf("extensions.conf"), asterisk_conf_at(ETC / "test" / "extensions.conf")]
+    for _, line in [kv for conf in dialplans for section in conf.values() for kv in section]:
         used |= set(re.findall(r"\$\{([A-Z_]+)\(", line))
         used |= set(re.findall(r"(?:^|,)(?:\d+|n)(?:\([a-z]+\))?,([A-Za-z]+)\(", line))
     unknown = used - set(DIALPLAN_MODULES)
@@ -231,9 +237,11 @@ def _entrypoint(dest, env: dict[str, str]) -> subprocess.CompletedProcess:
                           env={"PATH": "/usr/bin:/bin", "IVR_ETC_SRC": str(ETC), "IVR_ETC_DST": str(dest), **env})
 
 
-SECRETS = {"AMI_USER": "ivr", "AMI_SECRET": "x1", "SIP_TESTER_PASSWORD": "t", "SIP_PHONE1_PASSWORD": "p",
-           "SIP_AGENT_PASSWORD": "a", "SIP_EXTERNAL_ADDRESS": "127.0.0.1", "SIP_TRUNK_USER": "u",
-           "SIP_TRUNK_PASSWORD": "w", "SIP_TRUNK_HOST": "127.0.0.2"}
+SECRETS = {"AMI_USER": "ivr", "AMI_SECRET": "x1", "AMI_BIND_ADDRESS": "127.0.0.1", "AMI_PERMIT": "127.0.0.1/32",
+           "AMI_WATCH_USER": "watcher", "AMI_WATCH_SECRET": "w1",
+           "SIP_TESTER_PASSWORD": "t", "SIP_PHONE1_PASSWORD": "p", "SIP_AGENT1_PASSWORD": "a1",
+           "SIP_AGENT2_PASSWORD": "a2", "SIP_EXTERNAL_ADDRESS": "127.0.0.1", "SIP_TRUNK_USER": "u",
+           "SIP_TRUNK_PASSWORD": "w", "SIP_TRUNK_HOST": "127.0.0.2", "IVR_LINE_PROFILE": "test"}
 
 
 def test_entrypoint_refuses_missing_secrets(tmp_path):
@@ -242,7 +250,37 @@ def test_entrypoint_refuses_missing_secrets(tmp_path):
     ok = _entrypoint(tmp_path / "b", SECRETS)
     assert ok.returncode == 0
     assert "secret = x1" in (tmp_path / "b" / "manager.conf").read_text()
-    assert "@@" not in "".join(p.read_text() for p in (tmp_path / "b").glob("*.conf"))
+    assert "@@" not in "".join(p.read_text() for p in (tmp_path / "b").rglob("*.conf"))
+
+
+def test_test_phones_and_3499_exist_only_in_the_test_profile(tmp_path):
+    production = {k: v for k, v in SECRETS.items() if k not in ("IVR_LINE_PROFILE", "SIP_TESTER_PASSWORD",
+                                                                  "SIP_PHONE1_PASSWORD", "AMI_WATCH_USER",
+                                                                  "AMI_WATCH_SECRET")}
+    assert _entrypoint(tmp_path / "prod", production).returncode == 0  # the test phones' secrets are not needed
+    assert not (tmp_path / "prod" / "test").exists()
+    assert _entrypoint(tmp_path / "test", SECRETS).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "test" / "test").iterdir()) == ["extensions.conf", "manager.conf",
+                                                                               "pjsip.conf"]
+    assert "from-phones" not in asterisk_conf_at(tmp_path / "prod" / "extensions.conf")
+    assert {"tester", "phone1"}.isdisjoint(asterisk_conf_at(tmp_path / "prod" / "pjsip.conf"))
+    assert {"tester", "phone1"} <= set(asterisk_conf_at(tmp_path / "test" / "test" / "pjsip.conf"))
+    assert _entrypoint(tmp_path / "bad", {**SECRETS, "IVR_LINE_PROFILE": "dev"}).returncode == 1
+
+
+def test_files_holding_secrets_are_not_world_readable(tmp_path):
+    assert _entrypoint(tmp_path / "etc", SECRETS).returncode == 0
+    modes = {str(p.relative_to(tmp_path / "etc")): p.stat().st_mode & 0o777 for p in (tmp_path / "etc").rglob("*.conf")}
+    secret_files = {"manager.conf", "pjsip.conf", "test/pjsip.conf", "test/manager.conf"}
+    assert {name for name, mode in modes.items() if mode == 0o640} == secret_files
+    assert all(mode == 0o644 for name, mode in modes.items() if name not in secret_files)
+
+
+@pytest.mark.parametrize("name, value", [("AMI_PERMIT", "10.0.0.0/8\n[evil]"), ("AMI_PERMIT", "any"),
+                                         ("AMI_BIND_ADDRESS", "0.0.0.0;x")])
+def test_entrypoint_refuses_a_manager_address_that_is_not_one(tmp_path, name, value):
+    done = _entrypoint(tmp_path / "etc", {**SECRETS, name: value})
+    assert done.returncode == 1 and name in done.stderr
 
 
 def test_entrypoint_writes_secrets_literally(tmp_path):
@@ -251,7 +289,7 @@ def test_entrypoint_writes_secrets_literally(tmp_path):
     ok = _entrypoint(tmp_path / "a", {**SECRETS, "AMI_SECRET": r"a;b&c|d\e"})
     assert ok.returncode == 0, ok.stderr
     assert "secret = a\\;b&c|d\\e\n" in (tmp_path / "a" / "manager.conf").read_text()
-    broken = _entrypoint(tmp_path / "b", {**SECRETS, "SIP_AGENT_PASSWORD": "x\n[evil]"})
+    broken = _entrypoint(tmp_path / "b", {**SECRETS, "SIP_AGENT1_PASSWORD": "x\n[evil]"})
     assert broken.returncode == 1 and "line break" in broken.stderr
 
 

@@ -47,6 +47,8 @@ class Metrics:
                              buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1, 10, 60), registry=r)
         self.ami_configured = Gauge("ivr_ami_configured", "1 when an AMI account is configured", registry=r)
         self.ami_connected = Gauge("ivr_ami_connected", "1 when the AMI controller is logged in", registry=r)
+        self.ami_events_refused = Gauge("ivr_ami_events_refused", "AMI events refused since start: not what "
+                                        "Asterisk writes (a forged caller field)", registry=r)
         self.tracking_up = Gauge("ivr_tracking_up", "1 when the tracking service answered its last health probe",
                                  registry=r)
         self.tracking_circuit_open = Gauge("ivr_tracking_circuit_open",
@@ -62,6 +64,10 @@ class Metrics:
                                      registry=r)
         # Several nodes (a PostgreSQL store): records waiting for the database, and those dropped.
         self.store_up = Gauge("ivr_store_up", "1 when the shared store took the last records", registry=r)
+        self.store_circuit_open = Gauge("ivr_store_circuit_open", "1 while calls do not ask the store (it failed "
+                                        "or was too slow repeatedly)", registry=r)
+        self.dialler_stalled = Gauge("ivr_dialler_stalled", "1 while the callbacks dialler's lock is held by a session "
+                                     "that does not dial", registry=r)
         self.records_queued = Gauge("ivr_records_queued", "Call records waiting for the shared store", registry=r)
         self.records_dropped = Gauge("ivr_records_dropped", "Call records dropped from a full queue (still in the "
                                      "node's records file)", registry=r)

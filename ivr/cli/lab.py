@@ -50,7 +50,7 @@ def lab_cmd(
     s = lab.secrets
     typer.echo(f"""34 00 line ready (folder {lab.dir}):
   SIP      {lab.host}:{lab.sip_port}  dial 3400; users phone1 / {s.phone1}, tester / {s.tester},
-           agent1 and agent2 / {s.agent} (register to take queue calls)
+           agent1 / {s.agent1} and agent2 / {s.agent2} (register to take queue calls)
   admin    {lab.admin_url}  (Authorization: Bearer {s.admin_token})
   AMI      {lab.host}:{lab.ami_port}  user {s.ami_user}
   logs     {lab.dir}/asterisk/log/messages, {lab.dir}/ivr.log

@@ -37,9 +37,17 @@ class LabSecrets:
     ami_secret: str = field(default_factory=lambda: f"{secrets.token_hex(6)};&|{secrets.token_hex(6)}")
     tester: str = field(default_factory=lambda: secrets.token_hex(8))
     phone1: str = field(default_factory=lambda: secrets.token_hex(8))
-    agent: str = field(default_factory=lambda: secrets.token_hex(8))
+    agent1: str = field(default_factory=lambda: secrets.token_hex(8))
+    agent2: str = field(default_factory=lambda: secrets.token_hex(8))
     trunk: str = field(default_factory=lambda: secrets.token_hex(8))
     admin_token: str = field(default_factory=lambda: secrets.token_hex(12))
+    #: The test profile's read-only manager account (every event; the IVR's own account sees few).
+    ami_watch_user: str = "watcher"
+    ami_watch_secret: str = field(default_factory=lambda: secrets.token_hex(12))
+
+    def agent(self, name: str) -> str:
+        """The password of agent ``agent1`` or ``agent2`` (each agent has its own)."""
+        return {"agent1": self.agent1, "agent2": self.agent2}[name]
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,10 @@ class Lab:
         """The variables ``asterisk/entrypoint.sh`` fills the placeholders from (as docker compose sets them)."""
         s = self.secrets
         return {"AMI_USER": s.ami_user, "AMI_SECRET": s.ami_secret, "SIP_TESTER_PASSWORD": s.tester,
-                "SIP_PHONE1_PASSWORD": s.phone1, "SIP_AGENT_PASSWORD": s.agent,
+                "SIP_PHONE1_PASSWORD": s.phone1, "SIP_AGENT1_PASSWORD": s.agent1, "SIP_AGENT2_PASSWORD": s.agent2,
+                # The manager where the IVR reaches it, for the IVR only; the test phones and 3499.
+                "AMI_BIND_ADDRESS": self.host, "AMI_PERMIT": f"{self.host}/32", "IVR_LINE_PROFILE": "test",
+                "AMI_WATCH_USER": s.ami_watch_user, "AMI_WATCH_SECRET": s.ami_watch_secret,
                 "SIP_EXTERNAL_ADDRESS": self.host, "SIP_TRUNK_USER": "ivr3400", "SIP_TRUNK_PASSWORD": s.trunk,
                 "SIP_TRUNK_HOST": self.options.trunk_host}
 

@@ -64,6 +64,9 @@ class CallbackDialer:
         self.interval = interval
         self.queues = queues
         self.retry_after = retry_after
+        #: Who dials callbacks, as the last tick saw it (:meth:`Store.dialler_state`): ``stalled: …`` is
+        #: what /readyz, the metric and the alert report.
+        self.state = "not started"
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -85,8 +88,16 @@ class CallbackDialer:
 
     async def tick(self) -> int:
         """Dial what can be dialled now; returns how many originates were tried."""
-        if not self.ami.connected or not await self.store.try_lead():
-            return 0  # several nodes: the one holding the dialler's lock dials, the others wait
+        if not self.ami.connected:
+            self.state = "waiting for the manager (AMI)"
+            return 0
+        if not await self.store.try_lead():  # several nodes: the one holding the dialler's lock dials
+            try:
+                self.state = await self.store.dialler_state()
+            except Exception as exc:
+                self.state = f"unknown ({type(exc).__name__})"
+            return 0
+        self.state = "leading"
         tried = 0
         for queue in self.queues:
             state = self.ami.board.get(queue)

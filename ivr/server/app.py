@@ -31,6 +31,7 @@ from ..routing.callbacks import CallbackBook, CallbackDialer
 from ..routing.router import RulesRouter
 from ..routing.rules import RoutingRules
 from ..store import make_store
+from ..store.guard import CallPathStore
 from ..store.postgres import PostgresStore
 from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
@@ -116,15 +117,19 @@ class IvrServer:
         if self.ami is not None and self.shared_records is not None and isinstance(self.store, PostgresStore):
             # A node that dies leaves its callers to the dialplan's safety net and no record of them:
             # the nodes alive write one (an Asterisk call, one record whichever node writes it).
-            self.lost_calls = LostCallWitness(self.node, self.shared_records, self.store.has_record)
+            self.lost_calls = LostCallWitness(self.node, self.shared_records, self.store.has_record,
+                                              in_queue=self.ami.caller_in_queue)
             self.ami.subscribe(self.lost_calls)
         numbers = CallbackNumbers(settings.callback_international.split(","))
+        # What calls ask of the store (their count of the day, a callback booking) costs them half a second
+        # at most, and nothing while it keeps failing: a frozen database is not silence on the line.
+        self.call_path_store = CallPathStore(self.store)
         self.router = RulesRouter(
             None,
             profile.routing_facts,
             board=self.ami.board if self.ami else None,
             connected=lambda: self.ami is not None and self.ami.connected,
-            store=self.store,
+            store=self.call_path_store,
             can_call_back=lambda: self.ami is not None and self.ami.connected,
             numbers=numbers,
         )
@@ -147,7 +152,7 @@ class IvrServer:
             router=self.router,
             listener=self.listener,
             lookups=dict(profile.lookups(self.tracking)),
-            callbacks=CallbackBook(self.store, numbers),
+            callbacks=CallbackBook(self.call_path_store, numbers),
             slots=profile.slots,
             filters={**FILTERS, **profile.filters},
             validators=profile.validators,
@@ -374,7 +379,8 @@ class IvrServer:
                                 listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
                                 reload=self.reload_line, line_state=lambda: self.line_state,
                                 speech_enabled=self.settings.speech, store=self.store,
-                                shared_records=self.shared_records, shared_kpis=self.shared_kpis)
+                                shared_records=self.shared_records, shared_kpis=self.shared_kpis,
+                                call_path_store=self.call_path_store, dialer=self.dialer)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),

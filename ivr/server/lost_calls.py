@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +36,12 @@ _IDS = uuid.UUID("4b1d1b6e-3400-4c5e-9d1a-6f2f0e1c3400")
 
 #: Longest field kept from an event (Asterisk's own names are far shorter).
 _MAX_FIELD = 128
+#: What a real event of a lost call holds: a node name as IVR_NODE_NAME allows, Asterisk's channel id, a
+#: queue name, and a SIP Call-ID as the dialplan filters it (or none).
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_UNIQUEID = re.compile(r"\d{1,15}\.\d{1,10}")
+_QUEUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SIP_CALL_ID = re.compile(r"[A-Za-z0-9@.:_-]{0,128}")
 
 
 def channel_variables(event: dict[str, Any]) -> dict[str, str]:
@@ -52,14 +60,20 @@ class LostCallWitness:
     """
 
     def __init__(self, node: str, sink: RecordStore, recorded: Callable[[str], Awaitable[bool]], *,
+                 in_queue: Callable[[str, str], Awaitable[bool]] | None = None,
                  settle: float = 10.0, max_pending: int = 256) -> None:
         self.node = node
         self.sink = sink
         self.recorded = recorded
+        #: ``in_queue(queue, uniqueid)``: Asterisk lists that caller in that queue now (QueueStatus).
+        self.in_queue = in_queue
         self.settle = settle
         self.max_pending = max_pending
         self.written = 0
+        self.refused = 0
         self._pending: set[asyncio.Task] = set()
+        #: Callers seen leaving a queue lately (a caller may leave before Asterisk is asked about them).
+        self._left: deque[str] = deque(maxlen=4096)
 
     @property
     def pending(self) -> int:
@@ -67,6 +81,8 @@ class LostCallWitness:
         return len(self._pending)
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("Event") == "QueueCallerLeave":
+            self._left.append(str(event.get("Uniqueid", "")))
         record = self.lost_call(event)
         if record is None:
             return
@@ -82,13 +98,17 @@ class LostCallWitness:
         if event.get("Event") != "QueueCallerJoin":
             return None
         variables = channel_variables(event)
-        owner = variables.get("IVR_NODE", "")[:64]
+        owner = variables.get("IVR_NODE", "")
         if not owner or variables.get("IVR_QUEUE") or owner == self.node:
             # No node took it (all down: nobody to stand in for), a node decided (its own record), or it
             # was this node's call (this node records its own calls, whatever happened to them).
             return None
-        uniqueid = str(event.get("Uniqueid", ""))[:_MAX_FIELD]
-        if not uniqueid:
+        uniqueid = str(event.get("Uniqueid", ""))
+        sip_call_id = variables.get("IVR_SIP_CALL_ID", "")
+        if not (_NODE_NAME.fullmatch(owner) and _UNIQUEID.fullmatch(uniqueid)
+                and _QUEUE.fullmatch(str(event.get("Queue", ""))) and _SIP_CALL_ID.fullmatch(sip_call_id)):
+            self.refused += 1
+            log.warning("lost_call_refused", why="not what Asterisk and the nodes write")
             return None
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         return CallRecord(
@@ -97,9 +117,14 @@ class LostCallWitness:
             caller=mask_caller(str(event.get("CallerIDNum", ""))[:32]), started_at=now, ended_at=now,
             outcome=Outcome.ERROR_ROUTED.text(), queue=str(event.get("Queue", ""))[:64], reason="node_lost",
             error=f"node {owner} stopped during the call; the dialplan's safety net queued the caller",
-            sip_call_id=variables.get("IVR_SIP_CALL_ID", "")[:_MAX_FIELD], node=owner)
+            sip_call_id=sip_call_id, node=owner)
 
     async def _after_settling(self, record: CallRecord) -> None:
+        if not await self._in_queue(record):
+            self.refused += 1
+            log.warning("lost_call_refused", why="Asterisk does not list that caller in the queue",
+                        uniqueid=record.uniqueid)
+            return
         await asyncio.sleep(self.settle)
         try:
             if await self.recorded(record.uniqueid):
@@ -107,6 +132,16 @@ class LostCallWitness:
         except Exception as exc:  # the store away: better a record twice than a call without one
             log.warning("lost_call_check_failed", error=type(exc).__name__)
         self._write(record)
+
+    async def _in_queue(self, record: CallRecord) -> bool:
+        """The caller the event names is (or just was) in the queue: the event is Asterisk's, not a forgery."""
+        if self.in_queue is None or record.uniqueid in self._left:
+            return True
+        try:
+            return await self.in_queue(record.queue, record.uniqueid) or record.uniqueid in self._left
+        except Exception as exc:  # Asterisk cannot be asked now: better a record than a call without one
+            log.warning("lost_call_check_failed", error=type(exc).__name__)
+            return True
 
     def _write(self, record: CallRecord) -> None:
         self.sink.write(record)

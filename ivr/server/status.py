@@ -15,7 +15,9 @@ from ..calls.supervisor import CallSupervisor
 from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
+from ..routing.callbacks import CallbackDialer
 from ..store import Store
+from ..store.guard import CallPathStore
 from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from .drawings import flow_svg_async
@@ -46,6 +48,9 @@ class StatusView:
     store: Store | None = None
     shared_records: SharedRecords | None = None
     shared_kpis: SharedKpis | None = None
+    #: The store as calls use it (bounded, behind a breaker) and the callback dialler.
+    call_path_store: CallPathStore | None = None
+    dialer: CallbackDialer | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
@@ -75,6 +80,14 @@ class StatusView:
             if health != "ok":
                 degraded.append(f"store {health}: calls are answered and routed; callbacks wait, "
                                 "call counts restart at 1")
+        if self.call_path_store is not None and self.call_path_store.state == "open":
+            checks["store_on_calls"] = "too slow for calls (circuit open)"
+            degraded.append(f"store too slow for calls: not asked for up to {self.call_path_store.cooldown:g} s "
+                            "(calls are routed without their count of the day, callbacks are not booked)")
+        if self.dialer is not None:
+            checks["dialler"] = self.dialer.state
+            if self.dialer.state.startswith("stalled"):
+                degraded.append(f"callbacks: {self.dialer.state}")
         if self.shared_records is not None:
             sink = self.shared_records
             checks["records"] = {"shared": sink.state, "queued": len(sink.queue), "dropped": sink.dropped,
@@ -92,6 +105,9 @@ class StatusView:
         m = self.metrics_
         m.ami_configured.set(1 if self.ami is not None else 0)
         m.ami_connected.set(1 if self.ami is not None and self.ami.connected else 0)
+        m.ami_events_refused.set(self.ami.refused_events if self.ami is not None else 0)
+        m.store_circuit_open.set(1 if self.call_path_store is not None and self.call_path_store.state == "open" else 0)
+        m.dialler_stalled.set(1 if self.dialer is not None and self.dialer.state.startswith("stalled") else 0)
         m.tracking_circuit_open.set(1 if self.tracking.breaker.state == "open" else 0)
         if self.shared_records is not None:
             m.records_queued.set(len(self.shared_records.queue))

@@ -49,6 +49,9 @@ class SimAmi:
     logins: int = 0
 
     def __post_init__(self) -> None:
+        #: Callers in each queue now, as QueueStatus lists them (QueueEntry): those a test's emitted
+        #: QueueCallerJoin put there and no QueueCallerLeave took away.
+        self.entries: dict[str, list[dict[str, str]]] = {}
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._refuse_until = 0.0
@@ -77,12 +80,21 @@ class SimAmi:
             w.close()
         self._writers.clear()
 
-    def emit(self, fields: list[tuple[str, object]]) -> None:
+    def emit(self, fields: list[tuple[str, object]], *, listed: bool = True) -> None:
         """Send an event (fields in order; a name may repeat, as ``ChanVariable`` does) to every
-        logged-in manager connection."""
+        logged-in manager connection. A QueueCallerJoin puts its caller in QueueStatus's list, unless
+        ``listed`` is False: an event Asterisk never made (one a caller's field forged)."""
         data = encode_message(fields)
         for w in list(self._writers):
             w.write(data)
+        if not listed:
+            return
+        event = {str(k): str(v) for k, v in fields}
+        queue = self.entries.setdefault(event.get("Queue", ""), [])
+        if event.get("Event") == "QueueCallerJoin":
+            queue.append(event)
+        elif event.get("Event") == "QueueCallerLeave":
+            queue[:] = [e for e in queue if e.get("Uniqueid") != event.get("Uniqueid")]
 
     def set_load(self, queue: str, **figures: int) -> None:
         q = self.queues.setdefault(queue, SimQueue(queue))
@@ -188,6 +200,13 @@ class SimAmi:
                                  ("LastPause", 0), ("LoginTime", 1795429069), ("InCall", int(busy)),
                                  ("Status", 2 if busy else 1), ("Paused", 0), ("PausedReason", ""),
                                  ("Wrapuptime", 0), ("ActionID", aid)])
+                count += 1
+            for position, entry in enumerate(self.entries.get(q.name, []), start=1):  # as Asterisk 22 lists a caller
+                out += encode_message([("Event", "QueueEntry"), ("Queue", q.name), ("Position", position),
+                                       ("Channel", entry.get("Channel", "")), ("Uniqueid", entry.get("Uniqueid", "")),
+                                       ("CallerIDNum", entry.get("CallerIDNum", "unknown")), ("CallerIDName", "unknown"),
+                                       ("ConnectedLineNum", "unknown"), ("ConnectedLineName", "unknown"), ("Wait", 0),
+                                       ("Priority", 0), ("ActionID", aid)])
                 count += 1
         out += encode_message([("Event", "QueueStatusComplete"), ("ActionID", aid), ("EventList", "Complete"),
                          ("ListItems", count)])

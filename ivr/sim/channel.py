@@ -40,10 +40,10 @@ def build_env_block(setup: CallSetup, *, host: str, port: int, uniqueid: str, ar
     n = next(_seq)
     if setup.channel == "PJSIP":
         # As the product's dialplan runs it (seen on Asterisk 22, tests/captures/lab-3499): the caller
-        # dialled 3400 (3499 when the call gives its time), [ivr-3400] runs the AGI at s,12 (after
-        # the lines choosing the node; the first node tried takes the call).
+        # dialled 3400 (3499 when the call gives its time), [ivr-3400] runs the AGI at s,16 (after
+        # the lines filtering the caller's fields and choosing the node; the first node tried takes the call).
         channel, ctype, dnid = f"PJSIP/caller-{n:08x}", "PJSIP", "3499" if setup.at else "3400"
-        extension, priority = "s", "12"
+        extension, priority = "s", "16"
     else:
         channel, ctype, dnid = f"Local/s@caller-{n:08x};1", "Local", "unknown"
         extension, priority = "3400", "3"

@@ -166,7 +166,7 @@ class SipCaller:
     def __init__(self, proxy: str, user: str, password: str, *, number: str = "3400", test_number: str = "3499",
                  local_ip: str | None = None, quiet_after_prompt: float = 0.8, max_prompt_wait: float = 30.0,
                  silence_seconds: float = 7.0, stay_in_queue: float = 20.0, record: "RecordLookup | None" = None,
-                 ivr_quiet_done: float = 8.0) -> None:
+                 ivr_quiet_done: float = 8.0, local_sip_port: int = 0) -> None:
         self.test_number = test_number
         host, _, port = proxy.rpartition(":")
         self.proxy = (host or proxy, int(port or 5060))
@@ -181,6 +181,8 @@ class SipCaller:
         #: Finds the IVR's call record by SIP Call-ID: the IVR's part is over once it exists.
         self.record = record
         self.ivr_quiet_done = ivr_quiet_done
+        #: The UDP port calls leave from (0: any): an operator's trunk is recognised by its address and port.
+        self.local_sip_port = local_sip_port
 
     def _local_ip(self) -> str:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -196,7 +198,7 @@ class SipCaller:
         loop = asyncio.get_running_loop()
         result = SipCallResult(scenario.name, caller=scenario.call.caller)
         started = time.monotonic()
-        sip_t, sip = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
+        sip_t, sip = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, self.local_sip_port))
         rtp_t, rtp = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
         dialog: dict | None = None
         try:

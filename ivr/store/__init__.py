@@ -45,6 +45,9 @@ class Store(Protocol):
     async def try_lead(self) -> bool:
         """Whether this node dials callbacks now (one node at a time)."""
 
+    async def dialler_state(self) -> str:
+        """Who dials callbacks: ``leading``, ``free``, ``node <name>``, or ``stalled: <why>``."""
+
 
 def is_database_url(location: str | os.PathLike[str]) -> bool:
     return str(location).startswith(("postgresql://", "postgres://"))

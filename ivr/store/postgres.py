@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import structlog
 
+from ..privacy import printable
 from .sqlite import Callback
 
 __all__ = ["PostgresStore", "MIGRATIONS", "redact_url", "StoreUnavailable"]
@@ -77,6 +78,11 @@ MIGRATIONS: list[tuple[int, str]] = [
     """),
 ]
 
+#: How the dialling node names its lock's connection (``application_name``), and how long it may go
+#: without ticking (it ticks every 2 s) before the others call the dialler stalled.
+DIALLER_APP = "ivr-dialler:"
+DIALLER_SILENCE = 30.0
+
 #: Advisory lock keys (any constants the line owns).
 _MIGRATION_LOCK = 340_001
 DIALLER_LOCK = 340_002
@@ -86,13 +92,20 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached now (the node keeps answering calls)."""
 
 
+#: Connection parameters that hold a credential when written in a URL's query (libpq's names).
+_SECRET_PARAMS = {"password", "sslpassword", "passfile", "sslkey", "sslcert"}
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password, for logs and pages."""
+    """The URL without any credential (``user:password@`` or ``?password=``), for logs and pages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@{host}"
+    query = "&".join(f"{name}=***" if name.lower() in _SECRET_PARAMS else f"{name}{sep}{value}"
+                     for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class PostgresStore:
@@ -120,6 +133,16 @@ class PostgresStore:
     def where(self) -> str:
         return redact_url(self.url)
 
+    def _scrub(self, text: str) -> str:
+        """An error's text without the URL's credentials (a driver may quote the URL it was given)."""
+        parts = urlsplit(self.url)
+        secrets_ = [parts.password or ""] + [value for name, _, value in (item.partition("=") for item in
+                                                                          parts.query.split("&"))
+                                             if name.lower() in _SECRET_PARAMS]
+        for secret in filter(None, secrets_):
+            text = text.replace(secret, "***")
+        return text.replace(self.url, self.where)
+
     async def open(self, *, wait: bool = False) -> "PostgresStore":
         """Connect and migrate. A node starting while the database is away still starts (calls are
         answered, the store is "unreachable" until it comes back, tried every 5 s); ``wait`` raises
@@ -129,7 +152,7 @@ class PostgresStore:
         except Exception as exc:
             if wait:
                 raise
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = self._scrub(f"{type(exc).__name__}: {exc}")
             log.error("store_unreachable", store=self.where, error=self.last_error)
             self._connecting = asyncio.create_task(self._keep_connecting())
         return self
@@ -158,7 +181,7 @@ class PostgresStore:
                 await self._connect()
                 log.info("store_reachable", store=self.where)
             except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = self._scrub(f"{type(exc).__name__}: {exc}")
 
     async def migrate(self) -> list[int]:
         """Apply the missing schema versions; returns those applied now (none on an up-to-date base)."""
@@ -270,7 +293,9 @@ class PostgresStore:
         if self._leader is None or self._leader.is_closed():
             self._leader, self._leading = None, False
             try:
-                self._leader = await asyncpg.connect(self.url, timeout=5)
+                # Named, so that whoever holds the lock can be told apart from a session of something else.
+                self._leader = await asyncpg.connect(self.url, timeout=5,
+                                                     server_settings={"application_name": f"{DIALLER_APP}{self.node}"})
             except Exception as exc:
                 log.warning("dialler_lock_unavailable", error=type(exc).__name__)
                 return False
@@ -278,10 +303,12 @@ class PostgresStore:
         try:
             if self._leading:  # a lock is only as alive as its connection
                 await conn.fetchval("SELECT 1", timeout=2)
+                await self._tick(conn)
                 return True
             self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", DIALLER_LOCK, timeout=2))
             if self._leading:
                 log.info("dialler_lead_taken", node=self.node)
+                await self._tick(conn)
             return self._leading
         except Exception as exc:  # the connection is gone, and the lock with it: try again next tick
             log.warning("dialler_lock_lost" if self._leading else "dialler_lock_unavailable",
@@ -289,6 +316,35 @@ class PostgresStore:
             conn.terminate()
             self._leader, self._leading = None, False
             return False
+
+    async def _tick(self, conn: asyncpg.Connection) -> None:
+        """The leader says it is alive: its node and the database's time (read by the other nodes)."""
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('dialler_tick', $1 || '|' || "
+                           "extract(epoch FROM now())::text) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                           self.node, timeout=2)
+
+    async def dialler_state(self) -> str:
+        """Who dials callbacks: ``leading`` (this node), ``free``, ``node <name>``, or ``stalled: …`` when the
+        lock is held by a session that is no node's dialler, or by a node that stopped ticking."""
+        if self._leading:
+            return "leading"
+        row = await self.pool.fetchrow(
+            "SELECT a.pid, a.application_name, (SELECT value FROM meta WHERE key = 'dialler_tick') AS tick, "
+            "extract(epoch FROM now()) AS now FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted", DIALLER_LOCK, timeout=2)
+        if row is None:
+            return "free"
+        holder = str(row["application_name"] or "")
+        if not holder.startswith(DIALLER_APP):
+            return (f"stalled: the dialler's lock is held by a session that is no IVR node "
+                    f"(pid {row['pid']}, application {printable(holder)[:40]!r}): no callback is dialled")
+        node = holder.removeprefix(DIALLER_APP)
+        ticked_node, _, at = str(row["tick"] or "").partition("|")
+        age = float(row["now"]) - float(at) if at and ticked_node == node else None
+        if age is None or age > DIALLER_SILENCE:
+            return (f"stalled: node {printable(node)[:64]!r} holds the dialler's lock but has not dialled for "
+                    f"{'ever' if age is None else f'{age:.0f} s'}: no callback is dialled")
+        return f"node {node}"
 
     async def _release_leader(self) -> None:
         assert self._leader is not None

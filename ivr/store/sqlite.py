@@ -102,6 +102,9 @@ class SqliteStore:
     async def try_lead(self) -> bool:
         return True  # one node: it always dials its own callbacks
 
+    async def dialler_state(self) -> str:
+        return "leading"
+
     @property
     def db(self) -> aiosqlite.Connection:
         assert self._db is not None, "store not opened"

@@ -28,11 +28,11 @@ async def test_an_accepted_callback_rings_the_caller_and_joins_the_queue(lab, tm
                     sip_port=phone_port, auto_answer=True)
     right = Baresip(tmp_path / "phone", user=NUMBER, registrar=f"127.0.0.1:{phone_port}", sip_port=phone_port,
                     auto_answer=True)
-    agent = Baresip(tmp_path / "agent2", user="agent2", password=lab.secrets.agent,
+    agent = Baresip(tmp_path / "agent2", user="agent2", password=lab.secrets.agent("agent2"),
                     registrar=f"127.0.0.1:{lab.sip_port}", register=True, auto_answer=True)
     channel = f"Local/{NUMBER}@ivr-callback-out"
     try:
-        async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+        async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
             booked = await caller.call(booking)
             record = await caller.record(booked.call_id)
             assert record["outcome"] == "callback" and booked.ended_by == "ivr", record

@@ -66,7 +66,7 @@ async def test_every_bundled_scenario_and_two_softphone_calls(lab, tmp_path, rep
     quitter = Baresip(tmp_path / "quitter", user="phone1", password=lab.secrets.phone1,
                       registrar=f"127.0.0.1:{lab.sip_port}")
     try:
-        async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+        async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
             tester, served, (left, _) = await asyncio.gather(
                 _sip_tester(lab),
                 asyncio.to_thread(_keypad_self_served, keypad, lab),

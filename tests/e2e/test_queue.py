@@ -26,7 +26,7 @@ def _tester(lab, stay: float) -> SipCaller:
 
 
 def _agent(tmp_path, lab, name: str) -> Baresip:
-    phone = Baresip(tmp_path / name, user=name, password=lab.secrets.agent, registrar=f"127.0.0.1:{lab.sip_port}",
+    phone = Baresip(tmp_path / name, user=name, password=lab.secrets.agent(name), registrar=f"127.0.0.1:{lab.sip_port}",
                     register=True, auto_answer=True)
     phone.start()
     phone.wait_log(r"200 OK")  # registered
@@ -48,7 +48,7 @@ async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(l
         for queue in ("inhouse", "contractor"):
             await asyncio.to_thread(lab.wait_expected_wait, queue, lambda w: w == 0)
         caller = _tester(lab, stay=8)
-        async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+        async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
             complex_call, agent_call = await asyncio.gather(
                 caller.call(_scenario("dossier complexe", "0611000001", "1", "1", f"{COMPLEX}#", "1", "2")),
                 caller.call(_scenario("conseiller au menu", "0611000002", "0")))
@@ -81,7 +81,7 @@ async def test_a_third_call_of_the_day_goes_ahead_in_the_queue(lab, report):
     waiting = _tester(lab, stay=DEADLINE * 5)  # waits in the queue until the test lets it go
     quick = _tester(lab, stay=1)
     leave = asyncio.Event()
-    async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+    async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
         waiter = asyncio.create_task(waiting.call(_scenario("attend son tour", other, "0"), leave=leave))
         try:
             # The repeat caller's first two calls were routed (and so counted) and have left the queue,

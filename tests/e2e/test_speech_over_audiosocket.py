@@ -27,7 +27,7 @@ async def test_questions_run_over_audiosocket_keys_answer_them_and_a_hangup_is_l
                                                              press("1"), press("1"), press("5")])
     silent = _scenario("aucune réponse puis conseiller", [{"kind": "silence"}, press("0")])
     leaves = _scenario("raccroche pendant une question", [press("1"), {"kind": "hangup"}])
-    async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+    async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
         results = await asyncio.gather(*(caller.call(sc) for sc in (served, silent, leaves)))
         records = [await caller.record(r.call_id) for r in results]
         await until(lambda: all(ami.events("Hangup", Uniqueid=r["uniqueid"]) for r in records),

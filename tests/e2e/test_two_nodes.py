@@ -102,11 +102,11 @@ async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callb
     agent = None
     try:
         with Lab(options) as lab:
-            agent = Baresip(tmp_path / "agent", user="agent2", password=lab.secrets.agent,
+            agent = Baresip(tmp_path / "agent", user="agent2", password=lab.secrets.agent("agent2"),
                             registrar=f"127.0.0.1:{lab.sip_port}", register=True, auto_answer=True)
             caller = SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
                                quiet_after_prompt=1.5, max_prompt_wait=12, stay_in_queue=2)
-            async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+            async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
                 # 1. Node 2 down: calls fail over to node 1. One caller facing a long wait books a callback there.
                 await asyncio.to_thread(lab.ivr2.stop)
                 assert await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 300)

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from panoramisk import Manager
 
+from .protocol import distrust
 from .queues import QueueBoard
 
 __all__ = ["AmiController", "AmiUnavailable", "OriginateResult"]
@@ -61,6 +62,11 @@ class _Manager(Manager):
         self._controller._lost()
 
 
+def printable_name(name: object) -> str:
+    """An event name fit for a log line (what a forged event calls itself is the attacker's text)."""
+    return "".join(ch if ch.isascii() and ch.isalnum() else "?" for ch in str(name))[:40]
+
+
 class AmiController:
     """Keeps a logged-in AMI connection and a :class:`QueueBoard` up to date."""
 
@@ -81,6 +87,9 @@ class AmiController:
         self._task: asyncio.Task | None = None
         #: Called with every event (a dict), after the queue board: see :meth:`subscribe`.
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
+        #: Events refused as untrustworthy (:func:`~ivr.edges.ami.protocol.distrust`).
+        self.refused_events = 0
+        self._refusal_logged_at = -1e9
 
     def subscribe(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """Have ``handler`` called with each AMI event (a dict; a repeated field is a list). It runs in
@@ -193,6 +202,15 @@ class AmiController:
     def _on_event(self, manager: Manager, event: Any) -> None:
         data = dict(event)
         name = data.get("Event", "")
+        why = distrust(data, self.board.queues)  # before the first QueueSummary no queue is known: none trusted
+        if why is not None:  # nothing Asterisk would write: neither the board nor a subscriber sees it
+            self.refused_events += 1
+            now = time.monotonic()
+            if now - self._refusal_logged_at >= 10.0:  # one line per ten seconds, whatever the flood
+                self._refusal_logged_at = now
+                log.warning("ami_event_refused", ami_event=printable_name(name), why=why,
+                            refused_so_far=self.refused_events)
+            return
         if name.startswith("Queue") or name.startswith("Agent"):
             self.board.apply_event(data)
         for handler in self._subscribers:
@@ -210,6 +228,12 @@ class AmiController:
                                           timeout or self.action_timeout)
         except asyncio.TimeoutError:
             raise AmiUnavailable(f"no answer to {fields.get('Action')} within {timeout or self.action_timeout:g} s") from None
+
+    async def caller_in_queue(self, queue: str, uniqueid: str) -> bool:
+        """Asterisk lists the channel ``uniqueid`` among the callers of ``queue`` now (QueueStatus)."""
+        items = await self.action({"Action": "QueueStatus", "Queue": queue}, as_list=True)
+        return any(str(m.get("Event", "")) == "QueueEntry" and str(m.get("Uniqueid", "")) == uniqueid
+                   for m in (items if isinstance(items, list) else [items]))
 
     async def refresh_queues(self) -> None:
         """QueueSummary: replace the board's figures with Asterisk's."""

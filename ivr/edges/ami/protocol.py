@@ -16,10 +16,11 @@ Seen on the wire (``../shared/asterisk/commands/ami.jsonl``)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["EOL", "BANNER_PREFIX", "Message", "AmiProtocolError", "encode_message", "MessageReader"]
+__all__ = ["EOL", "BANNER_PREFIX", "Message", "AmiProtocolError", "encode_message", "MessageReader", "distrust"]
 
 EOL = "\r\n"
 BANNER_PREFIX = "Asterisk Call Manager/"
@@ -102,3 +103,51 @@ class MessageReader:
             if len(self._fields) >= self.max_fields:
                 raise AmiProtocolError(f"AMI message with more than {self.max_fields} fields")
             self._fields.append((key.strip(), value.strip()))
+
+
+#: Asterisk's channel ids: seconds since the epoch, a dot, a sequence number (``<null>`` when there is no channel,
+#: as in a failed originate's response).
+_UNIQUEID = re.compile(r"\d{1,15}\.\d{1,10}")
+_ID_FIELDS = ("Uniqueid", "Linkedid", "DestUniqueid", "DestLinkedid")
+#: Counts and positions the IVR reads; a queue with more waiting callers than this is not a real one.
+_COUNT_FIELDS = ("Count", "Position", "Calls", "Available", "LoggedIn", "Callers")
+_MAX_COUNT = 100_000
+#: The node names the IVR writes in ``IVR_NODE`` (``Settings.node_name``).
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def distrust(event: Mapping[str, object], queues: Container[str]) -> str | None:
+    """Why an event cannot be trusted, or None.
+
+    A caller's number or a dialled extension reaches Asterisk's events unescaped: one holding a line
+    break adds fields, or whole events, that Asterisk never sent (the audit set a queue's waiting count
+    to 250 that way). What the IVR acts on must look like what Asterisk writes: no control character
+    anywhere, a queue Asterisk itself listed (``queues``), channel ids of Asterisk's form, counts that
+    are numbers of a real size, and node names the IVR could have written.
+    """
+    for key, value in event.items():
+        for text in (key, *(value if isinstance(value, (list, tuple)) else [value])):
+            if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in str(text)):
+                return f"a control character in {key}"
+    queue = event.get("Queue")
+    if queue is not None and str(queue) not in queues:
+        return f"queue {str(queue)[:40]!r} is not one Asterisk listed"
+    for key in _ID_FIELDS:
+        value = event.get(key)
+        if value is not None and str(value) not in ("", "<null>") and not _UNIQUEID.fullmatch(str(value)):
+            return f"{key} {str(value)[:40]!r} is not an Asterisk channel id"
+    for key in _COUNT_FIELDS:
+        value = event.get(key)
+        if value is not None and not (str(value).isdigit() and int(str(value)) <= _MAX_COUNT):
+            return f"{key} {str(value)[:20]!r} is not a count"
+    for item in _as_list(event.get("ChanVariable")):
+        name, _, value = str(item).partition("=")
+        if name == "IVR_NODE" and value and not _NODE_NAME.fullmatch(value):
+            return f"IVR_NODE {value[:40]!r} is not a node name"
+    return None
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -18,6 +18,17 @@ def _int(value: object, default: int = 0) -> int:
         return default
 
 
+#: How far a join or leave event's count may be from one more or one less than the board's (events
+#: missed since the last snapshot); a count beyond that is not taken (the next QueueSummary corrects).
+MAX_COUNT_JUMP = 20
+
+
+def _plausible(value: object, expected: int) -> int:
+    """An event's new caller count if it is near what one caller joining or leaving gives, else that."""
+    count = _int(value, expected)
+    return count if abs(count - expected) <= MAX_COUNT_JUMP else expected
+
+
 @dataclass
 class QueueState:
     name: str
@@ -76,10 +87,10 @@ class QueueBoard:
             return
         q = self._q(str(queue))
         if name == "QueueCallerJoin":
-            q.callers = _int(event.get("Count"), q.callers + 1)
+            q.callers = _plausible(event.get("Count"), q.callers + 1)
         elif name == "QueueCallerLeave":
             # Asterisk sends Leave for every caller who leaves (Abandon comes with one), with the new count.
-            q.callers = _int(event.get("Count"), max(q.callers - 1, 0))
+            q.callers = _plausible(event.get("Count"), max(q.callers - 1, 0))
         elif name == "AgentConnect":
             q.available = max(q.available - 1, 0)
         elif name == "AgentComplete":

@@ -33,7 +33,7 @@ fill() {  # fill <source file> <destination file>
 "*) echo "entrypoint: $name holds a line break" >&2; exit 1 ;;
     esac
     case "$name" in  # addresses: only what an address or a network can hold (',' separates several)
-      AMI_BIND_ADDRESS|AMI_PERMIT)
+      AMI_BIND_ADDRESS|AMI_PERMIT|SIP_LOCAL_NET|SIP_EXTERNAL_ADDRESS)
         case "$value" in
           *[!0-9A-Fa-f.:/,]*) echo "entrypoint: $name must be addresses (a.b.c.d or a.b.c.d/n, comma-separated), not '$value'" >&2; exit 1 ;;
         esac ;;
@@ -60,6 +60,8 @@ rm -rf "$dst/test"
 if [ "$profile" = test ]; then
   mkdir -p "$dst/test"
   for f in "$src"/test/*.conf; do
+    # The test manager account (a watcher reading every event) only when its secret is given.
+    if [ "$(basename "$f")" = manager.conf ] && [ -z "${AMI_WATCH_SECRET:-}" ]; then continue; fi
     fill "$f" "$dst/test/$(basename "$f")"
   done
 fi

@@ -107,6 +107,10 @@ class AdminServer:
     # -- endpoints ------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
+        # Alive and taking calls (the FastAGI port listens): what a container healthcheck asks, without
+        # opening a FastAGI connection it would leave half-written.
+        if not self.status.listening():
+            return web.json_response({"status": "starting", "agi": "not listening yet"}, status=503)
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:

@@ -120,7 +120,8 @@ class Lab:
                 # The manager where the IVR reaches it, for the IVR only; the test phones and 3499.
                 "AMI_BIND_ADDRESS": self.host, "AMI_PERMIT": f"{self.host}/32", "IVR_LINE_PROFILE": "test",
                 "AMI_WATCH_USER": s.ami_watch_user, "AMI_WATCH_SECRET": s.ami_watch_secret,
-                "SIP_EXTERNAL_ADDRESS": self.host, "SIP_TRUNK_USER": "ivr3400", "SIP_TRUNK_PASSWORD": s.trunk,
+                "SIP_EXTERNAL_ADDRESS": self.host, "SIP_LOCAL_NET": "127.0.0.0/8",
+                "SIP_TRUNK_USER": "ivr3400", "SIP_TRUNK_PASSWORD": s.trunk,
                 "SIP_TRUNK_HOST": self.options.trunk_host}
 
     def ivr_env(self, node: int = 1) -> dict[str, str]:

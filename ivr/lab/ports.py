@@ -23,8 +23,9 @@ from pathlib import Path
 
 __all__ = ["NoFreePort", "free_port", "free_udp_range", "TCP_PORTS", "RTP_PORTS"]
 
-#: Service ports (SIP, AMI, FastAGI, admin HTTP, PostgreSQL, Prometheus…), handed out one at a time.
-TCP_PORTS = range(10000, 20000)
+#: Service ports (SIP, AMI, FastAGI, admin HTTP, PostgreSQL, Prometheus…), handed out one at a time;
+#: above 10000–10100, the RTP range the docker line publishes (docker-compose.yml).
+TCP_PORTS = range(11000, 20000)
 #: RTP ports (Asterisk's ``rtp.conf`` range of a lab, SIPp's media), handed out as consecutive ranges.
 RTP_PORTS = range(20000, 32000)
 _BLOCK = 50

@@ -63,7 +63,8 @@ class Baresip:
     """One softphone process registered (or not) on the lab's Asterisk."""
 
     def __init__(self, workdir: Path, *, user: str, password: str = "", registrar: str, register: bool = False,
-                 auto_answer: bool = False, mic_seconds: float = 120.0, sip_port: int | None = None) -> None:
+                 auto_answer: bool = False, mic_seconds: float = 120.0, sip_port: int | None = None,
+                 listen_ip: str = "127.0.0.1") -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.user = user
@@ -79,7 +80,7 @@ class Baresip:
         (self.dir / "accounts").write_text(f"<sip:{user}@{registrar}>;{';'.join(params)}\n")
         (self.dir / "config").write_text("\n".join([
             "poll_method epoll",
-            f"sip_listen 127.0.0.1:{self.sip_port}",
+            f"sip_listen {listen_ip}:{self.sip_port}",
             f"audio_source aufile,{self.dir / 'mic.wav'}",
             "audio_player aufile,/dev/null",
             "audio_alert aufile,/dev/null",

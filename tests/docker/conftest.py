@@ -15,7 +15,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -45,15 +45,20 @@ class RunningLine:
 
     compose: ComposeLine
     flows: Path
-    admin: str
     token: str
     host: str
     build_seconds: float
     healthy: dict[str, float]
     figures: list[dict] = field(default_factory=list)
 
-    def admin_get(self, path: str) -> dict:
-        request = urllib.request.Request(self.admin + path, headers={"Authorization": f"Bearer {self.token}",
+    @property
+    def admin(self) -> str:
+        """The IVR's admin API (its address on the line's network, asked anew: a recreated container may
+        get another)."""
+        return f"http://{self.compose.address('ivr')}:8080"
+
+    def admin_get(self, path: str, base: str | None = None) -> dict:
+        request = urllib.request.Request((base or self.admin) + path, headers={"Authorization": f"Bearer {self.token}",
                                                                      "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=DEADLINE) as resp:
@@ -100,7 +105,7 @@ def docker_line():
             server.close()
     line.compose("up", "-d")
     healthy = line.wait_healthy(LINE)
-    run = RunningLine(compose=line, flows=flows, admin=f"http://{line.address('ivr')}:8080",
+    run = RunningLine(compose=line, flows=flows,
                       token=env.get("IVR_ADMIN_TOKEN", line.env["IVR_ADMIN_TOKEN"]), host=env["SIP_EXTERNAL_ADDRESS"],
                       build_seconds=build_seconds, healthy=healthy)
     run.report(step="build", seconds=build_seconds)
@@ -109,7 +114,9 @@ def docker_line():
         yield run
     finally:
         (work / "compose.log").write_text("\n".join(line.log) + "\n" + line.logs())
-        line.compose("down", "-v", "--remove-orphans", "--timeout", "20", check=False)
+        # Every service of every profile the suite may have started (monitoring's Prometheus too).
+        everything = replace(line, files=(*line.files, "docker/compose.debian.yml"), profiles=("*",))
+        everything.compose("down", "-v", "--remove-orphans", "--timeout", "20", check=False)
     left = line.leftovers()
     assert left == {"containers": [], "networks": [], "volumes": []}, f"`docker compose down -v` left {left}"
 

@@ -7,18 +7,23 @@ mounted flows folder), checked on the real engine: images, health, real SIP betw
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 import re
 import subprocess
 import tarfile
+import urllib.request
 
+import asyncpg
 import pytest
 
-from ivr.waiting import DEADLINE, wait_until
+from ivr.sim.scenario import Scenario, load_scenarios
+from ivr.sim.sip import SipCaller
+from ivr.waiting import DEADLINE, until, wait_until
 from tests.docker.conftest import SHIPPED_FLOW, ci_bundle, flows_as
-from tests.docker.line import ROOT
+from tests.docker.line import ASTERISK_SRC, BUILD_TIMEOUT, ROOT, ComposeLine, SourceServer, asterisk_build_args
 from tests.e2e.baresip import Baresip, speech_share
 
 IMAGES = {"ivr": "ivr-3400:latest", "asterisk": "ivr-3400-asterisk:22.8.2"}
@@ -152,3 +157,126 @@ def test_an_edit_to_the_mounted_flows_goes_live_and_a_broken_one_is_refused(dock
     ready = docker_line.admin_get("/readyz")
     assert "rejected" in json.dumps(ready)
     docker_line.report(step="flows edit", refused=str(refused)[:300])
+
+
+def test_a_tarball_that_does_not_match_its_checksum_stops_the_asterisk_build(docker_line):
+    if not ASTERISK_SRC.is_dir():
+        pytest.skip(f"no release sources at {ASTERISK_SRC}")
+    server = SourceServer(ASTERISK_SRC)
+    try:
+        line = ComposeLine.create("ivr3400checksum", docker_line.compose.workdir,
+                                  **{**docker_line.compose.env, **asterisk_build_args(server), "ASTERISK_SHA256": "0" * 64,
+                                     "ASTERISK_IMAGE": "ivr-3400-asterisk:wrong-checksum"})
+        done = line.compose("build", "asterisk", check=False, timeout=BUILD_TIMEOUT)
+    finally:
+        server.close()
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "asterisk.tar.gz: FAILED" in output, output[-2000:]
+    assert subprocess.run(["docker", "image", "inspect", "ivr-3400-asterisk:wrong-checksum"],
+                          capture_output=True).returncode != 0  # no image came of it
+
+
+def test_prometheus_scrapes_the_ivr_and_evaluates_every_alert_rule(docker_line):
+    """The monitoring profile, Prometheus built from Debian's archive (docker/compose.debian.yml; Grafana has no
+    Debian package and is not started)."""
+    line = docker_line.compose
+    monitoring = ComposeLine(project=line.project, workdir=line.workdir, env=line.env,
+                             files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("monitoring",))
+    monitoring.compose("up", "-d", "--build", "prometheus", timeout=BUILD_TIMEOUT)
+    url = f"http://{monitoring.address('prometheus')}:9090"
+
+    def api(path: str) -> dict:
+        with urllib.request.urlopen(url + path, timeout=DEADLINE) as resp:
+            return json.load(resp)["data"]
+
+    def ready():
+        try:
+            targets = api("/api/v1/targets")["activeTargets"]
+            groups = api("/api/v1/rules")["groups"]
+        except OSError:
+            return None
+        evaluated = [g for g in groups if not g["lastEvaluation"].startswith("0001")]
+        return (targets, groups) if targets and all(t["health"] == "up" for t in targets) and evaluated else None
+
+    targets, groups = wait_until(ready, "Prometheus to scrape the IVR and evaluate its rules", timeout=DEADLINE * 2,
+                                 seen=lambda: monitoring.logs("prometheus", tail=20))
+    rules = [r for g in groups for r in g["rules"]]
+    shipped = (ROOT / "monitoring" / "prometheus" / "alerts.yml").read_text().count("- alert:")
+    docker_line.report(step="prometheus", targets=[t["labels"]["instance"] for t in targets], rules=len(rules),
+                       firing=[r["name"] for r in rules if r["state"] == "firing"])
+    assert {t["labels"]["job"] for t in targets} == {"ivr"} and len(rules) == shipped
+    assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+
+
+def _load(n: int, first_caller: int) -> list[Scenario]:
+    """Long keypad calls at an open hour (status read back; no file number), each from its own number."""
+    scenarios = ROOT / "ivr" / "sim" / "scenarios"
+    base = load_scenarios([scenarios / "01-self-served-keypad.yaml", scenarios / "02-no-file-number.yaml"])
+    out = []
+    for i in range(n):
+        scenario = base[i % 2].model_copy(deep=True)
+        scenario.call.caller = f"06{first_caller + i:08d}"
+        out.append(scenario)
+    return out
+
+
+async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line):
+    """The cluster profile (two IVR nodes, PostgreSQL from Debian's archive): `docker kill` of node 1 while
+    both nodes have calls in progress; every call placed, before and after, ends with exactly one record
+    in the shared store (finished by its node, or by the node alive for a call the dialplan's safety net
+    sent to the contractor queue)."""
+    single = docker_line.compose
+    cluster = ComposeLine(project=single.project, workdir=single.workdir,
+                          env={**single.env, "IVR_HOST_2": "ivr2", "IVR_STORE": "postgresql://ivr@postgres:5432/ivr"},
+                          files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("cluster",))
+    try:
+        cluster.compose("up", "-d", "--build", timeout=BUILD_TIMEOUT)
+        cluster.wait_healthy(["postgres", "ivr", "ivr2", "asterisk"])
+        caller = SipCaller(f"{docker_line.host}:5060", "tester", single.env["SIP_TESTER_PASSWORD"],
+                           local_ip=docker_line.host, quiet_after_prompt=1.5, max_prompt_wait=12, stay_in_queue=2)
+        nodes = {name: f"http://{cluster.address(name)}:8080" for name in ("ivr", "ivr2")}
+
+        async def live(node: str) -> int:
+            return int((await asyncio.to_thread(docker_line.admin_get, "/calls", nodes[node]))["active"])
+
+        first = [asyncio.create_task(caller.call(sc)) for sc in _load(12, 200)]
+
+        async def both_busy() -> bool:
+            return await live("ivr") >= 2 and await live("ivr2") >= 2
+
+        await until(both_busy, "two calls in progress on each node", interval=0.3)
+        killed = await asyncio.to_thread(cluster.compose, "kill", "ivr")
+        after = []
+        for sc in _load(6, 300):  # new calls after the kill, one a second: each meets the dialplan's choice anew
+            after.append(asyncio.create_task(caller.call(sc)))
+            await asyncio.sleep(1)
+        placed = await asyncio.gather(*first, *after)
+        db = await asyncpg.connect(host=cluster.address("postgres"), user="ivr", database="ivr",
+                                   password=single.env["IVR_DB_PASSWORD"])
+        try:
+            stored: dict[str, list[dict]] = {}
+
+            async def every_call_recorded() -> bool:
+                stored.clear()
+                for row in await db.fetch("SELECT node, record FROM call_records"):
+                    record = json.loads(row["record"])
+                    stored.setdefault(record.get("sip_call_id", ""), []).append({**record, "node": row["node"]})
+                return all(r.call_id in stored for r in placed)
+
+            await until(every_call_recorded, "a record for every call placed", interval=0.5,
+                        seen=lambda: [r.call_id for r in placed if r.call_id not in stored])
+        finally:
+            await db.close()
+    finally:
+        # Back to the one-node line the other tests run on.
+        cluster.compose("rm", "-sf", "ivr2", "postgres", check=False)
+        single.compose("up", "-d", timeout=BUILD_TIMEOUT)
+        single.wait_healthy(["tracking", "ivr", "asterisk"])
+    fates = [f"{len(stored[r.call_id])} records" if len(stored[r.call_id]) != 1 else
+             ("safety net" if stored[r.call_id][0]["reason"] == "node_lost" else f"record:{stored[r.call_id][0]['node']}")
+             for r in placed]
+    docker_line.report(step="cluster kill", placed=len(placed), answered=sum(r.answered for r in placed),
+                       fates={f: fates.count(f) for f in set(fates)}, kill=killed.returncode)
+    assert all(r.answered for r in placed)
+    assert [f for f in fates if f.endswith("records")] == []  # one outcome per call, none lost
+    assert any(f == "record:ivr-2" for f in fates)  # the node alive took calls

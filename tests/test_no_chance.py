@@ -59,10 +59,16 @@ def test_ports_are_below_the_ephemeral_range_free_and_never_handed_out_twice():
 
 
 def test_two_processes_never_get_the_same_port():
-    code = "from ivr.lab.ports import free_port; print(*[free_port() for _ in range(60)])"
-    runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    # Each process keeps its ports until the test has read everyone's (a port is reserved while its
+    # process lives: one that exited may see its ports handed out again, rightly).
+    code = ("import sys; from ivr.lab.ports import free_port; print(*[free_port() for _ in range(60)], flush=True); "
+            "sys.stdin.read()")
+    runs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(3)]
     mine = {free_port() for _ in range(60)}
-    theirs = [set(map(int, run.communicate()[0].split())) for run in runs]
+    theirs = [set(map(int, run.stdout.readline().split())) for run in runs]
+    for run in runs:
+        run.communicate("")
     everyone = [mine, *theirs]
     assert all(len(ports) == 60 for ports in everyone)
     assert sum(len(ports) for ports in everyone) == len(set().union(*everyone))

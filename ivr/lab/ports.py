@@ -68,7 +68,7 @@ class _Pool:
 
     def _first_block(self) -> int:
         # Processes started together begin at different places: fewer locks tried before one is free.
-        return (os.getpid() * 7919) % self.blocks
+        return (os.getpid() * 2654435761) % self.blocks  # Knuth's multiplicative hash: neighbours land apart
 
     def _claim_run(self, count: int) -> int:
         """Claim ``count`` consecutive unclaimed blocks; the first one's index."""

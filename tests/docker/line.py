@@ -180,8 +180,14 @@ class ComposeLine:
         def all_healthy() -> bool:
             return all(self.health(s) == "healthy" for s in services)
 
-        wait_until(all_healthy, f"services {services} to be healthy", timeout=timeout,
-                   seen=lambda: {s: self.health(s) for s in services} | {"log": self.logs(tail=30)})
+        def seen() -> dict:
+            states = {s: self.health(s) for s in services}
+            # What the failing ones said: their last check's output and their own last lines.
+            return states | {f"{s} check": (self.inspect(s)["State"].get("Health", {}).get("Log") or [{}])[-1]
+                             for s, state in states.items() if state != "healthy"} \
+                | {f"{s} log": self.logs(s, tail=15) for s, state in states.items() if state != "healthy"}
+
+        wait_until(all_healthy, f"services {services} to be healthy", timeout=timeout, seen=seen)
         return {s: self.start_to_healthy(s) for s in services}
 
     def start_to_healthy(self, service: str) -> float:

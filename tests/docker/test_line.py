@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import tarfile
+import time
 import urllib.request
 
 import asyncpg
@@ -149,12 +150,15 @@ def test_an_edit_to_the_mounted_flows_goes_live_and_a_broken_one_is_refused(dock
     # A broken edit: refused with file:line, the edited flow keeps serving.
     target = docker_line.flows / SHIPPED_FLOW.name
     target.write_text(edited.replace("  accueil:\n", "  accueil:\n    kind: [\n", 1), encoding="utf-8")
-    refused = wait_until(lambda: docker_line.admin_get("/flows")["line"]["rejected"], "the broken edit to be refused",
-                         timeout=DEADLINE)
-    view_after = docker_line.admin_get("/flows")
+    try:
+        refused = wait_until(lambda: docker_line.admin_get("/flows")["line"]["rejected"], "the broken edit to be refused",
+                             timeout=DEADLINE)
+        view_after = docker_line.admin_get("/flows")
+        ready = docker_line.admin_get("/readyz")
+    finally:
+        flows_as(docker_line, shipped)  # a node started later would find nothing it may serve
     assert view_after["flows"][0]["version"] == view["flows"][0]["version"]
     assert re.search(r"ants-3400\.yaml:\d+", json.dumps(refused)), refused
-    ready = docker_line.admin_get("/readyz")
     assert "rejected" in json.dumps(ready)
     docker_line.report(step="flows edit", refused=str(refused)[:300])
 
@@ -176,14 +180,9 @@ def test_a_tarball_that_does_not_match_its_checksum_stops_the_asterisk_build(doc
                           capture_output=True).returncode != 0  # no image came of it
 
 
-def test_prometheus_scrapes_the_ivr_and_evaluates_every_alert_rule(docker_line):
-    """The monitoring profile, Prometheus built from Debian's archive (docker/compose.debian.yml; Grafana has no
-    Debian package and is not started)."""
-    line = docker_line.compose
-    monitoring = ComposeLine(project=line.project, workdir=line.workdir, env=line.env,
-                             files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("monitoring",))
-    monitoring.compose("up", "-d", "--build", "prometheus", timeout=BUILD_TIMEOUT)
-    url = f"http://{monitoring.address('prometheus')}:9090"
+def _prometheus(line: ComposeLine, targets: int) -> tuple[list[dict], list[dict]]:
+    """Once Prometheus scrapes ``targets`` IVR nodes (all up) and has evaluated its rules: (targets, rules)."""
+    url = f"http://{line.address('prometheus')}:9090"
 
     def api(path: str) -> dict:
         with urllib.request.urlopen(url + path, timeout=DEADLINE) as resp:
@@ -191,16 +190,26 @@ def test_prometheus_scrapes_the_ivr_and_evaluates_every_alert_rule(docker_line):
 
     def ready():
         try:
-            targets = api("/api/v1/targets")["activeTargets"]
+            found = api("/api/v1/targets")["activeTargets"]
             groups = api("/api/v1/rules")["groups"]
         except OSError:
             return None
         evaluated = [g for g in groups if not g["lastEvaluation"].startswith("0001")]
-        return (targets, groups) if targets and all(t["health"] == "up" for t in targets) and evaluated else None
+        up = len(found) == targets and all(t["health"] == "up" for t in found)
+        return (found, [r for g in groups for r in g["rules"]]) if up and evaluated else None
 
-    targets, groups = wait_until(ready, "Prometheus to scrape the IVR and evaluate its rules", timeout=DEADLINE * 2,
-                                 seen=lambda: monitoring.logs("prometheus", tail=20))
-    rules = [r for g in groups for r in g["rules"]]
+    return wait_until(ready, f"Prometheus to scrape {targets} IVR node(s) and evaluate its rules", timeout=DEADLINE * 2,
+                      seen=lambda: line.logs("prometheus", tail=20))
+
+
+def test_prometheus_scrapes_the_ivr_and_evaluates_every_alert_rule(docker_line):
+    """The monitoring profile, Prometheus built from Debian's archive (docker/compose.debian.yml; Grafana has no
+    Debian package and is not started)."""
+    line = docker_line.compose
+    monitoring = ComposeLine(project=line.project, workdir=line.workdir, env=line.env,
+                             files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("monitoring",))
+    monitoring.compose("up", "-d", "--build", "prometheus", timeout=BUILD_TIMEOUT)
+    targets, rules = _prometheus(monitoring, 1)
     shipped = (ROOT / "monitoring" / "prometheus" / "alerts.yml").read_text().count("- alert:")
     docker_line.report(step="prometheus", targets=[t["labels"]["instance"] for t in targets], rules=len(rules),
                        firing=[r["name"] for r in rules if r["state"] == "firing"])
@@ -220,18 +229,23 @@ def _load(n: int, first_caller: int) -> list[Scenario]:
     return out
 
 
-async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line):
+async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line, shipped_flows):
     """The cluster profile (two IVR nodes, PostgreSQL from Debian's archive): `docker kill` of node 1 while
     both nodes have calls in progress; every call placed, before and after, ends with exactly one record
     in the shared store (finished by its node, or by the node alive for a call the dialplan's safety net
     sent to the contractor queue)."""
     single = docker_line.compose
     cluster = ComposeLine(project=single.project, workdir=single.workdir,
-                          env={**single.env, "IVR_HOST_2": "ivr2", "IVR_STORE": "postgresql://ivr@postgres:5432/ivr"},
-                          files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("cluster",))
+                          env={**single.env, "IVR_HOST_2": "ivr2", "IVR_STORE": "postgresql://ivr@postgres:5432/ivr",
+                               "IVR_SCRAPE_TARGETS": "ivr:8080,ivr2:8080"},
+                          files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("cluster", "monitoring"))
     try:
-        cluster.compose("up", "-d", "--build", timeout=BUILD_TIMEOUT)
+        cluster.compose("up", "-d", "--build", "tracking", "postgres", "ivr", "ivr2", "asterisk", "prometheus",
+                        timeout=BUILD_TIMEOUT)
         cluster.wait_healthy(["postgres", "ivr", "ivr2", "asterisk"])
+        # Prometheus scrapes both nodes (cluster.env's IVR_SCRAPE_TARGETS).
+        scraped, _ = await asyncio.to_thread(_prometheus, cluster, 2)
+        assert sorted(t["labels"]["instance"] for t in scraped) == ["ivr2:8080", "ivr:8080"]
         caller = SipCaller(f"{docker_line.host}:5060", "tester", single.env["SIP_TESTER_PASSWORD"],
                            local_ip=docker_line.host, quiet_after_prompt=1.5, max_prompt_wait=12, stay_in_queue=2)
         nodes = {name: f"http://{cluster.address(name)}:8080" for name in ("ivr", "ivr2")}
@@ -269,7 +283,7 @@ async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line):
             await db.close()
     finally:
         # Back to the one-node line the other tests run on.
-        cluster.compose("rm", "-sf", "ivr2", "postgres", check=False)
+        cluster.compose("rm", "-sf", "ivr2", "postgres", "prometheus", check=False)
         single.compose("up", "-d", timeout=BUILD_TIMEOUT)
         single.wait_healthy(["tracking", "ivr", "asterisk"])
     fates = [f"{len(stored[r.call_id])} records" if len(stored[r.call_id]) != 1 else
@@ -280,3 +294,51 @@ async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line):
     assert all(r.answered for r in placed)
     assert [f for f in fates if f.endswith("records")] == []  # one outcome per call, none lost
     assert any(f == "record:ivr-2" for f in fates)  # the node alive took calls
+
+
+async def test_a_restart_of_the_ivr_drains_its_calls_and_hands_the_rest_to_an_agent(docker_line, shipped_flows, tmp_path):
+    """`docker compose restart ivr` while calls are in progress: SIGTERM lets them go on for the IVR's grace
+    (30 s, within compose's stop_grace_period); a call still running then is handed to the contractor queue
+    (reason ivr_shutdown), where an agent answers. Every call: answered, one record, never dropped."""
+    line = docker_line.compose
+    agent = Baresip(tmp_path / "agent", user="agent2", password=line.env["SIP_AGENT2_PASSWORD"],
+                    registrar=f"{docker_line.host}:5060", register=True, auto_answer=True, listen_ip=docker_line.host)
+    caller = SipCaller(f"{docker_line.host}:5060", "tester", line.env["SIP_TESTER_PASSWORD"], local_ip=docker_line.host,
+                       quiet_after_prompt=1.5, max_prompt_wait=40, stay_in_queue=6)
+    since = len(line.logs("asterisk"))
+    try:
+        agent.start()
+        agent.wait_log(r"200 OK")  # registered through the published port
+        calls = [asyncio.create_task(caller.call(sc)) for sc in _load(4, 500)]
+
+        async def busy() -> bool:
+            view = await asyncio.to_thread(docker_line.admin_get, "/calls")
+            return int(view["active"]) >= 3
+
+        await until(busy, "three calls in progress on the IVR", interval=0.3)
+        started = time.monotonic()
+        restarted = await asyncio.to_thread(line.compose, "restart", "ivr", timeout=120)
+        restart_s = round(time.monotonic() - started, 1)
+        placed = await asyncio.gather(*calls)
+        await asyncio.to_thread(line.wait_healthy, ["ivr"])
+
+        def records():
+            found = {r.call_id: docker_line.admin_get(f"/calls/recent?limit=50&sip_call_id={r.call_id}")["calls"]
+                     for r in placed}
+            return found if all(found.values()) else None
+
+        found = await asyncio.to_thread(wait_until, records, "a record for every call placed", timeout=DEADLINE)
+    finally:
+        agent.stop()
+    log = line.logs("asterisk")[since:]
+    handed = [rs[-1] for rs in found.values() if rs[-1]["reason"] == "ivr_shutdown"]
+    docker_line.report(step="restart during calls", placed=len(placed), restart_s=restart_s,
+                       outcomes=sorted(f"{rs[-1]['outcome']}/{rs[-1]['reason']}" for rs in found.values()),
+                       handed_to_agent=len(handed))
+    assert restarted.returncode == 0 and all(r.answered for r in placed)
+    assert all(len(rs) == 1 for rs in found.values())  # one outcome per call
+    # A self-served keypad call lasts longer than the grace in prompts alone: those were cut and handed on.
+    assert handed
+    for record in handed:  # cut by the restart: in the contractor queue, answered by the agent
+        assert record["outcome"] == "error_routed" and record["queue"] == "contractor"
+        assert re.search(rf"PJSIP/agent2-\w+ answered {re.escape(record['channel'])}", log), record["channel"]

@@ -48,6 +48,8 @@ class _Manager(Manager):
         self._controller = controller
 
     def connection_made(self, f: asyncio.Future) -> None:
+        if f.cancelled():  # the IVR is stopping while it connects: nothing to retry
+            return
         if f.exception() is not None:
             self._controller._lost()
             return

@@ -208,9 +208,10 @@ def test_compose_file_is_valid_for_the_real_compose(tmp_path):
     assert missing.returncode != 0 and "IVR_AMI_SECRET" in missing.stderr
     # Compose itself rejects what the specification does not allow (a misspelt key).
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("    <<: *ivr-image\n    command: [\"ivr\", \"serve\"",
-                                                                        "    restarts: always\n    <<: *ivr-image\n"
-                                                                        "    command: [\"ivr\", \"serve\"", 1))
+    text = (ROOT / "docker-compose.yml").read_text()
+    misspelt = text.replace("  tracking:\n    networks: [line]\n", "  tracking:\n    restarts: always\n    networks: [line]\n", 1)
+    assert misspelt != text
+    broken.write_text(misspelt)
     refused = _compose_config(broken)
     assert refused.returncode != 0 and "restarts" in refused.stderr
 

@@ -23,6 +23,7 @@ import pytest
 
 from ivr.sim.scenario import Scenario
 from ivr.sim.sip import AdminRecords, SipCaller, digest_response
+from ivr.waiting import ConditionTimeout, wait_until
 from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
 
@@ -175,11 +176,24 @@ def test_wrong_passwords_are_written_where_fail2ban_reads_them(lab, report):
         # The right password (Expires: 0, so no stray contact is left for the queue to ring).
         right = _register_once(sock, lab, "agent1", lab.secrets.agent1, attempts, expires=0).split(b"\r\n", 1)[0]
     assert set(answers) <= {b"SIP/2.0 401 Unauthorized", b"SIP/2.0 403 Forbidden"}
-    with open(log, "rb") as f:
-        f.seek(before)
-        lines = f.read().decode(errors="replace").splitlines()
-    failed = [line for line in lines if 'SecurityEvent="ChallengeResponseFailed"' in line
-              and f"RemoteAddress=\"IPV4/UDP/127.0.0.1/{attacker}\"" in line]
+
+    def since_attack() -> list[str]:
+        with open(log, "rb") as f:
+            f.seek(before)
+            return f.read().decode(errors="replace").splitlines()
+
+    def failed_lines(lines: list[str]) -> list[str]:
+        return [line for line in lines if 'SecurityEvent="ChallengeResponseFailed"' in line
+                and f"RemoteAddress=\"IPV4/UDP/127.0.0.1/{attacker}\"" in line]
+
+    # Asterisk writes security events after it answers (they go through its message bus): wait for them.
+    try:
+        wait_until(lambda: len(failed_lines(since_attack())) >= attempts, "a security log line per wrong password",
+                   seen=lambda: len(failed_lines(since_attack())))
+    except ConditionTimeout:
+        pass  # the assertion below says how many
+    lines = since_attack()
+    failed = failed_lines(lines)
     report(test="brute force", caller="REGISTER", scenario=f"{attempts} wrong passwords", answers=sorted(set(map(bytes.decode, answers))),
            security_lines=len(failed), right_password=right.decode())
     assert len(failed) >= attempts  # every attempt, with the address fail2ban bans

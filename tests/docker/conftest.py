@@ -15,7 +15,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,8 @@ SHIPPED_FLOW = ROOT / "ivr" / "flows" / "ants-3400.yaml"
 #: The services of the line (profile test adds only the tester, which runs on demand).
 LINE = ["tracking", "ivr", "asterisk"]
 FIGURES = ROOT / "var" / "docker" / "figures.jsonl"
+#: The host's CA bundle: on these machines it holds the TLS proxy's CA.
+HOST_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def host_address() -> str:
@@ -49,7 +51,6 @@ class RunningLine:
     host: str
     build_seconds: float
     healthy: dict[str, float]
-    figures: list[dict] = field(default_factory=list)
 
     @property
     def admin(self) -> str:
@@ -88,9 +89,10 @@ def docker_line():
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text("")
     env = {"IVR_FLOWS_FOLDER": str(flows), "SIP_EXTERNAL_ADDRESS": host_address()}
-    if Path("/etc/ssl/certs/ca-certificates.crt").exists():
+    bundle = ci_bundle()
+    if bundle is not None:
         # The TLS proxy between these machines and PyPI: its CA, for pip during builds only.
-        env["IVR_BUILD_CA"] = "/etc/ssl/certs/ca-certificates.crt"
+        env["IVR_BUILD_CA"] = str(bundle)
     server = SourceServer(ASTERISK_SRC) if ASTERISK_SRC.is_dir() else None
     if server is not None:
         env.update(asterisk_build_args(server))
@@ -153,7 +155,8 @@ def open_flows(docker_line) -> dict:
 
 
 def ci_bundle() -> Path | None:
-    path = Path(os.environ.get("IVR_BUILD_CA", "/etc/ssl/certs/ca-certificates.crt"))
+    """The CA bundle the builds trust (IVR_BUILD_CA, or the host's), when there is one."""
+    path = Path(os.environ.get("IVR_BUILD_CA", HOST_BUNDLE))
     return path if path.is_file() and path.stat().st_size else None
 
 

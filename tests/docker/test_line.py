@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import re
+import secrets
 import subprocess
 import tarfile
 import time
@@ -20,13 +21,16 @@ import urllib.request
 import asyncpg
 import pytest
 
-from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.sim.sip import SipCaller
 from ivr.waiting import DEADLINE, until, wait_until
 from tests.docker.conftest import SHIPPED_FLOW, ci_bundle, flows_as
 from tests.docker.line import ASTERISK_SRC, BUILD_TIMEOUT, ROOT, ComposeLine, SourceServer, asterisk_build_args
-from tests.e2e.baresip import Baresip, speech_share
+from tests.e2e.ami_watch import AmiWatch
+from tests.e2e.baresip import Baresip, free_sip_port, speech_share
+from tests.e2e.calls import agent_ends_calls, callback_booking, keypad_self_served, long_calls
 
+#: The caller's phone behind the trunk (callbacks dial it), on this host.
+CALLBACK_NUMBER = "0633000008"
 IMAGES = {"ivr": "ivr-3400:latest", "asterisk": "ivr-3400-asterisk:22.8.2"}
 
 
@@ -111,16 +115,7 @@ def test_a_softphone_on_this_host_is_served_through_the_published_ports(docker_l
     phone = Baresip(tmp_path / "phone", user="phone1", password=line.env["SIP_PHONE1_PASSWORD"],
                     registrar=f"{docker_line.host}:5060", listen_ip=docker_line.host)
     try:
-        phone.start()
-        phone.dial(f"sip:3400@{docker_line.host}:5060")
-        phone.wait_log(r"Call established")
-        mark = 0
-        for keys in ("1", "1", "5458443881#", "1", "1", "5"):
-            mark = phone.wait_prompt_over(mark)
-            phone.press(keys)
-            mark = phone.heard_so_far()
-        phone.wait_log(r"(?i)(call closed|session closed|terminated)")
-        call_id = phone.call_id()
+        call_id = keypad_self_served(phone, f"sip:3400@{docker_line.host}:5060")
     finally:
         phone.stop()
 
@@ -217,27 +212,32 @@ def test_prometheus_scrapes_the_ivr_and_evaluates_every_alert_rule(docker_line):
     assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
 
 
-def _load(n: int, first_caller: int) -> list[Scenario]:
-    """Long keypad calls at an open hour (status read back; no file number), each from its own number."""
-    scenarios = ROOT / "ivr" / "sim" / "scenarios"
-    base = load_scenarios([scenarios / "01-self-served-keypad.yaml", scenarios / "02-no-file-number.yaml"])
-    out = []
-    for i in range(n):
-        scenario = base[i % 2].model_copy(deep=True)
-        scenario.call.caller = f"06{first_caller + i:08d}"
-        out.append(scenario)
-    return out
+def _held_off(line: ComposeLine, node: int) -> bool:
+    """Whether the dialplan still tries IVR node ``node`` last (it refused a call less than IVR_NODE_HOLD_OFF
+    ago: the global IVR_DOWN_UNTIL_<node> is in the future on Asterisk's clock)."""
+    out = line.compose("exec", "-T", "asterisk", "sh", "-c", "date +%s; asterisk -rx 'dialplan show globals'").stdout
+    now, _, variables = out.partition("\n")
+    until_ = re.search(rf"IVR_DOWN_UNTIL_{node}=(\d+)", variables)
+    return until_ is not None and int(until_.group(1)) > int(now)
 
 
-async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line, shipped_flows):
-    """The cluster profile (two IVR nodes, PostgreSQL from Debian's archive): `docker kill` of node 1 while
-    both nodes have calls in progress; every call placed, before and after, ends with exactly one record
-    in the shared store (finished by its node, or by the node alive for a call the dialplan's safety net
-    sent to the contractor queue)."""
-    single = docker_line.compose
+async def test_docker_kill_of_a_node_under_load_loses_no_call_and_dials_each_callback_once(docker_line, shipped_flows,
+                                                                                             tmp_path):
+    """The cluster profile (two IVR nodes, PostgreSQL from Debian's archive), as the bare two-node test: a
+    callback is booked on node 1 while node 2 is stopped; then `docker kill` of node 1 while both nodes have
+    calls in progress. Every call placed, before and after, ends with exactly one record in the shared store
+    (finished by its node, or by the node alive for a call the dialplan's safety net sent to the contractor
+    queue), and the callback is dialled once, by node 2, to a phone on this host behind the trunk."""
+    single, host, phone_port = docker_line.compose, docker_line.host, free_sip_port()
+    phone = Baresip(tmp_path / "phone", user=CALLBACK_NUMBER, registrar=f"{host}:{phone_port}",
+                    sip_port=phone_port, auto_answer=True, listen_ip=host)
+    agent = Baresip(tmp_path / "agent", user="agent2", password=single.env["SIP_AGENT2_PASSWORD"],
+                    registrar=f"{host}:5060", register=True, auto_answer=True, listen_ip=host)
+    watch = secrets.token_urlsafe(18)
     cluster = ComposeLine(project=single.project, workdir=single.workdir,
                           env={**single.env, "IVR_HOST_2": "ivr2", "IVR_STORE": "postgresql://ivr@postgres:5432/ivr",
-                               "IVR_SCRAPE_TARGETS": "ivr:8080,ivr2:8080"},
+                               "IVR_SCRAPE_TARGETS": "ivr:8080,ivr2:8080", "SIP_TRUNK_HOST": f"{host}:{phone_port}",
+                               "AMI_WATCH_SECRET": watch},
                           files=("docker-compose.yml", "docker/compose.debian.yml"), profiles=("cluster", "monitoring"))
     try:
         cluster.compose("up", "-d", "--build", "tracking", "postgres", "ivr", "ivr2", "asterisk", "prometheus",
@@ -246,54 +246,102 @@ async def test_docker_kill_of_a_node_under_load_loses_no_call(docker_line, shipp
         # Prometheus scrapes both nodes (cluster.env's IVR_SCRAPE_TARGETS).
         scraped, _ = await asyncio.to_thread(_prometheus, cluster, 2)
         assert sorted(t["labels"]["instance"] for t in scraped) == ["ivr2:8080", "ivr:8080"]
-        caller = SipCaller(f"{docker_line.host}:5060", "tester", single.env["SIP_TESTER_PASSWORD"],
-                           local_ip=docker_line.host, quiet_after_prompt=1.5, max_prompt_wait=12, stay_in_queue=2)
+        caller = SipCaller(f"{host}:5060", "tester", single.env["SIP_TESTER_PASSWORD"],
+                           local_ip=host, quiet_after_prompt=1.5, max_prompt_wait=12, stay_in_queue=2)
         nodes = {name: f"http://{cluster.address(name)}:8080" for name in ("ivr", "ivr2")}
 
         async def live(node: str) -> int:
             return int((await asyncio.to_thread(docker_line.admin_get, "/calls", nodes[node]))["active"])
 
-        first = [asyncio.create_task(caller.call(sc)) for sc in _load(12, 200)]
+        async def long_wait() -> bool:  # nobody staffs the contractor queue: the IVR offers callbacks
+            view = await asyncio.to_thread(docker_line.admin_get, "/queues", nodes["ivr"])
+            return any(q["queue"] == "contractor" and q["expected_wait_s"] > 300 for q in view["queues"])
 
-        async def both_busy() -> bool:
-            return await live("ivr") >= 2 and await live("ivr2") >= 2
+        async with AmiWatch(5038, "watcher", watch, host=cluster.address("asterisk")) as ami:
+            # 1. Node 2 stopped: calls go to node 1, where a caller facing a long wait books a callback.
+            await asyncio.to_thread(cluster.compose, "stop", "ivr2")
+            await until(long_wait, "the IVR to expect a long wait in the contractor queue", interval=0.5)
+            while_down = await asyncio.gather(caller.call(callback_booking(CALLBACK_NUMBER)),
+                                              *(caller.call(sc) for sc in long_calls(4, 100)))
+            assert all(r.answered for r in while_down)
+            await asyncio.to_thread(cluster.compose, "start", "ivr2")
+            await asyncio.to_thread(cluster.wait_healthy, ["ivr2"])
+            await until(lambda: not _held_off(cluster, 2), "the dialplan to offer calls to node 2 again",
+                        interval=1.0)
 
-        await until(both_busy, "two calls in progress on each node", interval=0.3)
-        killed = await asyncio.to_thread(cluster.compose, "kill", "ivr")
-        after = []
-        for sc in _load(6, 300):  # new calls after the kill, one a second: each meets the dialplan's choice anew
-            after.append(asyncio.create_task(caller.call(sc)))
-            await asyncio.sleep(1)
-        placed = await asyncio.gather(*first, *after)
-        db = await asyncpg.connect(host=cluster.address("postgres"), user="ivr", database="ivr",
-                                   password=single.env["IVR_DB_PASSWORD"])
-        try:
-            stored: dict[str, list[dict]] = {}
+            # 2. Load on both nodes, then node 1 is killed while it has calls in progress.
+            first = [asyncio.create_task(caller.call(sc)) for sc in long_calls(12, 200)]
 
-            async def every_call_recorded() -> bool:
-                stored.clear()
-                for row in await db.fetch("SELECT node, record FROM call_records"):
-                    record = json.loads(row["record"])
-                    stored.setdefault(record.get("sip_call_id", ""), []).append({**record, "node": row["node"]})
-                return all(r.call_id in stored for r in placed)
+            async def both_busy() -> bool:
+                return await live("ivr") >= 2 and await live("ivr2") >= 2
 
-            await until(every_call_recorded, "a record for every call placed", interval=0.5,
-                        seen=lambda: [r.call_id for r in placed if r.call_id not in stored])
-        finally:
-            await db.close()
+            await until(both_busy, "two calls in progress on each node", interval=0.3)
+            killed_at = time.monotonic()
+            killed = await asyncio.to_thread(cluster.compose, "kill", "ivr")
+            after = []
+            for sc in long_calls(6, 300):  # new calls after the kill, one a second: each meets the dialplan anew
+                after.append(asyncio.create_task(caller.call(sc)))
+                await asyncio.sleep(1)
+            # 3. An agent logs in and the caller's phone listens behind the trunk: the node alive dials back.
+            phone.start()
+            agent.start()
+            talking = asyncio.create_task(agent_ends_calls(ami, agent, after=3.0))
+            dialled_at, dialled = await ami.wait_for("OriginateResponse", Channel=f"Local/{CALLBACK_NUMBER}@*",
+                                                     Response="Success")
+            # The phone answered and the caller waits for an agent in the queue (behind the calls the kill sent
+            # there: reaching the agent is the bare test's business, test_callback).
+            _, joined = await ami.wait_for("QueueCallerJoin", Uniqueid=dialled["Uniqueid"])
+            placed = await asyncio.gather(*first, *after)
+            db = await asyncpg.connect(host=cluster.address("postgres"), user="ivr", database="ivr",
+                                       password=single.env["IVR_DB_PASSWORD"])
+            try:
+                stored: dict[str, list[dict]] = {}
+
+                async def every_call_recorded() -> bool:
+                    stored.clear()
+                    for row in await db.fetch("SELECT node, record FROM call_records"):
+                        record = json.loads(row["record"])
+                        stored.setdefault(record.get("sip_call_id", ""), []).append({**record, "node": row["node"]})
+                    return all(r.call_id in stored for r in (*while_down, *placed))
+
+                await until(every_call_recorded, "a record for every call placed", interval=0.5,
+                            seen=lambda: [r.call_id for r in placed if r.call_id not in stored])
+                callbacks = await db.fetch("SELECT booked_by, claimed_by, state, attempts FROM callbacks")
+            finally:
+                await db.close()
+            talking.cancel()
+            originates = ami.events("OriginateResponse", Channel=f"Local/{CALLBACK_NUMBER}@*")
     finally:
+        for softphone in (phone, agent):
+            softphone.stop()
+        (single.workdir / "cluster.log").write_text(cluster.logs())  # what each node said, for a failure's reader
         # Back to the one-node line the other tests run on.
         cluster.compose("rm", "-sf", "ivr2", "postgres", "prometheus", check=False)
         single.compose("up", "-d", timeout=BUILD_TIMEOUT)
         single.wait_healthy(["tracking", "ivr", "asterisk"])
-    fates = [f"{len(stored[r.call_id])} records" if len(stored[r.call_id]) != 1 else
-             ("safety net" if stored[r.call_id][0]["reason"] == "node_lost" else f"record:{stored[r.call_id][0]['node']}")
-             for r in placed]
-    docker_line.report(step="cluster kill", placed=len(placed), answered=sum(r.answered for r in placed),
-                       fates={f: fates.count(f) for f in set(fates)}, kill=killed.returncode)
+
+    def fate(result) -> str:
+        records = stored[result.call_id]
+        if len(records) != 1:
+            return f"{len(records)} records"
+        return "safety net" if records[0]["reason"] == "node_lost" else f"record:{records[0]['node']}"
+
+    fates = [fate(r) for r in placed]
+    docker_line.report(step="cluster kill", placed=len(while_down) + len(placed),
+                       answered=sum(r.answered for r in (*while_down, *placed)),
+                       fates={f: fates.count(f) for f in set(fates)}, while_node2_down=[fate(r) for r in while_down],
+                       callback_originates=len(originates), callback_dialled_s_after_kill=round(dialled_at - killed_at, 1),
+                       callbacks=[dict(c) for c in callbacks], kill=killed.returncode)
     assert all(r.answered for r in placed)
     assert [f for f in fates if f.endswith("records")] == []  # one outcome per call, none lost
-    assert any(f == "record:ivr-2" for f in fates)  # the node alive took calls
+    assert "record:ivr-2" in fates  # the node alive took calls
+    # Node 2 stopped: every call, the booking included, was taken by node 1.
+    assert {fate(r) for r in while_down} == {"record:ivr-1"}
+    assert stored[while_down[0].call_id][0]["outcome"] == "callback"
+    # The callback booked on node 1 was dialled once, by node 2: the phone on this host answered, into the queue.
+    assert len(originates) == 1 and joined["Queue"] == "contractor" and "Call established" in phone.output()
+    assert [(c["booked_by"], c["claimed_by"], c["state"], c["attempts"]) for c in callbacks] == [
+        ("ivr-1", "ivr-2", "done", 1)]
 
 
 async def test_a_restart_of_the_ivr_drains_its_calls_and_hands_the_rest_to_an_agent(docker_line, shipped_flows, tmp_path):
@@ -309,7 +357,7 @@ async def test_a_restart_of_the_ivr_drains_its_calls_and_hands_the_rest_to_an_ag
     try:
         agent.start()
         agent.wait_log(r"200 OK")  # registered through the published port
-        calls = [asyncio.create_task(caller.call(sc)) for sc in _load(4, 500)]
+        calls = [asyncio.create_task(caller.call(sc)) for sc in long_calls(4, 500)]
 
         async def busy() -> bool:
             view = await asyncio.to_thread(docker_line.admin_get, "/calls")

@@ -18,6 +18,7 @@ from ivr.sim.runner import RELEASE_DEADLINE
 from ivr.waiting import DEADLINE, until, wait_until
 from tests.e2e.ami_watch import AmiWatch
 from tests.e2e.baresip import Baresip, speech_share
+from tests.e2e.calls import keypad_self_served
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = [ROOT / "ivr" / "sim" / "scenarios", ROOT / "tests" / "scenarios"]
@@ -38,16 +39,8 @@ async def _sip_tester(lab) -> list[dict]:
 
 def _keypad_self_served(phone: Baresip, lab) -> dict:
     """Carte grise, a file number typed with #, confirmed, status heard, rating 5: as scenario 01, by baresip."""
-    phone.start()
-    phone.dial(f"sip:3400@127.0.0.1:{lab.sip_port}")  # 3400: the IVR's clock says Tuesday morning
-    phone.wait_log(r"Call established")
-    mark = 0
-    for keys in ("1", "1", "5458443881#", "1", "1", "5"):
-        mark = phone.wait_prompt_over(mark)
-        phone.press(keys)
-        mark = phone.heard_so_far()
-    phone.wait_log(r"(?i)(call closed|session closed|terminated)")
-    return lab.record(phone.call_id())
+    # 3400: the IVR's clock says Tuesday morning
+    return lab.record(keypad_self_served(phone, f"sip:3400@127.0.0.1:{lab.sip_port}"))
 
 
 def _hangs_up_during_a_prompt(phone: Baresip, lab) -> tuple[dict, float]:

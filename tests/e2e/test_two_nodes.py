@@ -22,49 +22,24 @@ import pytest
 from ivr.lab.asterisk import LOG_LINE
 from ivr.lab.lab import Lab, LabOptions
 from ivr.server.lost_calls import channel_variables
-from ivr.sim.scenario import Scenario, load_scenarios
+from ivr.sim.scenario import Scenario
 from ivr.sim.sip import SipCaller
 from ivr.waiting import until
 from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
 from tests.e2e.baresip import Baresip
-from tests.e2e.test_calls import ROOT
+from tests.e2e.calls import agent_ends_calls, callback_booking, long_calls
 from tests.pg import PostgresServer, postgres_bin
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL server binaries (apt-get install "
                                                                  "postgresql; scripts/setup does it)")
 
 CALLBACK_NUMBER = "0633000007"
-SCENARIOS = ROOT / "ivr" / "sim" / "scenarios"
-
-
-def _calls(n: int, first_caller: int) -> list[Scenario]:
-    """Long keypad calls (status read back; no file number), each from its own number."""
-    base = load_scenarios([SCENARIOS / "01-self-served-keypad.yaml", SCENARIOS / "02-no-file-number.yaml"])
-    out = []
-    for i in range(n):
-        sc = base[i % 2].model_copy(deep=True)
-        sc.call.caller = f"06{first_caller + i:08d}"
-        out.append(sc)
-    return out
 
 
 async def _call_later(caller: SipCaller, scenario: Scenario, delay: float):
     await asyncio.sleep(delay)
     return await caller.call(scenario)
-
-
-async def _agent_ends_calls(ami: AmiWatch, agent: Baresip, after: float) -> None:
-    """The agent takes each queued caller and ends the call ``after`` seconds later, as a person would
-    (the test callers would otherwise stay on the line waiting for prompts that never come)."""
-    handled = 0
-    while True:
-        connects = ami.events("AgentConnect", Interface="PJSIP/agent2")
-        if len(connects) > handled:
-            handled = len(connects)
-            await asyncio.sleep(after)
-            agent.hangup()
-        await asyncio.sleep(0.2)
 
 
 def _refused(lab: Lab, port: int, since: float) -> list[dict]:
@@ -110,15 +85,13 @@ async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callb
                 # 1. Node 2 down: calls fail over to node 1. One caller facing a long wait books a callback there.
                 await asyncio.to_thread(lab.ivr2.stop)
                 assert await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 300)
-                booking = Scenario.model_validate({"name": "rappel", "call": {"at": OPEN, "caller": CALLBACK_NUMBER},
-                                                   "steps": [{"kind": "press", "digits": "0"},
-                                                             {"kind": "press", "digits": "1"}]})
-                while_down = await asyncio.gather(caller.call(booking), *(caller.call(sc) for sc in _calls(4, 100)))
+                booking = callback_booking(CALLBACK_NUMBER)
+                while_down = await asyncio.gather(caller.call(booking), *(caller.call(sc) for sc in long_calls(4, 100)))
                 assert all(r.answered for r in while_down)
                 await asyncio.to_thread(lab.ivr2.start)
 
                 # 2. Load on both nodes, then node 1 is killed while it has calls in progress.
-                first = [asyncio.create_task(caller.call(sc)) for sc in _calls(24, 200)]
+                first = [asyncio.create_task(caller.call(sc)) for sc in long_calls(24, 200)]
 
                 async def both_busy() -> bool:
                     return await _live(lab, 1) >= 3 and await _live(lab, 2) >= 3
@@ -127,11 +100,11 @@ async def test_kill_minus_nine_of_one_node_under_load_loses_no_call_and_no_callb
                 killed_at, killed_wall = time.monotonic(), time.time()
                 await asyncio.to_thread(lab.ivr.kill)
                 # 3. New calls after the kill, one a second (each meets the dialplan's choice of node anew).
-                after = [asyncio.create_task(_call_later(caller, sc, i)) for i, sc in enumerate(_calls(12, 300))]
+                after = [asyncio.create_task(_call_later(caller, sc, i)) for i, sc in enumerate(long_calls(12, 300))]
                 # 4. An agent logs in: a free agent, and the surviving node (now the dialler) calls back.
                 phone.start()
                 agent.start()
-                talking = asyncio.create_task(_agent_ends_calls(ami, agent, after=3.0))
+                talking = asyncio.create_task(agent_ends_calls(ami, agent, after=3.0))
                 dialled_at, _ = await ami.wait_for("OriginateResponse", Channel=f"Local/{CALLBACK_NUMBER}@*",
                                                 Response="Success")
                 first_results = await asyncio.gather(*first)

@@ -13,10 +13,9 @@ import textwrap
 from collections import deque
 
 from .model import FlowModel
+from .nodes.base import FALLBACK_LABELS
 
 __all__ = ["to_mermaid", "to_dot", "to_svg", "node_category", "LEGEND"]
-
-_QUESTION = ("menu", "collect", "confirm")
 
 #: The node categories, their fill colour and their French name (the legend).
 LEGEND = {
@@ -25,19 +24,11 @@ LEGEND = {
     "agent": ("#ffe3bf", "Transfert vers un conseiller"),
     "end": ("#d9f2dd", "Fin d'appel (servi, fermé)"),
 }
-#: Edges taken when the caller does not answer as expected are drawn dashed.
-_FALLBACK_EDGES = ("noinput", "nomatch", "invalid", "échec", "erreur", "conseiller")
 
 
 def node_category(model: FlowModel, node_id: str) -> str:
-    kind = model.nodes[node_id].kind
-    if kind in _QUESTION:
-        return "question"
-    if kind == "route":
-        return "agent"
-    if kind == "hangup":
-        return "end"
-    return "step"
+    """``question``, ``step``, ``agent`` or ``end`` (the node's kind says)."""
+    return model.nodes[node_id].category
 
 
 def _lines(model: FlowModel, node_id: str, width: int = 30) -> tuple[str, list[str]]:
@@ -45,14 +36,7 @@ def _lines(model: FlowModel, node_id: str, width: int = 30) -> tuple[str, list[s
     what it does at the end (queue, outcome, tries)."""
     node = model.nodes[node_id]
     body = textwrap.wrap(node.description, width) if node.description else []
-    if node.kind == "route":
-        body.append(f"→ file {node.queue} ({node.reason})")
-    elif node.kind == "hangup":
-        body.append(f"issue : {node.outcome}")
-    elif node.kind in _QUESTION:
-        retries = getattr(node, "retries", None) or model.defaults.retries
-        body.append(f"{retries} essai" + ("s" if retries > 1 else ""))
-    return f"{node_id} · {node.kind}", body
+    return f"{node_id} · {node.kind}", body + node.summary(model.defaults)
 
 
 def _label(model: FlowModel, node_id: str) -> str:
@@ -73,7 +57,7 @@ def _edges(model: FlowModel) -> list[tuple[str, str, str]]:
 
 
 def _fallback(label: str) -> bool:
-    return all(part in _FALLBACK_EDGES for part in label.split(", "))
+    return all(part in FALLBACK_LABELS for part in label.split(", "))
 
 
 def _mid(node_id: str) -> str:
@@ -96,9 +80,9 @@ def to_mermaid(model: FlowModel) -> str:
     for node_id, node in model.nodes.items():
         title, body = _lines(model, node_id)
         text = "<br/>".join(_mermaid_text(line) for line in [title, *body])
-        if node.kind in _QUESTION:
+        if node.category == "question":
             lines.append(f'    {_mid(node_id)}{{"{text}"}}')
-        elif node.kind in ("route", "hangup"):
+        elif node.category in ("agent", "end"):
             lines.append(f'    {_mid(node_id)}(["{text}"])')
         else:
             lines.append(f'    {_mid(node_id)}["{text}"]')

@@ -7,22 +7,16 @@ and ends at ``on_fail`` when the caller cannot be understood — never in silenc
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..calls.call import Call
 from ..interfaces import AGENT, Answer, Question, SlotSpec
-from ..playback import play_until_key
-from ..privacy import mask_digits
-from ..tts.sentences import say_digits_text
-from ..understanding.digits import parse_digits
-from ..understanding.readings import best_reading
-from .model import CollectNode, ConfirmNode, Defaults, MenuNode, Reaction
+from .defaults import Defaults, Reaction
 from .services import EngineServices
 
-__all__ = ["Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE"]
+__all__ = ["Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE", "yes_no", "store_answer"]
 
 #: An answer that was understood but is not acceptable (a file number with a wrong key).
 INVALID = object()
@@ -44,6 +38,7 @@ Listen = Callable[[Call, Question, "str | None"], Awaitable[Answer]]
 
 
 def yes_no(answer: Answer) -> str | None:
+    """``yes``, ``no`` (keys 1 and 2, or the words), or None."""
     if answer.mode == "dtmf":
         return _YES_KEYS.get(answer.digits)
     return answer.value if answer.value in ("yes", "no") else None
@@ -70,17 +65,6 @@ class Asking:
     max_digits: int = 1
     terminator: bool = False
     slot: SlotSpec | None = None
-
-    @classmethod
-    def of(cls, node_id: str, node: MenuNode | CollectNode | ConfirmNode, d: Defaults, **answer: Any) -> "Asking":
-        """A question node, its gaps filled from the flow's defaults."""
-        return cls(id=node_id, prompt=node.prompt, keypad_prompt=node.keypad_prompt, reprompt=node.reprompt,
-                   retries=node.retries or d.retries, noinput=node.noinput or d.noinput,
-                   nomatch=node.nomatch or d.nomatch, invalid=getattr(node, "invalid", None),
-                   on_fail=node.on_fail or d.on_fail, timeout=node.timeout or d.timeout, speech=node.speech,
-                   barge_in=node.barge_in, listen_during_prompt=node.listen_during_prompt,
-                   # A value read back for confirmation may be unsure: the caller corrects it.
-                   min_confidence=0.0 if getattr(node, "confirm", None) else d.min_confidence, **answer)
 
 
 class QuestionLoop:
@@ -173,133 +157,6 @@ class QuestionLoop:
         _note_recognition(call, stats, None)
         return None, asking.on_fail
 
-    # -- the three question nodes ---------------------------------------------------------------
-
-    async def menu(self, node: MenuNode, node_id: str, call: Call) -> str | None:
-        by_key = {c.key: c for c in node.choices if c.key is not None}
-        by_value = {c.value: c for c in node.choices}
-
-        def interpret(answer: Answer):
-            if answer.mode == "dtmf":
-                return by_key.get(answer.digits)
-            if answer.value in by_value:
-                return by_value[answer.value]
-            words = answer.text.lower()
-            return next((c for c in node.choices if any(w in words for w in c.words)), None)
-
-        slot = self.services.slots.get(node.slot) if node.slot else None
-        choice, fallback = await self.ask(call, Asking.of(node_id, node, self.defaults, slot=slot), interpret)
-        if choice is None:
-            return fallback
-        _store(call, node.store, choice.value)
-        return choice.next
-
-    async def confirm(self, node: ConfirmNode, node_id: str, call: Call) -> str | None:
-        asking = Asking.of(node_id, node, self.defaults, slot=self.services.slots.get("yes_no"))
-        answer, fallback = await self.ask(call, asking, yes_no)
-        if answer is None:
-            return fallback
-        _store(call, node.store, answer == "yes")
-        return node.yes if answer == "yes" else node.no
-
-    async def collect(self, node: CollectNode, node_id: str, call: Call) -> str | None:
-        slot = self.services.slots[node.slot]
-        check = self.services.validators[node.validator] if node.validator else None
-        spoken_invalid = False
-
-        def valid(digits: object) -> bool:
-            return (isinstance(digits, str) and digits.isdigit() and node.min_digits <= len(digits) <= node.max_digits
-                    and (check is None or check(digits)))
-
-        def interpret(answer: Answer):
-            nonlocal spoken_invalid
-            digits = answer.value if answer.mode == "speech" else answer.digits
-            if not isinstance(digits, str) or not digits.isdigit():
-                return None
-            if not valid(digits):
-                spoken_invalid = answer.mode == "speech"
-                return INVALID
-            return digits
-
-        async def accept(value: str, answer: Answer) -> bool | str | Accepted:
-            if node.confirm is None or answer.details.get("confirmed"):
-                return True
-            verdict = await self._confirm_value(call, node_id, node, value)
-            # A digit string the caller may have meant otherwise: offer the next reading before asking again.
-            for other in answer.details.get("alternatives", []):
-                if verdict is not False:
-                    break
-                if valid(other):
-                    verdict = await self._confirm_value(call, node_id, node, other)
-                    if verdict is True:
-                        return Accepted(other)
-            return verdict
-
-        async def listen(call_: Call, question: Question, typed: str | None) -> Answer:
-            nonlocal spoken_invalid
-            if node.chunks is not None and spoken_invalid and not typed:
-                spoken_invalid = False
-                return await self._in_parts(call_, node_id, node, slot, question)
-            return await self.services.listener.ask(call_.channel, question, typed)
-
-        asking = Asking.of(node_id, node, self.defaults, max_digits=node.max_digits, terminator=True, slot=slot)
-        value, fallback = await self.ask(call, asking, interpret, accept=accept, listen=listen)
-        if value is None:
-            return fallback
-        # Personal data (a file number) is recorded with only its 2-digit key showing.
-        _store(call, node.store, value, masked=mask_digits(value, 0, 2) if slot.personal else None)
-        return node.next
-
-    async def _in_parts(self, call: Call, node_id: str, node: CollectNode, slot: SlotSpec, question: Question) -> Answer:
-        """After a spoken number that was not valid: « les quatre premiers chiffres… », then the rest,
-        each part read back and confirmed; keys work all along. The parts make one answer."""
-        assert node.chunks is not None
-        typed = await play_until_key(call.channel, question.prompts[:-1], barge_in=question.barge_in)
-        if typed:  # the caller went for the keypad: the whole number, as usual
-            return await self.services.listener.ask(call.channel, dataclasses.replace(question, prompts=question.prompts[-1:]), typed)
-        d = self.defaults
-        parts: list[str] = []
-        for k, (size, prompt) in enumerate(zip(node.chunks.sizes, node.chunks.prompts, strict=True), start=1):
-            part_slot = SlotSpec(f"{slot.name}_part", digits=True, length=size, phrases=slot.phrases,
-                                 parse=lambda text, n=size: best_reading(text, lambda v: True, length=n) or parse_digits(text))
-            asking = Asking(id=f"{node_id}.part{k}", prompt=prompt, keypad_prompt=None, reprompt=None, retries=2,
-                            noinput=d.noinput, nomatch=d.nomatch, invalid=Reaction(prompt=node.invalid.prompt),
-                            on_fail=node.on_fail or d.on_fail, timeout=node.timeout or d.timeout, speech=node.speech,
-                            barge_in=node.barge_in, max_digits=size, terminator=True, slot=part_slot)
-
-            def interpret(answer: Answer, n: int = size):
-                digits = answer.value if answer.mode == "speech" else answer.digits
-                if not isinstance(digits, str) or not digits.isdigit():
-                    return None
-                return digits if len(digits) == n else INVALID
-
-            async def confirm(value: str, answer: Answer) -> bool | str:
-                return True if node.confirm is None else await self._confirm_value(call, f"{node_id}.part", node, value)
-
-            value, leave = await self.ask(call, asking, interpret, accept=confirm)
-            if value is None:
-                return Answer("none", details={"leave": leave})
-            parts.append(value)
-        return Answer("speech", value="".join(parts), text=" ".join(parts),
-                      details={"via": "parts", "confirmed": node.confirm is not None})
-
-    async def _confirm_value(self, call: Call, node_id: str, node: CollectNode, value: str) -> bool | str:
-        """Read the value back and ask yes/no: True, False (ask again) or a node to leave to."""
-        assert node.confirm is not None
-        readback = await self.services.spoken.playback_path(say_digits_text(value))
-        key = await play_until_key(call.channel, [self.services.prompts.playback_path(node.confirm.readback), readback])
-        if key:
-            call.typed_ahead = key
-        d = self.defaults
-        asking = Asking(id=f"{node_id}.confirm", prompt=node.confirm.prompt, keypad_prompt=node.confirm.keypad_prompt,
-                        reprompt=None, retries=2, noinput=d.noinput, nomatch=d.nomatch, invalid=None,
-                        on_fail=node.on_fail or d.on_fail, timeout=d.timeout, speech=node.speech,
-                        barge_in=node.barge_in, min_confidence=d.min_confidence, slot=self.services.slots.get("yes_no"))
-        answer, fallback = await self.ask(call, asking, yes_no)
-        if answer is None:
-            return fallback or d.on_fail
-        return answer == "yes"
-
     async def callback_accepted(self, call: Call, node_id: str) -> bool:
         """« Voulez-vous être rappelé ? » — no answer or no match means the caller waits in the queue."""
         d = self.defaults
@@ -326,7 +183,8 @@ def _note_recognition(call: Call, stats: dict[str, Any], answer: Answer | None, 
     call.record.recognition.append(entry)
 
 
-def _store(call: Call, name: str | None, value: Any, *, masked: str | None = None) -> None:
+def store_answer(call: Call, name: str | None, value: Any, *, masked: str | None = None) -> None:
+    """Keep an answer in the call's variables and record (``masked`` in the record, for personal data)."""
     if name:
         call.variables[name] = value
         call.record.slots[name] = masked if masked is not None else value

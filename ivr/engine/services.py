@@ -9,7 +9,6 @@ from typing import Protocol
 from ..calls.call import Call
 from ..interfaces import CallbackBook, Listener, LookupService, PromptPaths, Router, SlotSpec, SpokenText
 from .lookup_budget import LookupBudget
-from .model import FlowModel
 from .template import FILTERS, Filters
 
 __all__ = ["EngineServices", "RunningFlow"]
@@ -18,9 +17,9 @@ __all__ = ["EngineServices", "RunningFlow"]
 class RunningFlow(Protocol):
     """A loaded flow another flow can run as a subflow."""
 
-    model: FlowModel
-
-    async def walk(self, call: Call, node_id: str | None, prefix: str) -> None: ...
+    async def walk_from_start(self, call: Call, prefix: str) -> None:
+        """Run the flow from its start node; node ids are recorded with ``prefix``."""
+        ...
 
 
 @dataclass

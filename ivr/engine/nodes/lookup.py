@@ -1,4 +1,4 @@
-"""The lookup node: ask a back end (the tracking service) while the caller waits, never in silence.
+"""``lookup``: ask a back end (the tracking service) while the caller waits, never in silence.
 
 When the answer takes longer than ``wait_after`` the caller hears « un instant… »; at ``timeout``
 the flow takes ``on_error``; a caller who hangs up meanwhile is let go at once.
@@ -8,22 +8,70 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING, Literal
 
-from ..calls.call import Call
-from ..edges.agi.errors import CallerHungUp
-from ..interfaces import LookupResult
-from .model import LookupNode
-from .services import EngineServices
-from .template import render
+from pydantic import Field
 
-__all__ = ["run_lookup", "FlowError"]
+from ...edges.agi.errors import CallerHungUp
+from ...interfaces import LookupResult
+from ..defaults import Defaults
+from ..errors import FlowError
+from ..template import render
+from .base import Checks, Edge, Label, NodeBase, Ref, field_refs, hint
+
+if TYPE_CHECKING:
+    from ...calls.call import Call
+    from ..services import EngineServices
+    from .runner import Runner
+
+__all__ = ["LookupNode"]
 
 
-class FlowError(RuntimeError):
-    """The flow cannot go on (bad state at run time); the call supervisor routes the caller."""
+class LookupNode(NodeBase):
+    kind: Literal["lookup"]
+    service: str
+    args: dict[str, str] = Field(default_factory=dict)
+    store: str
+    timeout: float = Field(4.0, gt=0, le=30)
+    #: Play ``wait_prompt`` when the lookup takes longer than this many seconds.
+    wait_after: float = Field(1.0, ge=0, le=10)
+    wait_prompt: str | None = "un_instant"
+    on: dict[str, str] = Field(min_length=1, description="Result status → next node.")
+    on_error: str
+
+    def edges(self, defaults: Defaults) -> list[Edge]:
+        return [Edge(status, target, ("on", status)) for status, target in self.on.items()] \
+            + [Edge(Label.ERROR, self.on_error, ("on_error",))]
+
+    def prompt_refs(self) -> list[Ref]:
+        return [Ref(self.wait_prompt, ("wait_prompt",))] if self.wait_prompt else []
+
+    def template_refs(self) -> list[Ref]:
+        return field_refs(self.args, "args")
+
+    def required_refs(self) -> list[Ref]:
+        return self.template_refs()  # an argument missing on some path would fail that caller's lookup
+
+    def sets(self) -> set[str]:
+        return {self.store}  # set on every way out: the result, or the error
+
+    def check(self, checks: Checks) -> None:
+        services = checks.context.services
+        statuses = services.get(self.service)
+        if statuses is None:
+            checks.problem(("service",), f"unknown lookup service {self.service!r}{hint(self.service, services)} "
+                                         f"(known: {', '.join(sorted(services)) or 'none'})")
+            return
+        for status in self.on:
+            if status not in statuses:
+                checks.problem(("on", status), f"service {self.service!r} never returns {status!r}"
+                                               f"{hint(status, statuses)} ({', '.join(sorted(statuses))})")
+
+    async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
+        return await _run(self, call, runner.services)
 
 
-async def run_lookup(node: LookupNode, call: Call, services: EngineServices) -> str | None:
+async def _run(node: LookupNode, call: Call, services: EngineServices) -> str | None:
     """Run the lookup; store its result in ``node.store`` and return the next node."""
     service = services.lookups.get(node.service)
     if service is None:

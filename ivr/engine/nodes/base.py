@@ -1,0 +1,176 @@
+"""What every node kind is made of, and what the checker and the interpreter ask of it.
+
+A node kind is one pydantic model (the YAML an administrator writes) that also answers, for one
+node: where it can lead (:meth:`NodeBase.edges`), which prompts and templates it uses (``prompt_refs``, ``template_refs``), which
+variables it sets, what it names outside itself (:meth:`NodeBase.check`), and what it does on a
+call (:meth:`NodeBase.run`). The checker and the interpreter ask these questions of every node
+alike; neither knows the kinds.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ...interfaces import SlotSpec
+from ..defaults import Defaults, Reaction
+from ..template import FILTERS
+
+if TYPE_CHECKING:
+    from ...calls.call import Call
+    from .runner import Runner
+
+__all__ = ["NodeBase", "Defaults", "Reaction", "Edge", "Ref", "Label", "FALLBACK_LABELS", "Checks",
+           "ValidationContext", "Location", "hint", "ref_list", "field_refs"]
+
+#: Where in a node a value was written, as YAML keys and list indexes: ``("choices", 2, "next")``.
+Location = tuple[str | int, ...]
+
+
+class Label:
+    """The names of the edges leaving nodes, as the checker's messages and the drawings show them."""
+
+    NEXT = "next"
+    YES = "oui"
+    NO = "non"
+    ERROR = "erreur"
+    OTHERWISE = "sinon"
+    OPEN = "ouvert"
+    CLOSED = "fermé"
+    FAIL = "échec"
+    AGENT = "conseiller"
+    NOINPUT = "noinput"
+    NOMATCH = "nomatch"
+    INVALID = "invalid"
+
+
+#: Edges taken when the caller does not answer as expected, or something fails (drawn dashed).
+FALLBACK_LABELS = (Label.NOINPUT, Label.NOMATCH, Label.INVALID, Label.FAIL, Label.ERROR, Label.AGENT)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One way out of a node: its label, the node it leads to, and where the node names it."""
+
+    label: str
+    target: str
+    at: Location = ()
+    #: The edge comes from the flow's defaults (checked once there, not at every node).
+    from_defaults: bool = False
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A value a node names (a prompt id, a template) and where it was written."""
+
+    value: str
+    at: Location
+
+
+def hint(word: object, candidates: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or nothing."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class ValidationContext:
+    """What a flow may refer to outside itself."""
+
+    prompts: set[str] = field(default_factory=set)
+    #: Prompts that exist in the catalog but have no rendered WAV yet.
+    unrendered: set[str] = field(default_factory=set)
+    #: Prompts whose WAV was rendered from another text than the catalog's (run ``ivr prompts build``).
+    stale: set[str] = field(default_factory=set)
+    #: Lookup services and the result statuses each can return.
+    services: dict[str, set[str]] = field(default_factory=dict)
+    flows: set[str] = field(default_factory=set)
+    #: Queues a route node may name (``auto``: the routing rules decide).
+    queues: tuple[str, ...] = ("auto",)
+    check_prompts: bool = True
+    #: Slots questions may ask for, and value checks collect nodes may name (the line's profile).
+    slots: dict[str, SlotSpec] = field(default_factory=dict)
+    validators: set[str] = field(default_factory=set)
+    #: Template filters flows may use (``{file_number|mask}``).
+    filters: set[str] = field(default_factory=lambda: set(FILTERS))
+    #: Variables a call has before any node sets them.
+    provided: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Checks:
+    """What a node's own checks see: the world outside the flow, the flow's defaults, every variable
+    some node of the flow set sets; and where the node's findings go."""
+
+    context: ValidationContext
+    defaults: Defaults
+    known_vars: set[str]
+    findings: list[tuple[Location, str]] = field(default_factory=list)
+
+    def problem(self, at: Location, message: str) -> None:
+        self.findings.append((at, message))
+
+
+class NodeBase(_Model):
+    """A node of a flow. Each kind overrides what applies to it; the defaults say "nothing"."""
+
+    kind: str
+    description: str = ""
+
+    #: The node waits for the caller (a loop through it is not a busy loop).
+    waits_for_caller: ClassVar[bool] = False
+    #: How drawings show it: ``question``, ``step``, ``agent`` or ``end``.
+    category: ClassVar[str] = "step"
+
+    def edges(self, defaults: Defaults) -> list[Edge]:
+        """Every way out of the node."""
+        return []
+
+    def prompt_refs(self) -> list[Ref]:
+        """The catalog prompts the node plays."""
+        return []
+
+    def template_refs(self) -> list[Ref]:
+        """Every ``{var|filter}`` template the node renders at run time."""
+        return []
+
+    def required_refs(self) -> list[Ref]:
+        """Templates whose variables must be set on every way to the node (a lookup's arguments)."""
+        return []
+
+    def sets(self) -> set[str]:
+        """Every variable the node may set."""
+        return set()
+
+    def sets_on(self, label: str) -> set[str]:
+        """The variables the node has set when the call leaves it by the edge ``label``."""
+        return self.sets()
+
+    def check(self, checks: Checks) -> None:
+        """What the node names outside itself (slots, services, queues…): problems go to ``checks``."""
+
+    def summary(self, defaults: Defaults) -> list[str]:
+        """A line or two for drawings, after the description (the queue, the tries)."""
+        return []
+
+    async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
+        """Do the node's work on the call; the next node's id, or None when the call is over here."""
+        raise NotImplementedError(f"node kind {self.kind!r} does not run")
+
+
+def ref_list(values: Iterable[str], *at: str | int) -> list[Ref]:
+    """A ``Ref`` per item of a list field (``prompts: [a, b]`` → ``("prompts", 0)``, ``("prompts", 1)``)."""
+    return [Ref(v, (*at, i)) for i, v in enumerate(values)]
+
+
+def field_refs(values: dict[str, Any], name: str) -> list[Ref]:
+    """A ``Ref`` per string value of a mapping field (``args: {numero: "{file_number}"}``)."""
+    return [Ref(v, (name, k)) for k, v in values.items() if isinstance(v, str)]

@@ -1,0 +1,20 @@
+"""``return``: the end of a subflow; the calling flow goes on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from .base import NodeBase
+
+if TYPE_CHECKING:
+    from ...calls.call import Call
+    from .runner import Runner
+
+__all__ = ["ReturnNode"]
+
+
+class ReturnNode(NodeBase):
+    kind: Literal["return"]
+
+    async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
+        return None

@@ -83,6 +83,16 @@ class SpeechListener:
         self._said_unavailable = False
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
 
+    @classmethod
+    def keypad_only(cls) -> SpeechListener:
+        """A listener that hears keys only, until :meth:`enable_speech`."""
+        return cls(None, None)
+
+    def enable_speech(self, model: SpeechModel, settings: SpeechSettings,
+                      audiosocket: AudioSocketServer | None = None) -> None:
+        """Hear speech from now on: over ``audiosocket``, or by recording (``settings.record_dir``) without one."""
+        self.model, self.settings, self.audiosocket = model, settings, audiosocket
+
     @property
     def speech_available(self) -> bool:
         return self.model is not None and (self.audiosocket is not None or self.settings.record_dir is not None)

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 __all__ = [
     "ALL_KEYS", "AGENT", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
     "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "Decision",
-    "CallView", "Router", "CallbackBook", "LineProfile",
+    "CallView", "Router", "CallbackBook", "LineProfile", "Serving", "LineState",
 ]
 
 #: Every key of a telephone keypad: any of them stops a prompt that allows barge-in.
@@ -262,3 +263,28 @@ class LineProfile:
     lookups: Callable[[LookupService], Mapping[str, LookupService]]
     #: Where the line's day starts and ends (the console's "today").
     timezone: str = "Europe/Paris"
+
+
+# -- what a node serves ---------------------------------------------------------------------------
+
+
+class Serving(StrEnum):
+    """Which configuration (flows, rules, catalog) a node serves."""
+
+    #: The folders as they are on disk.
+    FILES = "files"
+    #: The files were rejected at start: the last configuration accepted (kept on disk).
+    ACCEPTED_COPY = "accepted copy"
+    NOTHING = "nothing"
+
+
+@dataclass
+class LineState:
+    """What a node serves, which version, and the last rejection's errors (none: the last load passed)."""
+
+    serving: Serving = Serving.NOTHING
+    version: str | None = None
+    rejected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"serving": self.serving.value, "version": self.version, "rejected": list(self.rejected)}

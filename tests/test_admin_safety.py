@@ -262,12 +262,12 @@ async def test_a_bomb_or_a_huge_file_is_refused_without_freezing_calls(line, con
 async def test_a_restart_serves_the_last_accepted_version_and_says_so(line):
     async with server(line, accepted_dir=line["tmp"] / "accepted") as srv:
         good = srv.flows.versions["ants-3400"]
-        line_version = srv.line_state["version"]
+        line_version = srv.line_state.version
     edit(line["flow"], "kind: say", "kind: speak")
     async with server(line, accepted_dir=line["tmp"] / "accepted") as srv:
         assert srv.flows.versions == {"ants-3400": good}
-        assert srv.line_state["serving"] == "accepted copy" and srv.line_state["version"] == line_version
-        assert any("unknown node kind 'speak'" in e for e in srv.line_state["rejected"])
+        assert srv.line_state.serving == "accepted copy" and srv.line_state.version == line_version
+        assert any("unknown node kind 'speak'" in e for e in srv.line_state.rejected)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{srv.admin.bound_port}/readyz") as resp:
                 ready = await resp.json()

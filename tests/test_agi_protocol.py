@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 
 from ivr.edges.agi.protocol import (
+    HANGUP_LINE,
+    Answered,
     BadEnvironment,
+    DeadChannel,
     EnvironmentReader,
+    Refused,
+    ReplyAssembler,
     ReplyParseError,
+    UsageTooLong,
     build_environment,
+    decode_line,
     format_command,
     parse_result,
     parse_status_line,
@@ -177,3 +184,88 @@ def test_quoting_round_trips_through_asterisk_style_splitting():
 def test_line_breaks_cannot_be_injected():
     with pytest.raises(ValueError):
         format_command("SET VARIABLE", "X", "a\nHANGUP")
+
+
+# -- replies assembled line by line (what the session reads, without the session) ----------------
+
+
+def _exchanges(folder: str) -> list[tuple[str, list[str]]]:
+    """Each command the IVR sent in a capture, with the lines Asterisk answered before the next one
+    (``HANGUP`` notices left out: the session's reader takes them out too)."""
+    out: list[tuple[str, list[str]]] = []
+    for entry in load_capture(folder)[1:]:
+        if entry["dir"] == "ivr->asterisk":
+            out.append((entry["data"].strip(), []))
+        elif entry["dir"] == "asterisk->ivr" and out:
+            lines = [decode_line(raw + b"\n", 8192) for raw in entry["data"].encode().splitlines()]
+            out[-1][1].extend(line for line in lines if line != HANGUP_LINE)
+    return out
+
+
+def _outcome(lines: list[str]):
+    """The outcome the lines come to, and how many lines were left over after it."""
+    assembler = ReplyAssembler()
+    for i, line in enumerate(lines):
+        outcome = assembler.feed(line)
+        if outcome is not None:
+            return outcome, len(lines) - i - 1
+    return None, 0
+
+
+#: (capture, command) → what its replies are, in the order the command was sent, as the session acts on them.
+EXPECTED = {
+    ("commands", "ANSWER"): [Answered, DeadChannel],  # the second after the caller hung up
+    ("commands", "FOO BAR"): [Refused], ("commands", "STREAM FILE"): [Refused],
+    ("commands", "WAIT FOR DIGIT 1000"): [DeadChannel], ("edge", "EXEC NoSuchApp foo"): [Answered],
+    ("lab-3499", "HANGUP"): [Answered],
+}
+
+
+@pytest.mark.parametrize("folder", ["commands", "sip", "edge", "route", "sip-dtmf", "lab-3499"])
+def test_every_captured_command_gets_exactly_one_outcome_from_its_lines(folder):
+    exchanges = _exchanges(folder)
+    assert exchanges
+    seen: dict[str, list[type]] = {}
+    for command, lines in exchanges:
+        if not lines:
+            continue  # the IVR closed the socket, or the capture ends
+        outcome, left_over = _outcome(lines)
+        assert outcome is not None and left_over == 0, (command, lines)
+        seen.setdefault(command, []).append(type(outcome))
+    for (where, command), kinds in EXPECTED.items():
+        if where == folder:
+            assert seen[command] == kinds, command
+
+
+def test_the_usage_block_of_a_real_asterisk_comes_whole():
+    [(_, lines)] = [(c, ls) for c, ls in _exchanges("commands") if c == "STREAM FILE"]
+    outcome, _ = _outcome(lines)
+    assert isinstance(outcome, Refused) and outcome.code == 520
+    assert outcome.message.startswith("Invalid command syntax") and outcome.usage.startswith("Send the given file")
+    assert len(outcome.usage.splitlines()) == len(lines) - 2
+
+
+@pytest.mark.parametrize("lines, expected", [
+    (["100 result=0 Trying...", "200 result=0 Gosub complete"], Answered),
+    (["511 Command Not Permitted on a dead channel or intercept routine"], DeadChannel),
+    (["510 Invalid or unknown command"], Refused),
+    (["520 Invalid command syntax."], Refused),  # a usage reply on one line
+])
+def test_reply_shapes_line_by_line(lines, expected):
+    outcome, left_over = _outcome(lines)
+    assert isinstance(outcome, expected) and left_over == 0
+
+
+def test_what_asterisk_never_sends_is_refused():
+    with pytest.raises(ReplyParseError):
+        ReplyAssembler().feed("OK then")
+    with pytest.raises(ReplyParseError):
+        ReplyAssembler().feed("404 result=0")
+    endless = ReplyAssembler(max_usage_lines=3)
+    endless.feed("520-Invalid command syntax.  Proper usage follows:")
+    for _ in range(3):
+        assert endless.feed("more usage") is None
+    with pytest.raises(UsageTooLong):
+        endless.feed("still more")
+    with pytest.raises(ReplyParseError):
+        decode_line(b"200 result=" + b"1" * 9000 + b"\n", 8192)

@@ -104,11 +104,11 @@ async def test_a_restart_with_a_file_the_checker_cannot_take_serves_the_last_acc
     shutil.copy(FLOW, flows / FLOW.name)
     accepted = tmp_path / "accepted"
     async with embedded_server(flows_dir=flows, accepted_dir=accepted) as srv:
-        version = srv.line_state["version"]
+        version = srv.line_state.version
     (flows / FLOW.name).write_text(_chained_flow(1200, last_kind="parle"), encoding="utf-8")
     async with embedded_server(flows_dir=flows, accepted_dir=accepted) as srv:
-        assert srv.line_state["serving"] == "accepted copy" and srv.line_state["version"] == version
-        assert any("unknown node kind 'parle'" in e for e in srv.line_state["rejected"])
+        assert srv.line_state.serving == "accepted copy" and srv.line_state.version == version
+        assert any("unknown node kind 'parle'" in e for e in srv.line_state.rejected)
         [call] = await run_scenarios([_call()], "127.0.0.1", srv.agi_port, records=srv.memory_records)
         assert call.passed, call.failures
 

@@ -18,6 +18,13 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        self._calls(r)
+        self._recognition(r)
+        self._back_ends(r)
+        self._line(r)
+
+    def _calls(self, r: CollectorRegistry) -> None:
+        """Calls, and the per-node funnel."""
         self.calls = Counter("ivr_calls_total", "Calls ended, by outcome", ["outcome"], registry=r)
         # The KPIs' denominator (ivr.admin.kpis): containment = self_served / offered, in Grafana too.
         self.offered = Counter("ivr_calls_offered_total", "Calls offered to the IVR (not closed, not a hang-up "
@@ -32,6 +39,9 @@ class Metrics:
                                registry=r)
         self.transfers = Counter("ivr_node_transfers_total", "Calls handed to an agent from the node",
                                  ["flow", "node"], registry=r)
+
+    def _recognition(self, r: CollectorRegistry) -> None:
+        """How callers answered, and how well speech was understood."""
         self.answers = Counter("ivr_answers_total", "Questions answered, by input mode", ["mode"], registry=r)
         self.speech_turns = Counter("ivr_speech_turns_total", "Turns where the caller spoke", registry=r)
         self.speech_understood = Counter("ivr_speech_understood_total",
@@ -40,6 +50,9 @@ class Metrics:
                                     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), registry=r)
         self.recognition = Histogram("ivr_recognition_seconds", "End of speech to result",
                                      buckets=(0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 3, 5), registry=r)
+
+    def _back_ends(self, r: CollectorRegistry) -> None:
+        """The tracking service, Asterisk (AGI, AMI) and the shared store."""
         self.tracking = Histogram("ivr_tracking_seconds", "Tracking lookups", ["status"],
                                   buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8), registry=r)
         self.tracking_errors = Counter("ivr_tracking_errors_total", "Tracking lookups that failed", registry=r)
@@ -53,15 +66,6 @@ class Metrics:
                                  registry=r)
         self.tracking_circuit_open = Gauge("ivr_tracking_circuit_open",
                                            "1 while the tracking circuit breaker is open", registry=r)
-        self.speech_enabled = Gauge("ivr_speech_enabled", "1 when speech recognition is configured (IVR_SPEECH)",
-                                    registry=r)
-        self.speech_model_loaded = Gauge("ivr_speech_model_loaded", "1 when the Vosk model is loaded", registry=r)
-        self.line_open = Gauge("ivr_line_open", "1 while the flow's opening hours say open", ["flow"], registry=r)
-        self.queue_wait = Gauge("ivr_queue_expected_wait_seconds", "Expected wait per queue (AMI)", ["queue"],
-                                registry=r)
-        self.queue_callers = Gauge("ivr_queue_callers", "Callers waiting per queue (AMI)", ["queue"], registry=r)
-        self.queue_available = Gauge("ivr_queue_agents_available", "Free agents per queue (AMI)", ["queue"],
-                                     registry=r)
         # Several nodes (a PostgreSQL store): records waiting for the database, and those dropped.
         self.store_up = Gauge("ivr_store_up", "1 when the shared store took the last records", registry=r)
         self.store_circuit_open = Gauge("ivr_store_circuit_open", "1 while calls do not ask the store (it failed "
@@ -71,6 +75,18 @@ class Metrics:
         self.records_queued = Gauge("ivr_records_queued", "Call records waiting for the shared store", registry=r)
         self.records_dropped = Gauge("ivr_records_dropped", "Call records dropped from a full queue (still in the "
                                      "node's records file)", registry=r)
+
+    def _line(self, r: CollectorRegistry) -> None:
+        """What the line serves: speech, opening hours, queues, reloads."""
+        self.speech_enabled = Gauge("ivr_speech_enabled", "1 when speech recognition is configured (IVR_SPEECH)",
+                                    registry=r)
+        self.speech_model_loaded = Gauge("ivr_speech_model_loaded", "1 when the Vosk model is loaded", registry=r)
+        self.line_open = Gauge("ivr_line_open", "1 while the flow's opening hours say open", ["flow"], registry=r)
+        self.queue_wait = Gauge("ivr_queue_expected_wait_seconds", "Expected wait per queue (AMI)", ["queue"],
+                                registry=r)
+        self.queue_callers = Gauge("ivr_queue_callers", "Callers waiting per queue (AMI)", ["queue"], registry=r)
+        self.queue_available = Gauge("ivr_queue_agents_available", "Free agents per queue (AMI)", ["queue"],
+                                     registry=r)
         self.flow_reloads = Counter("ivr_flow_reloads_total", "Flow reloads, by result", ["result"], registry=r)
 
     def call_ended(self, record: CallRecord, agi_latencies: list[float]) -> None:

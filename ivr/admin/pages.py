@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ..interfaces import Serving
 from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
 
 __all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "not_found_page",
@@ -85,7 +86,8 @@ def banners(kpis: Mapping[str, Any], checks: Mapping[str, Any] | None, flows: Ma
                              f"dernière heure ({e(_pct(hour['error_rate']))} des appels pris en charge ; seuil "
                              f"{ERROR_BANNER['min_rate'] * 100:.0f} %). Consultez les journaux du serveur."))
     if flows is not None and flows["line"].get("rejected"):
-        serving = "la dernière version acceptée" if flows["line"].get("serving") == "accepted copy" else "la version en cours"
+        serving = ("la dernière version acceptée" if flows["line"].get("serving") == Serving.ACCEPTED_COPY
+                   else "la version en cours")
         out.append(("warning", f"Les fichiers de parcours sur disque ont été refusés : {serving} reste en service. "
                                "<a href='/flows'>Voir les erreurs</a>."))
     if checks is not None:
@@ -273,9 +275,9 @@ def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
             for f in flows["flows"]]
     line = flows["line"]
     errors = "".join(f"<li><code>{e(err)}</code></li>" for err in line.get("rejected") or [])
-    served = {"files": "les fichiers sur disque", "accepted copy": "la dernière version acceptée (copie gardée)",
-              "nothing": "rien"}.get(line.get("serving"), line.get("serving"))
-    if line.get("serving") == "files" and line.get("rejected"):
+    served = {Serving.FILES: "les fichiers sur disque", Serving.ACCEPTED_COPY: "la dernière version acceptée (copie gardée)",
+              Serving.NOTHING: "rien"}.get(line.get("serving"), line.get("serving"))
+    if line.get("serving") == Serving.FILES and line.get("rejected"):
         served = "les fichiers tels qu'ils étaient avant la modification refusée"
     body = (table(["Parcours", "Version", "Description", "Étapes", "Horaires", "Fichier"], rows, raw=frozenset(range(6)),
                   empty="aucun parcours chargé") +

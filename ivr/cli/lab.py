@@ -26,7 +26,6 @@ def lab_cmd(
 ) -> None:
     """The whole line on this machine: Asterisk (IVR_ASTERISK or ../shared/asterisk-22) with the product's
     configuration, ivr serve and the tracking stub; prints where a softphone calls; Ctrl-C stops it."""
-    import signal
     from datetime import datetime
 
     from ..lab.bundle import AsteriskNotFound
@@ -47,14 +46,26 @@ def lab_cmd(
         lab.stop()
         typer.echo(f"ivr lab: {exc}", err=True)
         raise typer.Exit(1) from None
+    typer.echo(_ready_text(lab))
+    _run_until_stopped(lab)
+
+
+def _ready_text(lab) -> str:
+    """Where a softphone, a browser and a manager client reach the lab, with their credentials."""
     s = lab.secrets
-    typer.echo(f"""34 00 line ready (folder {lab.dir}):
+    return f"""34 00 line ready (folder {lab.dir}):
   SIP      {lab.host}:{lab.sip_port}  dial 3400; users phone1 / {s.phone1}, tester / {s.tester},
            agent1 / {s.agent1} and agent2 / {s.agent2} (register to take queue calls)
   admin    {lab.admin_url}  (Authorization: Bearer {s.admin_token})
   AMI      {lab.host}:{lab.ami_port}  user {s.ami_user}
   logs     {lab.dir}/asterisk/log/messages, {lab.dir}/ivr.log
-Ctrl-C stops everything.""")
+Ctrl-C stops everything."""
+
+
+def _run_until_stopped(lab) -> None:
+    """Until Ctrl-C, SIGTERM or Asterisk ending; then everything stops."""
+    import signal
+
     stopped = False
 
     def _stop(*_):
@@ -64,12 +75,11 @@ Ctrl-C stops everything.""")
     signal.signal(signal.SIGTERM, _stop)
     try:
         while not stopped and lab.asterisk is not None and lab.asterisk.running:
-            time.sleep(0.5)
+            time.sleep(0.5)  # a person's Ctrl-C: nothing waits on it
     except KeyboardInterrupt:
         pass
     finally:
         lab.stop()
-
 
 
 @commands.command("sip-call")

@@ -44,12 +44,17 @@ def serve(
     ami_host = ami_port = None
     if ami:
         ami_host, ami_port = host_port(ami, "--ami", default_port=5038)
+    settings = _serve_settings(config, host=host, agi_port=agi_port, audiosocket_port=audiosocket_port,
+                               admin_port=admin_port, records=records, prompts_dir=prompts_dir, flows_dir=flows_dir,
+                               ami_host=ami_host or None, ami_port=ami_port, store=store, node_name=node_name)
+    configure_logging(settings.log_format, settings.log_level)
+    _run_server(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
+
+
+def _serve_settings(config: Optional[Path], **overrides):
+    """The settings ``ivr serve`` runs with, or exit 2 with the one setting that is wrong."""
     try:
-        settings = load_settings(
-            config, host=host, agi_port=agi_port, audiosocket_port=audiosocket_port, admin_port=admin_port,
-            records=records, prompts_dir=prompts_dir, flows_dir=flows_dir, ami_host=ami_host or None,
-            ami_port=ami_port, store=store, node_name=node_name,
-        )
+        return load_settings(config, **overrides)
     except ValidationError as exc:  # one line: the setting and what is wrong with it
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors())
@@ -58,11 +63,15 @@ def serve(
     except (ValueError, OSError) as exc:
         typer.echo(f"ivr serve: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_format, settings.log_level)
+
+
+def _run_server(settings, *, allow_sim_clock: bool) -> None:
+    """Serve until stopped; a start that cannot happen exits 1 (a port, the admin binding) or 2 (the
+    configuration), with why."""
     from ..server.app import IvrServer, LineRejected, StartupError
 
     try:
-        server = IvrServer(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
+        server = IvrServer(settings, allow_sim_clock=allow_sim_clock)
         asyncio.run(server.serve_forever())
     except StartupError as exc:
         typer.echo(f"ivr serve: cannot start: {exc}", err=True)

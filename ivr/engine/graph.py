@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import textwrap
 from collections import deque
+from dataclasses import dataclass
 
 from .model import FlowModel
 from .nodes.base import FALLBACK_LABELS
@@ -157,28 +158,25 @@ def _layers(model: FlowModel) -> dict[str, int]:
     return depth
 
 
+_BOX_W, _LINE_H, _GAP_X, _GAP_Y, _LEGEND_W = 200, 14, 40, 60, 330
+
+
+@dataclass
+class _Layout:
+    """Where each box stands (its top-left corner) and how tall it is, and the page's size."""
+
+    pos: dict[str, tuple[float, float]]
+    box_h: dict[str, int]
+    width: float
+    height: float
+
+
 def to_svg(model: FlowModel) -> str:
     """A layered drawing (depth from the start node) that needs no Graphviz: full texts, a legend,
     a white page; edges are straight, so they may cross boxes (Graphviz routes around them)."""
-    depth = _layers(model)
-    rows: dict[int, list[str]] = {}
-    for n, d in depth.items():
-        rows.setdefault(d, []).append(n)
     texts = {n: _lines(model, n, 28) for n in model.nodes}
-    box_w, line_h, gap_x, gap_y, legend_w = 200, 14, 40, 60, 330
-    box_h = {n: 14 + line_h * (1 + len(body)) for n, (_, body) in texts.items()}
-    row_h = {d: max(box_h[n] for n in names) for d, names in rows.items()}
-    width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x + legend_w
-    pos: dict[str, tuple[float, float]] = {}
-    y = 50.0
-    for d in sorted(rows):
-        names = rows[d]
-        row_w = len(names) * (box_w + gap_x) - gap_x
-        x0 = (width - legend_w - row_w) / 2
-        for i, n in enumerate(names):
-            pos[n] = (x0 + i * (box_w + gap_x), y)
-        y += row_h[d] + gap_y
-    height = max(y, 220)
+    layout = _svg_layout(model, texts)
+    width, height = layout.width, layout.height
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
            '<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
@@ -186,32 +184,66 @@ def to_svg(model: FlowModel) -> str:
            f'<title>{_xml(model.flow)}</title>',
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="20" y="28" font-size="16" font-weight="bold">{_xml(model.flow)}</text>']
+    out += _svg_edges(model, layout) + _svg_boxes(model, layout, texts) + _svg_legend(width)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _svg_layout(model: FlowModel, texts: dict[str, tuple[str, list[str]]]) -> _Layout:
+    """Rows by depth from the start node, each centred; boxes as tall as their text."""
+    rows: dict[int, list[str]] = {}
+    for n, d in _layers(model).items():
+        rows.setdefault(d, []).append(n)
+    box_h = {n: 14 + _LINE_H * (1 + len(body)) for n, (_, body) in texts.items()}
+    width = max(len(r) for r in rows.values()) * (_BOX_W + _GAP_X) + _GAP_X + _LEGEND_W
+    pos: dict[str, tuple[float, float]] = {}
+    y = 50.0
+    for d in sorted(rows):
+        names = rows[d]
+        x0 = (width - _LEGEND_W - (len(names) * (_BOX_W + _GAP_X) - _GAP_X)) / 2
+        for i, n in enumerate(names):
+            pos[n] = (x0 + i * (_BOX_W + _GAP_X), y)
+        y += max(box_h[n] for n in names) + _GAP_Y
+    return _Layout(pos, box_h, width, max(y, 220))
+
+
+def _svg_edges(model: FlowModel, layout: _Layout) -> list[str]:
+    out = []
+    pos, box_h = layout.pos, layout.box_h
     for src, dst, label in _edges(model):
         (x1, y1), (x2, y2) = pos[src], pos[dst]
-        sx, sy, ex, ey = x1 + box_w / 2, y1 + box_h[src], x2 + box_w / 2, y2
+        sx, sy, ex, ey = x1 + _BOX_W / 2, y1 + box_h[src], x2 + _BOX_W / 2, y2
         if y2 <= y1:  # back edge: leave from the side
-            sx, sy, ex, ey = x1 + box_w, y1 + box_h[src] / 2, x2 + box_w, y2 + box_h[dst] / 2
+            sx, sy, ex, ey = x1 + _BOX_W, y1 + box_h[src] / 2, x2 + _BOX_W, y2 + box_h[dst] / 2
         dash = ' stroke-dasharray="4 3"' if _fallback(label) else ""
         out.append(f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{ex:.0f}" y2="{ey:.0f}" stroke="#888"{dash} '
                    f'marker-end="url(#a)"/>')
         out.append(f'<text x="{(sx + ex) / 2 + 4:.0f}" y="{(sy + ey) / 2:.0f}" fill="#444" font-size="9">'
                    f'{_xml(label)}</text>')
-    for n, (x, y0) in pos.items():
+    return out
+
+
+def _svg_boxes(model: FlowModel, layout: _Layout, texts: dict[str, tuple[str, list[str]]]) -> list[str]:
+    out = []
+    for n, (x, y0) in layout.pos.items():
         fill = LEGEND[node_category(model, n)][0]
         stroke = 2.5 if n == model.start else 1
-        out.append(f'<rect x="{x:.0f}" y="{y0:.0f}" width="{box_w}" height="{box_h[n]}" rx="8" fill="{fill}" '
+        out.append(f'<rect x="{x:.0f}" y="{y0:.0f}" width="{_BOX_W}" height="{layout.box_h[n]}" rx="8" fill="{fill}" '
                    f'stroke="#444" stroke-width="{stroke}"/>')
         title, body = texts[n]
-        out.append(f'<text x="{x + box_w / 2:.0f}" y="{y0 + 17:.0f}" text-anchor="middle" font-weight="bold">'
+        out.append(f'<text x="{x + _BOX_W / 2:.0f}" y="{y0 + 17:.0f}" text-anchor="middle" font-weight="bold">'
                    f'{_xml(title)}</text>')
         for i, line in enumerate(body):
-            out.append(f'<text x="{x + box_w / 2:.0f}" y="{y0 + 17 + (i + 1) * line_h:.0f}" text-anchor="middle">'
+            out.append(f'<text x="{x + _BOX_W / 2:.0f}" y="{y0 + 17 + (i + 1) * _LINE_H:.0f}" text-anchor="middle">'
                        f'{_xml(line)}</text>')
-    lx, ly = width - legend_w + 10, 50
-    out.append(f'<rect x="{lx}" y="{ly}" width="{legend_w - 20}" height="{30 + 20 * len(LEGEND)}" fill="white" '
-               f'stroke="#999"/><text x="{lx + 10}" y="{ly + 18}" font-weight="bold">Légende</text>')
+    return out
+
+
+def _svg_legend(width: float) -> list[str]:
+    lx, ly = width - _LEGEND_W + 10, 50
+    out = [f'<rect x="{lx}" y="{ly}" width="{_LEGEND_W - 20}" height="{30 + 20 * len(LEGEND)}" fill="white" '
+           f'stroke="#999"/><text x="{lx + 10}" y="{ly + 18}" font-weight="bold">Légende</text>']
     for i, (fill, text) in enumerate(LEGEND.values()):
         out.append(f'<rect x="{lx + 10}" y="{ly + 26 + i * 20}" width="24" height="14" fill="{fill}" stroke="#444"/>'
                    f'<text x="{lx + 42}" y="{ly + 37 + i * 20}">{_xml(text)}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return out

@@ -7,8 +7,10 @@ and ends at ``on_fail`` when the caller cannot be understood — never in silenc
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ..calls.call import Call
@@ -35,6 +37,70 @@ class Accepted:
 
 #: How the loop hears one attempt: (call, the question, a key typed ahead) → the answer.
 Listen = Callable[[Call, Question, "str | None"], Awaitable[Answer]]
+#: How a value is confirmed: True keeps it, :class:`Accepted` keeps another, False asks again, a node id leaves.
+Accept = Callable[[Any, Answer], Awaitable["bool | str | Accepted"]]
+
+
+class Miss(Enum):
+    """A try that did not give an acceptable answer."""
+
+    NOINPUT = "noinput"
+    NOMATCH = "nomatch"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one try comes to: the question ends (with a value, or leaving to a node), or it is asked again
+    after ``lead`` (the reaction's prompt)."""
+
+    ends: bool
+    value: Any = None
+    leave: str | None = None
+    lead: list[str] = field(default_factory=list)
+    understood: bool = False
+
+    @classmethod
+    def answered(cls, value: Any) -> Turn:
+        return cls(True, value=value, understood=True)
+
+    @classmethod
+    def left(cls, node: str, *, understood: bool = False) -> Turn:
+        return cls(True, leave=node, understood=understood)
+
+    @classmethod
+    def again(cls, lead: list[str] | None = None) -> Turn:
+        return cls(False, lead=lead or [])
+
+
+@dataclass
+class Tally:
+    """One question's tries, as the call record keeps them (the KPI "recognition success" per try):
+    ``speech`` counts tries where the caller spoke (the recogniser heard words)."""
+
+    node: str
+    attempts: int = 0
+    noinput: int = 0
+    nomatch: int = 0
+    invalid: int = 0
+    speech: int = 0
+
+    def count(self, miss: Miss) -> None:
+        setattr(self, miss.value, getattr(self, miss.value) + 1)
+
+    def note(self, call: Call, answer: Answer | None, *, understood: bool = False) -> None:
+        """The question's entry in the call record (``speech_ok``: it ended on an answer spoken and accepted)."""
+        entry: dict[str, Any] = {**dataclasses.asdict(self), "speech_ok": 0, **call.when()}
+        if understood and answer is not None and answer.mode == "speech":
+            entry["speech_ok"] = 1
+        entry["mode"] = answer.mode if answer else "none"
+        if answer is not None and answer.details.get("via"):
+            entry["via"] = answer.details["via"]
+        if answer is not None and answer.confidence is not None:
+            entry["confidence"] = round(answer.confidence, 3)
+        if answer is not None and answer.details.get("ms") is not None:
+            entry["ms"] = answer.details["ms"]
+        call.record.recognition.append(entry)
 
 
 def yes_no(answer: Answer) -> str | None:
@@ -82,8 +148,7 @@ class QuestionLoop:
                         listen_during_prompt=asking.listen_during_prompt, min_confidence=asking.min_confidence)
 
     async def ask(self, call: Call, asking: Asking, interpret: Callable[[Answer], Any], *,
-                  accept: Callable[[Any, Answer], Awaitable[bool | str | Accepted]] | None = None,
-                  listen: Listen | None = None) -> tuple[Any, str | None]:
+                  accept: Accept | None = None, listen: Listen | None = None) -> tuple[Any, str | None]:
         """Ask until understood.
 
         ``interpret`` turns an answer into a value, None (no match) or :data:`INVALID`
@@ -93,69 +158,73 @@ class QuestionLoop:
         (value, None) on an answer, or (None, next_node) when the caller asked for an agent or the
         retries ran out.
         """
-        d = self.defaults
-        lead: list[str] = []
         call.record.questions += 1
-        # ``speech``: turns where the caller spoke (the recogniser heard words); ``speech_ok``: the one
-        # that ended the question with an accepted answer (the KPI "recognition success" per attempt).
-        stats = {"node": asking.id, "attempts": 0, "noinput": 0, "nomatch": 0, "invalid": 0, "speech": 0,
-                 "speech_ok": 0}
+        tally = Tally(asking.id)
+        lead: list[str] = []
         for attempt in range(1, asking.retries + 1):
-            stats["attempts"] = attempt
-            prompt = asking.prompt if attempt == 1 or not asking.reprompt else asking.reprompt
-            keypad_only = not (asking.speech and self.services.listener.speech_available)
-            if keypad_only and asking.keypad_prompt:
-                prompt = asking.keypad_prompt
-            typed, call.typed_ahead = call.typed_ahead, None
-            question = self._question(asking, lead + [prompt])
-            if listen is not None:
-                answer = await listen(call, question, typed)
-            else:
-                answer = await self.services.listener.ask(call.channel, question, typed)
-            lead = []
-            if answer.mode == "speech" and not answer.empty:
-                stats["speech"] += 1
-            if answer.details.get("leave"):  # a part of the answer ended at an agent
-                _note_recognition(call, stats, answer)
-                return None, answer.details["leave"]
-            if answer.empty:
-                stats["noinput"] += 1
-                call.log.info("noinput", node=asking.id, attempt=attempt)
-                if asking.noinput.next:
-                    _note_recognition(call, stats, answer)
-                    return None, asking.noinput.next
-                lead = [asking.noinput.prompt] if asking.noinput.prompt else []
-                continue
-            if (d.agent_key is not None and answer.mode == "dtmf" and answer.digits == d.agent_key) or (
-                answer.mode == "speech" and answer.value == AGENT
-            ):
-                _note_recognition(call, stats, answer, understood=True)
-                return None, d.agent
-            value = interpret(answer)
-            if value is None or value is INVALID:
-                kind = "nomatch" if value is None else "invalid"
-                stats[kind] += 1
-                call.log.info(kind, node=asking.id, attempt=attempt, mode=answer.mode)
-                reaction = asking.nomatch if value is None else asking.invalid
-                assert reaction is not None
-                if reaction.next:
-                    _note_recognition(call, stats, answer)
-                    return None, reaction.next
-                lead = [reaction.prompt] if reaction.prompt else []
-                continue
-            if accept is not None:
-                verdict = await accept(value, answer)
-                if verdict is False:
-                    continue
-                if isinstance(verdict, Accepted):
-                    value = verdict.value
-                elif verdict is not True:
-                    _note_recognition(call, stats, answer)
-                    return None, verdict
-            _note_recognition(call, stats, answer, understood=True)
-            return value, None
-        _note_recognition(call, stats, None)
+            tally.attempts = attempt
+            answer = await self._hear(call, asking, attempt, lead, listen)
+            turn = await self._judge(call, asking, answer, tally, interpret, accept)
+            if turn.ends:
+                tally.note(call, answer, understood=turn.understood)
+                return turn.value, turn.leave
+            lead = turn.lead
+        tally.note(call, None)
         return None, asking.on_fail
+
+    async def _hear(self, call: Call, asking: Asking, attempt: int, lead: list[str], listen: Listen | None) -> Answer:
+        """One try: the prompt for it (the reprompt from the second, the keypad one without speech), after
+        what the last try calls for (« je ne vous ai pas entendu »); keys typed ahead answer it at once."""
+        prompt = asking.prompt if attempt == 1 or not asking.reprompt else asking.reprompt
+        keypad_only = not (asking.speech and self.services.listener.speech_available)
+        if keypad_only and asking.keypad_prompt:
+            prompt = asking.keypad_prompt
+        typed, call.typed_ahead = call.typed_ahead, None
+        question = self._question(asking, lead + [prompt])
+        if listen is not None:
+            return await listen(call, question, typed)
+        return await self.services.listener.ask(call.channel, question, typed)
+
+    async def _judge(self, call: Call, asking: Asking, answer: Answer, tally: Tally,
+                     interpret: Callable[[Answer], Any], accept: Accept | None) -> Turn:
+        """What one try's answer means: the question is over (an answer, an agent, a way out), or it
+        is asked again after a reaction."""
+        if answer.mode == "speech" and not answer.empty:
+            tally.speech += 1
+        if answer.details.get("leave"):  # a part of the answer ended at an agent
+            return Turn.left(answer.details["leave"])
+        if answer.empty:
+            return self._missed(call, asking, tally, Miss.NOINPUT, answer)
+        if self._wants_agent(answer):
+            return Turn.left(self.defaults.agent, understood=True)
+        value = interpret(answer)
+        if value is None or value is INVALID:
+            return self._missed(call, asking, tally, Miss.NOMATCH if value is None else Miss.INVALID, answer)
+        if accept is None:
+            return Turn.answered(value)
+        verdict = await accept(value, answer)
+        if verdict is False:
+            return Turn.again()
+        if isinstance(verdict, Accepted):
+            return Turn.answered(verdict.value)
+        return Turn.answered(value) if verdict is True else Turn.left(verdict)
+
+    def _wants_agent(self, answer: Answer) -> bool:
+        """The agent key, or « conseiller » said."""
+        key = self.defaults.agent_key
+        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
+            (answer.mode == "speech" and answer.value == AGENT)
+
+    def _missed(self, call: Call, asking: Asking, tally: Tally, miss: Miss, answer: Answer) -> Turn:
+        """No input, no match or an invalid answer: its reaction's prompt before the next try, or its way out."""
+        tally.count(miss)
+        call.log.info(miss.value, node=asking.id, attempt=tally.attempts,
+                      **({} if miss is Miss.NOINPUT else {"mode": answer.mode}))
+        reaction = {Miss.NOINPUT: asking.noinput, Miss.NOMATCH: asking.nomatch, Miss.INVALID: asking.invalid}[miss]
+        assert reaction is not None
+        if reaction.next:
+            return Turn.left(reaction.next)
+        return Turn.again([reaction.prompt] if reaction.prompt else [])
 
     async def callback_accepted(self, call: Call, node_id: str) -> bool:
         """« Voulez-vous être rappelé ? » — no answer or no match means the caller waits in the queue."""
@@ -165,22 +234,7 @@ class QuestionLoop:
                         reprompt=None, retries=1, noinput=leave, nomatch=leave, invalid=None, on_fail=LEAVE,
                         timeout=d.timeout, min_confidence=d.min_confidence, slot=self.services.slots.get("yes_no"))
         answer, _ = await self.ask(call, asking, yes_no)
-        return answer == "yes"
-
-
-def _note_recognition(call: Call, stats: dict[str, Any], answer: Answer | None, *, understood: bool = False) -> None:
-    entry = dict(stats)
-    entry.update(call.when())
-    if understood and answer is not None and answer.mode == "speech":
-        entry["speech_ok"] = 1
-    entry["mode"] = answer.mode if answer else "none"
-    if answer is not None and answer.details.get("via"):
-        entry["via"] = answer.details["via"]
-    if answer is not None and answer.confidence is not None:
-        entry["confidence"] = round(answer.confidence, 3)
-    if answer is not None and answer.details.get("ms") is not None:
-        entry["ms"] = answer.details["ms"]
-    call.record.recognition.append(entry)
+        return bool(answer == "yes")
 
 
 def store_answer(call: Call, name: str | None, value: Any, *, masked: str | None = None) -> None:

@@ -454,26 +454,8 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
     Two files may not define the same flow name, and no subflow may call its own flow.
     """
     problems: list[_Problem] = []
-    parsed = []
-    for path in paths:
-        try:
-            p = _parse(Path(path), problems)
-        except Exception as exc:  # the checker itself failed: that is a rejection, never a crash
-            problems.append(_checker_failed(path, exc))
-            continue
-        if p is not None:
-            parsed.append(p)
-    names: dict[str, _Parsed] = {}
-    for p in parsed:
-        if p.header is None:
-            continue
-        other = names.get(p.header.flow)
-        if other is not None:
-            problems.append(_Problem(str(p.path), line_of(p.raw, ("flow",)) or 1,
-                                     f"flow name {p.header.flow!r} is already used by {other.path}: each flow "
-                                     f"has one file (a backup copy in the flows folder is loaded too)"))
-            continue
-        names[p.header.flow] = p
+    parsed = _parse_all(paths, problems)
+    names = _by_name(parsed, problems)
     inner = dataclasses.replace(ctx, flows=set(ctx.flows) | set(names))
     known_vars = set(ctx.provided).union(*(n.sets() for p in parsed for n in p.nodes.values()))
     for p in parsed:
@@ -486,19 +468,49 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
         problems += _subflow_cycles(names)
     except Exception as exc:
         problems += [_checker_failed(p.path, exc) for p in names.values()]
+    # A cascade is shown only when its file has no root problem to fix first.
     with_roots = {pr.path for pr in problems if not pr.cascade}
     shown = sorted(pr for pr in problems if not (pr.cascade and pr.path in with_roots))
-    errors = [str(pr) for pr in shown]
     failed = {pr.path for pr in shown}
-    loaded: dict[str, LoadedFlow] = {}
-    for name, p in names.items():
-        if str(p.path) in failed or p.header is None:
+    loaded = {name: _loaded(p) for name, p in names.items() if str(p.path) not in failed and p.header is not None}
+    return loaded, [str(pr) for pr in shown]
+
+
+def _parse_all(paths: list[Path], problems: list[_Problem]) -> list[_Parsed]:
+    parsed = []
+    for path in paths:
+        try:
+            p = _parse(Path(path), problems)
+        except Exception as exc:  # the checker itself failed: that is a rejection, never a crash
+            problems.append(_checker_failed(path, exc))
             continue
-        model = FlowModel(flow=p.header.flow, description=p.header.description, start=p.header.start,
-                          defaults=p.header.defaults, nodes=p.nodes)
-        version = hashlib.sha256(p.text.encode()).hexdigest()[:12]
-        loaded[name] = LoadedFlow(model, p.path, version, {n: _node_line(p.raw, n) for n in p.nodes})
-    return loaded, errors
+        if p is not None:
+            parsed.append(p)
+    return parsed
+
+
+def _by_name(parsed: list[_Parsed], problems: list[_Problem]) -> dict[str, _Parsed]:
+    """The files by the flow name they define; a name defined twice is a problem at the second file."""
+    names: dict[str, _Parsed] = {}
+    for p in parsed:
+        if p.header is None:
+            continue
+        other = names.get(p.header.flow)
+        if other is not None:
+            problems.append(_Problem(str(p.path), line_of(p.raw, ("flow",)) or 1,
+                                     f"flow name {p.header.flow!r} is already used by {other.path}: each flow "
+                                     f"has one file (a backup copy in the flows folder is loaded too)"))
+            continue
+        names[p.header.flow] = p
+    return names
+
+
+def _loaded(p: _Parsed) -> LoadedFlow:
+    assert p.header is not None
+    model = FlowModel(flow=p.header.flow, description=p.header.description, start=p.header.start,
+                      defaults=p.header.defaults, nodes=p.nodes)
+    version = hashlib.sha256(p.text.encode()).hexdigest()[:12]
+    return LoadedFlow(model, p.path, version, {n: _node_line(p.raw, n) for n in p.nodes})
 
 
 def _subflow_cycles(names: dict[str, _Parsed]) -> list[_Problem]:

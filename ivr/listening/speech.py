@@ -18,6 +18,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import structlog
 
@@ -63,10 +64,129 @@ class SpeechSettings:
     question_slack: float = 5.0
 
 
+class Understood(NamedTuple):
+    """What a question keeps of a recognition: the hypothesis chosen (its text, confidence and rank), the
+    slot's value for it, and other values the caller may have meant (offered when the first is refused)."""
+
+    text: str
+    confidence: float | None
+    chosen: int
+    value: object
+    others: list[str]
+
+
 @lru_cache(maxsize=128)
 def _prompt_pcm(path: str) -> bytes:
     pcm, rate = read_wav(path + ".wav")
     return resample(pcm, rate, TELEPHONY_RATE)
+
+
+class _Listening:
+    """One question over an AudioSocket stream: the prompt playing, the endpointer, the recogniser's
+    utterance, the keys typed. :meth:`step` reads one frame (or 100 ms without one) and says whether the
+    question is answered."""
+
+    def __init__(self, listener: SpeechListener, stream: AudioStream, q: Question, prompt: str | None) -> None:
+        assert listener.model is not None
+        self.listener, self.stream, self.q = listener, stream, q
+        self.cfg = EndpointConfig(**{**listener.settings.endpoint.__dict__, "no_input": q.timeout})
+        self.endpointer = Endpointer(self.cfg)
+        self.utterance = listener.model.utterance(q.slot)
+        self.stop_prompt = asyncio.Event()
+        self.player: asyncio.Task | None = None
+        prompt_pcm = _prompt_pcm(prompt) if prompt is not None else b""
+        if prompt is not None:
+            self.player = asyncio.create_task(listener._play(stream, prompt_pcm, self.stop_prompt))
+        else:
+            self.endpointer.start_listening()
+        # The question's hard end, on the wall clock.
+        self.deadline = (time.monotonic() + len(prompt_pcm) / 16000 + q.timeout + self.cfg.max_speech
+                         + listener.settings.question_slack)
+        self.digits = ""
+        self.last_key = 0.0
+        self.pending = bytearray()  # audio not yet handed to the recogniser
+        self.finishing = False  # the utterance is decoding its final result (not to be abandoned)
+
+    async def step(self) -> Answer | None:
+        if self.player is not None and self.player.done() and not self.stop_prompt.is_set():
+            self.stop_prompt.set()
+            self.endpointer.start_listening()
+        if time.monotonic() >= self.deadline:
+            return await self._time_cap()
+        try:
+            frame = await self.stream.read(timeout=0.1)
+        except asyncio.TimeoutError:  # no frame for 100 ms: the timeouts still run
+            return self._keys_done() if self.digits else await self._endpoint()
+        except AudioSocketError as exc:
+            log.warning("audiosocket_protocol_error", error=str(exc))
+            return Answer("none", details={"broken": True})
+        if frame is None or frame.kind in (KIND_HANGUP, KIND_ERROR):
+            return Answer("none", details={"hangup": True})  # the caller hung up (or Asterisk gave up)
+        if frame.kind == KIND_DTMF:
+            return self._key(frame.dtmf)
+        if self.digits:
+            return self._keys_done()
+        if frame.kind != KIND_AUDIO:
+            return None
+        self._audio(frame.payload)
+        return await self._endpoint()
+
+    async def _time_cap(self) -> Answer:
+        log.warning("question_time_cap", seconds=round(time.monotonic() - self.deadline, 1))
+        if self.endpointer.speech_started:
+            return await self._final(partial=True)
+        return self.listener._keys(self.digits) if self.digits else Answer("none")
+
+    def _key(self, key: str) -> Answer | None:
+        """A key stops the prompt; keypad mode until full, ``#`` or the inter-digit timeout."""
+        self.stop_prompt.set()
+        if key == "#" and self.q.terminator:
+            return self.listener._keys(self.digits)
+        self.digits += key
+        self.last_key = time.monotonic()
+        return self.listener._keys(self.digits) if len(self.digits) >= self.q.max_digits else None
+
+    def _keys_done(self) -> Answer | None:
+        if time.monotonic() - self.last_key >= self.q.inter_digit_timeout:
+            return self.listener._keys(self.digits)
+        return None
+
+    def _audio(self, payload: bytes) -> None:
+        """The caller's audio: to the endpointer, and to the recogniser every 100 ms (without waiting)."""
+        self.endpointer.feed(payload)
+        self.pending += payload
+        if len(self.pending) >= 5 * FRAME_BYTES:
+            self.utterance.submit(bytes(self.pending))
+            self.pending.clear()
+        partial = self.utterance.partial_text
+        if not self.stop_prompt.is_set() and self.endpointer.speech_started and (
+                self.endpointer.barge_in or len(partial.split()) >= 1):
+            self.stop_prompt.set()  # speech barge-in: real speech, not a cough
+            self.endpointer.start_listening()
+
+    async def _endpoint(self) -> Answer | None:
+        status = self.endpointer.status(idle=self.stream.backlog == 0)
+        if status == "noinput":
+            self.listener.stats["noinput"] += 1
+            return Answer("none")
+        if status in ("ended", "max"):
+            return await self._final(partial=status == "max")
+        return None
+
+    async def _final(self, *, partial: bool) -> Answer:
+        if self.pending:
+            self.utterance.submit(bytes(self.pending))
+        self.finishing = True
+        return await self.listener._result(self.q, self.utterance, partial=partial)
+
+    async def close(self) -> None:
+        if not self.finishing:
+            self.utterance.abandon()  # answered by keys, silence or a hang-up
+        self.stop_prompt.set()
+        if self.player is not None:
+            self.player.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.player
 
 
 class SpeechListener:
@@ -82,6 +202,16 @@ class SpeechListener:
         self._finishing: set[asyncio.Future] = set()
         self._said_unavailable = False
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
+
+    @classmethod
+    def keypad_only(cls) -> SpeechListener:
+        """A listener that hears keys only, until :meth:`enable_speech`."""
+        return cls(None, None)
+
+    def enable_speech(self, model: SpeechModel, settings: SpeechSettings,
+                      audiosocket: AudioSocketServer | None = None) -> None:
+        """Hear speech from now on: over ``audiosocket``, or by recording (``settings.record_dir``) without one."""
+        self.model, self.settings, self.audiosocket = model, settings, audiosocket
 
     @property
     def speech_available(self) -> bool:
@@ -210,96 +340,17 @@ class SpeechListener:
                 await asyncio.sleep(0)
 
     async def _listen(self, stream: AudioStream, q: Question, prompt: str | None) -> Answer:
+        """The prompt played into the socket while the caller's audio and keys are read, until an answer,
+        silence, a hang-up or the question's time cap."""
         assert self.model is not None
-        cfg = EndpointConfig(**{**self.settings.endpoint.__dict__, "no_input": q.timeout})
-        endpointer = Endpointer(cfg)
-        utterance = self.model.utterance(q.slot)
-        stop_prompt = asyncio.Event()
-        player: asyncio.Task | None = None
-        prompt_pcm = _prompt_pcm(prompt) if prompt is not None else b""
-        if prompt is not None:
-            player = asyncio.create_task(self._play(stream, prompt_pcm, stop_prompt))
-        else:
-            endpointer.start_listening()
-        # The question's hard end, on the wall clock.
-        deadline = time.monotonic() + len(prompt_pcm) / 16000 + q.timeout + cfg.max_speech + self.settings.question_slack
-        digits = ""
-        last_key = 0.0
-        pending = bytearray()
-        partial = ""
-        finishing = False
+        listening = _Listening(self, stream, q, prompt)
         try:
             while True:
-                if player is not None and player.done() and not stop_prompt.is_set():
-                    stop_prompt.set()
-                    endpointer.start_listening()
-                if time.monotonic() >= deadline:
-                    log.warning("question_time_cap", seconds=round(time.monotonic() - deadline, 1))
-                    if endpointer.speech_started:
-                        if pending:
-                            utterance.submit(bytes(pending))
-                        finishing = True
-                        return await self._result(q, utterance, partial=True)
-                    return self._keys(digits) if digits else Answer("none")
-                try:
-                    frame = await stream.read(timeout=0.1)
-                except asyncio.TimeoutError:
-                    frame = None
-                    timed_out = True
-                except AudioSocketError as exc:
-                    log.warning("audiosocket_protocol_error", error=str(exc))
-                    return Answer("none", details={"broken": True})
-                else:
-                    timed_out = False
-                    if frame is None or frame.kind in (KIND_HANGUP, KIND_ERROR):
-                        # The caller hung up (or Asterisk gave up on the channel).
-                        return Answer("none", details={"hangup": True})
-                if frame is not None and frame.kind == KIND_DTMF:
-                    stop_prompt.set()
-                    key = frame.dtmf
-                    if key == "#" and q.terminator:
-                        return self._keys(digits)
-                    digits += key
-                    last_key = time.monotonic()
-                    if len(digits) >= q.max_digits:
-                        return self._keys(digits)
-                    continue
-                if digits:
-                    # Keypad mode: more keys until full, "#" or the inter-digit timeout.
-                    if time.monotonic() - last_key >= q.inter_digit_timeout:
-                        return self._keys(digits)
-                    continue
-                if frame is not None and frame.kind == KIND_AUDIO:
-                    endpointer.feed(frame.payload)
-                    pending += frame.payload
-                    if len(pending) >= 5 * FRAME_BYTES:  # decode every 100 ms, without waiting for it
-                        utterance.submit(bytes(pending))
-                        pending.clear()
-                    partial = utterance.partial_text
-                    if not stop_prompt.is_set() and endpointer.speech_started and (
-                        endpointer.barge_in or len(partial.split()) >= 1
-                    ):
-                        stop_prompt.set()  # speech barge-in: real speech, not a cough
-                        endpointer.start_listening()
-                elif not timed_out:
-                    continue
-                status = endpointer.status(idle=stream.backlog == 0)
-                if status == "noinput":
-                    self.stats["noinput"] += 1
-                    return Answer("none")
-                if status in ("ended", "max"):
-                    if pending:
-                        utterance.submit(bytes(pending))
-                    finishing = True
-                    return await self._result(q, utterance, partial=status == "max")
+                answer = await listening.step()
+                if answer is not None:
+                    return answer
         finally:
-            if not finishing:
-                utterance.abandon()  # answered by keys, silence or a hang-up
-            stop_prompt.set()
-            if player is not None:
-                player.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await player
+            await listening.close()
 
     def _keys(self, digits: str) -> Answer:
         self.stats["dtmf"] += 1
@@ -343,14 +394,14 @@ class SpeechListener:
                       details=details)
 
     @staticmethod
-    def _understand(q: Question, recognition: Recognition) -> tuple[str, float | None, int, object, list[str]]:
+    def _understand(q: Question, recognition: Recognition) -> Understood:
         """The hypothesis the question keeps: the first (the recogniser's best) whose value the slot
         accepts (a file number with a valid key), else the best; and the other values the caller may
         have meant, for the confirmation to offer when the first is refused."""
         hypotheses = recognition.alternatives or [(recognition.text, recognition.confidence)]
         slot = q.slot
         if slot is None or slot.parse is None:
-            return recognition.text, recognition.confidence, 0, None, []
+            return Understood(recognition.text, recognition.confidence, 0, None, [])
         values = [slot.parse(text) if text else None for text, _ in hypotheses]
         accepted = [i for i, v in enumerate(values) if v and (slot.accept is None or slot.accept(v))]
         chosen = accepted[0] if accepted else 0
@@ -362,4 +413,4 @@ class SpeechListener:
                 for reading in [values[i], *slot.readings(hypotheses[i][0])]:
                     if reading and reading != value and reading not in others:
                         others.append(reading)
-        return text, confidence, chosen, value, others[:3]
+        return Understood(text, confidence, chosen, value, others[:3])

@@ -24,7 +24,7 @@ from ..engine.lookup_budget import LookupBudget
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..engine.services import EngineServices
 from ..engine.template import FILTERS
-from ..interfaces import LineProfile
+from ..interfaces import LineProfile, LineState, Serving
 from ..listening.speech import SpeechListener, SpeechSettings
 from ..routing.callback_numbers import CallbackNumbers
 from ..routing.callbacks import CallbackBook, CallbackDialer
@@ -39,6 +39,7 @@ from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
 from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, start_line_worker
 from .lost_calls import LostCallWitness
+from .parts import PartStack
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .shared_kpis import SharedKpis
 from .status import StatusView
@@ -77,42 +78,63 @@ class IvrServer:
         watch_flows: bool = True,
         speech_model=None,
     ) -> None:
+        """Build every part, complete; nothing runs until :meth:`start`."""
         self.settings = settings
         self.profile = profile
-        #: The flows, rules and catalog, loaded and applied together (``reload_line``).
-        self.line_sources = LineSources(flows=[settings.flows_dir], catalog=settings.prompts_dir / "catalog.yaml",
-                                        rules=settings.routing_rules or DEFAULT_RULES)
-        self.accepted = AcceptedLines(settings.accepted_dir)
-        self.line: LineConfig | None = None
-        #: What is served: ``files`` (the folders as they are), ``accepted copy`` (the files were rejected
-        #: at start: the last configuration accepted), or ``nothing``; and the last rejection's errors.
-        self.line_state: dict = {"serving": "nothing", "version": None, "rejected": []}
-        self.catalog = Catalog(self.line_sources.catalog, {})  # until the first load
-        self.rules: RoutingRules | None = None
-        self.memory_records = MemoryRecordStore() if keep_records else None
-        self.metrics = Metrics()
-        self.kpis = Kpis(timezone_name=profile.timezone)
+        self.watch_flows = watch_flows
         #: This node's name in records (and, when set by the operator, for the dialplan's fail-over).
         self.node = settings.node_name or socket.gethostname()
-        self.store = make_store(settings.store, caller_key=settings.caller_hash_key.get_secret_value(), node=self.node)
-        # Several nodes share a PostgreSQL store: records go there too, and the indicators count every node.
+        self._build_line()
+        self._build_records(keep_records)
+        self._build_ami()
+        self._build_routing()
+        self._build_listening(speech_model)
+        self._build_engine(resolver)
+        self._build_calls(allow_sim_clock)
+        self.admin: AdminServer | None = None
+        self.parts = PartStack()
+        self._grace: float | None = None
+        self._reloads: set[asyncio.Task] = set()
+        self._admin_cap = settings.max_admin_connections
+        self.listening = False
+
+    def _build_line(self) -> None:
+        """Where the flows, rules and catalog come from; nothing is served until the first load."""
+        s = self.settings
+        self.line_sources = LineSources(flows=[s.flows_dir], catalog=s.prompts_dir / "catalog.yaml",
+                                        rules=s.routing_rules or DEFAULT_RULES)
+        self.accepted = AcceptedLines(s.accepted_dir)
+        self.line: LineConfig | None = None
+        self.line_state = LineState()
+        self.catalog = Catalog(self.line_sources.catalog, {})  # until the first load
+        self.rules: RoutingRules | None = None
+
+    def _build_records(self, keep_records: bool) -> None:
+        """The store, and where every call's record goes: the records file, the indicators, the shared
+        store when several nodes share PostgreSQL (the indicators then count every node), memory (tests)."""
+        s = self.settings
+        self.metrics = Metrics()
+        self.kpis = Kpis(timezone_name=self.profile.timezone)
+        self.store = make_store(s.store, caller_key=s.caller_hash_key.get_secret_value(), node=self.node)
+        self.memory_records = MemoryRecordStore() if keep_records else None
         self.shared_records: SharedRecords | None = None
         self.shared_kpis: SharedKpis | None = None
         kpi_sink: RecordStore = self.kpis
         if isinstance(self.store, PostgresStore):
             self.shared_records = SharedRecords(self.store, self.node)
             self.shared_kpis = kpi_sink = SharedKpis(self.kpis, self.store)
-        stores: list[RecordStore] = [JsonlRecordStore(settings.records), kpi_sink]
-        if self.shared_records is not None:
-            stores.append(self.shared_records)
-        if self.memory_records is not None:
-            stores.append(self.memory_records)
-        self.records = TeeRecordStore(*stores)
-        self.tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout)
+        stores = [JsonlRecordStore(s.records), kpi_sink, self.shared_records, self.memory_records]
+        self.records = TeeRecordStore(*[store for store in stores if store is not None])
+        # What calls ask of the store (their count of the day, a callback booking) costs them half a second
+        # at most, and nothing while it keeps failing: a frozen database is not silence on the line.
+        self.call_path_store = CallPathStore(self.store)
+
+    def _build_ami(self) -> None:
+        """The AMI controller (none without a manager user), and the witness of a dead node's calls."""
+        s = self.settings
         self.ami: AmiController | None = None
-        if settings.ami_user:
-            self.ami = AmiController(settings.ami_host, settings.ami_port, settings.ami_user,
-                                     settings.ami_secret.get_secret_value())
+        if s.ami_user:
+            self.ami = AmiController(s.ami_host, s.ami_port, s.ami_user, s.ami_secret.get_secret_value())
         self.lost_calls: LostCallWitness | None = None
         if self.ami is not None and self.shared_records is not None and isinstance(self.store, PostgresStore):
             # A node that dies leaves its callers to the dialplan's safety net and no record of them:
@@ -120,75 +142,56 @@ class IvrServer:
             self.lost_calls = LostCallWitness(self.node, self.shared_records, self.store.has_record,
                                               in_queue=self.ami.caller_in_queue)
             self.ami.subscribe(self.lost_calls)
-        numbers = CallbackNumbers(settings.callback_international.split(","))
-        # What calls ask of the store (their count of the day, a callback booking) costs them half a second
-        # at most, and nothing while it keeps failing: a frozen database is not silence on the line.
-        self.call_path_store = CallPathStore(self.store)
-        self.router = RulesRouter(
-            None,
-            profile.routing_facts,
-            board=self.ami.board if self.ami else None,
-            connected=lambda: self.ami is not None and self.ami.connected,
-            store=self.call_path_store,
-            can_call_back=lambda: self.ami is not None and self.ami.connected,
-            numbers=numbers,
-        )
-        self.dialer = CallbackDialer(self.store, self.ami, [], channel=settings.callback_channel,
-                                     context=settings.callback_context,
-                                     retry_after=settings.callback_retry_after, numbers=numbers) if self.ami else None
-        peers = PeerAllowList(settings.peer_allow)
-        self.audiosocket = AudioSocketServer(settings.audiosocket_host or settings.host, settings.audiosocket_port,
-                                             max_connections=settings.max_audiosocket_connections, accept_peer=peers)
+
+    def _build_routing(self) -> None:
+        """The router (the line's rules, live queue state) and the callback dialler."""
+        s = self.settings
+        self.numbers = CallbackNumbers(s.callback_international.split(","))
+        ami_up = lambda: self.ami is not None and self.ami.connected  # noqa: E731 (read at each call)
+        self.router = RulesRouter(None, self.profile.routing_facts, board=self.ami.board if self.ami else None,
+                                  connected=ami_up, store=self.call_path_store, can_call_back=ami_up,
+                                  numbers=self.numbers)
+        self.dialer = CallbackDialer(self.store, self.ami, [], channel=s.callback_channel, context=s.callback_context,
+                                     retry_after=s.callback_retry_after, numbers=self.numbers) if self.ami else None
+
+    def _build_listening(self, speech_model) -> None:
+        """How questions hear the caller: keypad until a speech model is loaded (:meth:`start`)."""
+        s = self.settings
+        self.peers = PeerAllowList(s.peer_allow)
+        self.audiosocket = AudioSocketServer(s.audiosocket_host or s.host, s.audiosocket_port,
+                                             max_connections=s.max_audiosocket_connections, accept_peer=self.peers)
         self.speech_model = speech_model
         self._owns_model = speech_model is None
-        self.listener = SpeechListener(None, None)
-        self.readbacks = DynamicPrompts(dynamic_prompts_dir(settings), key=settings.prompt_cache_key.get_secret_value().encode(),
-                                        ttl=settings.readback_ttl, max_files=settings.readback_max_files)
+        self.listener = SpeechListener.keypad_only()
         self.metrics.count_from("ivr_listener_answers", "Questions heard by the speech listener, by how",
                                 "how", lambda: self.listener.stats)
+
+    def _build_engine(self, resolver: FlowResolver | None) -> None:
+        """What flows run with, and the registry of the flows served."""
+        s = self.settings
+        self.tracking = TrackingClient(s.tracking_url, timeout=s.tracking_timeout)
+        self.readbacks = DynamicPrompts(dynamic_prompts_dir(s), key=s.prompt_cache_key.get_secret_value().encode(),
+                                        ttl=s.readback_ttl, max_files=s.readback_max_files)
         self.engine = EngineServices(
-            prompts=self.catalog,
-            spoken=self.readbacks,
-            router=self.router,
-            listener=self.listener,
-            lookups=dict(profile.lookups(self.tracking)),
-            callbacks=CallbackBook(self.call_path_store, numbers),
-            slots=profile.slots,
-            filters={**FILTERS, **profile.filters},
-            validators=profile.validators,
-            lookup_budget=LookupBudget(settings.lookups_per_caller, settings.lookup_window),
-        )
+            prompts=self.catalog, spoken=self.readbacks, router=self.router, listener=self.listener,
+            lookups=dict(self.profile.lookups(self.tracking)), callbacks=CallbackBook(self.call_path_store, self.numbers),
+            slots=self.profile.slots, filters={**FILTERS, **self.profile.filters}, validators=self.profile.validators,
+            lookup_budget=LookupBudget(s.lookups_per_caller, s.lookup_window))
         self.flows = FlowRegistry(self.engine)
         self.resolver = resolver or self.flows
-        self.watch_flows = watch_flows
-        self.supervisor = CallSupervisor(
-            self.resolver,
-            self.records,
-            fallback_queue=profile.fallback_queue,
-            apology_prompt=str(settings.prompts_dir / "wav" / "desole_erreur"),
-            allow_sim_clock=allow_sim_clock,
-            on_call_ended=self.metrics.call_ended,
-            node=self.node,
-            claim_calls=bool(settings.node_name),
-        )
+
+    def _build_calls(self, allow_sim_clock: bool) -> None:
+        """The call supervisor (every call's promises) and the FastAGI server that brings calls to it."""
+        s = self.settings
+        self.supervisor = CallSupervisor(self.resolver, self.records, fallback_queue=self.profile.fallback_queue,
+                                         apology_prompt=str(s.prompts_dir / "wav" / "desole_erreur"),
+                                         allow_sim_clock=allow_sim_clock, on_call_ended=self.metrics.call_ended,
+                                         node=self.node, claim_calls=bool(s.node_name))
         self.metrics.active.set_function(lambda: len(self.supervisor.live))
-        self.admin: AdminServer | None = None
-        self.agi = FastAgiServer(
-            self.supervisor,
-            host=settings.agi_host or settings.host,
-            port=settings.agi_port,
-            max_sessions=settings.max_agi_connections,
-            accept_peer=peers,
-            limits=AgiLimits(
-                max_line=settings.max_line,
-                env_timeout=settings.env_timeout,
-                reply_timeout=settings.reply_timeout,
-            ),
-        )
-        self._tasks: list[asyncio.Task] = []
-        self._reloads: set[asyncio.Task] = set()
-        self._admin_cap = settings.max_admin_connections
-        self.listening = False
+        self.agi = FastAgiServer(self.supervisor, host=s.agi_host or s.host, port=s.agi_port,
+                                 max_sessions=s.max_agi_connections, accept_peer=self.peers,
+                                 limits=AgiLimits(max_line=s.max_line, env_timeout=s.env_timeout,
+                                                  reply_timeout=s.reply_timeout))
 
     @property
     def agi_port(self) -> int:
@@ -204,12 +207,12 @@ class IvrServer:
         config, errors = await load_line_apart(self.line_sources, self.profile, self._lookup_statuses(),
                                                profile_ref=PROFILE_REF if apart else None)
         if config is None:
-            self.line_state["rejected"] = errors
-            log.error("line_rejected", errors=errors, serving=self.line_state["serving"],
-                      version=self.line_state["version"])
+            self.line_state.rejected = errors
+            log.error("line_rejected", errors=errors, serving=self.line_state.serving.value,
+                      version=self.line_state.version)
             report = ReloadReport(errors=errors)
         else:
-            report = self._apply(config, "files")
+            report = self._apply(config, Serving.FILES)
             try:
                 await asyncio.to_thread(self.accepted.save, config)
             except OSError as exc:
@@ -217,15 +220,15 @@ class IvrServer:
         self.metrics.flow_reloads.labels("ok" if report.ok else "rejected").inc()
         return report
 
-    def _apply(self, config: LineConfig, serving: str) -> ReloadReport:
+    def _apply(self, config: LineConfig, serving: Serving) -> ReloadReport:
         self.catalog = self.engine.prompts = config.catalog
         self.rules = self.router.rules = config.rules
         if self.dialer is not None:
             self.dialer.queues = list(config.rules.queues)
         report = self.flows.apply(config.flows)
         self.line = config
-        self.line_state = {"serving": serving, "version": config.version, "rejected": []}
-        log.info("line_applied", version=config.version, serving=serving, flows=sorted(config.flows),
+        self.line_state = LineState(serving, config.version)
+        log.info("line_applied", version=config.version, serving=serving.value, flows=sorted(config.flows),
                  applied=sorted(report.applied), removed=report.removed)
         return report
 
@@ -239,8 +242,8 @@ class IvrServer:
         if kept is not None:
             config, kept_errors = await asyncio.to_thread(load_line, kept, self.profile, self._lookup_statuses())
             if config is not None:
-                self._apply(config, "accepted copy")
-                self.line_state["rejected"] = report.errors
+                self._apply(config, Serving.ACCEPTED_COPY)
+                self.line_state.rejected = report.errors
                 log.error("serving_accepted_copy", version=config.version, folder=str(self.accepted.folder),
                           rejected=report.errors)
                 return
@@ -292,8 +295,8 @@ class IvrServer:
         except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
             log.error("speech_model_failed", path=str(path), error=str(exc))
             return False
-        self.listener.model = self.speech_model
-        self.listener.settings = SpeechSettings(record_dir=self.settings.record_dir)
+        if self._owns_model:
+            self.parts.started("speech model", self.speech_model.close)
         return True
 
     async def _start_speech(self) -> None:
@@ -301,57 +304,85 @@ class IvrServer:
         if not self.settings.speech or not await self._load_speech_model():
             return
         await self.audiosocket.start()
+        self.parts.started("audiosocket", self.audiosocket.stop)
         advertise = self.settings.audiosocket_advertise or f"{self.audiosocket.host}:{self.audiosocket.bound_port}"
-        self.listener.audiosocket = self.audiosocket
-        self.listener.model = self.speech_model
-        self.listener.settings = SpeechSettings(advertise=advertise, pace=self.settings.audiosocket_pace,
-                                                record_dir=self.settings.record_dir)
+        self.listener.enable_speech(self.speech_model, SpeechSettings(
+            advertise=advertise, pace=self.settings.audiosocket_pace, record_dir=self.settings.record_dir),
+            self.audiosocket)
+
+    async def _start_speech_by_recording(self) -> None:
+        """Classic AGI (one process per call): speech through RECORD FILE, when a folder is set for it."""
+        if self.settings.speech and self.settings.record_dir is not None and await self._load_speech_model():
+            self.listener.enable_speech(self.speech_model, SpeechSettings(record_dir=self.settings.record_dir))
+
+    def _task(self, name: str, coro) -> None:
+        """A background task of the server, cancelled when it stops."""
+        task = asyncio.create_task(coro)
+
+        async def cancel() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self.parts.started(name, cancel)
 
     async def start(self, *, listen: bool = True) -> None:
         """Open the store, connect AMI, load speech and flows; with ``listen``, accept FastAGI calls.
 
         ``listen=False`` is the classic-AGI mode (one process per call): no
         listeners, no AMI connection, no AudioSocket (speech only through the
-        RECORD FILE fallback when ``record_dir`` is set).
+        RECORD FILE fallback when ``record_dir`` is set). Every part started is stopped by :meth:`stop`,
+        in the reverse order, even when one fails to stop.
         """
+        self.parts.started("records", self.records.close)
+        self.parts.started("tracking client", self.tracking.close)
         await self.store.open()
+        self.parts.started("store", self.store.close)
         if self.shared_records is not None:
             self.shared_records.start()
+            self.parts.started("shared records", self.shared_records.stop)
         await asyncio.to_thread(self.readbacks.sweep)
-        if listen:
-            self._fit_connection_caps()
-            # The dashboard's figures survive a restart: rebuilt from the records file, or from the
-            # shared store (every node's). Not in classic AGI mode, where each call is a process of its
-            # own and has no dashboard.
-            if self.shared_kpis is not None and self.shared_records is not None:
-                # What a crash may have left unsent goes again (a call already there is left alone).
-                queued = await asyncio.to_thread(self.shared_records.resend_file, self.settings.records)
-                log.info("records_resent", queued=queued)
-                self._tasks.append(asyncio.create_task(self.shared_kpis.run()))
-            else:
-                await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
-            if self.ami is not None:
-                self.ami.start()
-            else:
-                log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
-            if self.dialer is not None:
-                self.dialer.start()
-            await self._start_speech()
-        elif self.settings.speech and self.settings.record_dir is not None:
-            await self._load_speech_model()
+        if not listen:
+            await self._start_speech_by_recording()
+            await self._first_load()
+            return
+        await self._start_services()
         await self._first_load()
-        if listen and self.profile is PROFILE:
+        if self.profile is PROFILE:
             await start_line_worker(PROFILE_REF)
-        if listen and self.watch_flows and self.settings.flow_watch_interval > 0:
-            self._tasks.append(asyncio.create_task(self._watch_line(self.settings.flow_watch_interval)))
-        if listen:
-            self._tasks.append(asyncio.create_task(self._sweep_readbacks()))
-        self.listening = listen
-        if listen:
-            # The admin server first: a port that is taken stops the start before calls are taken.
-            await self._start_admin()
-            self._tasks.append(asyncio.create_task(self._probe_tracking()))
-            await self.agi.start()
+        if self.watch_flows and self.settings.flow_watch_interval > 0:
+            self._task("flow watch", self._watch_line(self.settings.flow_watch_interval))
+        self._task("readback sweep", self._sweep_readbacks())
+        self.listening = True
+        # The admin server first: a port that is taken stops the start before calls are taken.
+        await self._start_admin()
+        self._task("tracking probe", self._probe_tracking())
+        await self.agi.start()
+        self.parts.started("agi", self._stop_agi)
+
+    async def _start_services(self) -> None:
+        """What a listening node runs besides calls: indicators, AMI and its witness, the dialler, speech."""
+        self._fit_connection_caps()
+        # The dashboard's figures survive a restart: rebuilt from the records file, or from the
+        # shared store (every node's).
+        if self.shared_kpis is not None and self.shared_records is not None:
+            # What a crash may have left unsent goes again (a call already there is left alone).
+            queued = await asyncio.to_thread(self.shared_records.resend_file, self.settings.records)
+            log.info("records_resent", queued=queued)
+            self._task("shared indicators", self.shared_kpis.run())
+        else:
+            await asyncio.to_thread(self.kpis.load_jsonl, self.settings.records)
+        if self.ami is not None:
+            self.ami.start()
+            self.parts.started("ami", self.ami.stop)
+            if self.lost_calls is not None:
+                self.parts.started("lost calls witness", self.lost_calls.stop)
+        else:
+            log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
+        if self.dialer is not None:
+            self.dialer.start()
+            self.parts.started("callback dialler", self.dialer.stop)
+        await self._start_speech()
 
     def _fit_connection_caps(self) -> None:
         """Raise the open-files limit, and shrink the listeners' caps if they still would not fit in it."""
@@ -386,6 +417,7 @@ class IvrServer:
                                      hosts=self.settings.admin_allowed_hosts.split(","),
                                      max_connections=self._admin_cap)
             await self.admin.start()
+            self.parts.started("admin", self.admin.stop)
         except AdminConfigError as exc:
             raise StartupError(str(exc)) from None
         except OSError as exc:
@@ -407,28 +439,15 @@ class IvrServer:
             await asyncio.sleep(every)
 
     async def stop(self, grace: float | None = None) -> None:
-        if self.admin is not None:
-            await self.admin.stop()
-        if self.listening:
-            await self.agi.stop(self.settings.shutdown_grace if grace is None else grace)
-        await self.audiosocket.stop()
-        if self.speech_model is not None and self._owns_model:
-            self.speech_model.close()
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.dialer is not None:
-            await self.dialer.stop()
-        if self.ami is not None:
-            await self.ami.stop()
-        if self.lost_calls is not None:
-            await self.lost_calls.stop()
-        await self.tracking.close()
-        if self.shared_records is not None:
-            await self.shared_records.stop()
-        await self.store.close()
-        self.records.close()
+        """Stop every part started, the last first: calls in progress get ``grace`` seconds (the
+        settings' shutdown grace by default) before they are handed to an agent."""
+        self._grace = grace
+        await self.parts.stop_all()
+
+    async def _stop_agi(self) -> None:
+        grace = self.settings.shutdown_grace if self._grace is None else self._grace
+        await self.agi.stop(grace)
+        self.listening = False
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT (SIGHUP reloads flows), then drain live calls and exit."""

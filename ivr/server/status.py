@@ -15,6 +15,7 @@ from ..calls.supervisor import CallSupervisor
 from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
+from ..interfaces import LineState, Serving
 from ..routing.callbacks import CallbackDialer
 from ..store import Store
 from ..store.guard import CallPathStore
@@ -43,7 +44,7 @@ class StatusView:
     listening: Callable[[], bool]
     speech_loaded: Callable[[], bool]
     reload: Callable[[], Awaitable[ReloadReport]]
-    line_state: Callable[[], dict[str, Any]]
+    line_state: Callable[[], LineState]
     speech_enabled: bool = False
     store: Store | None = None
     shared_records: SharedRecords | None = None
@@ -57,12 +58,12 @@ class StatusView:
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         line = self.line_state()
         flows: Any = sorted(self.flows_registry.versions) or "none loaded"
-        if line["serving"] == "accepted copy":
-            flows = {"serving": f"the last accepted version {line['version']} (the files on disk were rejected)",
-                     "flows": flows, "rejected": line["rejected"]}
-        elif line["rejected"]:
-            flows = {"serving": f"version {line['version']} (the last reload was rejected)", "flows": flows,
-                     "rejected": line["rejected"]}
+        if line.serving is Serving.ACCEPTED_COPY:
+            flows = {"serving": f"the last accepted version {line.version} (the files on disk were rejected)",
+                     "flows": flows, "rejected": line.rejected}
+        elif line.rejected:
+            flows = {"serving": f"version {line.version} (the last reload was rejected)", "flows": flows,
+                     "rejected": line.rejected}
         checks: dict[str, Any] = {
             "agi": "listening" if self.listening() else "stopped",
             "flows": flows,
@@ -157,7 +158,7 @@ class StatusView:
                        "description": f.model.description, "open_now": f.model.is_open(now),
                        "graph": f"/flows/{n}/graph"} for n, f in sorted(registry.loaded().items())],
             "reloads": registry.reloads,
-            "line": self.line_state(),
+            "line": self.line_state().as_dict(),
         }
 
     async def flow_graph(self, name: str, fmt: str) -> str | None:

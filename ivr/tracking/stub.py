@@ -107,18 +107,23 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def create_app(cfg: StubConfig) -> web.Application:
-    app = web.Application()
-    state = Faults(cfg)
+class _Stub:
+    """The stub's handlers over its configuration and its fault switches."""
 
-    async def on_startup(app: web.Application) -> None:
-        app[DB] = await open_database(cfg)
+    def __init__(self, cfg: StubConfig) -> None:
+        self.cfg = cfg
+        self.state = Faults(cfg)
 
-    async def on_cleanup(app: web.Application) -> None:
+    async def on_startup(self, app: web.Application) -> None:
+        app[DB] = await open_database(self.cfg)
+
+    async def on_cleanup(self, app: web.Application) -> None:
         await app[DB].close()
 
     @web.middleware
-    async def faults(request: web.Request, handler):
+    async def faults(self, request: web.Request, handler):
+        """What the fault switches say: hold file lookups, add latency, fail every call."""
+        state = self.state
         if request.path.startswith("/v1/files/"):
             await state.wait_released()
         if request.path.startswith("/v1/") and not request.path.startswith("/v1/_faults"):
@@ -128,7 +133,7 @@ def create_app(cfg: StubConfig) -> web.Application:
                 return _error(503, "service unavailable (fault injection)")
         return await handler(request)
 
-    async def get_file(request: web.Request) -> web.Response:
+    async def get_file(self, request: web.Request) -> web.Response:
         title = request.match_info["title_type"]
         number = request.match_info["file_number"]
         if title not in TITLE_TYPES:
@@ -148,7 +153,7 @@ def create_app(cfg: StubConfig) -> web.Application:
             return _error(404, "no such file")
         return web.json_response(_row(row))
 
-    async def list_files(request: web.Request) -> web.Response:
+    async def list_files(self, request: web.Request) -> web.Response:
         q = request.query
         sql, args = "SELECT * FROM files WHERE 1=1", []
         if q.get("title_type"):
@@ -171,10 +176,11 @@ def create_app(cfg: StubConfig) -> web.Application:
             rows = [_row(r) for r in await cur.fetchall()]
         return web.json_response({"files": rows, "count": len(rows)})
 
-    async def healthz(request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def put_faults(request: web.Request) -> web.Response:
+    async def put_faults(self, request: web.Request) -> web.Response:
+        state = self.state
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -192,17 +198,21 @@ def create_app(cfg: StubConfig) -> web.Application:
             state.hold(bool(body["hold"]))
         return web.json_response(state.as_json())
 
-    async def get_faults(request: web.Request) -> web.Response:
-        return web.json_response(state.as_json())
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state.as_json())
 
-    app.middlewares.append(faults)
-    app.router.add_get("/v1/files/{title_type}/{file_number}", get_file)
-    app.router.add_get("/v1/files", list_files)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_put("/v1/_faults", put_faults)
-    app.router.add_get("/v1/_faults", get_faults)
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
+
+def create_app(cfg: StubConfig) -> web.Application:
+    """The stub's HTTP application: file lookups, a listing, health, and the fault switches."""
+    stub = _Stub(cfg)
+    app = web.Application(middlewares=[stub.faults])
+    app.router.add_get("/v1/files/{title_type}/{file_number}", stub.get_file)
+    app.router.add_get("/v1/files", stub.list_files)
+    app.router.add_get("/healthz", stub.healthz)
+    app.router.add_put("/v1/_faults", stub.put_faults)
+    app.router.add_get("/v1/_faults", stub.get_faults)
+    app.on_startup.append(stub.on_startup)
+    app.on_cleanup.append(stub.on_cleanup)
     return app
 
 

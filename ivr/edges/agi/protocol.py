@@ -37,6 +37,13 @@ __all__ = [
     "parse_status_line",
     "quote_arg",
     "format_command",
+    "decode_line",
+    "ReplyAssembler",
+    "ReplyOutcome",
+    "Answered",
+    "DeadChannel",
+    "Refused",
+    "UsageTooLong",
 ]
 
 HANGUP_LINE = "HANGUP"
@@ -55,6 +62,10 @@ class BadEnvironment(ValueError):
 
 class ReplyParseError(ValueError):
     """A reply line does not follow the AGI reply grammar."""
+
+
+class UsageTooLong(ReplyParseError):
+    """A ``520-`` usage block that does not end: the peer is not Asterisk (the session gives up on it)."""
 
 
 @dataclass(frozen=True)
@@ -367,3 +378,83 @@ def split_command(line: str) -> list[str]:
     if in_word:
         words.append("".join(current))
     return words
+
+
+# -- replies, line by line ----------------------------------------------------------------------
+
+
+def decode_line(raw: bytes, max_line: int) -> str:
+    """One line as read from the peer (``\n`` included, or cut at ``max_line`` bytes), as text.
+
+    Raises :class:`ReplyParseError` for a line longer than ``max_line``: no reply of Asterisk's is.
+    """
+    if len(raw) > max_line or (not raw.endswith(b"\n") and len(raw) >= max_line):
+        raise ReplyParseError(f"reply line longer than {max_line} bytes")
+    return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+@dataclass(frozen=True)
+class Answered:
+    """``200``: the command ran; its result."""
+
+    reply: AgiReply
+
+
+@dataclass(frozen=True)
+class DeadChannel:
+    """``511``: the channel is gone (the caller hung up); no command will run on it any more."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """``510`` (unknown command) or ``520`` (wrong usage, with Asterisk's usage text)."""
+
+    code: int
+    message: str
+    usage: str = ""
+
+
+#: What the lines answering one command come to.
+ReplyOutcome = Answered | DeadChannel | Refused
+
+
+class ReplyAssembler:
+    """The lines answering one command in (``HANGUP`` notices taken out), its outcome out.
+
+    ``feed`` returns None while the reply goes on (``100 Trying``, the body of a ``520-`` block) and
+    the outcome on its last line. Lines that are not AGI raise :class:`ReplyParseError`; a usage
+    block longer than ``max_usage_lines`` (Asterisk's longest is about 20) raises :class:`UsageTooLong`.
+    """
+
+    def __init__(self, max_usage_lines: int = 64) -> None:
+        self.max_usage_lines = max_usage_lines
+        self._usage: list[str] | None = None  # inside a ``520-`` block: its lines so far
+        self._message = ""
+
+    def feed(self, line: str) -> ReplyOutcome | None:
+        if self._usage is not None:
+            return self._usage_line(line)
+        code, continued, rest = parse_status_line(line)
+        if code == CODE_TRYING:
+            return None  # e.g. GOSUB: "100 result=0 Trying..." then the final line
+        if code == CODE_OK:
+            return Answered(parse_result(code, rest, line))
+        if code == CODE_DEAD_CHANNEL:
+            return DeadChannel(line)
+        if code == CODE_INVALID or (code == CODE_USAGE and not continued):
+            return Refused(code, rest)
+        if code == CODE_USAGE:
+            self._usage, self._message = [], rest
+            return None
+        raise ReplyParseError(f"unexpected reply code {code}: {line!r}")
+
+    def _usage_line(self, line: str) -> Refused | None:
+        assert self._usage is not None
+        if line.startswith(f"{CODE_USAGE} "):
+            return Refused(CODE_USAGE, self._message, "\n".join(self._usage))
+        if len(self._usage) >= self.max_usage_lines:
+            raise UsageTooLong(f"usage reply longer than {self.max_usage_lines} lines")
+        self._usage.append(line)
+        return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from .errors import (
     AgiCommandError,
@@ -26,18 +26,17 @@ from .errors import (
     PlaybackFailed,
 )
 from .protocol import (
-    CODE_DEAD_CHANNEL,
-    CODE_INVALID,
     CODE_OK,
-    CODE_TRYING,
-    CODE_USAGE,
     HANGUP_LINE,
     AgiEnvironment,
     AgiReply,
+    Answered,
+    DeadChannel,
+    ReplyAssembler,
     ReplyParseError,
+    UsageTooLong,
+    decode_line,
     format_command,
-    parse_result,
-    parse_status_line,
 )
 
 __all__ = [
@@ -183,9 +182,10 @@ class AgiSession:
                     self._lines.put_nowait(_EOF)
                     self._mark_dead()
                     return
-                if len(raw) > self.max_line or (not raw.endswith(b"\n") and len(raw) >= self.max_line):
-                    raise AgiProtocolError(f"reply line longer than {self.max_line} bytes")
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                try:
+                    line = decode_line(raw, self.max_line)
+                except ReplyParseError as exc:
+                    raise AgiProtocolError(str(exc)) from None
                 if line == HANGUP_LINE:
                     # Unsolicited: the caller is gone. Later commands get 511.
                     self._hangup.set()
@@ -206,7 +206,7 @@ class AgiSession:
             self._lines.put_nowait(_Failure(CallerHungUp(f"connection lost: {exc}")))
             self._mark_dead()
 
-    def _break(self, error: AgiProtocolError) -> None:
+    def _break(self, error: AgiProtocolError) -> NoReturn:
         """The peer broke the protocol beyond repair: stop reading it; every command from now on fails."""
         self._broken = error
         self._reader_task.cancel()
@@ -262,36 +262,24 @@ class AgiSession:
         return reply
 
     async def _read_reply(self, deadline: float, command: str) -> AgiReply:
+        """The reply's lines until it is complete (:class:`ReplyAssembler` says when), as the command's result."""
+        assembler = ReplyAssembler(self.max_usage_lines)
         while True:
             text = await self._next_line(deadline, command)
             try:
-                code, continued, rest = parse_status_line(text)
+                outcome = assembler.feed(text)
+            except UsageTooLong as exc:
+                self._break(AgiProtocolError(str(exc)))
             except ReplyParseError as exc:
                 raise AgiProtocolError(str(exc)) from None
-            if code == CODE_TRYING:
-                continue  # e.g. GOSUB: "100 result=0 Trying..." then the final line
-            if code == CODE_OK:
-                try:
-                    return parse_result(code, rest, text)
-                except ReplyParseError as exc:
-                    raise AgiProtocolError(str(exc)) from None
-            if code == CODE_DEAD_CHANNEL:
+            if outcome is None:
+                continue
+            if isinstance(outcome, Answered):
+                return outcome.reply
+            if isinstance(outcome, DeadChannel):
                 self._mark_dead()
                 raise CallerHungUp("dead channel")
-            if code == CODE_INVALID:
-                raise AgiCommandError(code, command, rest)
-            if code == CODE_USAGE:
-                usage: list[str] = []
-                message = rest
-                while continued:
-                    more = await self._next_line(deadline, command)
-                    if more.startswith("520 "):
-                        break
-                    if len(usage) >= self.max_usage_lines:
-                        self._break(AgiProtocolError(f"usage reply longer than {self.max_usage_lines} lines"))
-                    usage.append(more)
-                raise AgiCommandError(code, command, message, usage="\n".join(usage))
-            raise AgiProtocolError(f"unexpected reply code {code}: {text!r}")
+            raise AgiCommandError(outcome.code, command, outcome.message, usage=outcome.usage)
 
     # -- helpers -----------------------------------------------------------
 

@@ -216,12 +216,21 @@ class Decision:
 class CallView(Protocol):
     """What routing may read of a call in progress."""
 
-    call_id: str
-    now: datetime
-    #: The flow's variables; routing keeps its per-call facts there too (``calls_today``).
-    variables: MutableMapping[str, Any]
-    #: The caller asked for their number not to be shown (restricted presentation): never called back.
-    caller_withheld: bool
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    @property
+    def variables(self) -> MutableMapping[str, Any]:
+        """The flow's variables; routing keeps its per-call facts there too (``calls_today``)."""
+        ...
+
+    @property
+    def caller_withheld(self) -> bool:
+        """The caller asked for their number not to be shown (restricted presentation): never called back."""
+        ...
 
     @property
     def caller_number(self) -> str: ...

@@ -62,7 +62,7 @@ class AdminServer:
     @property
     def bound_port(self) -> int:
         assert self._listener is not None
-        return self._listener.sockets[0].getsockname()[1]
+        return int(self._listener.sockets[0].getsockname()[1])
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[security_middleware(self.token, self.hosts, self._request_started)],

@@ -8,7 +8,7 @@ allows only the console's own ``/static`` files). Live tables name a JSON source
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -148,7 +148,7 @@ def _cards(today: Mapping[str, Any]) -> str:
     ) + "</div>"
 
 
-def live_calls_table(live: list[Mapping[str, Any]]) -> str:
+def live_calls_table(live: Sequence[Mapping[str, Any]]) -> str:
     rows = [[c["call_id"], c["node"], f"{c['seconds']:.0f} s", c["caller"], _slots(c["slots"])] for c in live]
     return ("<p class='live-status' data-for='live-calls'>actualisé toutes les "
             f"{REFRESH_SECONDS} s</p>" + table(
@@ -170,7 +170,7 @@ def queues_table(queues: Mapping[str, Any]) -> str:
 
 
 def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues: Mapping[str, Any],
-                  live: list[Mapping[str, Any]], flows: Mapping[str, Any], ready: bool) -> str:
+                  live: Sequence[Mapping[str, Any]], flows: Mapping[str, Any], ready: bool) -> str:
     state = "en service" if ready else "hors service"
     parts = [f"<p class='state {'ok' if ready else 'down'}'>SVI {state} · parcours "
              f"{e(', '.join(f['name'] + ' ' + f['version'] for f in flows['flows']) or 'aucun')}</p>",
@@ -182,7 +182,8 @@ def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues:
     return _layout("Vue d'ensemble", "".join(parts), active="/", banners=banners(kpis, checks, flows))
 
 
-def calls_page(*, live: list[Mapping[str, Any]], recent: list[Mapping[str, Any]], kpis: Mapping[str, Any]) -> str:
+def calls_page(*, live: Sequence[Mapping[str, Any]], recent: Sequence[Mapping[str, Any]],
+               kpis: Mapping[str, Any]) -> str:
     rows = [[e(r.get("ended_at", "")[11:19]), f"<a href='/calls/{quote(r['call_id'])}'>{e(r['call_id'])}</a>",
              e(_outcome(r.get("outcome", ""))), e(r.get("reason") or "—"), e(_duration(r.get("duration_ms"))),
              e((r.get("path") or ["—"])[-1])]

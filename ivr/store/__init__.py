@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from .sqlite import Callback, SqliteStore
 
@@ -33,7 +33,7 @@ class Store(Protocol):
 
     async def count_call(self, number: str, day: date) -> int: ...
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int: ...
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int: ...
 
     async def next_callback(self, queue: str) -> Callback | None: ...
 

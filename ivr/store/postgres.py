@@ -125,7 +125,7 @@ class PostgresStore:
         #: The connection holding (or trying for) the dialler's lock, and whether it holds it.
         self._leader: asyncpg.Connection | None = None
         self._leading = False
-        self._connecting: asyncio.Task | None = None
+        self._connecting: asyncio.Task[None] | None = None
         #: Why the database could not be reached at start (while it is still being tried).
         self.last_error = ""
 
@@ -249,7 +249,7 @@ class PostgresStore:
 
     # -- callbacks -----------------------------------------------------------------------------
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
         return int(await self.pool.fetchval(
             "INSERT INTO callbacks (number, queue, reason, context, booked_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             number, queue, reason, json.dumps(context or {}), self.node))

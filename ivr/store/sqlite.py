@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -56,7 +57,7 @@ class Callback:
     number: str
     queue: str
     reason: str
-    context: dict
+    context: dict[str, Any]
     state: str
     attempts: int
 
@@ -82,7 +83,9 @@ class SqliteStore:
             await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('caller_key', ?)",
                                    (secrets.token_hex(32),))
             async with self._db.execute("SELECT value FROM meta WHERE key = 'caller_key'") as cur:
-                (key,) = await cur.fetchone()
+                row = await cur.fetchone()
+            assert row is not None  # written just above when missing
+            (key,) = row
             self._caller_key = key.encode()
         await self._db.commit()
         return self
@@ -134,12 +137,13 @@ class SqliteStore:
 
     # -- callbacks -------------------------------------------------------------
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
         now = time.time()
         cur = await self.db.execute(
             "INSERT INTO callbacks (created_at, number, queue, reason, context, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (now, number, queue, reason, json.dumps(context or {}), now))
         await self.db.commit()
+        assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
     async def next_callback(self, queue: str) -> Callback | None:
@@ -171,7 +175,7 @@ class SqliteStore:
 
     async def callbacks(self, state: str | None = None) -> list[Callback]:
         sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks"
-        args: tuple = ()
+        args: tuple[Any, ...] = ()
         if state:
             sql += " WHERE state = ?"
             args = (state,)

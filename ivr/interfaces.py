@@ -254,6 +254,8 @@ class LineProfile:
     """What one hotline adds to the generic IVR (the 34 00's is :data:`ivr.ants3400.profile.PROFILE`)."""
 
     name: str
+    #: What callers and agents call the line, as the console shows it (« SVI 34 00 »).
+    console_name: str
     #: Every slot its flows may ask for (the generic ones included).
     slots: Mapping[str, SlotSpec]
     #: Template filters its flows may use besides the generic ones (``{title|label}``).

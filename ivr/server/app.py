@@ -424,7 +424,7 @@ class IvrServer:
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),
-                                     max_connections=self._admin_cap)
+                                     max_connections=self._admin_cap, brand=self.profile.console_name)
             await self.admin.start()
             self.parts.started("admin", self.admin.stop)
         except AdminConfigError as exc:

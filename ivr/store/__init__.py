@@ -11,7 +11,8 @@ import os
 from datetime import date
 from typing import Any, Protocol
 
-from .sqlite import Callback, SqliteStore
+from .core import Callback
+from .sqlite import SqliteStore
 
 __all__ = ["Callback", "SqliteStore", "Store", "make_store", "is_database_url"]
 

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
-import secrets
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +27,7 @@ import asyncpg
 import structlog
 
 from ..privacy import printable
-from .sqlite import Callback
+from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 
 __all__ = ["PostgresStore", "MIGRATIONS", "redact_url", "StoreUnavailable"]
 
@@ -119,7 +116,7 @@ class PostgresStore:
         self.url = url
         self.node = node
         self.lease = lease
-        self._caller_key = caller_key.encode()
+        self._caller_hash = CallerHasher(caller_key)
         self._pool_args = {"min_size": min_size, "max_size": max_size, "command_timeout": command_timeout}
         self._pool: asyncpg.Pool | None = None
         #: The connection holding (or trying for) the dialler's lock, and whether it holds it.
@@ -163,11 +160,11 @@ class PostgresStore:
         try:
             self._pool = pool
             await self.migrate()
-            if not self._caller_key:
+            if not self._caller_hash.has_key:
                 async with pool.acquire() as db:
-                    await db.execute("INSERT INTO meta (key, value) VALUES ('caller_key', $1) ON CONFLICT DO NOTHING",
-                                     secrets.token_hex(32))
-                    self._caller_key = (await db.fetchval("SELECT value FROM meta WHERE key = 'caller_key'")).encode()
+                    await db.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                     CALLER_KEY, new_caller_key())
+                    self._caller_hash.use_key(await db.fetchval("SELECT value FROM meta WHERE key = $1", CALLER_KEY))
         except BaseException:
             self._pool = None
             await pool.close()
@@ -234,9 +231,6 @@ class PostgresStore:
             return f"unreachable ({type(exc).__name__})"
 
     # -- callers -------------------------------------------------------------------------------
-
-    def _caller_hash(self, number: str) -> str:
-        return hmac.new(self._caller_key, number.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def count_call(self, number: str, day: date) -> int:
         """Count one more call from ``number`` on ``day``; that day's count on every node."""
@@ -363,13 +357,14 @@ class PostgresStore:
 
         values = [(call_id, node, datetime.fromisoformat(ended), json.dumps(record, ensure_ascii=False))
                   for call_id, node, ended, record in rows]
-        async with self.pool.acquire() as db:
-            before = await db.fetchval("SELECT count(*) FROM call_records WHERE call_id = ANY($1::text[])",
-                                       [v[0] for v in values])
-            await db.executemany(
-                "INSERT INTO call_records (call_id, node, ended_at, record) VALUES ($1, $2, $3, $4::jsonb) "
-                "ON CONFLICT (call_id) DO NOTHING", values)
-        return len(values) - int(before)
+        # The rows the insert itself reports as new (RETURNING): right when another node writes the same
+        # calls at the same moment, which counting before and after is not.
+        inserted = await self.pool.fetch(
+            "INSERT INTO call_records (call_id, node, ended_at, record) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]::jsonb[]) "
+            "ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+            [v[0] for v in values], [v[1] for v in values], [v[2] for v in values], [v[3] for v in values])
+        return len(inserted)
 
     async def records_since(self, *, inserted_after: float | None, ended_after: float, limit: int = 5000,
                             exclude_node: str = "") -> list[tuple[float, dict[str, Any]]]:

@@ -216,12 +216,21 @@ class Decision:
 class CallView(Protocol):
     """What routing may read of a call in progress."""
 
-    call_id: str
-    now: datetime
-    #: The flow's variables; routing keeps its per-call facts there too (``calls_today``).
-    variables: MutableMapping[str, Any]
-    #: The caller asked for their number not to be shown (restricted presentation): never called back.
-    caller_withheld: bool
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    @property
+    def variables(self) -> MutableMapping[str, Any]:
+        """The flow's variables; routing keeps its per-call facts there too (``calls_today``)."""
+        ...
+
+    @property
+    def caller_withheld(self) -> bool:
+        """The caller asked for their number not to be shown (restricted presentation): never called back."""
+        ...
 
     @property
     def caller_number(self) -> str: ...
@@ -245,6 +254,8 @@ class LineProfile:
     """What one hotline adds to the generic IVR (the 34 00's is :data:`ivr.ants3400.profile.PROFILE`)."""
 
     name: str
+    #: What callers and agents call the line, as the console shows it (« SVI 34 00 »).
+    console_name: str
     #: Every slot its flows may ask for (the generic ones included).
     slots: Mapping[str, SlotSpec]
     #: Template filters its flows may use besides the generic ones (``{title|label}``).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
@@ -19,7 +20,7 @@ __all__ = ["configure_logging"]
 _configured = False
 
 
-def configure_logging(fmt: str = "auto", level: str = "info", *, stream=None, force: bool = False) -> None:
+def configure_logging(fmt: str = "auto", level: str = "info", *, stream: TextIO | None = None, force: bool = False) -> None:
     """Configure structlog once. ``fmt`` is ``auto``, ``json`` or ``console``."""
     global _configured
     if _configured and not force:

@@ -6,6 +6,7 @@ every error about them names the file and line the administrator must fix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,17 +120,19 @@ def to_plain(node: Any) -> Any:
     return node
 
 
-def line_of(data: Any, loc: tuple | list) -> int | None:
+def line_of(data: Any, loc: Sequence[str | int]) -> int | None:
     """Line (1-based) of the deepest part of ``loc`` found in the YAML tree."""
     node = data
     line = None
     for part in loc:
+        # ruamel's round-trip containers know where each key and item was written (``.lc``).
+        where: Any = getattr(node, "lc", None)
         try:
             if isinstance(node, dict) and part in node:
-                line = node.lc.key(part)[0] + 1
+                line = where.key(part)[0] + 1
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                line = node.lc.item(part)[0] + 1
+                line = where.item(part)[0] + 1
                 node = node[part]
             else:
                 break
@@ -139,7 +142,7 @@ def line_of(data: Any, loc: tuple | list) -> int | None:
 
 
 def validation_messages(
-    path: str | Path, data: Any, exc: ValidationError, *, prefix: tuple = (), tag: str | None = None
+    path: str | Path, data: Any, exc: ValidationError, *, prefix: tuple[str | int, ...] = (), tag: str | None = None
 ) -> list[str]:
     """pydantic errors as ``file:line: field: message`` lines.
 

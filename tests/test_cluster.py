@@ -442,3 +442,17 @@ async def test_a_password_in_the_store_url_shows_nowhere(pg, tmp_path):
         configure_logging("json", "critical", force=True)
     assert "password=***" in pages[0]
     assert all(secret not in page for page in pages) and secret not in out.getvalue()
+
+
+async def test_two_nodes_sending_the_same_records_at_once_count_each_new_record_once(pg):
+    """A record re-sent by a node that restarted, while the other node sends it too: the store keeps one,
+    and the counts of new rows the two inserts report add up to the calls written, not more."""
+    url = pg.new_database()
+    rows = [(f"call-{i}", "a", f"2026-12-04T10:{i % 60:02d}:00+00:00", {"call_id": f"call-{i}", "outcome": "self_served"})
+            for i in range(200)]
+    async with two_stores(url) as (a, b):
+        assert await a.insert_records(rows[:50]) == 50
+        counts = await asyncio.gather(*(store.insert_records(part) for store in (a, b) for part in (rows, rows[100:])))
+        assert sum(counts) == 150  # every call once, whichever insert wrote it
+        assert await a.insert_records(rows) == 0
+        assert await b.count_records() == 200

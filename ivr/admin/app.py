@@ -44,11 +44,14 @@ class AdminServer:
     """Admin HTTP over a :class:`~ivr.admin.status.ServerStatus`."""
 
     def __init__(self, status: ServerStatus, host: str, port: int, token: str = "", *,
-                 hosts: Iterable[str] = (), max_connections: int = 64, header_timeout: float = 5.0) -> None:
+                 hosts: Iterable[str] = (), max_connections: int = 64, header_timeout: float = 5.0,
+                 brand: str = pages.BRAND) -> None:
         if not token and not loopback_host(host):
             raise AdminConfigError(
                 f"the admin HTTP server would listen on {host} without a token: set IVR_ADMIN_TOKEN")
         self.status = status
+        #: The console's name (the line's profile says it: « SVI 34 00 »).
+        self.brand = brand
         self.host = host
         self.port = port
         self.token = token
@@ -62,7 +65,7 @@ class AdminServer:
     @property
     def bound_port(self) -> int:
         assert self._listener is not None
-        return self._listener.sockets[0].getsockname()[1]
+        return int(self._listener.sockets[0].getsockname()[1])
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[security_middleware(self.token, self.hosts, self._request_started)],
@@ -128,7 +131,8 @@ class AdminServer:
         if not _wants_html(request):
             return web.json_response({"ready": ready, "pages": ["/calls", "/kpis", "/flows", "/queues", "/metrics"]})
         return _html(pages.overview_page(kpis=self.status.kpis(), checks=checks, queues=self.status.queues(),
-                                         live=self.status.live_calls(), flows=self.status.flows(), ready=ready))
+                                         live=self.status.live_calls(), flows=self.status.flows(), ready=ready,
+                                         brand=self.brand))
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -140,7 +144,7 @@ class AdminServer:
     async def calls(self, request: web.Request) -> web.Response:
         live = self.status.live_calls()
         if _wants_html(request):
-            return _html(pages.calls_page(live=live, recent=self.status.recent_records(), kpis=self.status.kpis()))
+            return _html(pages.calls_page(live=live, recent=self.status.recent_records(), kpis=self.status.kpis(), brand=self.brand))
         return web.json_response({"active": len(live), "calls": live})
 
     async def call(self, request: web.Request) -> web.Response:
@@ -148,11 +152,11 @@ class AdminServer:
         record = self.status.call_record(call_id) if len(call_id) <= 64 else None
         if record is None:
             if _wants_html(request):
-                return _html(pages.not_found_page("Cet appel n'est pas parmi les derniers appels terminés gardés."),
+                return _html(pages.not_found_page("Cet appel n'est pas parmi les derniers appels terminés gardés.", self.brand),
                              status=404)
             return web.json_response({"error": "no such finished call (only the last ones are kept)"}, status=404)
         if _wants_html(request):
-            return _html(pages.call_page(record, self.status.kpis()))
+            return _html(pages.call_page(record, self.status.kpis(), self.brand))
         return web.json_response(record)
 
     async def recent(self, request: web.Request) -> web.Response:
@@ -172,7 +176,7 @@ class AdminServer:
     async def flows(self, request: web.Request) -> web.Response:
         data = self.status.flows()
         if _wants_html(request):
-            return _html(pages.flows_page(data, self.status.kpis()))
+            return _html(pages.flows_page(data, self.status.kpis(), self.brand))
         return web.json_response(data)
 
     async def flow(self, request: web.Request) -> web.Response:
@@ -180,10 +184,10 @@ class AdminServer:
         flow = next((f for f in data["flows"] if f["name"] == request.match_info["name"]), None)
         if flow is None:
             if _wants_html(request):
-                return _html(pages.not_found_page("Aucun parcours de ce nom n'est chargé."), status=404)
+                return _html(pages.not_found_page("Aucun parcours de ce nom n'est chargé.", self.brand), status=404)
             return web.json_response({"error": "no such flow"}, status=404)
         if _wants_html(request):
-            return _html(pages.flow_page(flow, data, self.status.kpis()))
+            return _html(pages.flow_page(flow, data, self.status.kpis(), self.brand))
         return web.json_response(flow)
 
     async def flow_graph(self, request: web.Request) -> web.Response:
@@ -206,5 +210,5 @@ class AdminServer:
         summary = self.status.kpis()
         if _wants_html(request):
             window = request.query.get("window", "today")
-            return _html(pages.kpis_page(summary, window if window in WINDOWS else "today"))
+            return _html(pages.kpis_page(summary, window if window in WINDOWS else "today", self.brand))
         return web.json_response(summary)

@@ -83,7 +83,8 @@ def security_middleware(token: str, hosts: set[str] | None,
     expected = token.encode()
 
     @web.middleware
-    async def check(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    async def check(request: web.Request,
+                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         on_request(request.transport)
         host = _hostname(request.headers.get("Host", ""))
         if hosts is not None and host not in hosts:

@@ -115,9 +115,9 @@ class Tally:
             self._node(node)["visits"] += 1
         for entry in record.recognition:
             # A question's own sub-questions ("titre.rappel") count with the node that asked them.
-            node = self._node(str(entry.get("node", "-")).split(".")[0])
-            node["noinput"] += int(entry.get("noinput", 0))
-            node["nomatch"] += int(entry.get("nomatch", 0))
+            counts = self._node(str(entry.get("node", "-")).split(".")[0])
+            counts["noinput"] += int(entry.get("noinput", 0))
+            counts["nomatch"] += int(entry.get("nomatch", 0))
             self.speech_turns += int(entry.get("speech", 0))
             self.speech_understood += int(entry.get("speech_ok", 0))
             mode = entry.get("mode")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -124,7 +124,7 @@ class Metrics:
         """Export counts another part keeps (``source()`` at each scrape) as a labelled counter."""
 
         class _Counts:
-            def collect(self):
+            def collect(self) -> Iterator[CounterMetricFamily]:
                 family = CounterMetricFamily(name, documentation, labels=[label])
                 for value, count in sorted(source().items()):
                     family.add_metric([value], count)

@@ -8,7 +8,7 @@ allows only the console's own ``/static`` files). Live tables name a JSON source
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +18,8 @@ from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
 __all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "not_found_page",
            "WINDOW_NAMES", "REFRESH_SECONDS"]
 
+#: The console's name when the line's profile gives none.
+BRAND = "SVI"
 #: How often the live tables refresh themselves.
 REFRESH_SECONDS = 2
 WINDOW_NAMES = {"today": "Aujourd'hui", "last_hour": "Dernière heure", "last_7_days": "7 derniers jours"}
@@ -27,8 +29,23 @@ _OUTCOMES = {"self_served": "servi par le SVI", "closed_hours": "hors horaires",
              "error_routed": "transféré sur erreur", "callback": "rappel programmé"}
 
 
-def e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
+class Html(str):
+    """Text that is HTML already: written into a page as it is. Made only by :func:`e` (escaping) and
+    :func:`markup`; every other value a page shows is escaped."""
+
+
+def e(value: object) -> Html:
+    """``value`` as text in HTML: escaped (what is HTML already stays as it is)."""
+    if isinstance(value, Html):
+        return value
+    return Html(html.escape("" if value is None else str(value)))
+
+
+def markup(fragment: str) -> Html:
+    """The one way to mark a string as HTML: for fragments built here from escaped parts (a link
+    around an escaped name, a meter). Anything a caller, an administrator or a file supplies goes
+    through :func:`e` first."""
+    return Html(fragment)
 
 
 def _outcome(text: str) -> str:
@@ -53,27 +70,26 @@ def _slots(slots: Mapping[str, Any]) -> str:
 
 
 def table(headers: Iterable[str], rows: Iterable[Iterable[object]], *, empty: str = "aucune donnée",
-          raw: frozenset[int] = frozenset(), attrs: str = "") -> str:
-    """An HTML table; cells are escaped except the columns in ``raw`` (already HTML)."""
+          attrs: str = "") -> str:
+    """An HTML table; every cell is escaped but the ones that are :class:`Html` already."""
     heads = list(headers)
     head = "".join(f"<th scope='col'>{e(h)}</th>" for h in heads)
-    body = "".join("<tr>" + "".join(f"<td>{c if i in raw else e(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
     if not body:
         body = f"<tr class='empty'><td colspan='{len(heads)}'>{e(empty)}</td></tr>"
     return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _layout(title: str, body: str, *, active: str, banners: Iterable[tuple[str, str]] = ()) -> str:
+def _layout(title: str, body: str, *, active: str, brand: str, banners: Iterable[tuple[str, str]] = ()) -> str:
     nav = "".join(f"<a href='{href}'{' aria-current=page' if href == active else ''}>{e(name)}</a>"
                   for href, name in _NAV)
-    notes = "".join(f"<div class='banner {kind}' role='alert'>{text}</div>" for kind, text in banners)
+    notes = "".join(f"<div class='banner {kind}' role='alert'>{e(text)}</div>" for kind, text in banners)
     return ("<!doctype html><html lang='fr'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{e(title)} · SVI 34 00</title><link rel='stylesheet' href='/static/console.css'>"
+            f"<title>{e(title)} · {e(brand)}</title><link rel='stylesheet' href='/static/console.css'>"
             "<link rel='icon' href='/static/favicon.svg' type='image/svg+xml'>"
             "<script src='/static/console.js' defer></script></head><body>"
-            f"<header><span class='brand'>SVI 34 00</span><nav>{nav}</nav></header>"
+            f"<header><span class='brand'>{e(brand)}</span><nav>{nav}</nav></header>"
             f"<main>{notes}<h1>{e(title)}</h1>{body}</main></body></html>")
 
 
@@ -83,23 +99,23 @@ def banners(kpis: Mapping[str, Any], checks: Mapping[str, Any] | None, flows: Ma
     hour = kpis["windows"]["last_hour"]
     if kpis.get("error_banner"):
         out.append(("error", f"Taux d'erreur élevé : {hour['errors']} appels transférés sur erreur dans la "
-                             f"dernière heure ({e(_pct(hour['error_rate']))} des appels pris en charge ; seuil "
+                             f"dernière heure ({_pct(hour['error_rate'])} des appels pris en charge ; seuil "
                              f"{ERROR_BANNER['min_rate'] * 100:.0f} %). Consultez les journaux du serveur."))
     if flows is not None and flows["line"].get("rejected"):
         serving = ("la dernière version acceptée" if flows["line"].get("serving") == Serving.ACCEPTED_COPY
                    else "la version en cours")
-        out.append(("warning", f"Les fichiers de parcours sur disque ont été refusés : {serving} reste en service. "
-                               "<a href='/flows'>Voir les erreurs</a>."))
+        out.append(("warning", markup(f"Les fichiers de parcours sur disque ont été refusés : {e(serving)} reste en "
+                                      "service. <a href='/flows'>Voir les erreurs</a>.")))
     if checks is not None:
         tracking = str(checks.get("tracking", ""))
         if tracking != "ok":
-            out.append(("warning", f"Service de suivi des dossiers indisponible ({e(tracking)}) : les appelants "
+            out.append(("warning", f"Service de suivi des dossiers indisponible ({tracking}) : les appelants "
                                    "sont orientés vers un conseiller."))
         ami = checks.get("ami")
         if isinstance(ami, str) and ami not in ("connected",) and not ami.startswith("not configured"):
-            out.append(("warning", f"Asterisk (AMI) : {e(ami)}. État des files inconnu, pas de rappels."))
+            out.append(("warning", f"Asterisk (AMI) : {ami}. État des files inconnu, pas de rappels."))
         for reason in checks.get("degraded") or []:
-            out.append(("warning", f"Fonctionnement dégradé : {e(reason)}."))
+            out.append(("warning", f"Fonctionnement dégradé : {reason}."))
         if str(checks.get("speech", "")).startswith("no model"):
             out.append(("info", "Reconnaissance vocale non chargée : les questions se font au clavier."))
     return out
@@ -148,7 +164,7 @@ def _cards(today: Mapping[str, Any]) -> str:
     ) + "</div>"
 
 
-def live_calls_table(live: list[Mapping[str, Any]]) -> str:
+def live_calls_table(live: Sequence[Mapping[str, Any]]) -> str:
     rows = [[c["call_id"], c["node"], f"{c['seconds']:.0f} s", c["caller"], _slots(c["slots"])] for c in live]
     return ("<p class='live-status' data-for='live-calls'>actualisé toutes les "
             f"{REFRESH_SECONDS} s</p>" + table(
@@ -170,27 +186,28 @@ def queues_table(queues: Mapping[str, Any]) -> str:
 
 
 def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues: Mapping[str, Any],
-                  live: list[Mapping[str, Any]], flows: Mapping[str, Any], ready: bool) -> str:
+                  live: Sequence[Mapping[str, Any]], flows: Mapping[str, Any], ready: bool, brand: str = BRAND) -> str:
     state = "en service" if ready else "hors service"
-    parts = [f"<p class='state {'ok' if ready else 'down'}'>SVI {state} · parcours "
+    parts = [f"<p class='state {'ok' if ready else 'down'}'>{e(brand)} {state} · parcours "
              f"{e(', '.join(f['name'] + ' ' + f['version'] for f in flows['flows']) or 'aucun')}</p>",
              "<h2>Aujourd'hui</h2>", _cards(kpis["windows"]["today"]),
              "<h2>Appels en cours</h2>", live_calls_table(live),
              "<h2>Files des conseillers</h2>", queues_table(queues),
              "<h2>Indicateurs</h2>", kpi_table(kpis),
              "<p><a href='/kpis'>Détail : transferts, abandons, entonnoir par étape</a></p>"]
-    return _layout("Vue d'ensemble", "".join(parts), active="/", banners=banners(kpis, checks, flows))
+    return _layout("Vue d'ensemble", "".join(parts), brand=brand, active="/", banners=banners(kpis, checks, flows))
 
 
-def calls_page(*, live: list[Mapping[str, Any]], recent: list[Mapping[str, Any]], kpis: Mapping[str, Any]) -> str:
-    rows = [[e(r.get("ended_at", "")[11:19]), f"<a href='/calls/{quote(r['call_id'])}'>{e(r['call_id'])}</a>",
+def calls_page(*, live: Sequence[Mapping[str, Any]], recent: Sequence[Mapping[str, Any]],
+               kpis: Mapping[str, Any], brand: str = BRAND) -> str:
+    rows = [[e(r.get("ended_at", "")[11:19]), markup(f"<a href='/calls/{quote(r['call_id'])}'>{e(r['call_id'])}</a>"),
              e(_outcome(r.get("outcome", ""))), e(r.get("reason") or "—"), e(_duration(r.get("duration_ms"))),
              e((r.get("path") or ["—"])[-1])]
             for r in reversed(recent[-50:])]
     body = ("<h2>En cours</h2>" + live_calls_table(live) + "<h2>Derniers appels terminés</h2>" +
             table(["Fin (UTC)", "Appel", "Issue", "Motif", "Durée", "Dernière étape"], rows,
-                  empty="aucun appel terminé", raw=frozenset(range(6))))
-    return _layout("Appels", body, active="/calls", banners=banners(kpis, None, None))
+                  empty="aucun appel terminé"))
+    return _layout("Appels", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
 
 
 def _timeline(record: Mapping[str, Any]) -> list[tuple[int | None, str, str]]:
@@ -224,7 +241,7 @@ def _timeline(record: Mapping[str, Any]) -> list[tuple[int | None, str, str]]:
     return [(ms, what, details) for _, ms, what, details in sorted(events, key=lambda ev: ev[0])]
 
 
-def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
+def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
     facts = [
         ("Appel", record.get("call_id")), ("Début (UTC)", record.get("started_at")),
         ("Durée", _duration(record.get("duration_ms"))),
@@ -243,10 +260,10 @@ def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
     slots = table(["Information", "Valeur (masquée)"], sorted((record.get("slots") or {}).items()),
                   empty="aucune information donnée")
     body = summary + "<h2>Déroulé</h2>" + timeline + "<h2>Informations données</h2>" + slots
-    return _layout(f"Appel {record.get('call_id')}", body, active="/calls", banners=banners(kpis, None, None))
+    return _layout(f"Appel {record.get('call_id')}", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
 
 
-def kpis_page(kpis: Mapping[str, Any], window: str) -> str:
+def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
     chosen = kpis["windows"][window]
     switch = " · ".join(
         f"<strong>{e(name)}</strong>" if key == window else f"<a href='/kpis?window={key}'>{e(name)}</a>"
@@ -257,21 +274,21 @@ def kpis_page(kpis: Mapping[str, Any], window: str) -> str:
     funnel_rows = sorted(chosen["funnel"].items(), key=lambda item: -item[1]["visits"])
     top = max((c["visits"] for _, c in funnel_rows), default=0) or 1
     funnel = table(["Étape", "Appels", ""] + ["Sans réponse", "Incompris", "Raccrochés", "Transferts"], [
-        [node, counts["visits"], f"<meter min='0' max='{top}' value='{counts['visits']}'></meter>",
+        [node, counts["visits"], markup(f"<meter min='0' max='{top}' value='{int(counts['visits'])}'></meter>"),
          *[counts[c] for c in FUNNEL_COLUMNS[1:]]] for node, counts in funnel_rows],
-        empty="aucun appel", raw=frozenset({2}), attrs=" class='funnel'")
+        empty="aucun appel", attrs=" class='funnel'")
     outcomes = table(["Issue", "Appels"], [[_outcome(k), v] for k, v in chosen["outcomes"].items()], empty="aucun appel")
     body = (kpi_table(kpis) + "<p class='defs'>Définitions : voir le README, section « Indicators ». "
             f"Fuseau horaire : {e(kpis['timezone'])}.</p>"
             f"<h2>Détail : {e(WINDOW_NAMES[window])}</h2><p>{switch}</p>"
             "<h3>Issues</h3>" + outcomes + "<h3>Transferts par file et motif</h3>" + transfers +
             "<h3>Abandons par étape</h3>" + abandons + "<h3>Entonnoir par étape</h3>" + funnel)
-    return _layout("Indicateurs", body, active="/kpis", banners=banners(kpis, None, None))
+    return _layout("Indicateurs", body, brand=brand, active="/kpis", banners=banners(kpis, None, None))
 
 
-def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
-    rows = [[f"<a href='/flows/{quote(f['name'])}'>{e(f['name'])}</a>", e(f["version"]), e(f["description"]),
-             e(f["nodes"]), e({True: "ouvert", False: "fermé", None: "toujours ouvert"}[f["open_now"]]), e(f["path"])]
+def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
+    rows = [[markup(f"<a href='/flows/{quote(f['name'])}'>{e(f['name'])}</a>"), f["version"], f["description"],
+             f["nodes"], {True: "ouvert", False: "fermé", None: "toujours ouvert"}[f["open_now"]], f["path"]]
             for f in flows["flows"]]
     line = flows["line"]
     errors = "".join(f"<li><code>{e(err)}</code></li>" for err in line.get("rejected") or [])
@@ -279,17 +296,17 @@ def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
               Serving.NOTHING: "rien"}.get(line.get("serving"), line.get("serving"))
     if line.get("serving") == Serving.FILES and line.get("rejected"):
         served = "les fichiers tels qu'ils étaient avant la modification refusée"
-    body = (table(["Parcours", "Version", "Description", "Étapes", "Horaires", "Fichier"], rows, raw=frozenset(range(6)),
+    body = (table(["Parcours", "Version", "Description", "Étapes", "Horaires", "Fichier"], rows,
                   empty="aucun parcours chargé") +
             f"<p>En service : {e(served)} (configuration {e(line.get('version'))} : parcours, règles de "
             "routage et catalogue des messages).</p>"
             "<h2>Dernier rechargement refusé</h2>" + (f"<ul class='errors'>{errors}</ul>" if errors else
                                                      "<p>aucun : les fichiers sur disque sont en service.</p>") +
             "<form method='post' action='/flows/reload'><button>Recharger maintenant</button></form>")
-    return _layout("Parcours", body, active="/flows", banners=banners(kpis, None, flows))
+    return _layout("Parcours", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
 
 
-def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[str, Any]) -> str:
+def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
     name = quote(flow["name"])
     body = (f"<p>{e(flow['description'])} · version {e(flow['version'])} · {e(flow['nodes'])} étapes · "
             f"<code>{e(flow['path'])}</code></p>"
@@ -298,8 +315,8 @@ def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[s
             f"<a href='/flows/{name}/graph?format=mermaid'>Mermaid</a></p>"
             f"<figure class='graph'><img src='/flows/{name}/graph?format=svg' alt='Schéma du parcours {e(flow['name'])}'>"
             "</figure>")
-    return _layout(f"Parcours {flow['name']}", body, active="/flows", banners=banners(kpis, None, flows))
+    return _layout(f"Parcours {flow['name']}", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
 
 
-def not_found_page(what: str) -> str:
-    return _layout("Introuvable", f"<p>{e(what)}</p><p><a href='/'>Retour à la vue d'ensemble</a></p>", active="")
+def not_found_page(what: str, brand: str = BRAND) -> str:
+    return _layout("Introuvable", f"<p>{e(what)}</p><p><a href='/'>Retour à la vue d'ensemble</a></p>", brand=brand, active="")

@@ -12,6 +12,9 @@ __all__ = ["ServerStatus"]
 
 
 class ServerStatus(Protocol):
+    def listening(self) -> bool:
+        """Whether the FastAGI port takes calls."""
+
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the IVR takes calls, and the state of each part (AGI, flows, AMI, tracking, speech)."""
 

@@ -24,6 +24,7 @@ SLOTS: dict[str, SlotSpec] = {"title_type": TITLE_TYPE, "file_number": FILE_NUMB
 
 PROFILE = LineProfile(
     name="ants-3400",
+    console_name="SVI 34 00",
     slots=SLOTS,
     filters={"label": lambda v: TITLE_LABELS.get(str(v), str(v))},
     validators={"mod97": is_valid_file_number},

@@ -15,7 +15,8 @@ FACT_TYPES: dict[str, type] = {"title": str, "status": str, "complex": bool, "ex
 def routing_facts(call: CallView) -> dict[str, Any]:
     """The title asked about and what the tracking service said of the file (flow variables
     ``title`` and ``dossier``)."""
-    dossier = call.variables.get("dossier") if isinstance(call.variables.get("dossier"), dict) else {}
+    found = call.variables.get("dossier")
+    dossier: dict[str, Any] = found if isinstance(found, dict) else {}
     return {
         "title": call.variables.get("title"),
         "status": dossier.get("status"),

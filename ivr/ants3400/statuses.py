@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from ..tts.sentences import say_date_text, say_days_text
 from .titles import TITLE_LABELS, TITLE_REQUESTS
@@ -23,7 +25,7 @@ STATUS_LABELS = {
 STATUSES = tuple(STATUS_LABELS)
 
 
-def status_sentence(file: dict, today: date) -> str:
+def status_sentence(file: Mapping[str, Any], today: date) -> str:
     """E.g. « Votre demande de carte grise est en cours d'instruction. Elle devrait être terminée
     dans 5 jours, le 3 décembre. »"""
     title = TITLE_REQUESTS.get(file.get("title_type", ""), TITLE_LABELS.get(file.get("title_type", ""), ""))
@@ -33,8 +35,9 @@ def status_sentence(file: dict, today: date) -> str:
     expected = file.get("expected_at")
     days = (date.fromisoformat(expected) - today).days if expected else None
     if status == "expedie":
-        sent = f"Il a été expédié {say_date_text(file.get('updated_at') or expected, today)}"
-        if days is not None and days >= 0:
+        shipped = file.get("updated_at") or expected
+        sent = "Il a été expédié" + (f" {say_date_text(shipped, today)}" if shipped else "")
+        if expected and days is not None and days >= 0:
             sent += f" et devrait vous parvenir {say_days_text(days)}, {say_date_text(expected, today)}"
         parts.append(sent + ".")
     elif expected and days is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,7 +54,7 @@ class Endpointer:
     """
 
     config: EndpointConfig = field(default_factory=EndpointConfig)
-    clock: callable = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     noise_floor: float = 100.0
     audio_time: float = 0.0
     voiced_time: float = 0.0

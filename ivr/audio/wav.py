@@ -80,7 +80,7 @@ def resample(pcm: bytes, rate_in: int, rate_out: int = TELEPHONY_RATE) -> bytes:
     except ImportError:
         n_out = int(len(samples) * rate_out / rate_in)
         out = np.interp(np.linspace(0, len(samples) - 1, n_out), np.arange(len(samples)), samples)
-    return (np.clip(out, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return bytes((np.clip(out, -1.0, 1.0) * 32767).astype("<i2").tobytes())
 
 
 def wav_duration(path: str | Path) -> float:

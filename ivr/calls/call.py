@@ -36,13 +36,25 @@ class FlowResolver(Protocol):
 class CallIdentity(Protocol):
     """Who and what the call is, as Asterisk said when it opened the session."""
 
-    caller_number: str
-    #: The caller's presentation is restricted or unavailable.
-    caller_withheld: bool
-    uniqueid: str
-    request: str
-    channel: str
-    sip_call_id: str
+    @property
+    def caller_number(self) -> str: ...
+
+    @property
+    def caller_withheld(self) -> bool:
+        """The caller's presentation is restricted or unavailable."""
+        ...
+
+    @property
+    def uniqueid(self) -> str: ...
+
+    @property
+    def request(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def sip_call_id(self) -> str: ...
 
 
 class Call:

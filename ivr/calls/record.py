@@ -57,7 +57,9 @@ class CallRecord:
 
 
 class RecordStore(Protocol):
-    def write(self, record: CallRecord) -> None: ...
+    def write(self, record: CallRecord) -> object:
+        """Keep the record (what a store returns of it is its own business)."""
+        ...
 
     def close(self) -> None: ...
 

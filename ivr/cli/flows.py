@@ -9,11 +9,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..config import DEFAULT_PROMPTS_DIR, DEFAULT_RULES
+
+if TYPE_CHECKING:
+    from ..server.line import LineConfig
 
 __all__ = ["app", "rules_app"]
 
@@ -21,7 +24,7 @@ app = typer.Typer(no_args_is_help=True, help="Flow definitions: check and draw."
 rules_app = typer.Typer(no_args_is_help=True, help="Routing rules: check.")
 
 
-def _load(paths: list[Path], prompts_dir: Path, rules: Path):
+def _load(paths: list[Path], prompts_dir: Path, rules: Path) -> tuple[LineConfig | None, list[str]]:
     from ..ants3400.profile import PROFILE
     from ..server.line import LineSources, load_line
     from ..tracking.client import TrackingClient

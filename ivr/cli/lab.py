@@ -6,11 +6,14 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..logs import configure_logging
+
+if TYPE_CHECKING:
+    from ..lab.lab import Lab
 
 __all__ = ["commands"]
 
@@ -50,7 +53,7 @@ def lab_cmd(
     _run_until_stopped(lab)
 
 
-def _ready_text(lab) -> str:
+def _ready_text(lab: Lab) -> str:
     """Where a softphone, a browser and a manager client reach the lab, with their credentials."""
     s = lab.secrets
     return f"""34 00 line ready (folder {lab.dir}):
@@ -62,13 +65,13 @@ def _ready_text(lab) -> str:
 Ctrl-C stops everything."""
 
 
-def _run_until_stopped(lab) -> None:
+def _run_until_stopped(lab: Lab) -> None:
     """Until Ctrl-C, SIGTERM or Asterisk ending; then everything stops."""
     import signal
 
     stopped = False
 
-    def _stop(*_):
+    def _stop(*_: object) -> None:
         nonlocal stopped
         stopped = True
 

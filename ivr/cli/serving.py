@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from pydantic import ValidationError
 
-from ..config import PACKAGE_DIR, load_settings
+from ..config import PACKAGE_DIR, Settings, load_settings
 from ..logs import configure_logging
 from .arguments import host_port, reachable
+
+if TYPE_CHECKING:
+    from ..sim.runner import CallResult
+    from ..sim.scenario import Scenario
 
 __all__ = ["commands", "load_scenario_files"]
 
@@ -51,7 +56,7 @@ def serve(
     _run_server(settings, allow_sim_clock=allow_sim_clock or settings.allow_sim_clock)
 
 
-def _serve_settings(config: Optional[Path], **overrides):
+def _serve_settings(config: Optional[Path], **overrides: Any) -> Settings:
     """The settings ``ivr serve`` runs with, or exit 2 with the one setting that is wrong."""
     try:
         return load_settings(config, **overrides)
@@ -65,7 +70,7 @@ def _serve_settings(config: Optional[Path], **overrides):
         raise typer.Exit(2) from None
 
 
-def _run_server(settings, *, allow_sim_clock: bool) -> None:
+def _run_server(settings: Settings, *, allow_sim_clock: bool) -> None:
     """Serve until stopped; a start that cannot happen exits 1 (a port, the admin binding) or 2 (the
     configuration), with why."""
     from ..server.app import IvrServer, LineRejected, StartupError
@@ -91,7 +96,7 @@ def _run_server(settings, *, allow_sim_clock: bool) -> None:
         raise typer.Exit(2) from None
 
 
-def _print_results(results, summary, as_json: bool, quiet: bool = False) -> None:
+def _print_results(results: list[CallResult], summary: dict[str, Any], as_json: bool, quiet: bool = False) -> None:
     from ..sim.runner import render_transcript
 
     if as_json:
@@ -104,7 +109,8 @@ def _print_results(results, summary, as_json: bool, quiet: bool = False) -> None
     print(json.dumps(summary))
 
 
-async def _simulate(scenarios, server: tuple[str, int] | None, concurrency: int, repeat: int, speed: float = 1.0):
+async def _simulate(scenarios: list[Scenario], server: tuple[str, int] | None, concurrency: int, repeat: int,
+                    speed: float = 1.0) -> tuple[list[CallResult], dict[str, Any]]:
     from ..sim.runner import run_scenarios, summarise
 
     started = time.monotonic()
@@ -127,7 +133,7 @@ async def _simulate(scenarios, server: tuple[str, int] | None, concurrency: int,
     return results, summarise(results, time.monotonic() - started)
 
 
-def load_scenario_files(paths: list[Path]):
+def load_scenario_files(paths: Sequence[str | Path]) -> list[Scenario]:
     from ..sim.scenario import ScenarioError, load_scenarios
 
     try:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -55,7 +55,7 @@ def recognize_cmd(
     configure_logging("json", "warning")
     speech = SpeechModel(path)
 
-    async def one(f: Path) -> dict:
+    async def one(f: Path) -> dict[str, Any]:
         pcm, rate = read_wav(f)
         pcm = resample(pcm, rate, TELEPHONY_RATE)
         started = time.monotonic()

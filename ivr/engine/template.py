@@ -39,7 +39,7 @@ def lookup(variables: Mapping[str, Any], path: str) -> Any:
 def render(template: str, variables: Mapping[str, Any], filters: Filters = FILTERS) -> str:
     """Fill ``{name}`` fields; missing values render as empty text."""
 
-    def one(m: re.Match) -> str:
+    def one(m: re.Match[str]) -> str:
         value = lookup(variables, m.group(1))
         if value is None:
             return ""

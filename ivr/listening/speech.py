@@ -18,7 +18,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -38,7 +38,7 @@ from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
 from ..playback import play_until_key
 from ..understanding.answers import AGENT, wants_agent
 from .keypad import KeypadListener, more_digits
-from .vosk import Recognition, SpeechModel
+from .vosk import Recognition, SpeechModel, Utterance
 
 __all__ = ["SpeechListener", "SpeechSettings"]
 
@@ -93,7 +93,7 @@ class _Listening:
         self.endpointer = Endpointer(self.cfg)
         self.utterance = listener.model.utterance(q.slot)
         self.stop_prompt = asyncio.Event()
-        self.player: asyncio.Task | None = None
+        self.player: asyncio.Task[None] | None = None
         prompt_pcm = _prompt_pcm(prompt) if prompt is not None else b""
         if prompt is not None:
             self.player = asyncio.create_task(listener._play(stream, prompt_pcm, self.stop_prompt))
@@ -199,7 +199,7 @@ class SpeechListener:
         self.settings = settings
         self.keypad = KeypadListener()
         #: Final results still decoding after their question gave up waiting (kept until done).
-        self._finishing: set[asyncio.Future] = set()
+        self._finishing: set[asyncio.Future[Recognition]] = set()
         self._said_unavailable = False
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
 
@@ -233,12 +233,12 @@ class SpeechListener:
             # No AudioSocket listener (classic AGI, one process per call): record, then recognise.
             self.stats["fallback_record"] += 1
             return await self._by_recording(channel, q, prompt)
-        if not q.listen_during_prompt:
-            typed = await play_until_key(channel, [prompt], barge_in=q.barge_in)
-            if typed:
-                return Answer("dtmf", digits=await more_digits(channel, q, typed))
-            prompt = None
-        return await self._over_audiosocket(channel, q, prompt)
+        if q.listen_during_prompt:
+            return await self._over_audiosocket(channel, q, prompt)
+        typed = await play_until_key(channel, [prompt], barge_in=q.barge_in)
+        if typed:
+            return Answer("dtmf", digits=await more_digits(channel, q, typed))
+        return await self._over_audiosocket(channel, q, None)
 
     async def _over_audiosocket(self, channel: CallerChannel, q: Question, prompt: str | None) -> Answer:
         assert self.audiosocket is not None
@@ -246,7 +246,8 @@ class SpeechListener:
         connected = self.audiosocket.expect(call_uuid)
         exec_task = asyncio.create_task(channel.exec("AudioSocket", call_uuid, self.settings.advertise))
         try:
-            done, _ = await asyncio.wait({connected, exec_task}, timeout=self.settings.connect_timeout,
+            waiting: set[asyncio.Future[Any]] = {connected, exec_task}
+            done, _ = await asyncio.wait(waiting, timeout=self.settings.connect_timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             exec_task.cancel()
@@ -271,7 +272,7 @@ class SpeechListener:
         return answer
 
     async def _audiosocket_failed(self, channel: CallerChannel, q: Question, prompt: str | None,
-                                  exec_task: asyncio.Task) -> Answer:
+                                  exec_task: asyncio.Task[Any]) -> Answer:
         """Asterisk could not reach us (EXEC answered -1) or never connected: record, or keypad."""
         if not exec_task.done():
             # Asterisk is still trying; give it its own bound, then treat as unavailable.
@@ -356,7 +357,7 @@ class SpeechListener:
         self.stats["dtmf"] += 1
         return Answer("dtmf", digits=digits)
 
-    async def _result(self, q: Question, utterance, *, partial: bool) -> Answer:
+    async def _result(self, q: Question, utterance: Utterance, *, partial: bool) -> Answer:
         started = time.monotonic()
         finishing = asyncio.ensure_future(utterance.finish())
         self._finishing.add(finishing)
@@ -385,7 +386,7 @@ class SpeechListener:
                  value=("<digits>" if value else None) if secret else value, hypothesis=chosen,
                  hypotheses=len(recognition.alternatives) or 1, confidence=confidence, partial=recognition.partial,
                  ms=round(recognition.ms, 1))
-        details = {"ms": round(recognition.ms, 1)}
+        details: dict[str, Any] = {"ms": round(recognition.ms, 1)}
         if recognition.alternatives:
             details["hypothesis"] = chosen
         if others:
@@ -398,7 +399,8 @@ class SpeechListener:
         """The hypothesis the question keeps: the first (the recogniser's best) whose value the slot
         accepts (a file number with a valid key), else the best; and the other values the caller may
         have meant, for the confirmation to offer when the first is refused."""
-        hypotheses = recognition.alternatives or [(recognition.text, recognition.confidence)]
+        hypotheses: list[tuple[str, float | None]] = [*recognition.alternatives] or [(recognition.text,
+                                                                                     recognition.confidence)]
         slot = q.slot
         if slot is None or slot.parse is None:
             return Understood(recognition.text, recognition.confidence, 0, None, [])

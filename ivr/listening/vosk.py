@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -38,13 +39,16 @@ class ModelMissing(RuntimeError):
 
 
 def find_model(configured: str | Path | None = None) -> Path | None:
-    """The model folder: ``IVR_VOSK_MODEL`` / config, else the places ``ivr model fetch`` writes to."""
+    """The model folder: ``configured`` (else the setting ``IVR_VOSK_MODEL``), else the places
+    ``ivr model fetch`` writes to."""
+    from ..config import Settings
+
     candidates = []
     if configured:
         candidates.append(Path(configured))
-    env = os.environ.get("IVR_VOSK_MODEL")
-    if env:
-        candidates.append(Path(env))
+    setting = Settings().vosk_model
+    if setting:
+        candidates.append(Path(setting))
     candidates += [Path("models") / DEFAULT_MODEL_NAME,
                    default_models_dir() / DEFAULT_MODEL_NAME]
     for c in candidates:
@@ -57,7 +61,7 @@ def find_model(configured: str | Path | None = None) -> Path | None:
 class Recognition:
     text: str
     confidence: float | None
-    words: list[dict] = field(default_factory=list)
+    words: list[dict[str, Any]] = field(default_factory=list)
     partial: bool = False
     ms: float = 0.0
     #: The recogniser's hypotheses, best first, with their share of the probability (n-best mode);
@@ -94,7 +98,7 @@ class SpeechModel:
     def known_word(self, word: str) -> bool:
         """Whether the model's vocabulary has ``word`` (grammars drop the phrases it has not)."""
         find = getattr(self.model, "find_word", None) or self.model.vosk_model_find_word
-        return find(word) >= 0
+        return bool(find(word) >= 0)
 
     def grammar(self, slot: SlotSpec | None) -> str | None:
         """The slot's grammar as Vosk takes it; None (free dictation) when the slot has no phrases or
@@ -121,7 +125,7 @@ class SpeechModel:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _best(result: dict) -> dict:
+def _best(result: dict[str, Any]) -> dict[str, Any]:
     """A result, or its best hypothesis in n-best mode (same shape: ``text`` and ``result``)."""
     alternatives = result.get("alternatives")
     return alternatives[0] if alternatives else result
@@ -164,9 +168,9 @@ class Utterance:
             self._rec.SetMaxAlternatives(alternatives)
         self._resample_to = None if model.resamples_itself else model.sample_rate
         self._last_partial = ""
-        self._queue: asyncio.Queue | None = None
-        self._decoder: asyncio.Task | None = None
-        self._closed_words: list[dict] = []
+        self._queue: asyncio.Queue[bytes | None] | None = None
+        self._decoder: asyncio.Task[None] | None = None
+        self._closed_words: list[dict[str, Any]] = []
         self._closed_text: list[str] = []
         self.busy_seconds = 0.0
 

@@ -20,6 +20,7 @@ from ..interfaces import Decision
 from ..privacy import mask_caller
 from ..store import Store
 from .callback_numbers import CallbackNumbers
+from .live import CallbackStore, Manager
 
 __all__ = ["CallbackBook", "CallbackDialer", "check_channel_template"]
 
@@ -29,7 +30,7 @@ log = structlog.get_logger("ivr.callbacks")
 class CallbackBook:
     """Implements :class:`ivr.interfaces.CallbackBook` over the store."""
 
-    def __init__(self, store: Store, numbers: CallbackNumbers | None = None) -> None:
+    def __init__(self, store: CallbackStore, numbers: CallbackNumbers | None = None) -> None:
         self.store = store
         self.numbers = numbers or CallbackNumbers()
 
@@ -53,7 +54,7 @@ def check_channel_template(template: str) -> str:
 class CallbackDialer:
     """Originates pending callbacks through AMI when their queue has a free agent."""
 
-    def __init__(self, store: Store, ami, queues: list[str], *, channel: str = "Local/{number}@ivr-callback-out",
+    def __init__(self, store: Store, ami: Manager, queues: list[str], *, channel: str = "Local/{number}@ivr-callback-out",
                  context: str = "ivr-callback", interval: float = 2.0, retry_after: float = 60.0,
                  numbers: CallbackNumbers | None = None) -> None:
         self.store = store
@@ -67,7 +68,7 @@ class CallbackDialer:
         #: Who dials callbacks, as the last tick saw it (:meth:`Store.dialler_state`): ``stalled: …`` is
         #: what /readyz, the metric and the alert report.
         self.state = "not started"
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())

@@ -10,6 +10,7 @@ import structlog
 
 from ..interfaces import CallView, Decision
 from .callback_numbers import CallbackNumbers
+from .live import CallCounter, QueueBoardView
 from .rules import RoutingRules, matches
 
 __all__ = ["RulesRouter"]
@@ -26,8 +27,8 @@ class RulesRouter:
     day for the priority rules.
     """
 
-    def __init__(self, rules: RoutingRules | None, facts: Callable[[CallView], dict[str, Any]], *, board=None,
-                 connected: Callable[[], bool] = lambda: False, store=None,
+    def __init__(self, rules: RoutingRules | None, facts: Callable[[CallView], dict[str, Any]], *, board: QueueBoardView | None = None,
+                 connected: Callable[[], bool] = lambda: False, store: CallCounter | None = None,
                  can_call_back: Callable[[], bool] = lambda: False, numbers: CallbackNumbers | None = None) -> None:
         self.rules = rules
         self.facts = facts
@@ -57,15 +58,15 @@ class RulesRouter:
             if rule.reason and reason in ("", "auto"):
                 decision.reason = rule.reason
         decision.priority = max((p.priority for p in self.rules.priority if matches(p.when, facts)), default=0)
-        live = self.board is not None and self.connected()
-        if live:
-            state = self.board.get(decision.queue)
+        board = self.board if self.board is not None and self.connected() else None
+        if board is not None:
+            state = board.get(decision.queue)
             wait = state.expected_wait() if state else None
             for o in self.rules.overflow:
                 if o.from_ == decision.queue and wait is not None and wait > o.wait_above and not (
                     o.unless and matches(o.unless, facts)
                 ):
-                    target = self.board.get(o.to)
+                    target = board.get(o.to)
                     target_wait = target.expected_wait() if target else None
                     # Overflow only to a queue that answers sooner: when nobody staffs either
                     # queue, moving the caller would only lose the team that knows the file.
@@ -83,6 +84,6 @@ class RulesRouter:
                                                                  withheld=call.caller_withheld) is not None)
         log.info("routing_decision", queue=decision.queue, reason=decision.reason, rule=decision.rule,
                  priority=decision.priority, expected_wait=decision.expected_wait,
-                 overflowed_from=decision.overflowed_from, live=live)
+                 overflowed_from=decision.overflowed_from, live=board is not None)
         return decision
 

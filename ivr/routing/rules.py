@@ -160,7 +160,7 @@ def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
     return rules
 
 
-def _check_values(path: Path, raw: Any, plain: dict, values: dict[str, set[str]]) -> list[str]:
+def _check_values(path: Path, raw: Any, plain: dict[str, Any], values: dict[str, set[str]]) -> list[str]:
     """Every value a ``when``/``unless`` tests must be one the fact can take."""
     errors = []
     for section, key in (("rules", "when"), ("overflow", "unless"), ("priority", "when")):

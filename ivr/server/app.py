@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import signal
 import socket
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -44,6 +46,9 @@ from .resources import PeerAllowList, connection_caps, quiet_accept_errors, rais
 from .shared_kpis import SharedKpis
 from .status import StatusView
 
+if TYPE_CHECKING:
+    from ..listening.vosk import SpeechModel
+
 __all__ = ["IvrServer", "LineRejected", "StartupError"]
 
 #: Where a worker process finds the default profile (see ``load_line_apart``).
@@ -76,7 +81,7 @@ class IvrServer:
         keep_records: bool = False,
         resolver: FlowResolver | None = None,
         watch_flows: bool = True,
-        speech_model=None,
+        speech_model: SpeechModel | None = None,
     ) -> None:
         """Build every part, complete; nothing runs until :meth:`start`."""
         self.settings = settings
@@ -94,7 +99,7 @@ class IvrServer:
         self.admin: AdminServer | None = None
         self.parts = PartStack()
         self._grace: float | None = None
-        self._reloads: set[asyncio.Task] = set()
+        self._reloads: set[asyncio.Task[ReloadReport]] = set()
         self._admin_cap = settings.max_admin_connections
         self.listening = False
 
@@ -154,7 +159,7 @@ class IvrServer:
         self.dialer = CallbackDialer(self.store, self.ami, [], channel=s.callback_channel, context=s.callback_context,
                                      retry_after=s.callback_retry_after, numbers=self.numbers) if self.ami else None
 
-    def _build_listening(self, speech_model) -> None:
+    def _build_listening(self, speech_model: SpeechModel | None) -> None:
         """How questions hear the caller: keypad until a speech model is loaded (:meth:`start`)."""
         s = self.settings
         self.peers = PeerAllowList(s.peer_allow)
@@ -252,8 +257,8 @@ class IvrServer:
 
     async def _watch_line(self, interval: float) -> None:
         """Reload when a source file changes (flows, rules, catalog, rendered prompts' manifest)."""
-        def signature() -> tuple:
-            out = []
+        def signature() -> tuple[tuple[str, int | None, int | None], ...]:
+            out: list[tuple[str, int | None, int | None]] = []
             for path in self.line_sources.files():
                 try:
                     st = path.stat()
@@ -279,43 +284,47 @@ class IvrServer:
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
 
-    async def _load_speech_model(self) -> bool:
-        """Load the Vosk model off the event loop; False (keypad only) when there is none."""
+    async def _load_speech_model(self) -> SpeechModel | None:
+        """Load the Vosk model off the event loop; None (keypad only) when there is none."""
         from ..listening.vosk import ModelMissing, SpeechModel, find_model
 
         if self.speech_model is not None:
-            return True
+            return self.speech_model
         path = find_model(self.settings.vosk_model)
         if path is None:
             log.warning("speech_model_missing", configured=str(self.settings.vosk_model or ""),
                         hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
-            return False
+            return None
         try:
-            self.speech_model = await asyncio.to_thread(SpeechModel, path)
+            model = self.speech_model = await asyncio.to_thread(SpeechModel, path)
         except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
             log.error("speech_model_failed", path=str(path), error=str(exc))
-            return False
+            return None
         if self._owns_model:
-            self.parts.started("speech model", self.speech_model.close)
-        return True
+            self.parts.started("speech model", model.close)
+        return model
 
     async def _start_speech(self) -> None:
         """Load the Vosk model and listen for AudioSocket; without a model, keypad only."""
-        if not self.settings.speech or not await self._load_speech_model():
+        model = await self._load_speech_model() if self.settings.speech else None
+        if model is None:
             return
         await self.audiosocket.start()
         self.parts.started("audiosocket", self.audiosocket.stop)
         advertise = self.settings.audiosocket_advertise or f"{self.audiosocket.host}:{self.audiosocket.bound_port}"
-        self.listener.enable_speech(self.speech_model, SpeechSettings(
+        self.listener.enable_speech(model, SpeechSettings(
             advertise=advertise, pace=self.settings.audiosocket_pace, record_dir=self.settings.record_dir),
             self.audiosocket)
 
     async def _start_speech_by_recording(self) -> None:
         """Classic AGI (one process per call): speech through RECORD FILE, when a folder is set for it."""
-        if self.settings.speech and self.settings.record_dir is not None and await self._load_speech_model():
-            self.listener.enable_speech(self.speech_model, SpeechSettings(record_dir=self.settings.record_dir))
+        if not self.settings.speech or self.settings.record_dir is None:
+            return
+        model = await self._load_speech_model()
+        if model is not None:
+            self.listener.enable_speech(model, SpeechSettings(record_dir=self.settings.record_dir))
 
-    def _task(self, name: str, coro) -> None:
+    def _task(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         """A background task of the server, cancelled when it stops."""
         task = asyncio.create_task(coro)
 
@@ -415,7 +424,7 @@ class IvrServer:
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),
-                                     max_connections=self._admin_cap)
+                                     max_connections=self._admin_cap, brand=self.profile.console_name)
             await self.admin.start()
             self.parts.started("admin", self.admin.stop)
         except AdminConfigError as exc:

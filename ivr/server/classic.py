@@ -8,14 +8,18 @@ argument (``ants-3400`` by default).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from ..edges.agi.classic import FdLines
+    from ..edges.agi.protocol import AgiEnvironment
 
 __all__ = ["main", "run_classic"]
 
 
-async def run_classic(env, lines, stdout) -> int:
+async def run_classic(env: AgiEnvironment, lines: FdLines, stdout: BinaryIO) -> int:
     """Run one call whose environment block was read (``lines`` holds what follows it)."""
     from ..config import load_settings
     from ..edges.agi.classic import StdioReader, StdioWriter
@@ -25,7 +29,7 @@ async def run_classic(env, lines, stdout) -> int:
 
     settings = load_settings()
     # Asterisk shows a classic AGI's stderr on its console: keep it to warnings.
-    configure_logging("json", os.environ.get("IVR_LOG_LEVEL", "warning"))
+    configure_logging("json", settings.log_level if "log_level" in settings.model_fields_set else "warning")
     server = IvrServer(settings, watch_flows=False, allow_sim_clock=settings.allow_sim_clock)
     await server.start(listen=False)
     session = AgiSession(StdioReader(lines), StdioWriter(stdout), env, reply_timeout=settings.reply_timeout)

@@ -6,18 +6,23 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..tracking.stub import StubConfig, start_stub
 from .app import IvrServer
+
+if TYPE_CHECKING:
+    from ..calls.call import FlowResolver
+    from ..listening.vosk import SpeechModel
 
 __all__ = ["embedded_server"]
 
 
 @contextlib.asynccontextmanager
 async def embedded_server(
-    settings: Settings | None = None, *, resolver=None, stub: StubConfig | None = None, with_stub: bool = True,
-    speech_model=None, **overrides,
+    settings: Settings | None = None, *, resolver: FlowResolver | None = None, stub: StubConfig | None = None,
+    with_stub: bool = True, speech_model: SpeechModel | None = None, **overrides: Any,
 ) -> AsyncIterator[IvrServer]:
     """Start the tracking stub and an :class:`IvrServer` on 127.0.0.1 with free ports; stop both on exit.
 

@@ -71,7 +71,7 @@ class LostCallWitness:
         self.max_pending = max_pending
         self.written = 0
         self.refused = 0
-        self._pending: set[asyncio.Task] = set()
+        self._pending: set[asyncio.Task[None]] = set()
         #: Callers seen leaving a queue lately (a caller may leave before Asterisk is asked about them).
         self._left: deque[str] = deque(maxlen=4096)
 

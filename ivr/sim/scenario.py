@@ -24,6 +24,7 @@ A scenario file is YAML::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -184,7 +185,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError("\n".join(validation_messages(path, data, exc))) from None
 
 
-def load_scenarios(paths: list[str | Path]) -> list[Scenario]:
+def load_scenarios(paths: Sequence[str | Path]) -> list[Scenario]:
     """Load scenario files and folders (every ``*.yaml`` inside, sorted)."""
     out: list[Scenario] = []
     errors: list[str] = []

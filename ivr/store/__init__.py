@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
-from .sqlite import Callback, SqliteStore
+from .core import Callback
+from .sqlite import SqliteStore
 
 __all__ = ["Callback", "SqliteStore", "Store", "make_store", "is_database_url"]
 
@@ -33,7 +34,7 @@ class Store(Protocol):
 
     async def count_call(self, number: str, day: date) -> int: ...
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int: ...
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int: ...
 
     async def next_callback(self, queue: str) -> Callback | None: ...
 

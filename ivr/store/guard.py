@@ -15,7 +15,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from . import Store
 
 __all__ = ["CallPathStore", "StoreTooSlow"]
 
@@ -29,7 +32,7 @@ class StoreTooSlow(RuntimeError):
 class CallPathStore:
     """``count_call`` and ``add_callback`` of a store, bounded in time, behind a circuit breaker."""
 
-    def __init__(self, store, *, timeout: float = 0.5, threshold: int = 3, cooldown: float = 10.0,
+    def __init__(self, store: Store, *, timeout: float = 0.5, threshold: int = 3, cooldown: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.timeout = timeout
@@ -51,7 +54,7 @@ class CallPathStore:
     async def count_call(self, number: str, day: date) -> int:
         return await self._bounded(lambda: self.store.count_call(number, day))
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
         return await self._bounded(lambda: self.store.add_callback(number, queue, reason, context))
 
     async def _bounded(self, operation: Callable[[], Awaitable[T]]) -> T:

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
-import secrets
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +27,7 @@ import asyncpg
 import structlog
 
 from ..privacy import printable
-from .sqlite import Callback
+from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 
 __all__ = ["PostgresStore", "MIGRATIONS", "redact_url", "StoreUnavailable"]
 
@@ -119,13 +116,13 @@ class PostgresStore:
         self.url = url
         self.node = node
         self.lease = lease
-        self._caller_key = caller_key.encode()
+        self._caller_hash = CallerHasher(caller_key)
         self._pool_args = {"min_size": min_size, "max_size": max_size, "command_timeout": command_timeout}
         self._pool: asyncpg.Pool | None = None
         #: The connection holding (or trying for) the dialler's lock, and whether it holds it.
         self._leader: asyncpg.Connection | None = None
         self._leading = False
-        self._connecting: asyncio.Task | None = None
+        self._connecting: asyncio.Task[None] | None = None
         #: Why the database could not be reached at start (while it is still being tried).
         self.last_error = ""
 
@@ -163,11 +160,11 @@ class PostgresStore:
         try:
             self._pool = pool
             await self.migrate()
-            if not self._caller_key:
+            if not self._caller_hash.has_key:
                 async with pool.acquire() as db:
-                    await db.execute("INSERT INTO meta (key, value) VALUES ('caller_key', $1) ON CONFLICT DO NOTHING",
-                                     secrets.token_hex(32))
-                    self._caller_key = (await db.fetchval("SELECT value FROM meta WHERE key = 'caller_key'")).encode()
+                    await db.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                     CALLER_KEY, new_caller_key())
+                    self._caller_hash.use_key(await db.fetchval("SELECT value FROM meta WHERE key = $1", CALLER_KEY))
         except BaseException:
             self._pool = None
             await pool.close()
@@ -235,9 +232,6 @@ class PostgresStore:
 
     # -- callers -------------------------------------------------------------------------------
 
-    def _caller_hash(self, number: str) -> str:
-        return hmac.new(self._caller_key, number.encode(), hashlib.sha256).hexdigest()[:32]
-
     async def count_call(self, number: str, day: date) -> int:
         """Count one more call from ``number`` on ``day``; that day's count on every node."""
         if not number:
@@ -249,7 +243,7 @@ class PostgresStore:
 
     # -- callbacks -----------------------------------------------------------------------------
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
         return int(await self.pool.fetchval(
             "INSERT INTO callbacks (number, queue, reason, context, booked_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             number, queue, reason, json.dumps(context or {}), self.node))
@@ -363,13 +357,14 @@ class PostgresStore:
 
         values = [(call_id, node, datetime.fromisoformat(ended), json.dumps(record, ensure_ascii=False))
                   for call_id, node, ended, record in rows]
-        async with self.pool.acquire() as db:
-            before = await db.fetchval("SELECT count(*) FROM call_records WHERE call_id = ANY($1::text[])",
-                                       [v[0] for v in values])
-            await db.executemany(
-                "INSERT INTO call_records (call_id, node, ended_at, record) VALUES ($1, $2, $3, $4::jsonb) "
-                "ON CONFLICT (call_id) DO NOTHING", values)
-        return len(values) - int(before)
+        # The rows the insert itself reports as new (RETURNING): right when another node writes the same
+        # calls at the same moment, which counting before and after is not.
+        inserted = await self.pool.fetch(
+            "INSERT INTO call_records (call_id, node, ended_at, record) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]::jsonb[]) "
+            "ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+            [v[0] for v in values], [v[1] for v in values], [v[2] for v in values], [v[3] for v in values])
+        return len(inserted)
 
     async def records_since(self, *, inserted_after: float | None, ended_after: float, limit: int = 5000,
                             exclude_node: str = "") -> list[tuple[float, dict[str, Any]]]:

@@ -48,7 +48,7 @@ class SharedRecords:
         self.state = "ok"
         self.failing_since: float | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def write(self, record: CallRecord) -> None:
         self._queue(record.call_id, record.ended_at or record.started_at, asdict(record), node=record.node)

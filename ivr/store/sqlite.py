@@ -8,16 +8,15 @@ so the hashes cannot be reversed by hashing every telephone number.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import time
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+
+from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 
 __all__ = ["SqliteStore", "Callback"]
 
@@ -49,18 +48,6 @@ CREATE TABLE IF NOT EXISTS caller_days (
 """
 
 
-@dataclass
-class Callback:
-    id: int
-    created_at: float
-    number: str
-    queue: str
-    reason: str
-    context: dict
-    state: str
-    attempts: int
-
-
 class SqliteStore:
     """The store of a single node, in one SQLite file."""
 
@@ -68,7 +55,7 @@ class SqliteStore:
 
     def __init__(self, path: str | Path, *, caller_key: str = "") -> None:
         self.path = str(path)
-        self._caller_key = caller_key.encode()
+        self._caller_hash = CallerHasher(caller_key)
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> "SqliteStore":
@@ -78,12 +65,12 @@ class SqliteStore:
         await self._db.executescript(_SCHEMA)
         # A callback being dialled when the process stopped is dialled again.
         await self._db.execute("UPDATE callbacks SET state = 'pending' WHERE state = 'dialing'")
-        if not self._caller_key:
-            await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('caller_key', ?)",
-                                   (secrets.token_hex(32),))
-            async with self._db.execute("SELECT value FROM meta WHERE key = 'caller_key'") as cur:
-                (key,) = await cur.fetchone()
-            self._caller_key = key.encode()
+        if not self._caller_hash.has_key:
+            await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (CALLER_KEY, new_caller_key()))
+            async with self._db.execute("SELECT value FROM meta WHERE key = ?", (CALLER_KEY,)) as cur:
+                row = await cur.fetchone()
+            assert row is not None  # written just above when missing
+            self._caller_hash.use_key(row[0])
         await self._db.commit()
         return self
 
@@ -112,9 +99,6 @@ class SqliteStore:
 
     # -- callers -------------------------------------------------------------
 
-    def _caller_hash(self, number: str) -> str:
-        return hmac.new(self._caller_key, number.encode(), hashlib.sha256).hexdigest()[:32]
-
     async def count_call(self, number: str, day: date) -> int:
         """Count one more call from ``number`` on ``day`` (the line's local day of the call).
 
@@ -134,12 +118,13 @@ class SqliteStore:
 
     # -- callbacks -------------------------------------------------------------
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
         now = time.time()
         cur = await self.db.execute(
             "INSERT INTO callbacks (created_at, number, queue, reason, context, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (now, number, queue, reason, json.dumps(context or {}), now))
         await self.db.commit()
+        assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
     async def next_callback(self, queue: str) -> Callback | None:
@@ -171,7 +156,7 @@ class SqliteStore:
 
     async def callbacks(self, state: str | None = None) -> list[Callback]:
         sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks"
-        args: tuple = ()
+        args: tuple[Any, ...] = ()
         if state:
             sql += " WHERE state = ?"
             args = (state,)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from ..ants3400.file_numbers import make_file_number
 from ..ants3400.statuses import STATUS_LABELS, STATUSES
@@ -54,7 +55,7 @@ class FileStatus:
     complex: bool
     next_step: str | None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

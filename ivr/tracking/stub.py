@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import aiosqlite
 from aiohttp import web
@@ -74,7 +76,7 @@ class Faults:
         finally:
             self.held -= 1
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"latency": self.latency, "fail": self.fail, "hold": not self._released.is_set(), "held": self.held}
 
 
@@ -88,7 +90,7 @@ async def open_database(cfg: StubConfig) -> aiosqlite.Connection:
         " next_step TEXT, PRIMARY KEY (title_type, file_number))"
     )
     async with conn.execute("SELECT COUNT(*) FROM files") as cur:
-        (count,) = await cur.fetchone()
+        (count,) = await cur.fetchone() or (0,)
     if count == 0:
         rows = [tuple(getattr(f, c) for c in _COLUMNS) for f in generate(cfg.seed, cfg.per_title, cfg.today)]
         await conn.executemany(f"INSERT INTO files VALUES ({','.join('?' * len(_COLUMNS))})", rows)
@@ -96,7 +98,7 @@ async def open_database(cfg: StubConfig) -> aiosqlite.Connection:
     return conn
 
 
-def _row(row: aiosqlite.Row) -> dict:
+def _row(row: aiosqlite.Row) -> dict[str, Any]:
     out = {c: row[c] for c in _COLUMNS}
     out["expertise"] = bool(out["expertise"])
     out["complex"] = bool(out["complex"])
@@ -121,7 +123,8 @@ class _Stub:
         await app[DB].close()
 
     @web.middleware
-    async def faults(self, request: web.Request, handler):
+    async def faults(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         """What the fault switches say: hold file lookups, add latency, fail every call."""
         state = self.state
         if request.path.startswith("/v1/files/"):
@@ -155,7 +158,7 @@ class _Stub:
 
     async def list_files(self, request: web.Request) -> web.Response:
         q = request.query
-        sql, args = "SELECT * FROM files WHERE 1=1", []
+        sql, args = "SELECT * FROM files WHERE 1=1", list[str | int]()
         if q.get("title_type"):
             if q["title_type"] not in TITLE_TYPES:
                 return _error(422, f"unknown title type {q['title_type']!r}")

@@ -115,7 +115,8 @@ def render_text(text: str, voice: Voice = Voice()) -> bytes:
 
 def _read_manifest(wav_dir: Path) -> dict[str, str]:
     try:
-        return json.loads((wav_dir / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, str] = json.loads((wav_dir / MANIFEST).read_text(encoding="utf-8"))
+        return manifest
     except (OSError, ValueError):
         return {}
 

@@ -60,7 +60,7 @@ class _Library:
         self.lib.espeak_SetSynthCallback(self._callback)
         self.lock = threading.Lock()
 
-    def _on_samples(self, wav, count, _events) -> int:
+    def _on_samples(self, wav: int | None, count: int, _events: object) -> int:
         if count > 0 and wav:
             self._chunks.append(ctypes.string_at(wav, count * 2))
         return 0

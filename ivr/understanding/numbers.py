@@ -30,10 +30,7 @@ MULTIPLIERS = {"double": 2, "triple": 3}
 def unit_value(tok: str | None, *, allow_zero: bool = True) -> int | None:
     if tok is None:
         return None
-    if tok.isdigit() and len(tok) == 1:
-        value = int(tok)
-    else:
-        value = UNITS.get(tok)
+    value: int | None = int(tok) if tok.isdigit() and len(tok) == 1 else UNITS.get(tok)
     if value is None or (value == 0 and not allow_zero):
         return None
     return value
@@ -103,8 +100,9 @@ def number_from(toks: list[str], i: int) -> tuple[str, int] | None:
         return tok, i + 1
     nxt = toks[i + 1] if i + 1 < len(toks) else None
     # Thousands: [unit] mille [rest]
-    if tok in THOUSAND or (unit_value(tok, allow_zero=False) is not None and nxt in THOUSAND):
-        thousands, j = (1, i + 1) if tok in THOUSAND else (unit_value(tok, allow_zero=False), i + 2)
+    unit = unit_value(tok, allow_zero=False)
+    if tok in THOUSAND or (unit is not None and nxt in THOUSAND):
+        thousands, j = (1, i + 1) if tok in THOUSAND or unit is None else (unit, i + 2)
         rest = _hundreds_from(toks, j)
         value, j = (thousands * 1000 + rest[0], rest[1]) if rest else (thousands * 1000, j)
         return f"{value:04d}", j
@@ -123,8 +121,9 @@ def _hundreds_from(toks: list[str], i: int) -> tuple[int, int] | None:
         return None
     tok = toks[i]
     nxt = toks[i + 1] if i + 1 < len(toks) else None
-    if tok in HUNDRED or (unit_value(tok, allow_zero=False) is not None and (unit_value(tok) or 0) >= 2 and nxt in HUNDRED):
-        base, j = (100, i + 1) if tok in HUNDRED else (unit_value(tok) * 100, i + 2)
+    unit = unit_value(tok, allow_zero=False)
+    if tok in HUNDRED or (unit is not None and unit >= 2 and nxt in HUNDRED):
+        base, j = (100, i + 1) if tok in HUNDRED or unit is None else (unit * 100, i + 2)
         rest = _below_hundred_from(toks, j)
         if rest is not None and rest[0] > 0 and not (j < len(toks) and toks[j] in ("zero", "zeros")):
             return base + rest[0], rest[1]

@@ -34,7 +34,7 @@ class Reading:
     stretch: int = 0
 
     @property
-    def rank(self) -> tuple:
+    def rank(self) -> tuple[int, int, tuple[int, ...]]:
         return (self.stretch, len(self.groups), tuple(-s for s in self.spans))
 
 

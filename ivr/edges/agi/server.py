@@ -120,7 +120,7 @@ class FastAgiServer:
     def bound_port(self) -> int:
         """The port actually bound (useful with port 0)."""
         assert self._server is not None and self._server.sockets
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         # asyncio accepts up to `backlog` connections per wake-up before any refusal runs (each holds a

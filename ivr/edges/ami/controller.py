@@ -34,20 +34,20 @@ class AmiUnavailable(RuntimeError):
 
 
 class OriginateResult:
-    def __init__(self, success: bool, reason: str, event: dict | None = None) -> None:
+    def __init__(self, success: bool, reason: str, event: dict[str, Any] | None = None) -> None:
         self.success = success
         self.reason = reason
         self.event = event or {}
 
 
-class _Manager(Manager):
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk ships no type hints
     """panoramisk's Manager without its own reconnect timer: the controller decides when to retry."""
 
     def __init__(self, controller: "AmiController", **config: Any) -> None:
         super().__init__(**config)
         self._controller = controller
 
-    def connection_made(self, f: asyncio.Future) -> None:
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
         if f.cancelled():  # the IVR is stopping while it connects: nothing to retry
             return
         if f.exception() is not None:
@@ -86,7 +86,7 @@ class AmiController:
         self._manager: _Manager | None = None
         self._lost_event = asyncio.Event()
         self._ready = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         #: Called with every event (a dict), after the queue board: see :meth:`subscribe`.
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         #: Events refused as untrustworthy (:func:`~ivr.edges.ami.protocol.distrust`).

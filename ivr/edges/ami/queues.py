@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["QueueState", "QueueBoard", "DEFAULT_TALK_TIME"]
 
@@ -68,7 +70,7 @@ class QueueBoard:
     def _q(self, name: str) -> QueueState:
         return self.queues.setdefault(name, QueueState(name))
 
-    def apply_summary(self, event: dict) -> None:
+    def apply_summary(self, event: Mapping[str, Any]) -> None:
         """A ``QueueSummary`` list item replaces the queue's figures."""
         q = self._q(str(event.get("Queue", "")))
         q.logged_in = _int(event.get("LoggedIn"))
@@ -79,7 +81,7 @@ class QueueBoard:
         q.longest_hold = _int(event.get("LongestHoldTime"))
         q.updated = time.monotonic()
 
-    def apply_event(self, event: dict) -> None:
+    def apply_event(self, event: Mapping[str, Any]) -> None:
         """Live events between snapshots keep the caller counts current."""
         name = str(event.get("Event", ""))
         queue = event.get("Queue")

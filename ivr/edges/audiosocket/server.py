@@ -146,7 +146,7 @@ class AudioSocketServer:
     @property
     def bound_port(self) -> int:
         assert self._server is not None and self._server.sockets
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         # asyncio accepts up to `backlog` connections per wake-up before any refusal runs: keep it modest.

@@ -4,6 +4,7 @@ confirmed; after a spoken number that is not valid, asked again in parts."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,7 +16,7 @@ from ...tts.sentences import say_digits_text
 from ...understanding.digits import parse_digits
 from ...understanding.readings import best_reading
 from ..defaults import Defaults, Reaction
-from ..questions import INVALID, Accepted, Asking, store_answer, yes_no
+from ..questions import INVALID, Accept, Accepted, Asking, store_answer, yes_no
 from .base import Checks, Edge, Label, Ref, hint, ref_list
 from .question import QuestionNode
 
@@ -205,7 +206,7 @@ def _part_asking(node: CollectNode, node_id: str, d: Defaults, slot: SlotSpec, k
                   barge_in=node.barge_in, max_digits=size, terminator=True, slot=part_slot)
 
 
-def _part_of(size: int):
+def _part_of(size: int) -> Callable[[Answer], object]:
     """How one part's answer is understood: exactly ``size`` digits."""
     def interpret(answer: Answer) -> object:
         digits = answer.value if answer.mode == "speech" else answer.digits
@@ -215,7 +216,7 @@ def _part_of(size: int):
     return interpret
 
 
-def _part_confirmation(node: CollectNode, node_id: str, call: Call, runner: Runner):
+def _part_confirmation(node: CollectNode, node_id: str, call: Call, runner: Runner) -> Accept:
     async def confirm(value: str, answer: Answer) -> bool | str:
         return True if node.confirm is None else await _confirm_value(node, f"{node_id}.part", call, runner, value)
     return confirm
@@ -236,4 +237,4 @@ async def _confirm_value(node: CollectNode, node_id: str, call: Call, runner: Ru
     answer, fallback = await runner.questions.ask(call, asking, yes_no)
     if answer is None:
         return fallback or d.on_fail
-    return answer == "yes"
+    return bool(answer == "yes")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -93,7 +93,7 @@ class MenuNode(QuestionNode):
 
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         slot = runner.services.slots.get(self.slot) if self.slot else None
-        choice: Any
+        choice: Choice | None
         choice, fallback = await runner.questions.ask(call, self.asking(node_id, runner.defaults, slot=slot),
                                                       self.choice_for)
         if choice is None:

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 __all__ = ["ConditionTimeout", "DEADLINE", "STARTUP", "until", "wait_until"]
 
@@ -48,8 +48,18 @@ def wait_until(check: Callable[[], T], what: str, *, timeout: float = DEADLINE, 
         time.sleep(interval)
 
 
-async def until(check: Callable[[], T | Awaitable[T]], what: str, *, timeout: float = DEADLINE,
-                interval: float = 0.02, seen: Callable[[], object] | None = None) -> T:
+@overload
+async def until(check: Callable[[], Awaitable[T]], what: str, *, timeout: float = ..., interval: float = ...,
+                seen: Callable[[], object] | None = ...) -> T: ...
+
+
+@overload
+async def until(check: Callable[[], T], what: str, *, timeout: float = ..., interval: float = ...,
+                seen: Callable[[], object] | None = ...) -> T: ...
+
+
+async def until(check: Callable[[], Any], what: str, *, timeout: float = DEADLINE,
+                interval: float = 0.02, seen: Callable[[], object] | None = None) -> Any:
     """:func:`wait_until` for the event loop: ``check`` may be a plain function or a coroutine function."""
     deadline = time.monotonic() + timeout
     while True:

@@ -12,7 +12,8 @@ import resource
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from ..edges.audiosocket.protocol import KIND_AUDIO, KIND_UUID, encode_frame
 from ..edges.audiosocket.server import AudioSocketServer
@@ -21,6 +22,7 @@ from ..listening.speech import SpeechListener, SpeechSettings
 from ..sim.runner import percentile, run_scenarios
 from ..sim.scenario import Scenario
 from .load import proc_fds, proc_peak_rss_mb
+from .progress import Progress
 
 __all__ = ["run_resource_attacks"]
 
@@ -28,7 +30,7 @@ ENV = (b"agi_network: yes\nagi_network_script: ants-3400\nagi_request: agi://127
        b"agi_channel: PJSIP/attack\nagi_uniqueid: attack.%d\nagi_callerid: 0600000000\nagi_threadid: 1\n\n")
 
 
-async def _during(attack: Callable[[], Awaitable[None]], pid: int, port: int, calls: list[Scenario]) -> dict:
+async def _during(attack: Callable[[], Coroutine[Any, Any, None]], pid: int, port: int, calls: list[Scenario]) -> dict[str, Any]:
     """Run ``attack`` and, one second into it, the normal calls; sample the server meanwhile."""
     samples: list[int] = []
     stop = asyncio.Event()
@@ -114,7 +116,7 @@ async def _slow_admin(admin_port: int, clients: int = 500) -> None:
     await asyncio.gather(*(one() for _ in range(clients)))
 
 
-async def trickle_question(streams: int = 20, cap_seconds: float = 3.0) -> dict:
+async def trickle_question(streams: int = 20, cap_seconds: float = 3.0) -> dict[str, Any]:
     """AudioSocket streams of empty frames into questions (in this process, with a model test double):
     how long until each question ends, whatever the peer keeps sending."""
 
@@ -128,14 +130,15 @@ async def trickle_question(streams: int = 20, cap_seconds: float = 3.0) -> dict:
             pass
 
     class _Model:
-        def utterance(self, slot):
+        """Test double: a recogniser that never hears anything (the attack is on time, not on words)."""
+
+        def utterance(self, slot: object) -> _Utterance:
             return _Utterance()
 
-    from ..audio.vad import EndpointConfig
 
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
-    listener = SpeechListener(server, _Model(), SpeechSettings(pace=0, endpoint=EndpointConfig(max_speech=1.0),
+    listener = SpeechListener(server, _Model(), SpeechSettings(  # type: ignore[arg-type]  # the double abovepace=0, endpoint=EndpointConfig(max_speech=1.0),
                                                                question_slack=cap_seconds - 2.0))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -170,10 +173,10 @@ async def trickle_question(streams: int = 20, cap_seconds: float = 3.0) -> dict:
             "rss_growth_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before, 1)}
 
 
-async def run_resource_attacks(srv: dict, calls: Callable[[int], list[Scenario]], progress=print) -> dict:
+async def run_resource_attacks(srv: dict[str, Any], calls: Callable[[int], list[Scenario]], progress: Progress = print) -> dict[str, Any]:
     """Every attack against the running server ``srv`` (from ``server_processes``)."""
     pid, port, admin = srv["server"].pid, srv["agi_port"], srv["admin_port"]
-    report: dict = {}
+    report: dict[str, Any] = {}
     progress("resource attack: endless 520 usage replies from 20 peers")
     report["reply_flood"] = await _during(lambda: _reply_flood(port), pid, port, calls(10))
     progress("resource attack: 3,000 idle FastAGI sockets and 1,100 half-sent admin requests")

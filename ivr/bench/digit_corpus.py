@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..ants3400.file_numbers import make_file_number
 from ..understanding.numbers import number_words
@@ -110,7 +111,7 @@ STYLES: dict[str, Callable[[str, random.Random], str]] = {
 }
 
 
-def generate(count: int, seed: int, weights: dict[str, float] | None = None) -> list[dict]:
+def generate(count: int, seed: int, weights: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """``count`` transcripts: {"style", "number", "text"}; the same for the same seed."""
     rng = random.Random(seed)
     names = list(STYLES)
@@ -132,11 +133,11 @@ def write_corpus(path: Path, count: int, seed: int) -> None:
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in generate(count, seed)), encoding="utf-8")
 
 
-def load_corpus(path: Path) -> list[dict]:
+def load_corpus(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def accuracy(corpus: list[dict], parse: Callable[[str], str | None]) -> dict:
+def accuracy(corpus: list[dict[str, Any]], parse: Callable[[str], str | None]) -> dict[str, Any]:
     """Right answers per style and in all."""
     table: dict[str, list[int]] = {}
     for entry in corpus:

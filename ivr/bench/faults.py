@@ -20,6 +20,7 @@ import signal
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -27,13 +28,14 @@ from ..sim.runner import run_scenarios
 from ..sim.scenario import Scenario
 from .attacks import run_resource_attacks
 from .load import proc_fds, server_processes
+from .progress import Progress
 
 __all__ = ["run_fault_bench", "fuzz_env_block", "fuzz_reply", "normal_call"]
 
 OPEN = "2026-11-24T10:00:00+01:00"
 
 
-def normal_call(i: int = 0, *steps: str, **call) -> Scenario:
+def normal_call(i: int = 0, *steps: str, **call: Any) -> Scenario:
     keys = steps or ("1", "2")
     return Scenario.model_validate({"name": f"call-{i}", "call": {"at": OPEN, "caller": f"06{i:08d}"[-10:], **call},
                                     "steps": [{"kind": "press", "digits": k} for k in keys]})
@@ -92,18 +94,18 @@ async def _raw(port: int, payload: bytes, *, replies: list[bytes] | None = None,
 async def _active_calls(admin_port: int) -> int:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{admin_port}/calls") as resp:
-            return (await resp.json())["active"]
+            return int((await resp.json())["active"])
 
 
-def _records(path: Path) -> list[dict]:
+def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-async def run_fault_bench(*, fuzz: int = 200, calls: int = 100, seed: int = 3400, progress=print) -> dict:
+async def run_fault_bench(*, fuzz: int = 200, calls: int = 100, seed: int = 3400, progress: Progress = print) -> dict[str, Any]:
     rng = random.Random(seed)
-    report: dict = {"bench": "faults"}
+    report: dict[str, Any] = {"bench": "faults"}
     with tempfile.TemporaryDirectory(prefix="ivr-faults-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "a").mkdir()

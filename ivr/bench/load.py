@@ -17,15 +17,18 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..lab.ports import free_port
 from ..sim.runner import CallResult, summarise
 from ..sim.scenario import Scenario, load_scenarios
 from ..waiting import STARTUP, until
 from ..yamlsrc import load_yaml, to_plain
+from .progress import Progress
 
 __all__ = ["run_load_bench", "server_processes", "proc_cpu_seconds", "proc_peak_rss_mb"]
 
@@ -75,7 +78,7 @@ async def wait_port(port: int, timeout: float = STARTUP, proc: asyncio.subproces
 
 @asynccontextmanager
 async def server_processes(tmp: Path, *, env_extra: dict[str, str] | None = None, admin: bool = False,
-                           nofile: tuple[int, int] | None = None):
+                           nofile: tuple[int, int] | None = None) -> AsyncIterator[dict[str, Any]]:
     """Start ``ivr tracking-stub`` and ``ivr serve`` as processes; yields a dict of ports, pids, paths.
 
     ``nofile`` sets the server's open-files limit (soft, hard), as systemd would.
@@ -136,8 +139,8 @@ class Drive:
     peak: int = 0
 
 
-async def _drive(scenarios: list[Scenario], port: int, concurrency: int, progress, *, classic=None,
-                 classic_env=None, realtime: bool = False, ramp: float = 0.0) -> Drive:
+async def _drive(scenarios: list[Scenario], port: int, concurrency: int, progress: Progress, *, classic: list[str] | None = None,
+                 classic_env: dict[str, str] | None = None, realtime: bool = False, ramp: float = 0.0) -> Drive:
     """Place the calls, at most ``concurrency`` at once; with ``ramp``, the i-th call starts at
     ``i / len * ramp`` seconds (a busy hour's arrivals rather than one burst)."""
     from ..sim.peer import place_call
@@ -183,7 +186,7 @@ REALTIME_TURN_P95_MS = 20.0
 
 
 async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = None, classic_calls: int | None = None,
-                         seed: int = 3400, progress=print, realtime: bool = False, ramp: float | None = None) -> dict:
+                         seed: int = 3400, progress: Progress = print, realtime: bool = False, ramp: float | None = None) -> dict[str, Any]:
     """The load run. ``realtime``: prompts take their real length (so calls last what they last on
     a line, and ``concurrency`` calls are really in progress together), classic AGI is not run
     unless asked, and the summary says whether the turn p95 met :data:`REALTIME_TURN_P95_MS`."""
@@ -225,7 +228,7 @@ async def run_load_bench(calls: int, concurrency: int, *, mix: Path | None = Non
             fast["records_written"] = len(records)
 
             n_classic = min(calls, 100) if classic_calls is None else classic_calls
-            classic: dict = {"calls": 0}
+            classic: dict[str, Any] = {"calls": 0}
             if n_classic > 0:
                 progress(f"classic AGI: {n_classic} calls (one process each), {min(concurrency, 8)} at once")
                 env = {k: v for k, v in srv["env"].items() if k.startswith("IVR_")}

@@ -15,11 +15,14 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from ..sim.runner import percentile, run_scenarios
 from ..sim.scenario import Scenario
 from .load import server_processes
+from .progress import Progress
 
 __all__ = ["run_reload_bench", "alias_bomb", "large_flow"]
 
@@ -58,7 +61,7 @@ def _call(i: int) -> Scenario:
                                     "steps": [{"kind": "press", "digits": k} for k in keys]})
 
 
-async def _calls_during(srv: dict, action, seconds: float = 3.0) -> dict:
+async def _calls_during(srv: dict[str, Any], action: Callable[[], Awaitable[float]], seconds: float = 3.0) -> dict[str, Any]:
     """Calls back to back (8 at a time) for ``seconds``; ``action`` runs one second in."""
     port = srv["agi_port"]
     stop = time.monotonic() + seconds
@@ -83,8 +86,8 @@ async def _calls_during(srv: dict, action, seconds: float = 3.0) -> dict:
             "turn_p99_ms": round(percentile(turns, 99) * 1000, 1)}
 
 
-async def run_reload_bench(progress=print) -> dict:
-    report: dict = {"bench": "reload"}
+async def run_reload_bench(progress: Progress = print) -> dict[str, Any]:
+    report: dict[str, Any] = {"bench": "reload"}
     with tempfile.TemporaryDirectory(prefix="ivr-reload-") as tmp_name:
         tmp = Path(tmp_name)
         flows = tmp / "flows"
@@ -95,7 +98,7 @@ async def run_reload_bench(progress=print) -> dict:
             async def nothing() -> float:
                 return 0.0
 
-            def dropping(name: str, content: str):
+            def dropping(name: str, content: str) -> Callable[[], Awaitable[float]]:
                 async def action() -> float:
                     # Written from a thread: the simulated callers in this process must not wait on the disk.
                     await asyncio.to_thread((flows / name).write_text, content, encoding="utf-8")

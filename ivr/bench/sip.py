@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..lab.lab import Lab, LabOptions
 from ..lab.ports import free_port, free_udp_range
@@ -105,7 +106,7 @@ def scenario_xml(workdir: Path, user: str, password: str) -> Path:
     return path
 
 
-async def _sipp(lab: Lab, xml: Path, calls: int, concurrency: int, rate: float) -> dict:
+async def _sipp(lab: Lab, xml: Path, calls: int, concurrency: int, rate: float) -> dict[str, Any]:
     workdir = xml.parent
     callers = workdir / "callers.csv"
     callers.write_text("SEQUENTIAL\n" + "".join(f"06{70000000 + i:08d};{CALL_TIME}\n" for i in range(calls)))
@@ -143,7 +144,7 @@ def _screen_count(screen: str, label: str) -> int | None:
     return None
 
 
-def _records(path: Path) -> list[dict]:
+def _records(path: Path) -> list[dict[str, Any]]:
     """The call records written so far (a line being written is not one yet)."""
     if not path.exists():
         return []
@@ -161,7 +162,7 @@ def _cpu(pid: int | None) -> float:
         return 0.0
 
 
-async def bench_level(calls: int, concurrency: int, rate: float, progress: Callable[[str], None]) -> dict:
+async def bench_level(calls: int, concurrency: int, rate: float, progress: Callable[[str], None]) -> dict[str, Any]:
     """One concurrency level on a fresh lab."""
     lab = Lab(LabOptions(agi_tap=True))
     await asyncio.to_thread(lab.start)
@@ -202,7 +203,7 @@ async def bench_level(calls: int, concurrency: int, rate: float, progress: Calla
 
 
 async def run_sip_bench(levels: list[int], *, calls: int | None = None, rate: float = 5.0,
-                        progress: Callable[[str], None] = lambda m: None) -> dict:
+                        progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Each level of concurrency on a fresh lab; ``calls`` defaults to the level (every caller at once)."""
     if shutil.which("sipp") is None:
         raise RuntimeError("SIPp is not installed (Debian package sip-tester)")

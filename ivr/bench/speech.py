@@ -22,7 +22,9 @@ import resource
 import statistics
 import time
 import uuid as uuidlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from ..audio.vad import EndpointConfig, Endpointer
 from ..edges.audiosocket.protocol import FRAME_BYTES, KIND_AUDIO, KIND_UUID, encode_frame
@@ -30,6 +32,7 @@ from ..edges.audiosocket.server import AudioSocketServer
 from ..interfaces import SlotSpec
 from ..listening.vosk import SpeechModel
 from ..sim.runner import percentile
+from .progress import Progress
 
 __all__ = ["run_speech_bench", "UTTERANCES", "KO_DIGITS", "korean_clip"]
 
@@ -125,7 +128,7 @@ async def _recognise(server: AudioSocketServer, model: SpeechModel, slot: SlotSp
 
 
 async def run_speech_bench(model_path: str, streams: int, *, pace: float = 1.0, language: str = "fr",
-                           resample: str = "auto", progress=print) -> dict:
+                           resample: str = "auto", progress: Progress = print) -> dict[str, Any]:
     """Run ``streams`` concurrent streams; returns the summary."""
     import random
 
@@ -144,7 +147,7 @@ async def run_speech_bench(model_path: str, streams: int, *, pace: float = 1.0, 
     cpu0 = time.process_time()
     wall0 = time.monotonic()
     try:
-        jobs = []
+        jobs: list[Coroutine[Any, Any, StreamResult | None]] = []
         for i in range(streams):
             slot, speech, expected = clips[i % len(clips)]
             pcm = b"\0" * 8000 + speech + b"\0" * 32000  # 0.5 s before, 2 s after
@@ -193,7 +196,7 @@ def _edits(a: str, b: str) -> int:
     return row[-1]
 
 
-def compare_resampling(model_path: str, count: int = 24) -> dict:
+def compare_resampling(model_path: str, count: int = 24) -> dict[str, Any]:
     """8 kHz telephone audio into a 16 kHz model: Vosk's own resampler against soxr's, on the same clips
     (Korean digit strings through µ-law). Reported per path: decoding CPU per audio second; and how
     often both paths recognise the same words, and how far apart their digits are when they do not."""
@@ -208,7 +211,7 @@ def compare_resampling(model_path: str, count: int = 24) -> dict:
     model = SpeechModel(model_path)
     grammar = jsonlib.dumps([*KO_SLOT.phrases], ensure_ascii=False)
     vosk = model._vosk
-    out: dict = {"bench": "resample", "clips": count, "audio_seconds": round(sum(len(c) for c in clips) / 16000, 1)}
+    out: dict[str, Any] = {"bench": "resample", "clips": count, "audio_seconds": round(sum(len(c) for c in clips) / 16000, 1)}
     texts: dict[str, list[str]] = {}
     try:
         for path in ("vosk", "soxr"):
@@ -228,11 +231,13 @@ def compare_resampling(model_path: str, count: int = 24) -> dict:
             out[f"{path}_cpu_s_per_audio_s"] = round(cpu / out["audio_seconds"], 4)
     finally:
         model.close()
-    same = sum(a == b for a, b in zip(texts["vosk"], texts["soxr"], strict=True))
-    apart = [_edits(KO_SLOT.parse(a) or "", KO_SLOT.parse(b) or "") for a, b in zip(texts["vosk"], texts["soxr"], strict=True)]
+    parse = KO_SLOT.parse
+    assert parse is not None  # the Korean slot reads digits
+    same = sum(1 for a, b in zip(texts["vosk"], texts["soxr"], strict=True) if a == b)
+    apart = [_edits(parse(a) or "", parse(b) or "") for a, b in zip(texts["vosk"], texts["soxr"], strict=True)]
     out["same_words_pct"] = round(100 * same / count, 1)
     out["digits_apart_mean"] = round(statistics.fmean(apart), 2)
     out["vs_truth_digit_error_pct"] = {
-        path: round(100 * sum(_edits(KO_SLOT.parse(t) or "", n) for t, n in zip(texts[path], numbers, strict=True))
+        path: round(100 * sum(_edits(parse(t) or "", n) for t, n in zip(texts[path], numbers, strict=True))
                     / (10 * count), 1) for path in texts}
     return out

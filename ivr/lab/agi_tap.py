@@ -13,6 +13,7 @@ import json
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from ..waiting import DEADLINE
 
@@ -33,14 +34,14 @@ class AgiTap:
         #: Seconds from the end of an Asterisk reply to the IVR's next command (bounded).
         self.turns: deque[float] = deque(maxlen=max_turns)
         #: The last ``keep_sessions`` sessions, as capture events (bounded).
-        self.sessions: deque[list[dict]] = deque(maxlen=keep_sessions)
+        self.sessions: deque[list[dict[str, Any]]] = deque(maxlen=keep_sessions)
         self._server: asyncio.base_events.Server | None = None
-        self._relays: set[asyncio.Task] = set()
+        self._relays: set[asyncio.Task[Any]] = set()
 
     @property
     def port(self) -> int:
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = await asyncio.start_server(self._session, host, port)
@@ -63,12 +64,12 @@ class AgiTap:
             ast_writer.close()
             return
         started = time.monotonic()
-        events: list[dict] | None = [] if self.sessions.maxlen else None
+        events: list[dict[str, Any]] | None = [] if self.sessions.maxlen else None
         if events is not None:
             self.sessions.append(events)
-        last = {"dir": "", "t": 0.0}
+        last: dict[str, Any] = {"dir": "", "t": 0.0}
 
-        async def pump(reader, writer, direction: str) -> None:
+        async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str) -> None:
             try:
                 while data := await reader.read(_CHUNK):
                     now = time.monotonic()
@@ -92,13 +93,13 @@ class AgiTap:
             if task is not None:
                 self._relays.discard(task)
 
-    def write_capture(self, path: Path, session: list[dict]) -> None:
+    def write_capture(self, path: Path, session: list[dict[str, Any]]) -> None:
         """A kept session as a capture file (JSON lines)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in session), encoding="utf-8")
 
 
-def _keep(events: list[dict], t: float, direction: str, text: str) -> None:
+def _keep(events: list[dict[str, Any]], t: float, direction: str, text: str) -> None:
     """Add a chunk to a capture, joining a message TCP delivered in pieces (a line cut in two, or the
     environment block, which ends with an empty line) so each event is whole, as in the captures."""
     if events and events[-1]["dir"] == direction:
@@ -112,7 +113,7 @@ def _keep(events: list[dict], t: float, direction: str, text: str) -> None:
 class TapThread:
     """An :class:`AgiTap` on its own event loop in a daemon thread, for synchronous callers (the lab)."""
 
-    def __init__(self, target_host: str, target_port: int, **kw) -> None:
+    def __init__(self, target_host: str, target_port: int, **kw: Any) -> None:
         import threading
 
         self.tap = AgiTap(target_host, target_port, **kw)

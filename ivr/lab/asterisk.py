@@ -31,7 +31,7 @@ class AsteriskProcess:
         self.state_dir = state_dir
         self.log_path = state_dir / "log" / "messages"
         self.console_path = state_dir / "console.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = STARTUP) -> None:
         """Start in the foreground (no console) and wait until Asterisk says it is fully booted."""
@@ -51,7 +51,7 @@ class AsteriskProcess:
         self.stop()
         raise AsteriskFailed(f"Asterisk did not finish booting in {timeout:g} s:\n{self.tail()}")
 
-    def cli(self, command: str, *, timeout: float = DEADLINE, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, command: str, *, timeout: float = DEADLINE, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one CLI command through the control socket (``asterisk -rx``)."""
         done = subprocess.run([str(self.binary), "-C", str(self.conf), "-rx", command], capture_output=True,
                               text=True, timeout=timeout)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..waiting import DEADLINE, ConditionTimeout, wait_until
 from .agi_tap import TapThread
@@ -109,7 +110,7 @@ class Lab:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def asterisk_env(self) -> dict[str, str]:
@@ -198,19 +199,20 @@ class Lab:
     def admin_url_2(self) -> str:
         return f"http://{self.host}:{self.admin_port_2}"
 
-    def admin_get(self, path: str, timeout: float = DEADLINE, node: int = 1) -> dict:
+    def admin_get(self, path: str, timeout: float = DEADLINE, node: int = 1) -> dict[str, Any]:
         """A JSON page of a node's admin API (``node=2``: the second node)."""
         try:
-            return json.loads(self._admin(path, timeout, node))
+            page: dict[str, Any] = json.loads(self._admin(path, timeout, node))
         except urllib.error.HTTPError as exc:  # /readyz answers 503 with a JSON body
-            return json.loads(exc.read() or b"{}")
+            page = json.loads(exc.read() or b"{}")
+        return page
 
     def _admin(self, path: str, timeout: float, node: int = 1) -> bytes:
         base = self.admin_url if node == 1 else self.admin_url_2
         request = urllib.request.Request(f"{base}{path}",
                                          headers={"Authorization": f"Bearer {self.secrets.admin_token}"})
         with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.read()
+            return bytes(resp.read())
 
     def expected_wait(self, queue: str) -> float | None:
         """The IVR's current idea of a queue's expected wait, in seconds (from its /metrics)."""
@@ -244,10 +246,10 @@ class Lab:
         except ConditionTimeout as exc:
             raise ServiceFailed(str(exc)) from None
 
-    def record(self, sip_call_id: str, timeout: float = DEADLINE) -> dict | None:
+    def record(self, sip_call_id: str, timeout: float = DEADLINE) -> dict[str, Any] | None:
         """The IVR's call record for the call with this SIP Call-ID (it is written as the call ends);
         None if there is none after ``timeout`` seconds."""
-        def found() -> dict | None:
+        def found() -> dict[str, Any] | None:
             calls = self.admin_get(f"/calls/recent?limit=200&sip_call_id={urllib.parse.quote(sip_call_id)}")
             return calls["calls"][-1] if calls.get("calls") else None
 

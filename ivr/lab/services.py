@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ..waiting import DEADLINE, STARTUP
 
@@ -48,10 +49,10 @@ class Service:
         self.log = log
         self.ready_url = ready_url
         self.cwd = cwd
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def ivr(cls, subcommand: list[str], **kw) -> "Service":
+    def ivr(cls, subcommand: list[str], **kw: Any) -> "Service":
         """``python -m ivr <subcommand>`` with the running interpreter."""
         return cls(kw.pop("name", subcommand[0]), [sys.executable, "-m", "ivr", *subcommand], **kw)
 

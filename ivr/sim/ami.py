@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..edges.ami.protocol import EOL, AmiProtocolError, Message, MessageReader, encode_message
 
@@ -44,7 +45,7 @@ class SimAmi:
     auth_delay: float = 1.0
     host: str = "127.0.0.1"
     port: int = 0
-    originates: list[dict] = field(default_factory=list)
+    originates: list[dict[str, Any]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     logins: int = 0
 
@@ -59,7 +60,7 @@ class SimAmi:
     @property
     def bound_port(self) -> int:
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._on_conn, self.host, self.port)
@@ -151,13 +152,13 @@ class SimAmi:
         elif lname == "queuestatus":
             writer.write(self._queue_status(aid, action.get("Queue")))
         elif lname == "originate":
-            fields = {k.lower(): v for k, v in reversed(action.fields)}
+            fields: dict[str, Any] = {k.lower(): v for k, v in reversed(action.fields)}
             fields["variable"] = action.all("Variable")
             self.originates.append(fields)
             writer.write(encode_message([("Response", "Success"), *base, ("Message", "Originate successfully queued")]))
             if self.originate_result != "ignore":
                 asyncio.get_running_loop().call_later(
-                    self.originate_delay, lambda a=fields, w=writer: asyncio.ensure_future(self._originate_done(a, w)))
+                    self.originate_delay, self._originate_later, fields, writer)
         elif lname == "queueadd":
             writer.write(encode_message([("Response", "Success"), *base, ("Message", "Added interface to queue")]))
         elif lname == "logoff":
@@ -212,7 +213,10 @@ class SimAmi:
                          ("ListItems", count)])
         return out
 
-    async def _originate_done(self, action: dict, writer: asyncio.StreamWriter) -> None:
+    def _originate_later(self, action: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        asyncio.ensure_future(self._originate_done(action, writer))
+
+    async def _originate_done(self, action: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         ok = self.originate_result == "success"
         fields = [("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", action.get("actionid", "")),
                   ("Response", "Success" if ok else "Failure"), ("Channel", action.get("channel", "")),

@@ -177,9 +177,10 @@ class SimChannel:
 
     def _skip_waits(self) -> None:
         while self.steps and isinstance(self.steps[0], Wait):
-            step = self.steps.popleft()
-            self.clock += step.seconds
-            self.note("caller", f"waits {step.seconds:g} s")
+            wait = self.steps.popleft()
+            assert isinstance(wait, Wait)
+            self.clock += wait.seconds
+            self.note("caller", f"waits {wait.seconds:g} s")
 
     def peek(self) -> Step | None:
         self._skip_waits()

@@ -11,9 +11,10 @@ import asyncio
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .channel import Event, SimChannel, build_env_block
+from .channel import Event, Reply, SimChannel, build_env_block
 from .gate import PromptGate
 from .scenario import Scenario
 
@@ -58,7 +59,7 @@ async def place_call(
     *,
     idle_timeout: float = 30.0,
     max_commands: int = 2000,
-    audiosocket=None,
+    audiosocket: Callable[[SimChannel, str], Reply] | None = None,
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
     realtime: bool = False,
@@ -99,6 +100,7 @@ async def place_call(
             proc = await asyncio.create_subprocess_exec(
                 *classic, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 env={**os.environ, **(classic_env or {})})
+            assert proc.stdout is not None and proc.stdin is not None  # both piped above
             reader, writer = proc.stdout, proc.stdin
         else:
             reader, writer = await asyncio.open_connection(host, port)

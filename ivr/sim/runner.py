@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..calls.record import MemoryRecordStore
 from ..waiting import DEADLINE, ConditionTimeout, until
+from .channel import Reply, SimChannel
 from .gate import PromptGate
 from .peer import CallTrace, place_call
 from .scenario import Scenario
@@ -115,8 +118,8 @@ async def run_scenarios(
     *,
     concurrency: int = 1,
     repeat: int = 1,
-    records=None,
-    audiosocket=None,
+    records: MemoryRecordStore | None = None,
+    audiosocket: Callable[[SimChannel, str], Reply] | None = None,
     speed: float = 1.0,
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
@@ -148,7 +151,7 @@ async def run_scenarios(
     return list(await asyncio.gather(*jobs))
 
 
-async def _find_record(records, uniqueid: str, wait: float = DEADLINE) -> dict[str, Any] | None:
+async def _find_record(records: MemoryRecordStore, uniqueid: str, wait: float = DEADLINE) -> dict[str, Any] | None:
     """The embedded server writes the record just after closing the socket: wait for it (every call
     that sent its environment block gets one; the deadline only counts for a server that broke that)."""
     def found() -> dict[str, Any] | None:

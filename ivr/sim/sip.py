@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def mulaw_encode(pcm: bytes) -> bytes:
     exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    return bytes((~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes())
 
 
 def mulaw_decode(data: bytes) -> bytes:
@@ -66,7 +67,9 @@ def mulaw_decode(data: bytes) -> bytes:
 def digest_response(*, user: str, password: str, realm: str, nonce: str, method: str, uri: str,
                     qop: str | None = None, nc: str = "00000001", cnonce: str = "") -> str:
     """RFC 2617 digest (MD5), as SIP servers such as Asterisk's PJSIP check it."""
-    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731 - the digest is MD5 by definition
+    def md5(text: str) -> str:  # the digest is MD5 by definition
+        return hashlib.md5(text.encode()).hexdigest()
+
     ha1 = md5(f"{user}:{realm}:{password}")
     ha2 = md5(f"{method}:{uri}")
     if qop:
@@ -74,7 +77,7 @@ def digest_response(*, user: str, password: str, realm: str, nonce: str, method:
     return md5(f"{ha1}:{nonce}:{ha2}")
 
 
-def check_against_record(scenario: Scenario, record: dict | None) -> list[str]:
+def check_against_record(scenario: Scenario, record: dict[str, Any] | None) -> list[str]:
     """What the IVR recorded for the call, against the scenario's expectations.
 
     A SIP phone sees neither prompts nor channel variables: the outcome, queue
@@ -116,7 +119,7 @@ class SipCallResult:
     def heard_ratio(self) -> float:
         return self.heard_seconds / self.ivr_seconds if self.ivr_seconds > 0 else 0.0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "answered": self.answered, "steps_done": self.steps_done,
                 "ended_by": self.ended_by, "heard_seconds": round(self.heard_seconds, 1),
                 "ivr_seconds": round(self.ivr_seconds, 1), "heard_ratio": round(self.heard_ratio, 2),
@@ -127,13 +130,14 @@ class SipCallResult:
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         # Bounded: datagrams arriving faster than they are read are dropped, as UDP allows.
-        self.queue: asyncio.Queue[tuple[bytes, tuple]] = asyncio.Queue(maxsize=2000)
+        self.queue: asyncio.Queue[tuple[bytes, tuple[Any, ...]]] = asyncio.Queue(maxsize=2000)
         self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A datagram endpoint's transport (Python 3.11's selector transport does not inherit the class).
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait((data, addr))
 
@@ -188,7 +192,7 @@ class SipCaller:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.connect(self.proxy)
-                return s.getsockname()[0]
+                return str(s.getsockname()[0])
             except OSError:
                 return "127.0.0.1"
 
@@ -200,7 +204,7 @@ class SipCaller:
         started = time.monotonic()
         sip_t, sip = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, self.local_sip_port))
         rtp_t, rtp = await loop.create_datagram_endpoint(_Udp, local_addr=(self.local_ip, 0))
-        dialog: dict | None = None
+        dialog: dict[str, Any] | None = None
         try:
             sim_now = scenario.call.at.isoformat() if scenario.call.at else ""
             dialog = self._new_dialog(sip)
@@ -228,7 +232,7 @@ class SipCaller:
             result.seconds = time.monotonic() - started
         return result
 
-    async def _converse(self, scenario: Scenario, sip: _Udp, dialog: dict, media: "_Media",
+    async def _converse(self, scenario: Scenario, sip: _Udp, dialog: dict[str, Any], media: "_Media",
                         result: SipCallResult, leave: asyncio.Event | None = None) -> None:
         """Play the steps as a caller would: each answers the IVR's next prompt once it is over.
 
@@ -302,7 +306,7 @@ class SipCaller:
 
     # -- SIP ---------------------------------------------------------------------
 
-    def _request(self, method: str, uri: str, dialog: dict, cseq: int, *, body: str = "", extra: str = "",
+    def _request(self, method: str, uri: str, dialog: dict[str, Any], cseq: int, *, body: str = "", extra: str = "",
                  to_tag: str = "") -> bytes:
         branch = f"z9hG4bK{uuid.uuid4().hex[:16]}"
         to = f"<sip:{self.number}@{self.proxy[0]}>" + (f";tag={to_tag}" if to_tag else "")
@@ -331,13 +335,13 @@ class SipCaller:
             "t=0 0", f"m=audio {rtp_port} RTP/AVP {PT_PCMU} {PT_EVENT}", f"a=rtpmap:{PT_PCMU} PCMU/8000",
             f"a=rtpmap:{PT_EVENT} telephone-event/8000", f"a=fmtp:{PT_EVENT} 0-16", "a=ptime:20", "a=sendrecv", ""])
 
-    def _new_dialog(self, sip: _Udp) -> dict:
+    def _new_dialog(self, sip: _Udp) -> dict[str, Any]:
         assert sip.transport is not None
         return {"call_id": f"{uuid.uuid4().hex}@{self.local_ip}", "tag": uuid.uuid4().hex[:10],
                 "sip_port": sip.transport.get_extra_info("sockname")[1], "cseq": 1, "bye": asyncio.Event(),
                 "server": None}
 
-    async def _invite(self, sip: _Udp, dialog: dict, rtp_port: int, sim_now: str = "", *, caller: str = "") -> bool:
+    async def _invite(self, sip: _Udp, dialog: dict[str, Any], rtp_port: int, sim_now: str = "", *, caller: str = "") -> bool:
         """INVITE (answering one digest challenge); True once answered and acknowledged."""
         assert sip.transport is not None
         number = self.test_number if sim_now and self.test_number else self.number
@@ -360,7 +364,8 @@ class SipCaller:
                 code = int(m.group(1))
                 if code < 200:
                     continue
-                to_tag = (re.search(r"tag=([^;>\s]+)", headers.get("to", "")) or [None, ""])[1]
+                tag = re.search(r"tag=([^;>\s]+)", headers.get("to", ""))
+                to_tag = tag.group(1) if tag else ""
                 if code in (401, 407):
                     self._ack(sip, dialog, to_tag, uri)
                     challenge = headers.get("www-authenticate") or headers.get("proxy-authenticate", "")
@@ -391,11 +396,11 @@ class SipCaller:
                 return False
         return False
 
-    def _ack(self, sip: _Udp, dialog: dict, to_tag: str, uri: str) -> None:
+    def _ack(self, sip: _Udp, dialog: dict[str, Any], to_tag: str, uri: str) -> None:
         assert sip.transport is not None
         sip.transport.sendto(self._request("ACK", uri, dialog, dialog["cseq"], to_tag=to_tag), self.proxy)
 
-    async def _serve_dialog(self, sip: _Udp, dialog: dict) -> None:
+    async def _serve_dialog(self, sip: _Udp, dialog: dict[str, Any]) -> None:
         """Answer in-dialog requests: BYE ends the call; anything else gets 200 OK."""
         assert sip.transport is not None
         while not dialog["bye"].is_set():
@@ -416,7 +421,7 @@ class SipCaller:
                 dialog["bye_at"] = time.monotonic()
                 dialog["bye"].set()
 
-    async def _bye(self, sip: _Udp, dialog: dict) -> None:
+    async def _bye(self, sip: _Udp, dialog: dict[str, Any]) -> None:
         assert sip.transport is not None
         if dialog["bye"].is_set():
             return
@@ -429,7 +434,7 @@ class SipCaller:
 class _Media:
     """RTP both ways: 20 ms µ-law frames out (silence unless speaking), energy of what comes in."""
 
-    def __init__(self, rtp: _Udp, transport, remote: tuple[str, int]) -> None:
+    def __init__(self, rtp: _Udp, transport: asyncio.DatagramTransport, remote: tuple[str, int]) -> None:
         self.rtp = rtp
         self.transport = transport
         self.remote = remote
@@ -440,7 +445,7 @@ class _Media:
         self.last_loud = time.monotonic()
         #: When each loud 20 ms frame arrived (bounded: two hours of audio).
         self.loud_at: deque[float] = deque(maxlen=360_000)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
 
     def start(self) -> None:
@@ -531,11 +536,11 @@ class _Media:
 
 
 #: ``lookup(sip_call_id, wait_seconds)`` → the IVR's call record, or None.
-RecordLookup = Callable[[str, float], Awaitable["dict | None"]]
+RecordLookup = Callable[[str, float], Awaitable["dict[str, Any] | None"]]
 
 
 async def run_sip_scenarios(caller: SipCaller, scenarios: list[Scenario], *, concurrency: int = 1,
-                            record: RecordLookup | None = None) -> list[tuple[SipCallResult, dict | None, list[str]]]:
+                            record: RecordLookup | None = None) -> list[tuple[SipCallResult, dict[str, Any] | None, list[str]]]:
     """Place every scenario's call (at most ``concurrency`` at once) and check it.
 
     ``record`` finds the IVR's call record by SIP Call-ID; each result comes with
@@ -544,7 +549,7 @@ async def run_sip_scenarios(caller: SipCaller, scenarios: list[Scenario], *, con
     """
     sem = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(sc: Scenario):
+    async def one(sc: Scenario) -> tuple[SipCallResult, dict[str, Any] | None, list[str]]:
         async with sem:
             result = await caller.call(sc)
         rec = await record(result.call_id, DEADLINE) if record is not None and result.answered else None
@@ -565,12 +570,12 @@ class AdminRecords:
         self.url = admin_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def __call__(self, sip_call_id: str, wait: float = DEADLINE) -> dict | None:
+    async def __call__(self, sip_call_id: str, wait: float = DEADLINE) -> dict[str, Any] | None:
         import aiohttp
 
         async with aiohttp.ClientSession(headers=self.headers) as http:
 
-            async def found() -> dict | None:
+            async def found() -> dict[str, Any] | None:
                 async with http.get(f"{self.url}/calls/recent",
                                     params={"limit": "200", "sip_call_id": sip_call_id}) as resp:
                     calls = (await resp.json()).get("calls", []) if resp.status == 200 else []

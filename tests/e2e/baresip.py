@@ -151,6 +151,23 @@ class Baresip:
         data = raw[at + 8 if at >= 0 else 44:]
         return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32)
 
+    def wait_heard_whole(self, timeout: float = DEADLINE) -> Path:
+        """Until the last call's dump is a whole WAV: baresip writes its header when the call's audio
+        stops, a moment after it logs the call closed (a phone stopped before that leaves a header
+        without its data chunk)."""
+        def whole() -> Path | None:
+            path = self.heard_wav()
+            if path is None:
+                return None
+            try:
+                with wave.open(str(path), "rb") as w:
+                    w.getnframes()
+            except (wave.Error, EOFError, OSError):
+                return None
+            return path
+
+        return wait_until(whole, f"baresip {self.user}: the audio it heard written whole", timeout=timeout)
+
     def heard_so_far(self) -> int:
         """Samples received so far in the current call (a mark for :meth:`wait_prompt_over`)."""
         return len(self._heard_pcm())

@@ -47,6 +47,7 @@ def keypad_self_served(phone: Baresip, uri: str) -> str:
         phone.press(keys)
         mark = phone.heard_so_far()
     phone.wait_log(r"(?i)(call closed|session closed|terminated)")
+    phone.wait_heard_whole()
     return phone.call_id()
 
 

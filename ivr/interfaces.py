@@ -34,24 +34,28 @@ class Played(Protocol):
     """What playing a prompt gave: the key that stopped it, if any."""
 
     @property
-    def digit(self) -> str | None: ...
+    def digit(self) -> str | None:
+        """The key that stopped the prompt, or None if it played to the end."""
 
 
 class Entered(Protocol):
     """Keys typed after a prompt, and whether entry ended on the timeout."""
 
     @property
-    def digits(self) -> str: ...
+    def digits(self) -> str:
+        """The keys typed, without the terminator."""
 
     @property
-    def timed_out(self) -> bool: ...
+    def timed_out(self) -> bool:
+        """Whether entry ended because the caller stopped typing (not on ``#`` or the last key)."""
 
 
 class Recorded(Protocol):
     """A recording, stopped by a key or by silence."""
 
     @property
-    def digit(self) -> str | None: ...
+    def digit(self) -> str | None:
+        """The key that stopped the recording, or None if silence or the time limit did."""
 
 
 class CallerChannel(Protocol):
@@ -64,30 +68,40 @@ class CallerChannel(Protocol):
     reply_timeout: float
 
     @property
-    def hung_up(self) -> bool: ...
+    def hung_up(self) -> bool:
+        """Whether the caller has hung up."""
 
     async def wait_hangup(self) -> None:
         """Return when the caller hangs up (to race long work against it)."""
 
-    async def answer(self) -> None: ...
+    async def answer(self) -> None:
+        """Answer the call."""
 
     async def stream_file(self, path: str, escape_digits: str = "", *,
-                          max_seconds: float | None = None) -> Played: ...
+                          max_seconds: float | None = None) -> Played:
+        """Play ``path``; a key in ``escape_digits`` stops it (and is returned)."""
 
-    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Entered: ...
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Entered:
+        """Play ``prompt``, then take up to ``max_digits`` keys."""
 
-    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """Wait up to ``timeout_ms`` for one key; None when none came."""
 
-    async def exec(self, app: str, *args: str, timeout: float | None = None) -> int: ...
+    async def exec(self, app: str, *args: str, timeout: float | None = None) -> int:
+        """Run a dialplan application (``EXEC``); its return value."""
 
     async def record_file(self, path: str, fmt: str = "wav", escape_digits: str = "#", timeout_ms: int = 10000,
-                          *, beep: bool = False, silence_s: int | None = None) -> Recorded: ...
+                          *, beep: bool = False, silence_s: int | None = None) -> Recorded:
+        """Record the caller to ``path`` until a key, silence or ``timeout_ms``."""
 
-    async def set_variable(self, name: str, value: str) -> None: ...
+    async def set_variable(self, name: str, value: str) -> None:
+        """Set a channel variable (the dialplan reads it after the IVR)."""
 
-    async def verbose(self, message: str, level: int = 1) -> None: ...
+    async def verbose(self, message: str, level: int = 1) -> None:
+        """Write a line to Asterisk's log."""
 
-    async def hangup(self) -> None: ...
+    async def hangup(self) -> None:
+        """Hang the call up."""
 
 
 # -- prompts --------------------------------------------------------------------------------------
@@ -137,6 +151,8 @@ class SlotSpec:
 
 @dataclass(frozen=True)
 class Question:
+    """A question as the listeners ask it: the prompts, what the keypad and speech may answer, and the timings."""
+
     prompts: list[str]  # playback paths, played in order
     max_digits: int = 1
     timeout: float = 6.0
@@ -153,6 +169,8 @@ class Question:
 
 @dataclass
 class Answer:
+    """What the caller answered: keys, speech (its text, value and confidence), or nothing."""
+
     mode: Literal["dtmf", "speech", "none"]
     digits: str = ""
     text: str = ""
@@ -165,6 +183,7 @@ class Answer:
 
     @property
     def empty(self) -> bool:
+        """Whether the caller gave no answer at all."""
         return self.mode == "none"
 
 
@@ -185,15 +204,20 @@ class Listener(Protocol):
 
 @dataclass
 class LookupResult:
+    """What a lookup service answered: a status the flow branches on, and the fields it found."""
+
     status: str  # one of the service's statuses, e.g. found / not_found / invalid
     data: dict[str, Any] = field(default_factory=dict)
 
 
 class LookupService(Protocol):
+    """A service a ``lookup`` node asks (the file tracking service)."""
+
     #: Every status :meth:`lookup` can return (flows branch on them; the checker verifies them).
     statuses: set[str]
 
-    async def lookup(self, **args: str) -> LookupResult: ...
+    async def lookup(self, **args: str) -> LookupResult:
+        """Look the arguments up; a status from :attr:`statuses` (an outage raises)."""
 
 
 # -- routing --------------------------------------------------------------------------------------
@@ -217,10 +241,12 @@ class CallView(Protocol):
     """What routing may read of a call in progress."""
 
     @property
-    def call_id(self) -> str: ...
+    def call_id(self) -> str:
+        """The call's id (as in its record and logs)."""
 
     @property
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The line's local time at the call."""
 
     @property
     def variables(self) -> MutableMapping[str, Any]:
@@ -233,15 +259,20 @@ class CallView(Protocol):
         ...
 
     @property
-    def caller_number(self) -> str: ...
+    def caller_number(self) -> str:
+        """The caller's number (empty when withheld)."""
 
 
 class Router(Protocol):
+    """Where a route node sends a caller (the routing rules implement it)."""
+
     async def decide(self, call: CallView, requested: str, reason: str) -> Decision:
         """Where a route node sends the caller; ``requested`` is the node's queue (maybe ``auto``)."""
 
 
 class CallbackBook(Protocol):
+    """Where a caller who chose to be called back is kept (the store implements it)."""
+
     async def schedule(self, number: str, decision: Decision, context: dict[str, str]) -> int:
         """Keep a callback to ``number`` (persisted) and return its id; ``context`` goes to the agent."""
 
@@ -298,4 +329,5 @@ class LineState:
     rejected: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """The state as JSON (``/readyz``, the console)."""
         return {"serving": self.serving.value, "version": self.version, "rejected": list(self.rejected)}

@@ -29,7 +29,7 @@ STATIC_FILES = {"console.css": (_STATIC / "console.css", "text/css"),
 
 
 class AdminConfigError(RuntimeError):
-    pass
+    """The console cannot start as configured (e.g. no token on a non-loopback address)."""
 
 
 def _wants_html(request: web.Request) -> bool:
@@ -64,10 +64,12 @@ class AdminServer:
 
     @property
     def bound_port(self) -> int:
+        """The port the console listens on (the one the system chose when asked for 0)."""
         assert self._listener is not None
         return int(self._listener.sockets[0].getsockname()[1])
 
     def app(self) -> web.Application:
+        """The aiohttp application: every route, behind the security middleware."""
         app = web.Application(middlewares=[security_middleware(self.token, self.hosts, self._request_started)],
                               client_max_size=64 * 1024)
         app.on_response_prepare.append(add_security_headers)
@@ -92,6 +94,7 @@ class AdminServer:
             self.guard.mark_started(transport)
 
     async def start(self) -> None:
+        """Listen on the configured address."""
         # Idle keep-alive connections close after 5 s; header lines and fields are bounded.
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1, keepalive_timeout=5,
                                      max_line_size=8190, max_field_size=8190)
@@ -102,6 +105,7 @@ class AdminServer:
         self._listener = await asyncio.get_running_loop().create_server(self.guard, self.host, self.port, backlog=128)
 
     async def stop(self) -> None:
+        """Stop listening and close the open connections."""
         if self._listener is not None:
             self._listener.close()
         if self._runner is not None:
@@ -110,6 +114,7 @@ class AdminServer:
     # -- endpoints ------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """``GET /healthz``: alive and taking calls."""
         # Alive and taking calls (the FastAGI port listens): what a container healthcheck asks, without
         # opening a FastAGI connection it would leave half-written.
         if not self.status.listening():
@@ -117,16 +122,19 @@ class AdminServer:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
+        """``GET /readyz``: whether every part the line needs is there (503 when not)."""
         ready, checks = await self.status.readiness()
         # "degraded": the IVR takes and routes calls, but a part is away (said in checks.degraded).
         status = "degraded" if ready and checks.get("degraded") else ("ready" if ready else "not ready")
         return web.json_response({"ready": ready, "status": status, "checks": checks}, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        """``GET /metrics``: Prometheus's text format."""
         return web.Response(body=self.status.metrics(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type": "text/plain; version=0.0.4"})
 
     async def overview(self, request: web.Request) -> web.Response:
+        """``GET /``: the overview (HTML for a browser, JSON otherwise)."""
         ready, checks = await self.status.readiness()
         if not _wants_html(request):
             return web.json_response({"ready": ready, "pages": ["/calls", "/kpis", "/flows", "/queues", "/metrics"]})
@@ -135,6 +143,7 @@ class AdminServer:
                                          brand=self.brand))
 
     async def static(self, request: web.Request) -> web.Response:
+        """``GET /static/{name}``: one of the console's own files."""
         name = request.match_info["name"]
         if name not in STATIC_FILES:  # a fixed list: no path from the request reaches the file system
             return web.json_response({"error": "not found"}, status=404)
@@ -142,12 +151,14 @@ class AdminServer:
         return web.Response(body=path.read_bytes(), content_type=ctype, charset="utf-8")
 
     async def calls(self, request: web.Request) -> web.Response:
+        """``GET /calls``: the calls in progress and the recent ones."""
         live = self.status.live_calls()
         if _wants_html(request):
             return _html(pages.calls_page(live=live, recent=self.status.recent_records(), kpis=self.status.kpis(), brand=self.brand))
         return web.json_response({"active": len(live), "calls": live})
 
     async def call(self, request: web.Request) -> web.Response:
+        """``GET /calls/{call_id}``: one call's record."""
         call_id = request.match_info["call_id"]
         record = self.status.call_record(call_id) if len(call_id) <= 64 else None
         if record is None:
@@ -160,6 +171,7 @@ class AdminServer:
         return web.json_response(record)
 
     async def recent(self, request: web.Request) -> web.Response:
+        """``GET /calls/recent``: the last records, ``limit`` at most 200."""
         try:
             limit = min(max(int(request.query.get("limit", "50")), 1), 200)
         except ValueError:
@@ -171,15 +183,18 @@ class AdminServer:
         return web.json_response({"calls": records[-limit:]})
 
     async def queues(self, request: web.Request) -> web.Response:
+        """``GET /queues``: the queues as Asterisk reports them."""
         return web.json_response(self.status.queues())
 
     async def flows(self, request: web.Request) -> web.Response:
+        """``GET /flows``: the loaded flows, their versions and the serving state."""
         data = self.status.flows()
         if _wants_html(request):
             return _html(pages.flows_page(data, self.status.kpis(), self.brand))
         return web.json_response(data)
 
     async def flow(self, request: web.Request) -> web.Response:
+        """``GET /flows/{name}``: one flow and its drawing."""
         data = self.status.flows()
         flow = next((f for f in data["flows"] if f["name"] == request.match_info["name"]), None)
         if flow is None:
@@ -191,6 +206,7 @@ class AdminServer:
         return web.json_response(flow)
 
     async def flow_graph(self, request: web.Request) -> web.Response:
+        """``GET /flows/{name}/graph``: the flow drawn as SVG, Mermaid or DOT."""
         fmt = request.query.get("format", "svg")
         types = {"mermaid": "text/plain", "dot": "text/plain", "svg": "image/svg+xml"}
         if fmt not in types:
@@ -201,12 +217,14 @@ class AdminServer:
         return web.Response(text=text, content_type=types[fmt])
 
     async def reload(self, request: web.Request) -> web.Response:
+        """``POST /flows/reload``: check and apply the flow files (a broken file changes nothing)."""
         report = await self.status.reload_flows()
         if _wants_html(request):  # the console's button: back to the page, which shows the outcome
             raise web.HTTPSeeOther("/flows")
         return web.json_response(report, status=200 if report["ok"] else 422)
 
     async def kpis(self, request: web.Request) -> web.Response:
+        """``GET /kpis``: the line's indicators, by window."""
         summary = self.status.kpis()
         if _wants_html(request):
             window = request.query.get("window", "today")

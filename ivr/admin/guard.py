@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
+from typing_extensions import override
 
 __all__ = ["ConnectionGuard", "security_middleware", "add_security_headers", "allowed_hosts", "SECURITY_HEADERS",
            "loopback_host"]
@@ -43,6 +44,7 @@ _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
 def loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
         return True
     try:
@@ -117,6 +119,7 @@ def security_middleware(token: str, hosts: set[str] | None,
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Add the console's security headers to every response that does not set its own."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
 
@@ -135,16 +138,19 @@ class ConnectionGuard:
         self.started: set[Any] = set()
 
     def __call__(self) -> asyncio.Protocol:
+        """A protocol for one more connection (a refusing one past the cap)."""
         if self.open >= self.max_connections:
             self.refused += 1
             return _Refused()
         return _Guarded(self, self.inner())
 
     def mark_started(self, transport: Any) -> None:
+        """Note that a connection has sent its first request (it is no longer idle)."""
         self.started.add(transport)
 
 
 class _Refused(asyncio.Protocol):
+    @override
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.abort()  # type: ignore[attr-defined]
 
@@ -158,6 +164,7 @@ class _Guarded(asyncio.Protocol):
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
 
+    @override
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.guard.open += 1
         self.transport = transport
@@ -168,18 +175,23 @@ class _Guarded(asyncio.Protocol):
         if self.transport is not None and self.transport not in self.guard.started:
             self.transport.abort()
 
+    @override
     def data_received(self, data: bytes) -> None:
         self.inner.data_received(data)
 
+    @override
     def eof_received(self) -> bool | None:
         return self.inner.eof_received()
 
+    @override
     def pause_writing(self) -> None:
         self.inner.pause_writing()
 
+    @override
     def resume_writing(self) -> None:
         self.inner.resume_writing()
 
+    @override
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.open -= 1
         if self.timer is not None:

@@ -87,6 +87,7 @@ class Tally:
     funnel: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, record: CallRecord) -> None:
+        """Count one ended call."""
         outcome = record.outcome
         self.calls += 1
         self.outcomes[outcome] += 1
@@ -131,6 +132,7 @@ class Tally:
         return counts
 
     def merge(self, other: "Tally") -> None:
+        """Add another tally's counts to this one (a longer window from shorter ones)."""
         for name in ("calls", "closed", "short_abandons", "self_served", "routed", "callbacks", "errors",
                      "abandons", "speech_turns", "speech_understood", "answers_speech", "answers_keypad", "ivr_ms"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -142,9 +144,11 @@ class Tally:
 
     @property
     def offered(self) -> int:
+        """Calls that reached the menu: all but those while closed and the short abandons."""
         return self.calls - self.closed - self.short_abandons
 
     def summary(self) -> dict[str, Any]:
+        """The indicators as the console and ``/kpis`` show them."""
         offered = self.offered
 
         def share(part: int, whole: int) -> float | None:
@@ -208,6 +212,7 @@ class Kpis:
         return True
 
     def close(self) -> None:
+        """Nothing to release (a record store's method)."""
         pass
 
     # -- what the console reads ------------------------------------------------------------------
@@ -218,6 +223,7 @@ class Kpis:
         return list(self._records.values())
 
     def record(self, call_id: str) -> dict[str, Any] | None:
+        """A recent call's record, or None once it has left the window."""
         return self._records.get(call_id)
 
     def window(self, name: str) -> Tally:

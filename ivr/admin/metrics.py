@@ -90,6 +90,7 @@ class Metrics:
         self.flow_reloads = Counter("ivr_flow_reloads_total", "Flow reloads, by result", ["result"], registry=r)
 
     def call_ended(self, record: CallRecord, agi_latencies: list[float]) -> None:
+        """Count an ended call in the Prometheus metrics."""
         self.calls.labels(record.outcome).inc()
         if offered(record):
             self.offered.inc()
@@ -133,4 +134,5 @@ class Metrics:
         self.registry.register(_Counts())
 
     def render(self) -> bytes:
+        """The metrics in Prometheus's text format."""
         return generate_latest(self.registry)

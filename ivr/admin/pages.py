@@ -187,6 +187,7 @@ def queues_table(queues: Mapping[str, Any]) -> str:
 
 def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues: Mapping[str, Any],
                   live: Sequence[Mapping[str, Any]], flows: Mapping[str, Any], ready: bool, brand: str = BRAND) -> str:
+    """The console's home page: the line's state, the indicators, the queues, the calls in progress."""
     state = "en service" if ready else "hors service"
     parts = [f"<p class='state {'ok' if ready else 'down'}'>{e(brand)} {state} · parcours "
              f"{e(', '.join(f['name'] + ' ' + f['version'] for f in flows['flows']) or 'aucun')}</p>",
@@ -200,6 +201,7 @@ def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues:
 
 def calls_page(*, live: Sequence[Mapping[str, Any]], recent: Sequence[Mapping[str, Any]],
                kpis: Mapping[str, Any], brand: str = BRAND) -> str:
+    """The calls page: those in progress, then the recent ones."""
     rows = [[e(r.get("ended_at", "")[11:19]), markup(f"<a href='/calls/{quote(r['call_id'])}'>{e(r['call_id'])}</a>"),
              e(_outcome(r.get("outcome", ""))), e(r.get("reason") or "—"), e(_duration(r.get("duration_ms"))),
              e((r.get("path") or ["—"])[-1])]
@@ -242,6 +244,7 @@ def _timeline(record: Mapping[str, Any]) -> list[tuple[int | None, str, str]]:
 
 
 def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
+    """One call: its facts, its path through the flow and its questions."""
     facts = [
         ("Appel", record.get("call_id")), ("Début (UTC)", record.get("started_at")),
         ("Durée", _duration(record.get("duration_ms"))),
@@ -264,6 +267,7 @@ def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
 
 
 def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
+    """The indicators over one window, with links to the other windows."""
     chosen = kpis["windows"][window]
     switch = " · ".join(
         f"<strong>{e(name)}</strong>" if key == window else f"<a href='/kpis?window={key}'>{e(name)}</a>"
@@ -287,6 +291,7 @@ def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
 
 
 def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
+    """The loaded flows, their versions and whether each is serving."""
     rows = [[markup(f"<a href='/flows/{quote(f['name'])}'>{e(f['name'])}</a>"), f["version"], f["description"],
              f["nodes"], {True: "ouvert", False: "fermé", None: "toujours ouvert"}[f["open_now"]], f["path"]]
             for f in flows["flows"]]
@@ -307,6 +312,7 @@ def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
 
 
 def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
+    """One flow: its description and its drawing."""
     name = quote(flow["name"])
     body = (f"<p>{e(flow['description'])} · version {e(flow['version'])} · {e(flow['nodes'])} étapes · "
             f"<code>{e(flow['path'])}</code></p>"
@@ -319,4 +325,5 @@ def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[s
 
 
 def not_found_page(what: str, brand: str = BRAND) -> str:
+    """A page for what is not there (a 404)."""
     return _layout("Introuvable", f"<p>{e(what)}</p><p><a href='/'>Retour à la vue d'ensemble</a></p>", brand=brand, active="")

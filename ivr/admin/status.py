@@ -12,6 +12,8 @@ __all__ = ["ServerStatus"]
 
 
 class ServerStatus(Protocol):
+    """What the console reads of the running server (the composition root implements it)."""
+
     def listening(self) -> bool:
         """Whether the FastAGI port takes calls."""
 

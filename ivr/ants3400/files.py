@@ -21,6 +21,7 @@ class FileLookup:
         self._today = today
 
     async def lookup(self, **args: str) -> LookupResult:
+        """Look a file up; a found file's status comes back with the words to say it."""
         result = await self.tracking.lookup(**args)
         if result.status == "found":
             result.data["readback"] = status_sentence(result.data, self._today())

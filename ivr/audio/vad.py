@@ -19,6 +19,7 @@ __all__ = ["EndpointConfig", "Endpointer", "frame_rms"]
 
 
 def frame_rms(pcm: bytes) -> float:
+    """The root mean square of 16-bit little-endian PCM (0 for less than a sample)."""
     if len(pcm) < 2:
         return 0.0
     samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
@@ -27,6 +28,8 @@ def frame_rms(pcm: bytes) -> float:
 
 @dataclass(frozen=True)
 class EndpointConfig:
+    """When a caller has finished speaking: the timings of the endpointer."""
+
     #: Seconds without speech (after the prompt) before no-input.
     no_input: float = 6.0
     #: Trailing silence that ends an utterance.

@@ -130,10 +130,12 @@ def generate(count: int, seed: int, weights: dict[str, float] | None = None) -> 
 
 
 def write_corpus(path: Path, count: int, seed: int) -> None:
+    """Write ``count`` spoken file numbers (seeded) to ``path``, one JSON object per line."""
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in generate(count, seed)), encoding="utf-8")
 
 
 def load_corpus(path: Path) -> list[dict[str, Any]]:
+    """The spoken file numbers written by :func:`write_corpus`."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -36,6 +36,7 @@ OPEN = "2026-11-24T10:00:00+01:00"
 
 
 def normal_call(i: int = 0, *steps: str, **call: Any) -> Scenario:
+    """A scenario for an ordinary call (keys ``steps``, by default the registration menu)."""
     keys = steps or ("1", "2")
     return Scenario.model_validate({"name": f"call-{i}", "call": {"at": OPEN, "caller": f"06{i:08d}"[-10:], **call},
                                     "steps": [{"kind": "press", "digits": k} for k in keys]})
@@ -104,6 +105,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 async def run_fault_bench(*, fuzz: int = 200, calls: int = 100, seed: int = 3400, progress: Progress = print) -> dict[str, Any]:
+    """Bad input and broken parts, measured: every call must still end with a record."""
     rng = random.Random(seed)
     report: dict[str, Any] = {"bench": "faults"}
     with tempfile.TemporaryDirectory(prefix="ivr-faults-") as tmp_name:

@@ -51,6 +51,7 @@ def proc_cpu_seconds(pid: int) -> float:
 
 
 def proc_peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory, in MB (Linux's ``VmHWM``)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024

@@ -87,6 +87,7 @@ async def _calls_during(srv: dict[str, Any], action: Callable[[], Awaitable[floa
 
 
 async def run_reload_bench(progress: Progress = print) -> dict[str, Any]:
+    """Flow reloads during calls, measured: no call may break."""
     report: dict[str, Any] = {"bench": "reload"}
     with tempfile.TemporaryDirectory(prefix="ivr-reload-") as tmp_name:
         tmp = Path(tmp_name)

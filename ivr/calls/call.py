@@ -29,6 +29,8 @@ class Flow(Protocol):
 
 
 class FlowResolver(Protocol):
+    """Which flow runs for an AGI request (the flow registry implements it)."""
+
     def resolve(self, request_path: str) -> Flow | None:
         """The flow to run for an AGI request path, or None if there is none."""
 
@@ -37,7 +39,8 @@ class CallIdentity(Protocol):
     """Who and what the call is, as Asterisk said when it opened the session."""
 
     @property
-    def caller_number(self) -> str: ...
+    def caller_number(self) -> str:
+        """The caller's number as Asterisk gives it (empty when withheld)."""
 
     @property
     def caller_withheld(self) -> bool:
@@ -45,16 +48,20 @@ class CallIdentity(Protocol):
         ...
 
     @property
-    def uniqueid(self) -> str: ...
+    def uniqueid(self) -> str:
+        """Asterisk's unique id of the caller's channel."""
 
     @property
-    def request(self) -> str: ...
+    def request(self) -> str:
+        """The AGI request path (the script the dialplan named)."""
 
     @property
-    def channel(self) -> str: ...
+    def channel(self) -> str:
+        """The caller's channel name."""
 
     @property
-    def sip_call_id(self) -> str: ...
+    def sip_call_id(self) -> str:
+        """The SIP Call-ID of the caller's call (filtered by the dialplan; empty when not given)."""
 
 
 class Call:

@@ -8,6 +8,8 @@ __all__ = ["Outcome"]
 
 
 class Outcome(str, Enum):
+    """How a call ended: each call gets exactly one."""
+
     SELF_SERVED = "self_served"
     #: Handed to a queue; recorded as ``routed:<queue>`` (:meth:`text`).
     ROUTED = "routed"

@@ -53,15 +53,19 @@ class CallRecord:
     node: str = ""
 
     def to_json(self) -> str:
+        """The record as one line of JSON (for the JSON Lines file)."""
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
 
 
 class RecordStore(Protocol):
+    """Where ended calls' records go."""
+
     def write(self, record: CallRecord) -> object:
         """Keep the record (what a store returns of it is its own business)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store (the last records are written)."""
 
 
 class JsonlRecordStore:
@@ -79,12 +83,14 @@ class JsonlRecordStore:
         self._lock = threading.Lock()
 
     def write(self, record: CallRecord) -> None:
+        """Append the record as one line (flushed: a crash loses no finished call)."""
         line = record.to_json() + "\n"
         with self._lock:
             self._file.write(line)
             self._file.flush()
 
     def close(self) -> None:
+        """Close the file."""
         with self._lock:
             self._file.close()
 
@@ -102,9 +108,11 @@ class MemoryRecordStore:
         self.records: list[CallRecord] = []
 
     def write(self, record: CallRecord) -> None:
+        """Keep the record in memory."""
         self.records.append(record)
 
     def close(self) -> None:
+        """Nothing to release."""
         pass
 
 

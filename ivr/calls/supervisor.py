@@ -56,6 +56,7 @@ class AgiIdentity:
 
     @classmethod
     def of(cls, env: AgiEnvironment) -> "AgiIdentity":
+        """The caller's identity from an AGI environment."""
         sip_call_id = env.named_arg("sip_call_id") or ""  # passed by the dialplan, filtered there too
         return cls(caller_number=env.get("callerid"), caller_withheld=withheld_presentation(env.get("callingpres")),
                    uniqueid=env.get("uniqueid"), request=env.request_path,
@@ -95,6 +96,7 @@ class CallSupervisor:
         self.live: dict[str, Call] = {}
 
     async def __call__(self, session: AgiSession) -> None:
+        """Run one call on an AGI session, from answer to its one record."""
         call = Call(session, AgiIdentity.of(session.env), now=self._simulated_now(session))
         call.record.node = self.node
         self.live[call.call_id] = call

@@ -1,0 +1,1 @@
+"""The ``ivr`` command line: serving, checking flows, simulating calls, benchmarks."""

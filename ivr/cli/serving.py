@@ -134,6 +134,7 @@ async def _simulate(scenarios: list[Scenario], server: tuple[str, int] | None, c
 
 
 def load_scenario_files(paths: Sequence[str | Path]) -> list[Scenario]:
+    """Scenarios from YAML files; a broken file stops the command with its file:line."""
     from ..sim.scenario import ScenarioError, load_scenarios
 
     try:

@@ -77,6 +77,7 @@ def _mermaid_text(text: str) -> str:
 
 
 def to_mermaid(model: FlowModel) -> str:
+    """The flow as a Mermaid flowchart."""
     lines = ["flowchart TD"]
     for node_id, node in model.nodes.items():
         title, body = _lines(model, node_id)

@@ -76,6 +76,7 @@ class WeeklyHours:
     closed_dates: frozenset[date] = frozenset()
 
     def holiday(self, day: date) -> str | None:
+        """Why ``day`` is closed all day (a public holiday's name, an exceptional closure), or None."""
         if day in self.closed_dates:
             return "fermeture exceptionnelle"
         if self.public_holidays == "fr":

@@ -32,6 +32,7 @@ class FlowRunner:
         self.questions = QuestionLoop(model.defaults, services)
 
     async def run(self, call: Call) -> None:
+        """Run the flow for ``call``, from answer to the node that ends it."""
         call.visit("answer")
         await call.channel.answer()
         await self.walk(call, self.model.start, prefix="")
@@ -54,9 +55,11 @@ class FlowRunner:
         await self.walk(call, self.model.start, prefix)
 
     def prompt_path(self, prompt_id: str) -> str:
+        """Where Asterisk finds the audio of a catalog prompt."""
         return self.services.prompts.playback_path(prompt_id)
 
     async def run_subflow(self, flow: str, call: Call) -> None:
+        """Run the flow ``flow`` on the call, then come back."""
         sub = self.services.flows(flow)
         if sub is None:
             raise FlowError(f"subflow {flow!r} is not loaded")

@@ -54,9 +54,11 @@ class NodeKinds:
             del self._models[name]
 
     def names(self) -> tuple[str, ...]:
+        """The names of the registered kinds."""
         return tuple(self._models)
 
     def model(self, name: str) -> type[NodeBase] | None:
+        """The model of the kind ``name``, or None if no kind has that name."""
         return self._models.get(name)
 
     def parse(self, raw: Any) -> NodeBase:

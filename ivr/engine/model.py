@@ -46,6 +46,8 @@ FLOW_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class FlowModel(BaseModel):
+    """A flow file: its name, version, defaults and nodes."""
+
     model_config = ConfigDict(extra="forbid")
 
     flow: str = Field(pattern=FLOW_NAME)

@@ -21,6 +21,8 @@ log = structlog.get_logger("ivr.flows")
 
 @dataclass
 class ReloadReport:
+    """What a reload did: flows applied, unchanged, removed, and the errors that stopped it."""
+
     applied: dict[str, str] = field(default_factory=dict)  # flow → new version
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -28,6 +30,7 @@ class ReloadReport:
 
     @property
     def ok(self) -> bool:
+        """Whether the reload was applied (no errors)."""
         return not self.errors
 
 
@@ -42,13 +45,16 @@ class FlowRegistry:
         self.reloads = 0
 
     def resolve(self, request_path: str) -> FlowRunner | None:
+        """The flow to run for an AGI request path, or None."""
         return self._runners.get(request_path)
 
     @property
     def versions(self) -> dict[str, str]:
+        """Each loaded flow's version."""
         return {name: runner.version for name, runner in self._runners.items()}
 
     def loaded(self) -> dict[str, LoadedFlow]:
+        """The loaded flows, with their files."""
         return dict(self._loaded)
 
     def apply(self, flows: dict[str, LoadedFlow]) -> ReloadReport:

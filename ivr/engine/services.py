@@ -24,6 +24,8 @@ class RunningFlow(Protocol):
 
 @dataclass
 class EngineServices:
+    """What nodes use beyond the call: prompts, voice, lookups, routing, listening, other flows."""
+
     prompts: PromptPaths
     spoken: SpokenText
     router: Router

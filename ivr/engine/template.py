@@ -22,7 +22,7 @@ FILTERS: dict[str, Callable[[Any], str]] = {
 
 
 class TemplateError(ValueError):
-    pass
+    """A template names a variable the call does not have, or is malformed."""
 
 
 def lookup(variables: Mapping[str, Any], path: str) -> Any:

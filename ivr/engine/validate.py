@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import override
 
 from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, validation_messages
 from .defaults import Defaults, Reaction
@@ -58,6 +59,8 @@ _FIELDS = _known_fields()
 
 @dataclass
 class LoadedFlow:
+    """A checked flow and where it was read from."""
+
     model: FlowModel
     path: Path
     version: str
@@ -74,6 +77,7 @@ class _Problem:
     #: A node or the defaults lead to a node that does not exist (what the cascades come from).
     missing_target: bool = field(default=False, compare=False)
 
+    @override
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
 

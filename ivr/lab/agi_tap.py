@@ -40,13 +40,16 @@ class AgiTap:
 
     @property
     def port(self) -> int:
+        """The port the tap listens on."""
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen for FastAGI connections (the port the system chooses when 0)."""
         self._server = await asyncio.start_server(self._session, host, port)
 
     async def stop(self) -> None:
+        """Stop listening."""
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

@@ -60,6 +60,7 @@ class AsteriskProcess:
         return done
 
     def stop(self, timeout: float = DEADLINE) -> None:
+        """Stop Asterisk (``core stop now``, then a kill past ``timeout``)."""
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
@@ -71,6 +72,7 @@ class AsteriskProcess:
 
     @property
     def running(self) -> bool:
+        """Whether the Asterisk process is still running."""
         return self.proc is not None and self.proc.poll() is None
 
     def log_size(self) -> int:
@@ -92,6 +94,7 @@ class AsteriskProcess:
         return out
 
     def tail(self, lines: int = 30) -> str:
+        """The last lines of Asterisk's log, for a failing test's message."""
         path = self.log_path if self.log_path.exists() else self.console_path
         if not path.exists():
             return "(no log)"

@@ -53,6 +53,8 @@ class LabSecrets:
 
 @dataclass(frozen=True)
 class LabOptions:
+    """How a lab line is started: clocks, nodes, speech, the store."""
+
     #: Start the IVR's wall clock here (libfaketime): calls that do not give their time (3400)
     #: then meet the line open whatever the real hour. None: the real clock.
     ivr_clock: datetime | None = None
@@ -126,6 +128,7 @@ class Lab:
                 "SIP_TRUNK_HOST": self.options.trunk_host}
 
     def ivr_env(self, node: int = 1) -> dict[str, str]:
+        """The environment the IVR node ``node`` (1 or 2) is started with."""
         s = self.secrets
         agi, audio, admin = ((self.agi_port, self.audiosocket_port, self.admin_port) if node == 1 else
                              (self.agi_port_2, self.audiosocket_port_2, self.admin_port_2))
@@ -155,6 +158,7 @@ class Lab:
         return {**env, **self.options.ivr_env}
 
     def start(self) -> None:
+        """Start the line: the tracking service, the IVR node(s), Asterisk; wait until each is up."""
         binary = find_asterisk()
         self.tracking = Service.ivr(
             ["tracking-stub", "--host", self.host, "--port", str(self.tracking_port), "--db",
@@ -183,6 +187,7 @@ class Lab:
         self.wait_ami_connected()
 
     def stop(self) -> None:
+        """Stop every part of the line, last started first."""
         for part in (self.asterisk, self.tap, self.ivr, self.ivr2, self.tracking):
             if part is not None:
                 part.stop()
@@ -193,10 +198,12 @@ class Lab:
 
     @property
     def admin_url(self) -> str:
+        """The first node's console."""
         return f"http://{self.host}:{self.admin_port}"
 
     @property
     def admin_url_2(self) -> str:
+        """The second node's console."""
         return f"http://{self.host}:{self.admin_port_2}"
 
     def admin_get(self, path: str, timeout: float = DEADLINE, node: int = 1) -> dict[str, Any]:
@@ -237,6 +244,7 @@ class Lab:
         return last[0]
 
     def wait_ami_connected(self, timeout: float = DEADLINE) -> None:
+        """Wait until the first node's console says the manager connection is up."""
         def state() -> object:
             return self.admin_get("/readyz").get("checks", {}).get("ami")
 

@@ -57,6 +57,7 @@ class Service:
         return cls(kw.pop("name", subcommand[0]), [sys.executable, "-m", "ivr", *subcommand], **kw)
 
     def start(self, timeout: float = STARTUP, headers: dict[str, str] | None = None) -> None:
+        """Start the process and wait until it answers its health check."""
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
@@ -84,6 +85,7 @@ class Service:
 
     @property
     def running(self) -> bool:
+        """Whether the process is still running."""
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = DEADLINE) -> int | None:
@@ -100,6 +102,7 @@ class Service:
         return self.proc.returncode
 
     def tail(self, lines: int = 30) -> str:
+        """The last lines of the process's output, for a failing test's message."""
         if not self.log.exists():
             return "(no output)"
         return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])

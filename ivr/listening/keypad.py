@@ -28,9 +28,11 @@ class KeypadListener:
 
     @property
     def speech_available(self) -> bool:
+        """Never: this listener only takes keys."""
         return False
 
     async def ask(self, channel: CallerChannel, q: Question, typed_ahead: str | None = None) -> Answer:
+        """Ask ``q`` and take keys only."""
         if typed_ahead:
             # A key pressed during the previous prompt answers this question.
             answer = Answer("dtmf", digits=await more_digits(channel, q, typed_ahead))

@@ -27,6 +27,7 @@ class FetchError(RuntimeError):
 
 
 def default_models_dir() -> Path:
+    """Where ``ivr model fetch`` keeps models (under the user's home)."""
     return Path.home() / ".local" / "share" / "ivr" / "models"
 
 

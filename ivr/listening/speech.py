@@ -47,6 +47,8 @@ log = structlog.get_logger("ivr.speech")
 
 @dataclass(frozen=True)
 class SpeechSettings:
+    """How speech reaches the recogniser: AudioSocket's address, recordings, timings."""
+
     #: host:port Asterisk connects to for AudioSocket (what the AGI EXEC names).
     advertise: str = "127.0.0.1:9092"
     #: 1.0 sends prompt audio in real time (what Asterisk needs); 0 sends as fast as possible (simulations).
@@ -215,9 +217,11 @@ class SpeechListener:
 
     @property
     def speech_available(self) -> bool:
+        """Whether speech can be heard now (a model, and a way for the audio to reach it)."""
         return self.model is not None and (self.audiosocket is not None or self.settings.record_dir is not None)
 
     async def ask(self, channel: CallerChannel, q: Question, typed_ahead: str | None = None) -> Answer:
+        """Ask ``q``, listening to keys and, where the question allows, to speech."""
         if typed_ahead or not (q.speech and q.slot is not None and self.speech_available):
             if q.speech and not self.speech_available and not self._said_unavailable:
                 self._said_unavailable = True

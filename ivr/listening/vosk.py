@@ -59,6 +59,8 @@ def find_model(configured: str | Path | None = None) -> Path | None:
 
 @dataclass
 class Recognition:
+    """What the recogniser heard, with its confidence (None when the engine gives none)."""
+
     text: str
     confidence: float | None
     words: list[dict[str, Any]] = field(default_factory=list)
@@ -122,6 +124,7 @@ class SpeechModel:
         return Utterance(self, self.grammar(slot), alternatives=alternatives)
 
     def close(self) -> None:
+        """Stop the recogniser's threads."""
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -259,4 +262,5 @@ class Utterance:
 
     @property
     def partial_text(self) -> str:
+        """The last partial result (what was heard so far)."""
         return self._last_partial

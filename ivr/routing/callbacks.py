@@ -35,6 +35,7 @@ class CallbackBook:
         self.numbers = numbers or CallbackNumbers()
 
     async def schedule(self, number: str, decision: Decision, context: dict[str, str]) -> int:
+        """Book a callback to ``number``; its id (a number that cannot be dialled is refused)."""
         dialable = self.numbers.dialable(number)
         if dialable is None:  # the router offers no callback then; this is the second lock
             raise ValueError("this caller number cannot be called back")
@@ -71,9 +72,11 @@ class CallbackDialer:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Start dialling due callbacks in the background."""
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop dialling (a callback being dialled is dialled again later)."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -39,6 +39,7 @@ class RulesRouter:
         self.can_call_back = can_call_back
 
     async def decide(self, call: CallView, requested: str, reason: str) -> Decision:
+        """Where a route node sends the caller, as the rules decide on the live queue state."""
         if self.rules is None:
             raise RuntimeError("no routing rules loaded")
         # Per-caller counts only for callers who can be told apart: withheld numbers all look alike.

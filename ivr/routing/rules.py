@@ -78,6 +78,8 @@ class Waiting(_Model):
 
 
 class RoutingRules(_Model):
+    """The routing rules file: queues, thresholds and rules, in order."""
+
     queues: list[str] = Field(min_length=1)
     #: The line's time zone: a caller's "calls today" count by this local day.
     timezone: str = "Europe/Paris"
@@ -103,6 +105,7 @@ class RoutingRules(_Model):
 
 
 def matches(when: dict[str, Any], facts: dict[str, Any]) -> bool:
+    """Whether every test of a rule's ``when`` holds on the call's facts."""
     for key, test in when.items():
         value = facts.get(key)
         if isinstance(test, dict):

@@ -200,6 +200,7 @@ class IvrServer:
 
     @property
     def agi_port(self) -> int:
+        """The port FastAGI listens on."""
         return self.agi.bound_port
 
     def _lookup_statuses(self) -> dict[str, set[str]]:
@@ -437,6 +438,7 @@ class IvrServer:
 
     @property
     def admin_address(self) -> str:
+        """Where the console listens, as ``host:port``."""
         return f"{self.settings.admin_host or self.settings.host}:{self.settings.admin_port}"
 
     async def _probe_tracking(self, every: float = 15.0) -> None:

@@ -46,6 +46,7 @@ async def run_classic(env: AgiEnvironment, lines: FdLines, stdout: BinaryIO) -> 
 
 
 def main() -> int:
+    """Run one call as a classic AGI script (standard input and output); the exit status."""
     from ..edges.agi.classic import read_classic_environment
 
     env, lines = read_classic_environment(sys.stdin.fileno(), default_script="ants-3400")

@@ -23,6 +23,7 @@ TIMEOUT = 10.0
 
 
 def graphviz_available() -> bool:
+    """Whether Graphviz's ``dot`` is installed (flow drawings as SVG)."""
     return shutil.which("dot") is not None
 
 

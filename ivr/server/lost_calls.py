@@ -81,6 +81,7 @@ class LostCallWitness:
         return len(self._pending)
 
     def __call__(self, event: dict[str, Any]) -> None:
+        """Take one manager event."""
         if event.get("Event") == "QueueCallerLeave":
             self._left.append(str(event.get("Uniqueid", "")))
         record = self.lost_call(event)

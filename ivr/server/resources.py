@@ -30,6 +30,7 @@ class PeerAllowList:
             raise ValueError(f"peer allow-list {spec!r}: {exc}") from None
 
     def __call__(self, address: str) -> bool:
+        """Whether ``address`` may connect."""
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError:
@@ -54,6 +55,8 @@ def raise_descriptor_limit() -> int:
 
 @dataclass(frozen=True)
 class Caps:
+    """How many connections of each kind the server takes at once."""
+
     agi: int
     audiosocket: int
     admin: int

@@ -40,6 +40,7 @@ class SharedKpis:
         self.state = "loading"
 
     def write(self, record: CallRecord) -> None:
+        """Count a record (once, whichever node wrote it)."""
         if record.call_id in self._seen:
             return
         self._seen[record.call_id] = None
@@ -48,6 +49,7 @@ class SharedKpis:
         self.kpis.write(record)
 
     def close(self) -> None:
+        """Nothing to release."""
         pass
 
     async def poll(self, limit: int = 5000) -> int:
@@ -72,6 +74,7 @@ class SharedKpis:
             self._last_inserted = rows[-1][0] + self.overlap
 
     async def run(self) -> None:
+        """Poll the shared records for as long as the node runs."""
         while True:
             try:
                 loaded = await self.poll()

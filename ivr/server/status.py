@@ -56,6 +56,7 @@ class StatusView:
     _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the line can take calls, and each part's state."""
         line = self.line_state()
         flows: Any = sorted(self.flows_registry.versions) or "none loaded"
         if line.serving is Serving.ACCEPTED_COPY:
@@ -102,6 +103,7 @@ class StatusView:
         return self.listening() and bool(self.flows_registry.versions), checks
 
     def metrics(self) -> bytes:
+        """The metrics in Prometheus's text format, gauges read now."""
         # Gauges are read at scrape time, so they are never stale.
         m = self.metrics_
         m.ami_configured.set(1 if self.ami is not None else 0)
@@ -128,6 +130,7 @@ class StatusView:
         return m.render()
 
     def live_calls(self) -> list[dict[str, Any]]:
+        """The calls in progress: where each is in its flow, and for how long."""
         now = time.monotonic()
         return [{"call_id": c.call_id, "flow": c.record.flow, "node": c.current_node,
                  "seconds": round(now - c.started_monotonic, 1), "caller": c.record.caller,
@@ -135,12 +138,15 @@ class StatusView:
                 for c in self.supervisor.live.values()]
 
     def recent_records(self) -> list[dict[str, Any]]:
+        """The records of the last calls."""
         return self.kpis_.recent
 
     def call_record(self, call_id: str) -> dict[str, Any] | None:
+        """A recent call's record, or None."""
         return self.kpis_.record(call_id)
 
     def queues(self) -> dict[str, Any]:
+        """The queues as the manager reports them."""
         if self.ami is None:
             return {"ami": "not configured", "queues": []}
         now = time.monotonic()
@@ -151,6 +157,7 @@ class StatusView:
             for name, q in sorted(self.ami.board.queues.items())]}
 
     def flows(self) -> dict[str, Any]:
+        """The loaded flows, their versions, and whether the line is open now."""
         registry = self.flows_registry
         now = self.clock()
         return {
@@ -162,6 +169,7 @@ class StatusView:
         }
 
     async def flow_graph(self, name: str, fmt: str) -> str | None:
+        """The flow ``name`` drawn in ``fmt`` (svg, mermaid, dot), or None if there is no such flow."""
         flow = self.flows_registry.loaded().get(name)
         if flow is None:
             return None
@@ -175,9 +183,11 @@ class StatusView:
         return self._svgs[key]
 
     async def reload_flows(self) -> dict[str, Any]:
+        """Reload the flow files (a broken file changes nothing); what was done."""
         report = await self.reload()
         return {"ok": report.ok, "applied": report.applied, "unchanged": report.unchanged, "removed": report.removed,
                 "errors": report.errors}
 
     def kpis(self) -> dict[str, Any]:
+        """The line's indicators, by window."""
         return self.kpis_.summary()

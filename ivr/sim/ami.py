@@ -24,6 +24,8 @@ __all__ = ["SimAmi", "SimQueue"]
 
 @dataclass
 class SimQueue:
+    """A queue of the simulated manager: its agents and callers."""
+
     name: str
     logged_in: int = 1
     available: int = 1
@@ -35,6 +37,8 @@ class SimQueue:
 
 @dataclass
 class SimAmi:
+    """A simulated Asterisk manager (test double): logins, queue state, originates."""
+
     username: str = "ivr"
     secret: str = "ivrsecret"
     queues: dict[str, SimQueue] = field(default_factory=lambda: {
@@ -59,14 +63,17 @@ class SimAmi:
 
     @property
     def bound_port(self) -> int:
+        """The port it listens on."""
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        """Listen."""
         self._server = await asyncio.start_server(self._on_conn, self.host, self.port)
         self.port = self.bound_port
 
     async def stop(self) -> None:
+        """Drop the connections and stop listening."""
         self.drop()
         if self._server is not None:
             self._server.close()
@@ -98,6 +105,7 @@ class SimAmi:
             queue[:] = [e for e in queue if e.get("Uniqueid") != event.get("Uniqueid")]
 
     def set_load(self, queue: str, **figures: int) -> None:
+        """Set a queue's figures (``logged_in``, ``available``, ``callers``, ``holdtime``…)."""
         q = self.queues.setdefault(queue, SimQueue(queue))
         for k, v in figures.items():
             setattr(q, k, v)

@@ -36,6 +36,7 @@ class SimAudioSocket:
         self.prompt_gap = prompt_gap
 
     def __call__(self, channel: SimChannel, data: str) -> Reply:
+        """Play Asterisk's AudioSocket application: connect to the IVR and stream the caller's audio."""
         call_uuid, _, target = data.partition(",")
         host, _, port = target.rpartition(":")
         return Reply(run=lambda: self._session(channel, call_uuid.strip(), host, port))

@@ -183,14 +183,17 @@ class SimChannel:
             self.note("caller", f"waits {wait.seconds:g} s")
 
     def peek(self) -> Step | None:
+        """The caller's next step, without taking it."""
         self._skip_waits()
         return self.steps[0] if self.steps else None
 
     def take(self) -> Step | None:
+        """The caller's next step, taken."""
         self._skip_waits()
         return self.steps.popleft() if self.steps else None
 
     def note(self, who: str, text: str) -> None:
+        """Add a line to the call's transcript."""
         self.events.append(Event(round(self.clock, 3), who, text))
 
     def _hangs_up_now(self) -> bool:

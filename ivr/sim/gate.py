@@ -25,6 +25,7 @@ class PromptGate:
         self._open = asyncio.Event()
 
     def matches(self, prompt: str) -> bool:
+        """Whether ``prompt`` (or its keypad variant) is the one the gate holds at."""
         return prompt in (self.prompt, f"{self.prompt}_clavier")
 
     def release(self) -> None:

@@ -20,6 +20,8 @@ __all__ = ["CallResult", "run_scenarios", "render_transcript", "summarise", "per
 
 @dataclass
 class CallResult:
+    """A simulated call's trace and how it met the scenario's expectations."""
+
     scenario: Scenario
     trace: CallTrace
     outcome: str
@@ -28,9 +30,11 @@ class CallResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every expectation held."""
         return not self.failures
 
     def to_json(self) -> dict[str, Any]:
+        """The result as JSON (``ivr simulate --json``)."""
         ch = self.trace.channel
         return {
             "scenario": self.scenario.name,
@@ -164,6 +168,7 @@ async def _find_record(records: MemoryRecordStore, uniqueid: str, wait: float = 
 
 
 def percentile(values: list[float], pct: float) -> float:
+    """The ``pct`` percentile of ``values`` (0 when empty)."""
     if not values:
         return 0.0
     ordered = sorted(values)

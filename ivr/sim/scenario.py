@@ -57,6 +57,8 @@ class _Model(BaseModel):
 
 
 class Press(_Model):
+    """The caller presses keys."""
+
     kind: Literal["press"] = "press"
     digits: str
     barge: bool = False
@@ -70,10 +72,14 @@ class Press(_Model):
 
 
 class Silence(_Model):
+    """The caller says nothing."""
+
     kind: Literal["silence"] = "silence"
 
 
 class Say(_Model):
+    """The caller speaks (text, or a WAV file)."""
+
     kind: Literal["say"] = "say"
     text: str | None = None
     audio: str | None = None
@@ -87,11 +93,15 @@ class Say(_Model):
 
 
 class Wait(_Model):
+    """The caller waits before the next step."""
+
     kind: Literal["wait"] = "wait"
     seconds: float = Field(ge=0)
 
 
 class Hangup(_Model):
+    """The caller hangs up (during a prompt, between prompts, or when the steps run out)."""
+
     kind: Literal["hangup"] = "hangup"
     when: Literal["during", "between", "eof"] = "during"
 
@@ -100,6 +110,8 @@ Step = Annotated[Union[Press, Silence, Say, Wait, Hangup], Field(discriminator="
 
 
 class CallSetup(_Model):
+    """The call itself: the flow, the caller's number, when it happens."""
+
     request: str = "ants-3400"
     #: The caller's number; unset, a mobile number derived from the scenario's name, so that
     #: scenarios do not share a caller's history (the daily call count gives priority to a
@@ -118,6 +130,8 @@ class CallSetup(_Model):
 
 
 class Expect(_Model):
+    """What the call must show: prompts heard or not, the outcome, the queue, variables."""
+
     prompts: list[str] = Field(default_factory=list)
     not_prompts: list[str] = Field(default_factory=list)
     variables: dict[str, str | None] = Field(default_factory=dict)
@@ -125,6 +139,8 @@ class Expect(_Model):
 
 
 class Scenario(_Model):
+    """A simulated call: who calls, what they do, what must happen."""
+
     name: str
     description: str = ""
     call: CallSetup = Field(default_factory=CallSetup)

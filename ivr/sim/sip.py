@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
+from typing_extensions import override
 
 from ..waiting import DEADLINE, ConditionTimeout, until
 from .scenario import Hangup, Press, Say, Scenario, Silence, Wait
@@ -97,6 +98,8 @@ def check_against_record(scenario: Scenario, record: dict[str, Any] | None) -> l
 
 @dataclass
 class SipCallResult:
+    """A call placed by the SIP tester: answered, what was heard, how it ended."""
+
     scenario: str
     answered: bool = False
     steps_done: int = 0
@@ -113,13 +116,16 @@ class SipCallResult:
 
     @property
     def passed(self) -> bool:
+        """Whether the call was answered and ran without error."""
         return self.answered and not self.error
 
     @property
     def heard_ratio(self) -> float:
+        """The share of the IVR's audio the phone heard."""
         return self.heard_seconds / self.ivr_seconds if self.ivr_seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
+        """The result as JSON."""
         return {"scenario": self.scenario, "answered": self.answered, "steps_done": self.steps_done,
                 "ended_by": self.ended_by, "heard_seconds": round(self.heard_seconds, 1),
                 "ivr_seconds": round(self.ivr_seconds, 1), "heard_ratio": round(self.heard_ratio, 2),
@@ -133,10 +139,12 @@ class _Udp(asyncio.DatagramProtocol):
         self.queue: asyncio.Queue[tuple[bytes, tuple[Any, ...]]] = asyncio.Queue(maxsize=2000)
         self.transport: asyncio.DatagramTransport | None = None
 
+    @override
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A datagram endpoint's transport (Python 3.11's selector transport does not inherit the class).
         self.transport = cast(asyncio.DatagramTransport, transport)
 
+    @override
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait((data, addr))
@@ -571,6 +579,7 @@ class AdminRecords:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def __call__(self, sip_call_id: str, wait: float = DEADLINE) -> dict[str, Any] | None:
+        """The console's record of the call with this SIP Call-ID, once it is there (None past ``wait``)."""
         import aiohttp
 
         async with aiohttp.ClientSession(headers=self.headers) as http:

@@ -18,6 +18,8 @@ __all__ = ["Callback", "SqliteStore", "Store", "make_store", "is_database_url"]
 
 
 class Store(Protocol):
+    """What a store keeps: callers' daily counts and callbacks (SQLite for one node, PostgreSQL for several)."""
+
     #: ``sqlite`` or ``postgresql``.
     kind: str
 
@@ -25,23 +27,30 @@ class Store(Protocol):
     def where(self) -> str:
         """The file or the URL (without its password)."""
 
-    async def open(self) -> "Store": ...
+    async def open(self) -> "Store":
+        """Open (create or migrate the schema); the store itself."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close."""
 
     async def health(self) -> str:
         """``ok`` or why the store cannot answer."""
 
-    async def count_call(self, number: str, day: date) -> int: ...
+    async def count_call(self, number: str, day: date) -> int:
+        """Count one more call from ``number`` on ``day``; that day's count."""
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int: ...
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+        """Book a callback; its id."""
 
-    async def next_callback(self, queue: str) -> Callback | None: ...
+    async def next_callback(self, queue: str) -> Callback | None:
+        """The oldest due callback for ``queue``, claimed for dialling; None when none is due."""
 
     async def finish_callback(self, callback_id: int, ok: bool, error: str = "", *, retry_after: float = 60.0,
-                              max_attempts: int = 3) -> str: ...
+                              max_attempts: int = 3) -> str:
+        """Record a dial attempt; the callback's new state (done, pending again, failed)."""
 
-    async def callbacks(self, state: str | None = None) -> list[Callback]: ...
+    async def callbacks(self, state: str | None = None) -> list[Callback]:
+        """The callbacks, those in ``state`` only when given."""
 
     async def try_lead(self) -> bool:
         """Whether this node dials callbacks now (one node at a time)."""
@@ -51,6 +60,7 @@ class Store(Protocol):
 
 
 def is_database_url(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` is a PostgreSQL URL (else a SQLite file)."""
     return str(location).startswith(("postgresql://", "postgres://"))
 
 

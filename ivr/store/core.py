@@ -43,6 +43,7 @@ class CallerHasher:
 
     @property
     def has_key(self) -> bool:
+        """Whether a key is set."""
         return bool(self._key)
 
     def use_key(self, key: str) -> None:
@@ -50,5 +51,6 @@ class CallerHasher:
         self._key = key.encode()
 
     def __call__(self, number: str) -> str:
+        """The hash of ``number``."""
         assert self._key, "the store's caller key is not set (the store is not open)"
         return hmac.new(self._key, number.encode(), hashlib.sha256).hexdigest()[:32]

@@ -52,9 +52,11 @@ class CallPathStore:
         return "open" if self.clock() < self._open_until else "half_open"
 
     async def count_call(self, number: str, day: date) -> int:
+        """Count a call, within the time allowed (:class:`~ivr.store.StoreUnavailable` past it)."""
         return await self._bounded(lambda: self.store.count_call(number, day))
 
     async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+        """Book a callback, within the time allowed."""
         return await self._bounded(lambda: self.store.add_callback(number, queue, reason, context))
 
     async def _bounded(self, operation: Callable[[], Awaitable[T]]) -> T:

@@ -9,9 +9,9 @@ Exactly one node dials at a time: the dialler of a node runs only while it holds
 advisory lock (released by the server when that node's connection dies), and each callback is
 claimed with ``FOR UPDATE SKIP LOCKED`` and a lease.
 
-The schema is created and migrated by the IVR (``schema_migrations``: one row per applied
-version, applied under an advisory lock, each in its transaction), so starting several nodes at
-once, or a node twice, is harmless.
+The schema (``schema.py``, the same steps as SQLite's) is created and migrated by the IVR
+(``schema_migrations``: one row per applied version, applied under an advisory lock, each in its
+transaction), so starting several nodes at once, or a node twice, is harmless.
 """
 
 from __future__ import annotations
@@ -28,52 +28,11 @@ import structlog
 
 from ..privacy import printable
 from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
+from .schema import MIGRATIONS, SCHEMA_MIGRATIONS, Dialect, statements, table_sql
 
-__all__ = ["PostgresStore", "MIGRATIONS", "redact_url", "StoreUnavailable"]
+__all__ = ["PostgresStore", "redact_url", "StoreUnavailable"]
 
 log = structlog.get_logger("ivr.store")
-
-#: The schema, version by version. Never edit a released step: add one.
-MIGRATIONS: list[tuple[int, str]] = [
-    (1, """
-        CREATE TABLE callbacks (
-            id BIGSERIAL PRIMARY KEY,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            number TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            context JSONB NOT NULL DEFAULT '{}',
-            state TEXT NOT NULL DEFAULT 'pending',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            not_before TIMESTAMPTZ NOT NULL DEFAULT now(),
-            last_error TEXT NOT NULL DEFAULT '',
-            booked_by TEXT NOT NULL DEFAULT '',
-            claimed_by TEXT NOT NULL DEFAULT '',
-            lease_until TIMESTAMPTZ,
-            updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        );
-        CREATE INDEX callbacks_due ON callbacks (queue, state, created_at);
-        CREATE TABLE caller_days (
-            caller TEXT NOT NULL,
-            day DATE NOT NULL,
-            calls INTEGER NOT NULL,
-            PRIMARY KEY (caller, day)
-        );
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """),
-    (2, """
-        CREATE TABLE call_records (
-            id BIGSERIAL PRIMARY KEY,
-            call_id TEXT NOT NULL UNIQUE,
-            node TEXT NOT NULL,
-            ended_at TIMESTAMPTZ NOT NULL,
-            inserted_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-            record JSONB NOT NULL
-        );
-        CREATE INDEX call_records_ended ON call_records (ended_at);
-        CREATE INDEX call_records_inserted ON call_records (inserted_at);
-    """),
-]
 
 #: How the dialling node names its lock's connection (``application_name``), and how long it may go
 #: without ticking (it ticks every 2 s) before the others call the dialler stalled.
@@ -128,6 +87,7 @@ class PostgresStore:
 
     @property
     def where(self) -> str:
+        """The database's URL without credentials."""
         return redact_url(self.url)
 
     def _scrub(self, text: str) -> str:
@@ -186,16 +146,16 @@ class PostgresStore:
         async with self.pool.acquire() as db:
             await db.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
             try:
-                await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                                 "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                await db.execute(table_sql(SCHEMA_MIGRATIONS, Dialect.POSTGRES, if_missing=True))
                 done = {r["version"] for r in await db.fetch("SELECT version FROM schema_migrations")}
-                for version, sql in MIGRATIONS:
-                    if version in done:
+                for step in MIGRATIONS:
+                    if step.version in done:
                         continue
                     async with db.transaction():
-                        await db.execute(sql)
-                        await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-                    applied.append(version)
+                        for sql in statements(step, Dialect.POSTGRES):
+                            await db.execute(sql)
+                        await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", step.version)
+                    applied.append(step.version)
             finally:
                 await db.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
         if applied:
@@ -203,6 +163,7 @@ class PostgresStore:
         return applied
 
     async def close(self) -> None:
+        """Stop connecting, release the dialler's lock and close the pool."""
         if self._connecting is not None:
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -215,6 +176,7 @@ class PostgresStore:
 
     @property
     def pool(self) -> asyncpg.Pool:
+        """The connection pool (:class:`StoreUnavailable` while the database is unreachable)."""
         if self._pool is None:
             raise StoreUnavailable(f"the database {self.where} is unreachable")
         return self._pool
@@ -244,6 +206,7 @@ class PostgresStore:
     # -- callbacks -----------------------------------------------------------------------------
 
     async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+        """Book a callback, noting this node as the one that booked it; its id."""
         return int(await self.pool.fetchval(
             "INSERT INTO callbacks (number, queue, reason, context, booked_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             number, queue, reason, json.dumps(context or {}), self.node))
@@ -274,6 +237,7 @@ class PostgresStore:
             "WHERE id = $1 RETURNING state", callback_id, ok, error, max_attempts, float(retry_after)))
 
     async def callbacks(self, state: str | None = None) -> list[Callback]:
+        """The callbacks, those in ``state`` only when given."""
         sql = ("SELECT id, extract(epoch FROM created_at) AS created, number, queue, reason, context, state, attempts "
                "FROM callbacks")
         rows = await (self.pool.fetch(sql + " WHERE state = $1 ORDER BY id", state) if state
@@ -384,4 +348,5 @@ class PostgresStore:
         return found is not None
 
     async def count_records(self) -> int:
+        """How many call records the database holds."""
         return int(await self.pool.fetchval("SELECT count(*) FROM call_records"))

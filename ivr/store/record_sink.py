@@ -28,7 +28,10 @@ log = structlog.get_logger("ivr.store")
 
 
 class RecordTable(Protocol):
-    async def insert_records(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> int: ...
+    """Where shared call records are inserted (the PostgreSQL store)."""
+
+    async def insert_records(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> int:
+        """Insert ``(call_id, node, ended_at, record)`` rows; how many were new."""
 
 
 class SharedRecords:
@@ -51,6 +54,7 @@ class SharedRecords:
         self._task: asyncio.Task[None] | None = None
 
     def write(self, record: CallRecord) -> None:
+        """Queue the record for the database (the call does not wait)."""
         self._queue(record.call_id, record.ended_at or record.started_at, asdict(record), node=record.node)
 
     def _queue(self, call_id: str, ended: str, record: dict[str, Any], node: str = "") -> None:
@@ -65,12 +69,15 @@ class SharedRecords:
         self._wake.set()
 
     def close(self) -> None:
+        """Nothing here: :meth:`stop` sends what is queued."""
         pass  # the task is stopped (with a last flush) by stop()
 
     def start(self) -> None:
+        """Start sending queued records in the background."""
         self._task = asyncio.create_task(self._run())
 
     async def stop(self, flush_timeout: float = 3.0) -> None:
+        """Stop sending, after a last flush of at most ``flush_timeout`` seconds."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,6 +4,8 @@ Caller numbers are kept only where they are needed to call back; the daily
 counts use a keyed hash of the number (HMAC-SHA-256): the key comes from
 ``IVR_CALLER_HASH_KEY``, else a random key created once and kept in the store,
 so the hashes cannot be reversed by hashing every telephone number.
+
+The schema is ``schema.py``'s, the steps PostgreSQL applies too (but the shared tables).
 """
 
 from __future__ import annotations
@@ -17,35 +19,9 @@ from typing import Any
 import aiosqlite
 
 from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
+from .schema import MIGRATIONS, SCHEMA_MIGRATIONS, Dialect, column_sql, index_sql, statements, table_sql, tables
 
 __all__ = ["SqliteStore", "Callback"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS callbacks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at REAL NOT NULL,
-    number TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    context TEXT NOT NULL DEFAULT '{}',
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    not_before REAL NOT NULL DEFAULT 0,
-    last_error TEXT NOT NULL DEFAULT '',
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS callbacks_pending ON callbacks (state, queue, created_at);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS caller_days (
-    caller TEXT NOT NULL,
-    day TEXT NOT NULL,
-    calls INTEGER NOT NULL,
-    PRIMARY KEY (caller, day)
-);
-"""
 
 
 class SqliteStore:
@@ -59,10 +35,11 @@ class SqliteStore:
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> "SqliteStore":
+        """Open the file (created if missing) and migrate the schema; the store."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
-        await self._db.executescript(_SCHEMA)
+        await self.migrate()
         # A callback being dialled when the process stopped is dialled again.
         await self._db.execute("UPDATE callbacks SET state = 'pending' WHERE state = 'dialing'")
         if not self._caller_hash.has_key:
@@ -74,26 +51,74 @@ class SqliteStore:
         await self._db.commit()
         return self
 
+    async def migrate(self) -> list[int]:
+        """Apply the missing schema versions, each in its transaction; returns those applied now."""
+        if await self._has_table("callbacks") and not await self._has_table(SCHEMA_MIGRATIONS.name):
+            await self._adopt_unversioned()
+        await self.db.execute(table_sql(SCHEMA_MIGRATIONS, Dialect.SQLITE, if_missing=True))
+        async with self.db.execute("SELECT version FROM schema_migrations") as cur:
+            done = {row[0] for row in await cur.fetchall()}
+        applied: list[int] = []
+        for step in MIGRATIONS:
+            if step.version in done:
+                continue
+            await self.db.execute("BEGIN")  # SQLite's DDL is transactional, but Python's driver does not begin for it
+            for sql in statements(step, Dialect.SQLITE):
+                await self.db.execute(sql)
+            await self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (step.version,))
+            await self.db.commit()
+            applied.append(step.version)
+        return applied
+
+    async def _adopt_unversioned(self) -> None:
+        """A file made before the schema had versions (its tables are step 1's, some columns and
+        an index short): add what is missing, then note step 1 as applied."""
+        first = MIGRATIONS[0]
+        for table in tables(first, Dialect.SQLITE):
+            if not await self._has_table(table.name):
+                await self.db.execute(table_sql(table, Dialect.SQLITE))
+                continue
+            async with self.db.execute(f"PRAGMA table_info({table.name})") as cur:
+                present = {row[1] for row in await cur.fetchall()}
+            for column in table.columns:
+                if column.name not in present:
+                    await self.db.execute(f"ALTER TABLE {table.name} ADD COLUMN {column_sql(column, Dialect.SQLITE)}")
+        for index in first.indexes:
+            await self.db.execute(index_sql(index, if_missing=True))
+        await self.db.execute(table_sql(SCHEMA_MIGRATIONS, Dialect.SQLITE))
+        await self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (first.version,))
+        await self.db.commit()
+
+    async def _has_table(self, name: str) -> bool:
+        async with self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) as cur:
+            return await cur.fetchone() is not None
+
     async def close(self) -> None:
+        """Close the file."""
         if self._db is not None:
             await self._db.close()
             self._db = None
 
     @property
     def where(self) -> str:
+        """The file's path."""
         return self.path
 
     async def health(self) -> str:
+        """``ok`` while open."""
         return "ok" if self._db is not None else "closed"
 
     async def try_lead(self) -> bool:
+        """Always: a single node dials its own callbacks."""
         return True  # one node: it always dials its own callbacks
 
     async def dialler_state(self) -> str:
+        """Always ``leading`` (a single node)."""
         return "leading"
 
     @property
     def db(self) -> aiosqlite.Connection:
+        """The open connection."""
         assert self._db is not None, "store not opened"
         return self._db
 
@@ -119,6 +144,7 @@ class SqliteStore:
     # -- callbacks -------------------------------------------------------------
 
     async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+        """Book a callback; its id."""
         now = time.time()
         cur = await self.db.execute(
             "INSERT INTO callbacks (created_at, number, queue, reason, context, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -155,6 +181,7 @@ class SqliteStore:
         return state
 
     async def callbacks(self, state: str | None = None) -> list[Callback]:
+        """The callbacks, those in ``state`` only when given."""
         sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks"
         args: tuple[Any, ...] = ()
         if state:

@@ -45,18 +45,22 @@ class CircuitBreaker:
 
     @property
     def failures(self) -> int:
+        """Failures among the recent calls."""
         return sum(self.recent)
 
     @property
     def state(self) -> str:
+        """``closed`` (calls go through), ``open`` (calls fail fast) or ``half_open`` (one call tries)."""
         if self.opened_at is None:
             return "closed"
         return "half_open" if time.monotonic() - self.opened_at >= self.cooldown else "open"
 
     def allow(self) -> bool:
+        """Whether a call may go to the service now."""
         return self.state != "open"
 
     def success(self) -> None:
+        """Note a call that succeeded (a half-open circuit closes)."""
         if self.opened_at is not None:
             log.info("tracking_circuit_closed")
             self.recent.clear()
@@ -64,6 +68,7 @@ class CircuitBreaker:
         self.recent.append(False)
 
     def failure(self) -> None:
+        """Note a call that failed (enough of them open the circuit)."""
         self.recent.append(True)
         if self.state == "half_open":
             self.opened_at = time.monotonic()  # the trial failed: stay open
@@ -105,6 +110,7 @@ class TrackingClient:
         return self._session
 
     async def close(self) -> None:
+        """Close the HTTP session."""
         if self._session is not None:
             await self._session.close()
 

@@ -44,6 +44,8 @@ _NEXT_STEPS = {
 
 @dataclass(frozen=True)
 class FileStatus:
+    """One file's status in the tracking data set."""
+
     title_type: str
     file_number: str
     status: str
@@ -56,6 +58,7 @@ class FileStatus:
     next_step: str | None
 
     def to_json(self) -> dict[str, Any]:
+        """The status as JSON (the stub's answer)."""
         return asdict(self)
 
 

@@ -41,6 +41,8 @@ _COLUMNS = ("title_type", "file_number", "status", "label", "submitted_at", "upd
 
 @dataclass
 class StubConfig:
+    """How the tracking stub runs: its data, seed, latency and failures."""
+
     db: str = ":memory:"
     seed: int = 3400
     per_title: int = 1500
@@ -62,12 +64,14 @@ class Faults:
         self.hold(cfg.hold)
 
     def hold(self, on: bool) -> None:
+        """Hold (``on``) or release the answers (a test makes the service slow at will)."""
         if on:
             self._released.clear()
         else:
             self._released.set()
 
     async def wait_released(self) -> None:
+        """Wait until the answers are released."""
         if self._released.is_set():
             return
         self.held += 1
@@ -77,6 +81,7 @@ class Faults:
             self.held -= 1
 
     def as_json(self) -> dict[str, Any]:
+        """The stub's fault settings as JSON."""
         return {"latency": self.latency, "fail": self.fail, "hold": not self._released.is_set(), "held": self.held}
 
 
@@ -230,4 +235,5 @@ async def start_stub(cfg: StubConfig, host: str = "127.0.0.1", port: int = 8081)
 
 
 def run_stub(cfg: StubConfig, host: str, port: int) -> None:
+    """Serve the stub until stopped."""
     web.run_app(create_app(cfg), host=host, port=port, access_log=None, print=None)

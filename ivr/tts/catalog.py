@@ -29,6 +29,8 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class Prompt:
+    """One prompt of the catalog: its id, its French text, its voice."""
+
     id: str
     text: str
     voice: Voice
@@ -36,11 +38,14 @@ class Prompt:
 
     @property
     def digest(self) -> str:
+        """A digest of the text and voice: the audio is stale when it changes."""
         return hashlib.sha256(f"{self.voice.key()}\n{self.text}".encode()).hexdigest()[:16]
 
 
 @dataclass
 class Catalog:
+    """The prompt catalog: every prompt the flows may play, and where their audio is."""
+
     path: Path
     prompts: dict[str, Prompt]
     #: Where the rendered prompts are (default: ``wav/`` beside the catalog).
@@ -48,6 +53,7 @@ class Catalog:
 
     @property
     def wav_dir(self) -> Path:
+        """The folder of the rendered WAV files."""
         return self.audio_dir or self.path.parent / "wav"
 
     def stale(self) -> set[str]:
@@ -57,6 +63,7 @@ class Catalog:
                 if self.wav_path(p.id).exists() and manifest.get(p.id, "").rsplit(":", 1)[-1] != p.digest}
 
     def wav_path(self, prompt_id: str) -> Path:
+        """The WAV file of ``prompt_id``."""
         return self.wav_dir / f"{prompt_id}.wav"
 
     def playback_path(self, prompt_id: str) -> str:

@@ -65,6 +65,7 @@ class DynamicPrompts:
         return render_text(text, voice)
 
     def path_for(self, text: str) -> Path:
+        """Where the audio of ``text`` is cached (a keyed hash: no text in file names)."""
         digest = hmac.new(self._key, f"{self.voice.key()}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
         return self.cache_dir / f"dyn-{digest}"
 

@@ -40,6 +40,7 @@ class Voice:
     volume: int = 100
 
     def key(self) -> str:
+        """What identifies the voice's sound (its audio is re-rendered when it changes)."""
         return f"espeak:{self.name}:{self.rate}:{self.pitch}:{self.volume}"
 
 

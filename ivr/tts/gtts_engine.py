@@ -18,7 +18,7 @@ __all__ = ["render_gtts", "GttsUnavailable"]
 
 
 class GttsUnavailable(RuntimeError):
-    pass
+    """gTTS cannot render now (no internet, or the service refused)."""
 
 
 def _decode_mp3(data: bytes) -> tuple[bytes, int]:

@@ -28,6 +28,7 @@ MULTIPLIERS = {"double": 2, "triple": 3}
 
 
 def unit_value(tok: str | None, *, allow_zero: bool = True) -> int | None:
+    """The value of a number word 0–9 (« zéro » only when ``allow_zero``), else None."""
     if tok is None:
         return None
     value: int | None = int(tok) if tok.isdigit() and len(tok) == 1 else UNITS.get(tok)

@@ -26,6 +26,8 @@ MAX_READINGS = 4000
 
 @dataclass(frozen=True)
 class Reading:
+    """One way of reading spoken digits: the digits, their groups and how they were said."""
+
     digits: str
     groups: tuple[str, ...]
     #: Tokens per group: a reading with fewer, longer groups (earlier) is the more natural.
@@ -35,6 +37,7 @@ class Reading:
 
     @property
     def rank(self) -> tuple[int, int, tuple[int, ...]]:
+        """How good the reading is (lower is better): least stretched, then fewest groups, then longest spans."""
         return (self.stretch, len(self.groups), tuple(-s for s in self.spans))
 
 

@@ -18,4 +18,5 @@ def normalise(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    """The words of ``text``, normalised (lowercase, no accents or punctuation)."""
     return normalise(text).split()

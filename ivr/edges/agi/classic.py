@@ -28,9 +28,11 @@ class StdioWriter:
         self.stream = stream
 
     def write(self, data: bytes) -> None:
+        """Write to standard output."""
         self.stream.write(data)
 
     async def drain(self) -> None:
+        """Flush standard output."""
         self.stream.flush()
 
 
@@ -60,6 +62,7 @@ class StdioReader:
                 return
 
     async def readline(self) -> bytes:
+        """The next line from standard input (read by a thread)."""
         return await self.lines.get()
 
 

@@ -117,6 +117,7 @@ class AgiEnvironment:
 
     @property
     def is_fastagi(self) -> bool:
+        """Whether the script was reached over FastAGI (``agi_network: yes``)."""
         return self.variables.get("agi_network", "").lower() == "yes"
 
 
@@ -260,6 +261,7 @@ class AgiReply:
 
     @property
     def endpos(self) -> int | None:
+        """Where playback stopped (``endpos=``), when Asterisk says."""
         value = self.extras.get("endpos")
         return int(value) if value is not None and value.lstrip("-").isdigit() else None
 
@@ -434,6 +436,7 @@ class ReplyAssembler:
         self._message = ""
 
     def feed(self, line: str) -> ReplyOutcome | None:
+        """Take one reply line; the reply once it is whole, None while more lines are due."""
         if self._usage is not None:
             return self._usage_line(line)
         code, continued, rest = parse_status_line(line)

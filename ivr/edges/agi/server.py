@@ -114,6 +114,7 @@ class FastAgiServer:
 
     @property
     def active_sessions(self) -> int:
+        """Calls (FastAGI sessions) in progress."""
         return len(self._tasks)
 
     @property
@@ -123,6 +124,7 @@ class FastAgiServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        """Listen for FastAGI connections."""
         # asyncio accepts up to `backlog` connections per wake-up before any refusal runs (each holds a
         # descriptor until then): a modest backlog keeps a connection flood from reaching the limit.
         self._server = await asyncio.start_server(

@@ -53,13 +53,20 @@ __all__ = [
 ALL_DIGITS = "0123456789*#"
 
 class LineReader(Protocol):
-    async def readline(self) -> bytes: ...
+    """Where an AGI session reads Asterisk's lines (a stream, or standard input)."""
+
+    async def readline(self) -> bytes:
+        """The next line, with its newline; empty at the end of the stream."""
 
 
 class LineWriter(Protocol):
-    def write(self, data: bytes) -> None: ...
+    """Where an AGI session writes its commands."""
 
-    async def drain(self) -> None: ...
+    def write(self, data: bytes) -> None:
+        """Queue bytes to send."""
+
+    async def drain(self) -> None:
+        """Wait until the bytes are sent."""
 
 
 def dtmf_from_code(code: int) -> str | None:

@@ -34,6 +34,8 @@ class AmiUnavailable(RuntimeError):
 
 
 class OriginateResult:
+    """What came of an Originate: whether the channel answered, and why not."""
+
     def __init__(self, success: bool, reason: str, event: dict[str, Any] | None = None) -> None:
         self.success = success
         self.reason = reason
@@ -102,6 +104,7 @@ class AmiController:
 
     @property
     def connected(self) -> bool:
+        """Whether the manager connection is up and logged in."""
         return self.state == "connected"
 
     def _set_state(self, state: str, **info: Any) -> None:
@@ -115,6 +118,7 @@ class AmiController:
         self._lost_event.set()
 
     async def wait_connected(self, timeout: float) -> bool:
+        """Wait until connected; whether it happened within ``timeout`` seconds."""
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
             return True
@@ -124,9 +128,11 @@ class AmiController:
     # -- life cycle --------------------------------------------------------
 
     def start(self) -> None:
+        """Connect, and keep reconnecting for as long as the controller runs."""
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Disconnect and stop reconnecting."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -74,6 +74,7 @@ class MessageReader:
         self._fields: list[tuple[str, str]] = []
 
     def feed(self, data: bytes) -> list[Message]:
+        """Take bytes from the socket; the messages they complete."""
         self._partial += data
         out: list[Message] = []
         while True:

@@ -33,6 +33,8 @@ def _plausible(value: object, expected: int) -> int:
 
 @dataclass
 class QueueState:
+    """One queue as the manager reports it: agents, callers, waits."""
+
     name: str
     logged_in: int = 0
     available: int = 0
@@ -65,6 +67,7 @@ class QueueBoard:
         self.queues: dict[str, QueueState] = {}
 
     def get(self, name: str) -> QueueState | None:
+        """The queue ``name``, or None if Asterisk has not reported it."""
         return self.queues.get(name)
 
     def _q(self, name: str) -> QueueState:

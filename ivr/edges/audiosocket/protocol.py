@@ -38,15 +38,19 @@ class AudioSocketError(Exception):
 
 @dataclass(frozen=True)
 class Frame:
+    """One AudioSocket frame: its kind and payload."""
+
     kind: int
     payload: bytes = b""
 
     @property
     def dtmf(self) -> str:
+        """The key of a DTMF frame."""
         return self.payload[:1].decode("ascii", errors="replace")
 
     @property
     def uuid(self) -> str:
+        """The call's UUID, from an ID frame."""
         return str(uuidlib.UUID(bytes=self.payload))
 
 
@@ -89,6 +93,7 @@ class FrameDecoder:
         self._header: tuple[int, int] | None = None
 
     def feed(self, data: bytes) -> list[Frame]:
+        """Take bytes from the socket; the frames they complete."""
         self._buffer += data
         frames: list[Frame] = []
         while True:

@@ -145,15 +145,18 @@ class AudioSocketServer:
 
     @property
     def bound_port(self) -> int:
+        """The port Asterisk's AudioSocket connects to."""
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        """Listen for AudioSocket connections."""
         # asyncio accepts up to `backlog` connections per wake-up before any refusal runs: keep it modest.
         self._server = await asyncio.start_server(self._on_connection, self.host, self.port, backlog=128)
         log.info("audiosocket_listening", host=self.host, port=self.bound_port)
 
     async def stop(self) -> None:
+        """Stop listening; calls waiting for their audio are told it will not come."""
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -169,12 +172,14 @@ class AudioSocketServer:
         return fut
 
     def forget(self, call_uuid: str) -> None:
+        """Stop waiting for the audio of ``call_uuid`` (its question is over)."""
         fut = self._waiting.pop(str(uuidlib.UUID(call_uuid)), None)
         if fut is not None and not fut.done():
             fut.cancel()
 
     @property
     def waiting(self) -> int:
+        """Questions waiting for their audio connection."""
         return len(self._waiting)
 
     def _reject(self, writer: asyncio.StreamWriter, why: str, peer: object) -> None:

@@ -116,6 +116,7 @@ class Checks:
     findings: list[tuple[Location, str]] = field(default_factory=list)
 
     def problem(self, at: Location, message: str) -> None:
+        """Report a problem at a field of the node being checked."""
         self.findings.append((at, message))
 
 

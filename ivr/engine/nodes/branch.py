@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import override
 
 from ..defaults import Defaults
 from ..template import lookup
@@ -49,14 +50,18 @@ class Condition(BaseModel):
 
 
 class BranchNode(NodeBase):
+    """Go to the first case whose condition holds on the call's variables."""
+
     kind: Literal["branch"]
     cases: list[Condition] = Field(min_length=1)
     default: str
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(c.var, c.next, ("cases", i, "next")) for i, c in enumerate(self.cases)] \
             + [Edge(Label.OTHERWISE, self.default, ("default",))]
 
+    @override
     def check(self, checks: Checks) -> None:
         for i, case in enumerate(self.cases):
             root = case.var.split(".", 1)[0]
@@ -64,5 +69,6 @@ class BranchNode(NodeBase):
                 checks.problem(("cases", i, "var"), f"the branch tests variable {root!r}, which no node sets"
                                                     f"{hint(root, checks.known_vars)}: this case would never be taken")
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         return next((case.next for case in self.cases if case.holds(call.variables)), self.default)

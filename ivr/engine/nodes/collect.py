@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import override
 
 from ...interfaces import Answer, Question, SlotSpec
 from ...playback import play_until_key
@@ -53,6 +54,8 @@ class ConfirmSpec(BaseModel):
 
 
 class CollectNode(QuestionNode):
+    """Ask for a value (a file number, digits, a title) by keys or speech and keep it in a slot."""
+
     kind: Literal["collect"]
     slot: str
     store: str
@@ -77,16 +80,20 @@ class CollectNode(QuestionNode):
 
     # -- what the checker asks ------------------------------------------------------------------
 
+    @override
     def invalid_reaction(self) -> Reaction:
         return self.invalid
 
+    @override
     def min_confidence(self, defaults: Defaults) -> float:
         # A value read back for confirmation may be unsure: the caller corrects it.
         return 0.0 if self.confirm else defaults.min_confidence
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(Label.NEXT, self.next, ("next",))] + self.fallback_edges(defaults)
 
+    @override
     def prompt_refs(self) -> list[Ref]:
         out = super().prompt_refs()
         if self.invalid.prompt:
@@ -99,9 +106,11 @@ class CollectNode(QuestionNode):
             out += ref_list(self.chunks.prompts, "chunks", "prompts")
         return out
 
+    @override
     def sets(self) -> set[str]:
         return {self.store}
 
+    @override
     def check(self, checks: Checks) -> None:
         slots, validators = checks.context.slots, checks.context.validators
         spec = slots.get(self.slot)
@@ -115,6 +124,7 @@ class CollectNode(QuestionNode):
 
     # -- on a call ----------------------------------------------------------------------------------
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         asking = self.asking(node_id, runner.defaults, max_digits=self.max_digits, terminator=True,
                              slot=runner.services.slots[self.slot])

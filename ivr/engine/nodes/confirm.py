@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from typing_extensions import override
+
 from ..defaults import Defaults
 from ..questions import store_answer, yes_no
 from .base import Edge, Label
@@ -17,17 +19,22 @@ __all__ = ["ConfirmNode"]
 
 
 class ConfirmNode(QuestionNode):
+    """Ask a yes/no question (1 or 2, « oui » or « non »)."""
+
     kind: Literal["confirm"]
     yes: str
     no: str
     store: str | None = None
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(Label.YES, self.yes, ("yes",)), Edge(Label.NO, self.no, ("no",))] + self.fallback_edges(defaults)
 
+    @override
     def sets(self) -> set[str]:
         return {self.store} if self.store else set()
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         asking = self.asking(node_id, runner.defaults, slot=runner.services.slots.get("yes_no"))
         answer, fallback = await runner.questions.ask(call, asking, yes_no)

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from typing_extensions import override
 
 from ..defaults import Defaults
 from ..hours import WeeklyHours, parse_ranges
@@ -42,6 +43,8 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class HoursNode(NodeBase):
+    """Go one way while the line is open, another when closed (a holiday, the night, Sunday)."""
+
     kind: Literal["hours"]
     timezone: str = "Europe/Paris"
     #: Opening ranges per day (``mon: "07:45-22:00"``, ``sat: "08:00-12:00, 13:00-17:00"``, ``sun: closed``);
@@ -72,12 +75,15 @@ class HoursNode(NodeBase):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(Label.OPEN, self.open, ("open",)), Edge(Label.CLOSED, self.closed, ("closed",))]
 
+    @override
     def sets(self) -> set[str]:
         return {OPEN_VARIABLE}
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         is_open = self.schedule().is_open(call.now)
         call.variables[OPEN_VARIABLE] = is_open

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
+from typing_extensions import override
 
 from ...edges.agi.errors import CallerHungUp
 from ...interfaces import LookupResult
@@ -28,6 +29,8 @@ __all__ = ["LookupNode"]
 
 
 class LookupNode(NodeBase):
+    """Ask a lookup service (the file tracking service) and branch on its status."""
+
     kind: Literal["lookup"]
     service: str
     args: dict[str, str] = Field(default_factory=dict)
@@ -39,22 +42,28 @@ class LookupNode(NodeBase):
     on: dict[str, str] = Field(min_length=1, description="Result status → next node.")
     on_error: str
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(status, target, ("on", status)) for status, target in self.on.items()] \
             + [Edge(Label.ERROR, self.on_error, ("on_error",))]
 
+    @override
     def prompt_refs(self) -> list[Ref]:
         return [Ref(self.wait_prompt, ("wait_prompt",))] if self.wait_prompt else []
 
+    @override
     def template_refs(self) -> list[Ref]:
         return field_refs(self.args, "args")
 
+    @override
     def required_refs(self) -> list[Ref]:
         return self.template_refs()  # an argument missing on some path would fail that caller's lookup
 
+    @override
     def sets(self) -> set[str]:
         return {self.store}  # set on every way out: the result, or the error
 
+    @override
     def check(self, checks: Checks) -> None:
         services = checks.context.services
         statuses = services.get(self.service)
@@ -67,6 +76,7 @@ class LookupNode(NodeBase):
                 checks.problem(("on", status), f"service {self.service!r} never returns {status!r}"
                                                f"{hint(status, statuses)} ({', '.join(sorted(statuses))})")
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         return await _run(self, call, runner.services)
 

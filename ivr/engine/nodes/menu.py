@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import override
 
 from ...interfaces import Answer
 from ..defaults import Defaults
@@ -38,19 +39,24 @@ class Choice(BaseModel):
 
 
 class MenuNode(QuestionNode):
+    """Offer choices by key or by speech; each choice goes to its node."""
+
     kind: Literal["menu"]
     slot: str | None = None
     store: str | None = None
     #: Two choices on one key or one value are reported by the validator, at the second one's line.
     choices: list[Choice] = Field(min_length=1)
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(c.key or c.value, c.next, ("choices", i, "next")) for i, c in enumerate(self.choices)] \
             + self.fallback_edges(defaults)
 
+    @override
     def sets(self) -> set[str]:
         return {self.store} if self.store else set()
 
+    @override
     def check(self, checks: Checks) -> None:
         self._check_slot(checks)
         keys: dict[str, int] = {}
@@ -91,6 +97,7 @@ class MenuNode(QuestionNode):
         words = answer.text.lower()
         return next((c for c in self.choices if any(w in words for w in c.words)), None)
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         slot = runner.services.slots.get(self.slot) if self.slot else None
         choice: Choice | None

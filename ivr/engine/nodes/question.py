@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pydantic import Field
+from typing_extensions import override
 
 from ..defaults import Defaults, Reaction
 from ..questions import Asking
@@ -51,6 +52,7 @@ class QuestionNode(NodeBase):
         return None
 
     def min_confidence(self, defaults: Defaults) -> float:
+        """The least confidence at which a spoken answer is taken."""
         return defaults.min_confidence
 
     def fallback_edges(self, defaults: Defaults) -> list[Edge]:
@@ -67,6 +69,7 @@ class QuestionNode(NodeBase):
             out.append(Edge(Label.AGENT, defaults.agent, from_defaults=True))
         return out
 
+    @override
     def prompt_refs(self) -> list[Ref]:
         out = [Ref(self.prompt, ("prompt",))]
         out += [Ref(p, (name,)) for name, p in (("keypad_prompt", self.keypad_prompt), ("reprompt", self.reprompt)) if p]
@@ -74,10 +77,12 @@ class QuestionNode(NodeBase):
                 if r is not None and r.prompt]
         return out
 
+    @override
     def sets_on(self, label: str) -> set[str]:
         """The answer is set when the caller answered, not on the edges that leave unanswered."""
         return set() if label in _UNANSWERED else self.sets()
 
+    @override
     def summary(self, defaults: Defaults) -> list[str]:
         retries = self.retries or defaults.retries
         return [f"{retries} essai" + ("s" if retries > 1 else "")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
+from typing_extensions import override
 
 from ... import dialplan
 from ...calls.outcomes import Outcome
@@ -24,6 +25,8 @@ __all__ = ["RouteNode"]
 
 
 class RouteNode(NodeBase):
+    """Hand the caller to a queue (or offer a callback), as the routing rules decide."""
+
     kind: Literal["route"]
     #: ``inhouse``, ``contractor`` or ``auto`` (the routing rules decide).
     queue: str
@@ -38,21 +41,26 @@ class RouteNode(NodeBase):
 
     category: ClassVar[str] = "agent"
 
+    @override
     def prompt_refs(self) -> list[Ref]:
         return ref_list(self.prompts, "prompts")
 
+    @override
     def template_refs(self) -> list[Ref]:
         return field_refs(self.context, "context")
 
+    @override
     def check(self, checks: Checks) -> None:
         queues = checks.context.queues
         if self.queue not in queues:
             checks.problem(("queue",), f"route target {self.queue!r} is not a known queue{hint(self.queue, queues)} "
                                        f"({', '.join(queues)})")
 
+    @override
     def summary(self, defaults: Defaults) -> list[str]:
         return [f"→ file {self.queue} ({self.reason})"]
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         services = runner.services
         decision = await services.router.decide(call, self.queue, self.reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import override
 
 from ...playback import play_until_key
 from ...tts.sentences import say_date_text, say_digits_text
@@ -50,21 +51,27 @@ class SayPart(BaseModel):
 
 
 class SayNode(NodeBase):
+    """Say text made of the call's values (a status read back), with the offline voice."""
+
     kind: Literal["say"]
     parts: list[SayPart] = Field(min_length=1)
     barge_in: bool = False
     next: str
 
+    @override
     def edges(self, defaults: Defaults) -> list[Edge]:
         return [Edge(Label.NEXT, self.next, ("next",))]
 
+    @override
     def prompt_refs(self) -> list[Ref]:
         return [Ref(p.prompt, ("parts", i, "prompt")) for i, p in enumerate(self.parts) if p.prompt]
 
+    @override
     def template_refs(self) -> list[Ref]:
         return [Ref(value, ("parts", i, name)) for i, part in enumerate(self.parts) for name in _TEMPLATED
                 if (value := getattr(part, name)) is not None]
 
+    @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         for part in self.parts:
             if part.prompt:

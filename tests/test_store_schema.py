@@ -1,0 +1,109 @@
+"""The schema is described once (``ivr/store/schema.py``) and both stores get it: the same tables and
+columns in SQLite as in a real PostgreSQL (but the shared call records), each version applied once,
+and a SQLite file written before the schema had versions brought up to date with nothing lost."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import asyncpg
+import pytest
+
+from ivr.store.core import CallerHasher
+from ivr.store.postgres import PostgresStore
+from ivr.store.schema import MIGRATIONS
+from ivr.store.sqlite import SqliteStore
+from tests.pg import PostgresServer, postgres_bin
+
+#: The schema SQLite stores were created with before the schema had versions (our own earlier code).
+UNVERSIONED_SQLITE = """
+CREATE TABLE callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, number TEXT NOT NULL,
+    queue TEXT NOT NULL, reason TEXT NOT NULL, context TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', updated_at REAL NOT NULL
+);
+CREATE INDEX callbacks_pending ON callbacks (state, queue, created_at);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE caller_days (caller TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (caller, day));
+INSERT INTO callbacks (created_at, number, queue, reason, updated_at) VALUES (1.0, '0612345678', 'q_interne', 'attente', 1.0);
+INSERT INTO meta VALUES ('caller_key', 'an-old-key');
+INSERT INTO caller_days VALUES ('h', '2026-12-01', 2);
+"""
+
+LATEST = [step.version for step in MIGRATIONS]
+
+
+def sqlite_columns(path) -> dict[str, list[str]]:
+    with sqlite3.connect(path) as db:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                          "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {name: sorted(r[1] for r in db.execute(f"PRAGMA table_info({name})")) for name in names}
+
+
+async def test_a_fresh_sqlite_store_applies_every_version_once_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = await SqliteStore(path).open()
+    booked = await store.add_callback("0612345678", "q_interne", "attente")
+    assert await store.migrate() == []
+    await store.close()
+    again = await SqliteStore(path).open()
+    try:
+        assert await again.migrate() == []
+        assert [c.id for c in await again.callbacks()] == [booked]
+    finally:
+        await again.close()
+    with sqlite3.connect(path) as db:
+        assert [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == LATEST
+
+
+async def test_an_unversioned_sqlite_file_is_brought_up_to_date_with_nothing_lost(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(UNVERSIONED_SQLITE)
+    store = await SqliteStore(path).open()
+    try:
+        [old] = await store.callbacks()
+        assert (old.number, old.queue, old.state) == ("0612345678", "q_interne", "pending")
+        # The caller key kept in the file is still the one used: yesterday's counts still match.
+        assert store._caller_hash.has_key and store._caller_hash("x") == CallerHasher("an-old-key")("x")
+        # The old booking is dialled as any other, through the columns the file lacked.
+        due = await store.next_callback("q_interne")
+        assert due is not None and due.id == old.id
+        assert await store.finish_callback(due.id, ok=True) == "done"
+        assert await store.migrate() == []
+    finally:
+        await store.close()
+    fresh = await SqliteStore(tmp_path / "new.sqlite").open()
+    await fresh.close()
+    assert sqlite_columns(path) == sqlite_columns(tmp_path / "new.sqlite")
+
+
+@pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL server binaries "
+                                                     "(apt-get install postgresql; scripts/setup does it)")
+async def test_sqlite_and_postgresql_have_the_same_tables_and_columns_but_the_shared_call_records(tmp_path):
+    server = PostgresServer()
+    server.start()
+    try:
+        url = server.new_database()
+        store = await PostgresStore(url).open(wait=True)
+        await store.close()
+        db = await asyncpg.connect(url)
+        try:
+            rows = await db.fetch("SELECT table_name, column_name FROM information_schema.columns "
+                                  "WHERE table_schema = 'public'")
+            versions = [r[0] for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+        finally:
+            await db.close()
+    finally:
+        server.cleanup()
+    postgres: dict[str, list[str]] = {}
+    for table, column in rows:
+        postgres.setdefault(table, []).append(column)
+    postgres = {table: sorted(columns) for table, columns in postgres.items()}
+    lite = await SqliteStore(tmp_path / "s.sqlite").open()
+    await lite.close()
+    sqlite = sqlite_columns(tmp_path / "s.sqlite")
+    assert versions == LATEST
+    assert set(postgres) - set(sqlite) == {"call_records"}
+    assert sqlite == {table: columns for table, columns in postgres.items() if table != "call_records"}

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "DEFAULT_RULES", "load_settings",
+__all__ = ["Settings", "TesterSettings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "DEFAULT_RULES", "load_settings",
            "dynamic_prompts_dir"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -126,6 +126,17 @@ class Settings(BaseSettings):
 def dynamic_prompts_dir(settings: Settings) -> Path:
     """The folder of spoken readbacks for these settings."""
     return settings.dynamic_prompts_dir or settings.prompts_dir / "cache"
+
+
+class TesterSettings(BaseSettings):
+    """What ``ivr sip-call`` (a tester's phone) reads from the environment: its secrets only."""
+
+    model_config = SettingsConfigDict(env_prefix="IVR_", extra="ignore")
+
+    #: The tester endpoint's SIP password (``IVR_SIP_PASSWORD``).
+    sip_password: SecretStr = SecretStr("")
+    #: The console's token, to read the calls' records (``IVR_ADMIN_TOKEN``).
+    admin_token: SecretStr = SecretStr("")
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

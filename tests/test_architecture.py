@@ -173,3 +173,19 @@ def test_the_interfaces_load_nothing_heavy():
     _, everything = _loaded_by("ivr.interfaces")
     heavy = {"pydantic", "aiohttp", "structlog", "numpy", "vosk", "panoramisk", "asyncio"}
     assert heavy.isdisjoint(m.split(".")[0] for m in everything)
+
+
+def test_the_product_reads_the_environment_only_through_its_settings():
+    # Settings are typed, documented and reported in one place (ivr/config.py); the test tools (the lab,
+    # the simulator's peers, the benchmarks) start processes with an environment of their own.
+    tools = {"lab", "sim", "bench"}
+    readers = []
+    for path in PACKAGE.rglob("*.py"):
+        part = path.relative_to(PACKAGE).parts[0]
+        if part in tools or path == PACKAGE / "config.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") \
+                    and isinstance(node.value, ast.Name) and node.value.id == "os":
+                readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert readers == []

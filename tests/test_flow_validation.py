@@ -58,6 +58,10 @@ def test_shipped_flow_is_valid(ctx):
         (("start: horaires", "start: debut"), "start: debut", "start node 'debut' does not exist"),
         (("timeout: 4\n", "timeout: soon\n"), "timeout: soon", "timeout"),
         (("{value: cni, key: \"3\"", "{value: cni, key: \"33\""), "key: \"33\"", "a choice key is one of"),
+        # A flow ends a call served or closed; a hand-off's or a callback's outcome is the line's to record.
+        (("outcome: closed_hours", "outcome: routed"), "outcome: routed",
+         "should be 'self_served' or 'closed_hours', not 'routed' (the line records the others itself)"),
+        (("outcome: closed_hours", "outcome: ferme"), "outcome: ferme", "should be 'self_served' or 'closed_hours'"),
     ],
 )
 def test_each_broken_copy_is_rejected_at_the_right_line(tmp_path, ctx, edit, needle, message):

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..calls.outcomes import Outcome
 from ..calls.record import CallRecord
 
 __all__ = ["Kpis", "Tally", "WINDOWS", "FUNNEL_COLUMNS", "ERROR_BANNER", "short_abandon", "offered"]
@@ -56,12 +57,12 @@ ERROR_BANNER = {"min_errors": 3, "min_rate": 0.05}
 def short_abandon(record: CallRecord) -> bool:
     """The caller hung up before the IVR asked anything (during the welcome)."""
     asked = record.questions or len(record.recognition)  # records written before ``questions``
-    return record.outcome == "caller_hangup" and not asked
+    return Outcome.of(record.outcome) is Outcome.CALLER_HANGUP and not asked
 
 
 def offered(record: CallRecord) -> bool:
     """The call was offered to the IVR's service: not closed, not a short abandon."""
-    return record.outcome != "closed_hours" and not short_abandon(record)
+    return Outcome.of(record.outcome) is not Outcome.CLOSED_HOURS and not short_abandon(record)
 
 
 @dataclass
@@ -88,23 +89,23 @@ class Tally:
 
     def add(self, record: CallRecord) -> None:
         """Count one ended call."""
-        outcome = record.outcome
+        outcome = Outcome.of(record.outcome)
         self.calls += 1
-        self.outcomes[outcome] += 1
+        self.outcomes[record.outcome] += 1
         self.ivr_ms += record.duration_ms
-        if outcome == "closed_hours":
+        if outcome is Outcome.CLOSED_HOURS:
             self.closed += 1
-        elif outcome == "self_served":
+        elif outcome is Outcome.SELF_SERVED:
             self.self_served += 1
-        elif outcome == "callback":
+        elif outcome is Outcome.CALLBACK:
             self.callbacks += 1
-        elif outcome.startswith("routed") or outcome == "error_routed":
+        elif outcome is not None and outcome.to_agent:
             self.routed += 1
-            self.errors += outcome == "error_routed"
+            self.errors += outcome is Outcome.ERROR_ROUTED
             self.transfers[(record.queue or "-", record.reason or "-")] += 1
             if record.path:
                 self._node(record.path[-1])["transfers"] += 1
-        elif outcome == "caller_hangup":
+        elif outcome is Outcome.CALLER_HANGUP:
             if short_abandon(record):
                 self.short_abandons += 1
             else:

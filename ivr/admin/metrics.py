@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
+from ..calls.outcomes import Outcome
 from ..calls.record import CallRecord
 from .kpis import offered
 
@@ -97,9 +98,10 @@ class Metrics:
         flow = record.flow or "-"
         for node in dict.fromkeys(record.path):
             self.visits.labels(flow, node).inc()
-        if record.outcome == "caller_hangup":
+        outcome = Outcome.of(record.outcome)
+        if outcome is Outcome.CALLER_HANGUP:
             self.hangups.labels(flow, record.hangup_node or (record.path[-1] if record.path else "-")).inc()
-        elif (record.outcome.startswith("routed") or record.outcome == "error_routed") and record.path:
+        elif outcome is not None and outcome.to_agent and record.path:
             self.transfers.labels(flow, record.path[-1]).inc()
         for entry in record.recognition:
             node = str(entry.get("node", "-")).split(".")[0]  # a sub-question counts with its node

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from ..calls.outcomes import Outcome
 from ..interfaces import Serving
 from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
 
@@ -25,8 +26,9 @@ REFRESH_SECONDS = 2
 WINDOW_NAMES = {"today": "Aujourd'hui", "last_hour": "Dernière heure", "last_7_days": "7 derniers jours"}
 _NAV = (("/", "Vue d'ensemble"), ("/calls", "Appels"), ("/kpis", "Indicateurs"), ("/flows", "Parcours"),
         ("/metrics", "Métriques"))
-_OUTCOMES = {"self_served": "servi par le SVI", "closed_hours": "hors horaires", "caller_hangup": "raccroché",
-             "error_routed": "transféré sur erreur", "callback": "rappel programmé"}
+_OUTCOMES = {Outcome.SELF_SERVED: "servi par le SVI", Outcome.CLOSED_HOURS: "hors horaires",
+             Outcome.CALLER_HANGUP: "raccroché", Outcome.ERROR_ROUTED: "transféré sur erreur",
+             Outcome.CALLBACK: "rappel programmé"}
 
 
 class Html(str):
@@ -49,9 +51,10 @@ def markup(fragment: str) -> Html:
 
 
 def _outcome(text: str) -> str:
-    if text.startswith("routed:"):
-        return f"transféré (file {text.split(':', 1)[1]})"
-    return _OUTCOMES.get(text, text)
+    outcome = Outcome.of(text)
+    if outcome is Outcome.ROUTED:
+        return f"transféré (file {text.partition(':')[2]})"
+    return _OUTCOMES.get(outcome, text) if outcome is not None else text
 
 
 def _pct(value: float | None) -> str:

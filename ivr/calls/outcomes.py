@@ -21,3 +21,16 @@ class Outcome(str, Enum):
     def text(self, queue: str = "") -> str:
         """How records and the dialplan name the outcome: ``routed:inhouse`` for a hand-off."""
         return f"routed:{queue}" if self is Outcome.ROUTED else self.value
+
+    @classmethod
+    def of(cls, text: str) -> Outcome | None:
+        """The outcome a record's text names (``routed:inhouse`` is :attr:`ROUTED`), None if none."""
+        try:
+            return cls(text.partition(":")[0])
+        except ValueError:
+            return None
+
+    @property
+    def to_agent(self) -> bool:
+        """The caller was handed to a queue (chosen, or because the IVR failed)."""
+        return self in (Outcome.ROUTED, Outcome.ERROR_ROUTED)

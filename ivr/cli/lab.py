@@ -102,14 +102,14 @@ def sip_call(
     One JSON line per call (outcome from the IVR's record, found by SIP Call-ID; seconds of
     speech-level audio heard), then a summary line; exit 1 when any call failed.
     """
-    import os
-
+    from ..config import TesterSettings
     from ..sim.sip import AdminRecords, SipCaller, run_sip_scenarios
     from .arguments import host_port, http_url
 
     host, port = host_port(proxy, "--proxy", default_port=5060)
     admin = http_url(admin, "--admin") if admin else None
-    password = os.environ.get("IVR_SIP_PASSWORD", "")
+    secrets = TesterSettings()
+    password = secrets.sip_password.get_secret_value()
     if not password:
         typer.echo("ivr sip-call: set IVR_SIP_PASSWORD (the tester endpoint's SIP password)", err=True)
         raise typer.Exit(2)
@@ -117,7 +117,7 @@ def sip_call(
     from .serving import load_scenario_files
 
     scenarios = load_scenario_files(scenario)
-    records = AdminRecords(admin, os.environ.get("IVR_ADMIN_TOKEN", "")) if admin else None
+    records = AdminRecords(admin, secrets.admin_token.get_secret_value()) if admin else None
     caller = SipCaller(f"{host}:{port}", user, password, number=number, test_number=test_number, local_ip=local_ip,
                        stay_in_queue=stay, record=records)
     results = asyncio.run(run_sip_scenarios(caller, scenarios, concurrency=concurrency, record=records))

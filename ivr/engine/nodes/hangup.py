@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from typing_extensions import override
 
 from ... import dialplan
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from ...calls.call import Call
     from .runner import Runner
 
-__all__ = ["HangupNode"]
+__all__ = ["HangupNode", "ENDS_IN_THE_IVR"]
+
+#: The outcomes a flow may end a call with (the others are the line's: a hand-off, a callback, a hang-up).
+ENDS_IN_THE_IVR = (Outcome.SELF_SERVED, Outcome.CLOSED_HOURS)
 
 
 class HangupNode(NodeBase):
@@ -25,10 +28,20 @@ class HangupNode(NodeBase):
 
     kind: Literal["hangup"]
     prompts: list[str] = Field(default_factory=list)
-    outcome: Literal["self_served", "closed_hours"]
+    #: How the call ends: served by the IVR, or the line closed.
+    outcome: Outcome
     reason: str = ""
 
     category: ClassVar[str] = "end"
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _ends_in_the_ivr(cls, outcome: object) -> object:
+        allowed = [o.value for o in ENDS_IN_THE_IVR]
+        if outcome not in allowed:
+            hint = " (the line records the others itself)" if outcome in {o.value for o in Outcome} else ""
+            raise ValueError(f"should be {' or '.join(map(repr, allowed))}, not {outcome!r}{hint}")
+        return outcome
 
     @override
     def prompt_refs(self) -> list[Ref]:
@@ -36,12 +49,12 @@ class HangupNode(NodeBase):
 
     @override
     def summary(self, defaults: Defaults) -> list[str]:
-        return [f"issue : {self.outcome}"]
+        return [f"issue : {self.outcome.value}"]
 
     @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         await play_until_key(call.channel, [runner.prompt_path(p) for p in self.prompts], barge_in=False)
-        call.finish(Outcome(self.outcome), self.reason)
-        await dialplan.set_outcome(call.channel, self.outcome)
+        call.finish(self.outcome, self.reason)
+        await dialplan.set_outcome(call.channel, self.outcome.value)
         await call.channel.hangup()
         return None

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     #: Most readbacks kept on disk; the oldest go first.
     readback_max_files: int = 20_000
     flows_dir: Path = DEFAULT_FLOWS_DIR
+    #: Asterisk's configuration (the ``asterisk/etc`` Asterisk reads) that flows and rules are checked
+    #: against: the flows the dialplan runs, the variables it forwards, the queues. Default: the
+    #: line's own in a checkout; none otherwise (then those checks are not made, and the server says so).
+    asterisk_etc: Path | None = None
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = ""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from .interfaces import CallerChannel
 
-__all__ = ["QUEUE", "REASON", "OUTCOME", "PRIORITY", "CALLBACK_ID", "NODE", "FIXED_VARIABLES", "context_variable",
+__all__ = ["QUEUE", "REASON", "OUTCOME", "PRIORITY", "CALLBACK_ID", "NODE", "FIXED_VARIABLES", "context_variable", "is_context_name",
            "hand_off", "set_outcome", "callback_variables", "take_call"]
 
 QUEUE = "IVR_QUEUE"
@@ -31,6 +31,11 @@ FIXED_VARIABLES = (QUEUE, REASON, OUTCOME, PRIORITY, CALLBACK_ID, NODE)
 
 #: A queue or a context name: plain words only (they become dialplan values and variable names).
 _TOKEN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def is_context_name(name: str) -> bool:
+    """Whether ``name`` can be a context value's name (it becomes part of a variable name)."""
+    return _TOKEN.fullmatch(name) is not None
 
 
 def context_variable(name: str) -> str:

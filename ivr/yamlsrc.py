@@ -17,6 +17,7 @@ from ruamel.yaml.events import (
     AliasEvent,
     MappingEndEvent,
     MappingStartEvent,
+    ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
 )
@@ -65,17 +66,7 @@ def load_yaml(path: str | Path, text: str | None = None, *, max_bytes: int = MAX
     elif len(text.encode("utf-8")) > max_bytes:
         raise SourceError([f"{path}:1: the file is larger than {max_bytes:,} bytes (is it the right file?)"])
     try:
-        depth = 0
-        for event in YAML().parse(text):
-            if isinstance(event, AliasEvent):
-                raise SourceError([f"{path}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
-                                   f"accepted here: write the value out in full"])
-            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise SourceError([f"{path}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep"])
-            elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-                depth -= 1
+        _screen(path, text)
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -85,6 +76,44 @@ def load_yaml(path: str | Path, text: str | None = None, *, max_bytes: int = MAX
         raise
     except Exception as exc:
         raise SourceError([f"{path}:1: invalid YAML: {exc}"]) from None
+
+
+#: Words YAML 1.1 read as booleans and YAML 1.2 (ours) reads as text: ``expertise: yes`` would be
+#: the word "yes", never equal to true.
+_YAML11_BOOLEANS = {"yes", "no", "on", "off"}
+
+
+def _screen(path: Path, text: str) -> None:
+    """Refuse, before building anything: aliases, too deep a nesting, and YAML 1.1 booleans."""
+    depth = 0
+    problems: list[str] = []
+    #: For each open mapping or list: whether it is a mapping, and whether its next node is a key.
+    open_: list[list[bool]] = []
+    for event in YAML().parse(text):
+        line = event.start_mark.line + 1
+        if isinstance(event, AliasEvent):
+            raise SourceError([f"{path}:{line}: YAML aliases (*{event.anchor}) are not accepted here: "
+                               f"write the value out in full"])
+        if isinstance(event, (ScalarEvent, MappingStartEvent, SequenceStartEvent)):
+            is_key = bool(open_) and open_[-1][0] and open_[-1][1]
+            if open_ and open_[-1][0]:
+                open_[-1][1] = not open_[-1][1]
+            if isinstance(event, ScalarEvent) and not is_key and event.style is None \
+                    and event.value.lower() in _YAML11_BOOLEANS:
+                meaning = "true" if event.value.lower() in ("yes", "on") else "false"
+                problems.append(f"{path}:{line}: {event.value} is read as the word {event.value!r}, not as "
+                                f"{meaning} (YAML 1.1 habit): write {meaning}, or quote it (\"{event.value}\") "
+                                f"if you mean the word")
+        if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+            open_.append([isinstance(event, MappingStartEvent), True])
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SourceError([f"{path}:{line}: nested more than {MAX_DEPTH} levels deep"])
+        elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+            open_.pop()
+            depth -= 1
+    if problems:
+        raise SourceError(problems)
 
 
 def _plain(exc: MarkedYAMLError) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TELEPHONY_RATE", "read_wav", "read_wav_bytes", "write_wav", "resample", "wav_duration"]
+__all__ = ["TELEPHONY_RATE", "read_wav", "read_wav_bytes", "write_wav", "resample", "wav_duration", "playable_problem",
+           "wav_problem", "HEADER_BYTES"]
 
 TELEPHONY_RATE = 8000
 
@@ -87,3 +88,56 @@ def wav_duration(path: str | Path) -> float:
     """Duration in seconds of a WAV file."""
     with wave.open(str(path), "rb") as w:
         return w.getnframes() / float(w.getframerate())
+
+
+#: Bytes of a file read to judge its format (the chunks before the audio are small).
+HEADER_BYTES = 4096
+
+
+def playable_problem(head: bytes) -> str | None:
+    """Why Asterisk would not play a ``.wav`` prompt starting with ``head``, or None if it would.
+
+    Asterisk's ``.wav`` format is 8 kHz, mono, 16-bit linear PCM: any other rate, channel count,
+    sample size or encoding is refused when the file is opened, and the caller hears nothing. An
+    empty data chunk plays as silence. Sans-IO: give it the first :data:`HEADER_BYTES` of the file.
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return "not a WAV file (no RIFF/WAVE header)"
+    fmt: tuple[int, int, int, int] | None = None
+    at = 12
+    while at + 8 <= len(head):
+        chunk, size = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        body = head[at + 8:at + 8 + size]
+        if chunk == b"fmt " and len(body) >= 16:
+            fmt = (int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"),
+                   int.from_bytes(body[4:8], "little"), int.from_bytes(body[14:16], "little"))
+        elif chunk == b"data":
+            return _format_problem(fmt) or ("no audio (the data chunk is empty)" if size == 0 else None)
+        at += 8 + size + (size & 1)  # chunks are padded to an even length
+    return _format_problem(fmt) or f"no audio (no data chunk in its first {HEADER_BYTES} bytes)"
+
+
+def _format_problem(fmt: tuple[int, int, int, int] | None) -> str | None:
+    if fmt is None:
+        return "no format chunk before the audio"
+    encoding, channels, rate, bits = fmt
+    wrong = []
+    if encoding != 1:
+        wrong.append(f"encoding {encoding} (not linear PCM)")
+    if rate != TELEPHONY_RATE:
+        wrong.append(f"{rate} Hz")
+    if channels != 1:
+        wrong.append("stereo" if channels == 2 else f"{channels} channels")
+    if bits != 16:
+        wrong.append(f"{bits}-bit")
+    return f"{', '.join(wrong)}: Asterisk plays 8000 Hz mono 16-bit PCM only" if wrong else None
+
+
+def wav_problem(path: str | Path) -> str | None:
+    """Why Asterisk would not play the WAV file at ``path``, or None (:func:`playable_problem`)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return playable_problem(head)

@@ -24,7 +24,10 @@ from .call import Call, FlowResolver
 from .outcomes import Outcome
 from .record import CallRecord, RecordStore
 
-__all__ = ["CallSupervisor", "AgiIdentity"]
+#: What a caller hears before an emergency hand-off (a call that failed in the IVR): the catalog must keep it.
+APOLOGY_PROMPT = "desole_erreur"
+
+__all__ = ["APOLOGY_PROMPT", "CallSupervisor", "AgiIdentity"]
 
 log = structlog.get_logger("ivr.calls")
 

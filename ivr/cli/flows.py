@@ -24,12 +24,13 @@ app = typer.Typer(no_args_is_help=True, help="Flow definitions: check and draw."
 rules_app = typer.Typer(no_args_is_help=True, help="Routing rules: check.")
 
 
-def _load(paths: list[Path], prompts_dir: Path, rules: Path) -> tuple[LineConfig | None, list[str]]:
+def _load(paths: list[Path], prompts_dir: Path, rules: Path, asterisk: Path | None = None
+          ) -> tuple[LineConfig | None, list[str]]:
     from ..ants3400.profile import PROFILE
     from ..server.line import LineSources, load_line
     from ..tracking.client import TrackingClient
 
-    sources = LineSources(flows=paths, catalog=prompts_dir / "catalog.yaml", rules=rules)
+    sources = LineSources(flows=paths, catalog=prompts_dir / "catalog.yaml", rules=rules, asterisk=asterisk)
     lookups = {name: service.statuses for name, service in PROFILE.lookups(TrackingClient("http://unused")).items()}
     return load_line(sources, PROFILE, lookups)
 
@@ -39,11 +40,14 @@ def flows_check(
     path: list[Path] = typer.Argument(..., metavar="FLOWS...", help="Flow files or folders (*.yaml, *.yml)."),
     prompts_dir: Path = typer.Option(DEFAULT_PROMPTS_DIR, "--prompts-dir", metavar="DIR", help="Folder holding catalog.yaml."),
     rules: Path = typer.Option(DEFAULT_RULES, "--rules", metavar="FILE", help="Routing rules file."),
+    asterisk_etc: Optional[Path] = typer.Option(
+        None, "--asterisk-etc", metavar="DIR",
+        help="Asterisk's configuration the flows must fit (default: the line's asterisk/etc, when there)."),
 ) -> None:
-    """Check flows with the catalog and the routing rules, as a server's reload does; every error as
-    file:line: message; exit 1 on any error."""
+    """Check flows with the catalog, the routing rules and Asterisk's configuration, as a server's
+    reload does; every error as file:line: message; exit 1 on any error."""
     started = time.perf_counter()
-    config, errors = _load(path, prompts_dir, rules)
+    config, errors = _load(path, prompts_dir, rules, _asterisk_etc(asterisk_etc))
     elapsed = (time.perf_counter() - started) * 1000
     for line in errors:
         typer.echo(line, err=True)
@@ -82,17 +86,33 @@ def flows_graph(
         sys.stdout.write(text)
 
 
+def _asterisk_etc(given: Path | None) -> Path | None:
+    from ..asterisk_config import shipped_asterisk_etc
+
+    return given if given is not None else shipped_asterisk_etc()
+
+
 @rules_app.command("check")
 def rules_check(
     path: Path = typer.Argument(DEFAULT_RULES, metavar="RULES_FILE", help="Routing rules file."),
+    asterisk_etc: Optional[Path] = typer.Option(
+        None, "--asterisk-etc", metavar="DIR",
+        help="Asterisk's configuration whose queues the rules must use (default: the line's asterisk/etc, when there)."),
 ) -> None:
     """Check a routing rules file (fields, queues, the statuses it tests); file:line errors; exit 1 on any."""
     from ..ants3400.profile import PROFILE
+    from ..asterisk_config import load_asterisk_config
     from ..routing.rules import load_rules
     from ..yamlsrc import SourceError
 
+    etc = _asterisk_etc(asterisk_etc)
+    asterisk = load_asterisk_config(etc) if etc is not None else None
+    if etc is not None and asterisk is None:
+        typer.echo(f"{etc}: no extensions.conf and queues.conf here (Asterisk's configuration)", err=True)
+        raise typer.Exit(1)
     try:
-        rules = load_rules(path, PROFILE.fact_types, values=PROFILE.fact_values)
+        rules = load_rules(path, PROFILE.fact_types, values=PROFILE.fact_values,
+                           asterisk_queues=asterisk.queues if asterisk else None)
     except SourceError as exc:
         for line in exc.messages:
             typer.echo(line, err=True)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Defaults", "Reaction"]
+__all__ = ["Defaults", "Reaction", "one_key", "CHOICE_KEYS"]
+
+#: The keys a caller can choose with: what every phone sends. ``#`` is not one: it ends what the
+#: caller types (Asterisk returns what came before it), so a choice on ``#`` could never be made.
+CHOICE_KEYS = "0123456789*"
+
+
+def one_key(value: str | None, what: str) -> str | None:
+    """``value`` if it is one key a caller can choose with; else a ValueError that says why."""
+    if value is None or (len(value) == 1 and value in CHOICE_KEYS):
+        return value
+    why = (" (# ends what the caller types: a choice on # could never be made)" if value == "#" else
+           " (quotes around a number are fine, two keys are not)" if len(value) > 1 else "")
+    raise ValueError(f"{what} is one of 0-9 and *, not {value!r}{why}")
 
 
 class Reaction(BaseModel):
@@ -33,3 +46,8 @@ class Defaults(BaseModel):
     agent_key: str | None = "0"
     #: Low recognition confidence below which an answer counts as no match.
     min_confidence: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("agent_key")
+    @classmethod
+    def _one_key(cls, v: str | None) -> str | None:
+        return one_key(v, "the agent key")

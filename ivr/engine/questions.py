@@ -18,7 +18,11 @@ from ..interfaces import AGENT, Answer, Question, SlotSpec
 from .defaults import Defaults, Reaction
 from .services import EngineServices
 
-__all__ = ["Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE", "yes_no", "store_answer"]
+#: The question a route node asks when the wait is very long (spoken, then keypad wording): the
+#: catalog must keep both for any route that offers a callback.
+CALLBACK_OFFER = ("offre_rappel", "offre_rappel_clavier")
+
+__all__ = ["CALLBACK_OFFER", "Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE", "yes_no", "store_answer"]
 
 #: An answer that was understood but is not acceptable (a file number with a wrong key).
 INVALID = object()
@@ -230,7 +234,7 @@ class QuestionLoop:
         """« Voulez-vous être rappelé ? » — no answer or no match means the caller waits in the queue."""
         d = self.defaults
         leave = Reaction(next=LEAVE)
-        asking = Asking(id=f"{node_id}.rappel", prompt="offre_rappel", keypad_prompt="offre_rappel_clavier",
+        asking = Asking(id=f"{node_id}.rappel", prompt=CALLBACK_OFFER[0], keypad_prompt=CALLBACK_OFFER[1],
                         reprompt=None, retries=1, noinput=leave, nomatch=leave, invalid=None, on_fail=LEAVE,
                         timeout=d.timeout, min_confidence=d.min_confidence, slot=self.services.slots.get("yes_no"))
         answer, _ = await self.ask(call, asking, yes_no)

@@ -19,8 +19,10 @@ because a ``next:`` is misspelt are not reported until the misspelling is fixed)
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, va
 from .defaults import Defaults, Reaction
 from .kinds import KINDS
 from .model import FLOW_NAME, MAX_NODES_WITHOUT_INPUT, FlowModel
-from .nodes.base import Checks, Location, NodeBase, ValidationContext, hint
+from .nodes.base import Checks, Label, Location, NodeBase, ValidationContext, hint
 from .nodes.subflow import SubflowNode
 from .template import references
 
@@ -201,6 +203,10 @@ def _check_prompt(prompt: str, path: Path, line: int, ctx: ValidationContext) ->
         return [_Problem(str(path), line, f"prompt {prompt!r} is not in the prompt catalog{hint(prompt, ctx.prompts)}")]
     if prompt in ctx.unrendered:
         return [_Problem(str(path), line, f"prompt {prompt!r} has no rendered WAV: run `ivr prompts build`")]
+    if prompt in ctx.unplayable:
+        return [_Problem(str(path), line, f"prompt {prompt!r}: its audio file is {ctx.unplayable[prompt]}; Asterisk "
+                                          f"would not play it and the caller would hear nothing (convert it, e.g. "
+                                          f"sox in.wav -r 8000 -c 1 -b 16 out.wav, or run `ivr prompts build`)")]
     if prompt in ctx.stale:
         return [_Problem(str(path), line, f"prompt {prompt!r}: its text changed since its audio was rendered "
                                           f"(callers would hear the old text): run `ivr prompts build`")]
@@ -221,6 +227,9 @@ def _check_graph(p: _Parsed, ctx: ValidationContext, known_vars: set[str]) -> li
     dangling = any(pr.missing_target for pr in problems)
     problems += _check_reachable(p, graph, cascade=dangling or set(p.nodes) != p.known_ids)
     problems += _check_loops(p, graph)
+    if not dangling and set(p.nodes) == p.known_ids:  # the paths a caller takes need every node sound
+        problems += _check_failures_end_unserved(p, graph)
+        problems += _check_stuck_callers(p, graph)
     if not dangling and p.header.start in graph and set(p.nodes) == p.known_ids:  # every node's shape is sound
         problems += _check_assigned(p, graph, ctx)
     return problems
@@ -308,6 +317,94 @@ def _check_loops(p: _Parsed, graph: _Graph) -> list[_Problem]:
                                      f"is handed to an agent after {MAX_NODES_WITHOUT_INPUT} such nodes (it looks "
                                      f"like a loop); put a question in the run or shorten it"))
     return problems
+
+
+#: Edges taken when the IVR could not serve the caller (no answer, not understood, a lookup error).
+_FAILURES = (Label.NOINPUT, Label.NOMATCH, Label.INVALID, Label.FAIL, Label.ERROR)
+#: Edges a caller who says nothing, or is never understood, takes from a question.
+_STUCK = (Label.NOINPUT, Label.NOMATCH, Label.INVALID, Label.FAIL)
+
+
+def _check_failures_end_unserved(p: _Parsed, graph: _Graph) -> list[_Problem]:
+    """No failure leads, without a question between, to an end that counts the call as served: a
+    caller the IVR failed would hear « au revoir » and count in the served calls.
+
+    A question asked once the caller is served (a satisfaction note: whatever the answer, the call
+    ends served) may end served on a failure too.
+    """
+    assert p.header is not None
+    problems: dict[tuple[int, str], _Problem] = {}
+    for node_id, node in p.nodes.items():
+        if _served_whatever_happens(node_id, graph, p.nodes):
+            continue
+        for edge in node.edges(p.header.defaults):
+            if edge.label not in _FAILURES or edge.target not in p.nodes:
+                continue
+            run = _quiet_path_to(edge.target, graph, p.nodes, lambda n: n.ends_served())
+            if run is None:
+                continue
+            where = (_Problem(str(p.path), line_of(p.raw, ("defaults", "on_fail")) or 1, "") if edge.from_defaults
+                     else _node_problem(p, node_id, edge.at, ""))
+            origin = "defaults.on_fail" if edge.from_defaults else f"node {node_id!r}"
+            message = (f"{origin}: a failure ({edge.label}) leads to {' → '.join(run)}, which ends the call as "
+                       f"served: a caller the IVR could not help would be told goodbye and counted as served; "
+                       f"send it to an agent (a route node)")
+            problems.setdefault((where.line, run[-1]), _Problem(where.path, where.line, message))
+    return list(problems.values())
+
+
+def _served_whatever_happens(start: str, graph: _Graph, nodes: dict[str, NodeBase]) -> bool:
+    """Whether every way on from ``start`` ends the call as served (the caller already was); asking
+    for an agent, which a caller may do at any question, does not count."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        node_id = todo.pop()
+        ways = [(label, target) for label, target in graph.get(node_id, []) if label != Label.AGENT]
+        if not ways and not nodes[node_id].ends_served():
+            return False
+        for _, target in ways:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return True
+
+
+def _quiet_path_to(start: str, graph: _Graph, nodes: dict[str, NodeBase],
+                   found: Callable[[NodeBase], bool]) -> list[str] | None:
+    """The nodes from ``start`` to the first node ``found`` holds for, passing no question; None if none."""
+    came_from: dict[str, str | None] = {start: None}
+    todo = [start]
+    while todo:
+        node_id = todo.pop(0)
+        if found(nodes[node_id]):
+            run = [node_id]
+            while (previous := came_from[run[-1]]) is not None:
+                run.append(previous)
+            return run[::-1]
+        if nodes[node_id].waits_for_caller:
+            continue
+        for _, target in graph.get(node_id, []):
+            if target not in came_from:
+                came_from[target] = node_id
+                todo.append(target)
+    return None
+
+
+def _check_stuck_callers(p: _Parsed, graph: _Graph) -> list[_Problem]:
+    """A caller who says nothing, or is never understood, reaches an end: no loop through a
+    question's no-input or no-match way out (the prompts would be replayed for ever)."""
+    stuck = {n: [t for label, t in edges if not p.nodes[n].waits_for_caller or label in _STUCK]
+             for n, edges in graph.items()}
+    out = []
+    for cycle in _strong_cycles(stuck):
+        if not any(p.nodes[n].waits_for_caller for n in cycle):
+            continue  # a loop without a question is reported as such (_check_loops)
+        first = min(cycle, key=lambda n: _node_line(p.raw, n))
+        out.append(_Problem(str(p.path), _node_line(p.raw, first), f"node {first!r}: a caller who says nothing or "
+                            f"is not understood goes round {' → '.join(cycle + [cycle[0]])} without end (the "
+                            f"prompts replay for ever): let the questions' retries end at an agent instead"))
+    return out
 
 
 def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationContext,
@@ -468,6 +565,7 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
                 problems += _check_graph(p, inner, known_vars)
             except Exception as exc:
                 problems.append(_checker_failed(p.path, exc))
+    problems += _dialplan_flows(names, ctx)
     try:
         problems += _subflow_cycles(names)
     except Exception as exc:
@@ -515,6 +613,28 @@ def _loaded(p: _Parsed) -> LoadedFlow:
                       defaults=p.header.defaults, nodes=p.nodes)
     version = hashlib.sha256(p.text.encode()).hexdigest()[:12]
     return LoadedFlow(model, p.path, version, {n: _node_line(p.raw, n) for n in p.nodes})
+
+
+def _dialplan_flows(names: dict[str, _Parsed], ctx: ValidationContext) -> list[_Problem]:
+    """Every flow the dialplan runs is defined: a renamed flow would leave every call without its menu.
+
+    Reported at the ``flow:`` line of the file most like the missing name (the renamed one), else of
+    the first file: the edit is rejected, the running version stays.
+    """
+    if ctx.dialplan_flows is None or not names:
+        return []
+    out = []
+    for name, where in sorted(ctx.dialplan_flows.items()):
+        if name in names or name in ctx.flows:
+            continue
+        unused = [n for n in names if n not in ctx.dialplan_flows]
+        close = difflib.get_close_matches(name, unused, n=1, cutoff=0.5)
+        p = names[close[0]] if close else next(iter(names.values()))
+        renamed = f"flow {close[0]!r}: " if close else ""
+        out.append(_Problem(str(p.path), line_of(p.raw, ("flow",)) or 1,
+                            f"{renamed}the dialplan runs flow {name!r} ({where}) and no flow file defines it now: "
+                            f"every call would go without its menu (keep the name, or change the dialplan first)"))
+    return out
 
 
 def _subflow_cycles(names: dict[str, _Parsed]) -> list[_Problem]:

@@ -7,7 +7,7 @@ What a rule can test (``when:``) is the line's routing facts (its profile) plus 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +35,29 @@ def _check_when(when: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
             unknown = set(test) - {"at_least", "at_most"}
             if unknown or fields[key] is not int:
                 raise ValueError(f"{key}: only numeric fields take at_least/at_most")
+            for bound, value in test.items():
+                _check_type(f"{key}.{bound}", value, int)
+        else:
+            for value in test if isinstance(test, list) else [test]:
+                _check_type(key, value, fields[key])
     return when
+
+
+_TYPE_NAMES = {int: "a number", bool: "true or false", str: "a word"}
+
+
+def _check_type(where: str, value: Any, kind: type) -> None:
+    """A rule compares a fact with ``value``: of another type, it would never match (or fail the call)."""
+    if type(value) is kind or (kind is str and isinstance(value, str)):
+        return
+    hint = ""
+    if kind is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        hint = f": write {value.strip()} without quotes"
+    elif kind is bool and isinstance(value, str) and value.lower() in ("yes", "no", "oui", "non", "true", "false"):
+        hint = ": write true or false, without quotes"
+    elif kind is str and isinstance(value, (int, bool)):
+        hint = f": put it in quotes (\"{str(value).lower() if isinstance(value, bool) else value}\")"
+    raise ValueError(f"{where}: {value!r} is not {_TYPE_NAMES.get(kind, kind.__name__)}{hint}")
 
 
 class Rule(_Model):
@@ -125,12 +147,13 @@ def matches(when: dict[str, Any], facts: dict[str, Any]) -> bool:
 
 def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
                values: Mapping[str, Iterable[str]] | None = None,
-               known_queues: tuple[str, ...] | None = None) -> RoutingRules:
+               asterisk_queues: Collection[str] | None = None) -> RoutingRules:
     """Load and validate a rules file; raise :class:`SourceError` with every ``file:line`` problem at once.
 
     ``facts`` are the fields a rule may test (the line's routing facts and :data:`GENERIC_FACTS`);
     ``values`` the values some of them can take (a file's statuses, as the tracking service declares
-    them): a rule testing another value could never match, so it is an error.
+    them): a rule testing another value could never match, so it is an error. ``asterisk_queues``:
+    the queues Asterisk defines (``queues.conf``); a queue it lacks would hang callers up.
     """
     from pydantic import ValidationError
 
@@ -147,7 +170,9 @@ def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
         errors += validation_messages(path, raw, exc)
     # Queue names are checked on the raw data too, so they are reported with shape errors.
     queues = plain.get("queues") if isinstance(plain.get("queues"), list) else []
-    allowed = set(known_queues or queues)
+    allowed = set(queues)
+    if asterisk_queues is not None:
+        errors += _check_asterisk_queues(path, raw, queues, set(asterisk_queues))
     refs = [(("rules", i, "queue"), r.get("queue")) for i, r in enumerate(plain.get("rules") or []) if isinstance(r, dict)]
     for i, o in enumerate(plain.get("overflow") or []):
         if isinstance(o, dict):
@@ -161,6 +186,19 @@ def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
         raise SourceError(sorted(errors, key=_line_key))
     assert rules is not None
     return rules
+
+
+def _check_asterisk_queues(path: Path, raw: Any, queues: list[Any], defined: set[str]) -> list[str]:
+    """Every queue of the line is one Asterisk defines (else « mise en relation », then a hang-up)."""
+    return [f"{path}:{line_of(raw, ('queues', i)) or 1}: queues.{i}: Asterisk defines no queue {queue!r} "
+            f"(queues.conf has {', '.join(sorted(defined)) or 'none'}){_close(str(queue), defined)}: a caller sent "
+            f"there would hear « mise en relation », then be hung up on"
+            for i, queue in enumerate(queues) if str(queue) not in defined]
+
+
+def _close(word: str, candidates: set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _check_values(path: Path, raw: Any, plain: dict[str, Any], values: dict[str, set[str]]) -> list[str]:

@@ -15,9 +15,10 @@ from ..admin.app import AdminConfigError, AdminServer
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
 from ..ants3400.profile import PROFILE
+from ..asterisk_config import shipped_asterisk_etc
 from ..calls.call import FlowResolver
 from ..calls.record import JsonlRecordStore, MemoryRecordStore, RecordStore, TeeRecordStore
-from ..calls.supervisor import CallSupervisor
+from ..calls.supervisor import APOLOGY_PROMPT, CallSupervisor
 from ..config import DEFAULT_RULES, Settings, dynamic_prompts_dir
 from ..edges.agi.server import AgiLimits, FastAgiServer
 from ..edges.ami.controller import AmiController
@@ -106,8 +107,12 @@ class IvrServer:
     def _build_line(self) -> None:
         """Where the flows, rules and catalog come from; nothing is served until the first load."""
         s = self.settings
+        asterisk = s.asterisk_etc or shipped_asterisk_etc()
+        if asterisk is None:
+            log.warning("asterisk_config_unknown", why="flows are not checked against the dialplan and its queues: "
+                                                       "set IVR_ASTERISK_ETC to Asterisk's configuration folder")
         self.line_sources = LineSources(flows=[s.flows_dir], catalog=s.prompts_dir / "catalog.yaml",
-                                        rules=s.routing_rules or DEFAULT_RULES)
+                                        rules=s.routing_rules or DEFAULT_RULES, asterisk=asterisk)
         self.accepted = AcceptedLines(s.accepted_dir)
         self.line: LineConfig | None = None
         self.line_state = LineState()
@@ -189,7 +194,7 @@ class IvrServer:
         """The call supervisor (every call's promises) and the FastAGI server that brings calls to it."""
         s = self.settings
         self.supervisor = CallSupervisor(self.resolver, self.records, fallback_queue=self.profile.fallback_queue,
-                                         apology_prompt=str(s.prompts_dir / "wav" / "desole_erreur"),
+                                         apology_prompt=str(s.prompts_dir / "wav" / APOLOGY_PROMPT),
                                          allow_sim_clock=allow_sim_clock, on_call_ended=self.metrics.call_ended,
                                          node=self.node, claim_calls=bool(s.node_name))
         self.metrics.active.set_function(lambda: len(self.supervisor.live))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..audio.wav import wav_problem
 from ..engine.template import FILTERS
 from ..engine.validate import ValidationContext
 from ..interfaces import LineProfile
@@ -19,7 +20,8 @@ def validation_context(catalog: Catalog, lookups: Mapping[str, Iterable[str]], p
     """``lookups``: each lookup service's name and the statuses it returns."""
     prompts = set(catalog.prompts)
     unrendered = {p for p in prompts if not catalog.wav_path(p).exists()}
-    return ValidationContext(prompts=prompts, unrendered=unrendered,
+    unplayable = {p: problem for p in prompts - unrendered if (problem := wav_problem(catalog.wav_path(p)))}
+    return ValidationContext(prompts=prompts, unrendered=unrendered, unplayable=unplayable,
                              services={name: set(statuses) for name, statuses in lookups.items()},
                              queues=(*queues, "auto"), check_prompts=check_prompts, slots=dict(profile.slots),
                              validators=set(profile.validators), filters=set(FILTERS) | set(profile.filters))

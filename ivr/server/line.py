@@ -26,7 +26,9 @@ from pathlib import Path
 
 import structlog
 
-from ..engine.validate import LoadedFlow, check_flows, flow_files
+from ..asterisk_config import load_asterisk_config
+from ..calls.supervisor import APOLOGY_PROMPT
+from ..engine.validate import LoadedFlow, ValidationContext, check_flows, flow_files
 from ..interfaces import LineProfile
 from ..routing.rules import RoutingRules, load_rules
 from ..tts.catalog import Catalog, CatalogError, load_catalog
@@ -47,12 +49,16 @@ class LineSources:
     rules: Path
     #: The rendered prompts (default: ``wav/`` beside the catalog).
     audio_dir: Path | None = None
+    #: Asterisk's configuration (``asterisk/etc``): the flows the dialplan runs, the variables it
+    #: forwards to agents, the queues it defines. None: the flows are not checked against it.
+    asterisk: Path | None = None
 
     def files(self) -> list[Path]:
         """Every file the configuration is read from (what a watcher polls)."""
         flows, _ = flow_files(self.flows)
         audio = self.audio_dir or self.catalog.parent / "wav"
-        return [*flows, self.catalog, self.rules, audio / "manifest.json"]
+        asterisk = [self.asterisk / "extensions.conf", self.asterisk / "queues.conf"] if self.asterisk else []
+        return [*flows, self.catalog, self.rules, audio / "manifest.json", *asterisk]
 
 
 @dataclass
@@ -99,8 +105,12 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
         texts["catalog.yaml"] = read_source(sources.catalog)
     except (CatalogError, SourceError) as exc:
         errors += str(exc).splitlines()
+    asterisk = load_asterisk_config(sources.asterisk) if sources.asterisk is not None else None
+    if sources.asterisk is not None and asterisk is None:
+        errors.append(f"{sources.asterisk}: no extensions.conf and queues.conf here (Asterisk's configuration)")
     try:
-        rules = load_rules(sources.rules, profile.fact_types, values=profile.fact_values)
+        rules = load_rules(sources.rules, profile.fact_types, values=profile.fact_values,
+                           asterisk_queues=asterisk.queues if asterisk else None)
         texts["rules.yaml"] = read_source(sources.rules)
     except SourceError as exc:
         errors += exc.messages
@@ -114,6 +124,11 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
                                  check_prompts=False)
     if rules is None:  # the queues are unknown: only the fallback queue is sure to exist
         ctx.queues = ("auto", profile.fallback_queue)
+    if asterisk is not None:
+        ctx.dialplan_flows = {name: str(where) for name, where in asterisk.flows.items()}
+        ctx.forwarded = set(asterisk.forwarded)
+    if catalog is not None:
+        errors += _engine_prompts(sources.catalog, ctx)
     flows, flow_errors = check_flows(files, ctx)
     errors += flow_errors
     if errors or catalog is None or rules is None:
@@ -121,6 +136,24 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
     for flow in flows.values():
         texts[f"flows/{flow.path.name}"] = read_source(flow.path)
     return LineConfig(catalog, rules, flows, texts), []
+
+
+#: Prompts the IVR plays on its own, whatever the flows say, and when.
+ENGINE_PROMPTS = {APOLOGY_PROMPT: "before handing a call that failed in the IVR to an agent"}
+
+
+def _engine_prompts(catalog: Path, ctx: ValidationContext) -> list[str]:
+    """The prompts the IVR itself plays are in the catalog and playable (no flow names them)."""
+    line = next((n for n, text in enumerate(read_source(catalog).splitlines(), 1) if text.startswith("prompts:")), 1)
+    out = []
+    for prompt, when in ENGINE_PROMPTS.items():
+        problem = ("is not in the catalog" if prompt not in ctx.prompts else
+                   "has no rendered WAV (run `ivr prompts build`)" if prompt in ctx.unrendered else
+                   f"has an audio file Asterisk would not play ({ctx.unplayable[prompt]})" if prompt in ctx.unplayable
+                   else None)
+        if problem:
+            out.append(f"{catalog}:{line}: prompt {prompt!r} {problem}: the IVR plays it itself, {when}")
+    return out
 
 
 class AcceptedLines:

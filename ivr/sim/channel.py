@@ -137,8 +137,10 @@ def prompt_length_from_disk(path: str) -> float | None:
         f = Path(path + ext)
         if f.exists():
             if ext == ".wav":
-                from ..audio.wav import wav_duration
+                from ..audio.wav import wav_duration, wav_problem
 
+                if wav_problem(f) is not None:  # Asterisk refuses to open it: STREAM FILE answers -1
+                    return None
                 try:
                     return wav_duration(f)
                 except Exception:

@@ -10,6 +10,7 @@ alike; neither knows the kinds.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,9 +73,33 @@ class Ref:
 
 
 def hint(word: object, candidates: Iterable[object]) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate, or nothing."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    """`` (did you mean 'x'?)`` for the closest candidate, or nothing; a word with a character one
+    cannot see or tell apart (a no-break space, a Cyrillic « о ») gets that character named instead."""
+    text = str(word)
+    odd = odd_characters(text)
+    if odd:
+        return f" (it contains {odd}: retype it)"
+    close = difflib.get_close_matches(text, [str(c) for c in candidates], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def odd_characters(text: str) -> str:
+    """The characters of ``text`` an administrator cannot see or tell from a Latin letter, named
+    (``a NO-BREAK SPACE (U+00A0) at 4``), or an empty string."""
+    found = []
+    for at, char in enumerate(text, start=1):
+        name = unicodedata.name(char, "")
+        category = unicodedata.category(char)
+        invisible = category in ("Cf", "Cc", "Zl", "Zp") or (category == "Zs" and char != " ") or char == "\t"
+        lookalike = category.startswith("L") and not name.startswith("LATIN") and name.split(" ")[0] in _LOOKALIKE_SCRIPTS
+        if invisible or lookalike:
+            what = f"« {char} » " if lookalike else ""
+            found.append(f"a {what}{name or 'control character'} (U+{ord(char):04X}) at character {at}")
+    return ", ".join(found[:3])
+
+
+#: Scripts whose letters look like Latin ones (а, е, о, р, с, х; ο, ν…).
+_LOOKALIKE_SCRIPTS = {"CYRILLIC", "GREEK", "ARMENIAN"}
 
 
 class _Model(BaseModel):
@@ -90,6 +115,8 @@ class ValidationContext:
     unrendered: set[str] = field(default_factory=set)
     #: Prompts whose WAV was rendered from another text than the catalog's (run ``ivr prompts build``).
     stale: set[str] = field(default_factory=set)
+    #: Prompts whose audio file Asterisk would refuse to play, and why (44.1 kHz, stereo, empty…).
+    unplayable: dict[str, str] = field(default_factory=dict)
     #: Lookup services and the result statuses each can return.
     services: dict[str, set[str]] = field(default_factory=dict)
     flows: set[str] = field(default_factory=set)
@@ -103,6 +130,10 @@ class ValidationContext:
     filters: set[str] = field(default_factory=lambda: set(FILTERS))
     #: Variables a call has before any node sets them.
     provided: set[str] = field(default_factory=set)
+    #: Flows Asterisk's dialplan runs, with where it names each (None: no dialplan to check against).
+    dialplan_flows: dict[str, str] | None = None
+    #: Channel variables the dialplan passes on to the agent's channel (None: not known).
+    forwarded: set[str] | None = None
 
 
 @dataclass
@@ -157,6 +188,10 @@ class NodeBase(_Model):
 
     def check(self, checks: Checks) -> None:
         """What the node names outside itself (slots, services, queues…): problems go to ``checks``."""
+
+    def ends_served(self) -> bool:
+        """Whether the call ends here counted as served by the IVR (a failure must never lead here)."""
+        return False
 
     def summary(self, defaults: Defaults) -> list[str]:
         """A line or two for drawings, after the description (the queue, the tries)."""

@@ -11,7 +11,7 @@ from ... import dialplan
 from ...calls.outcomes import Outcome
 from ...playback import play_until_key
 from ..defaults import Defaults
-from .base import NodeBase, Ref, ref_list
+from .base import Checks, NodeBase, Ref, ref_list
 
 if TYPE_CHECKING:
     from ...calls.call import Call
@@ -46,6 +46,16 @@ class HangupNode(NodeBase):
     @override
     def prompt_refs(self) -> list[Ref]:
         return ref_list(self.prompts, "prompts")
+
+    @override
+    def ends_served(self) -> bool:
+        return self.outcome is Outcome.SELF_SERVED
+
+    @override
+    def check(self, checks: Checks) -> None:
+        if not self.prompts:  # a caller hung up on without a word thinks the line broke
+            checks.problem(("outcome",), f"the call ends here ({self.outcome.value}) without a word to the caller: "
+                                         f"give it prompts (e.g. [{'ferme' if self.outcome is Outcome.CLOSED_HOURS else 'au_revoir'}])")
 
     @override
     def summary(self, defaults: Defaults) -> list[str]:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import override
 
 from ...interfaces import Answer
-from ..defaults import Defaults
+from ..defaults import Defaults, one_key
 from ..questions import store_answer
 from .base import Checks, Edge, hint
 from .question import QuestionNode
@@ -33,9 +33,7 @@ class Choice(BaseModel):
     @field_validator("key")
     @classmethod
     def _one_key(cls, v: str | None) -> str | None:
-        if v is not None and (len(v) != 1 or v not in "0123456789*#"):
-            raise ValueError(f"a choice key is one of 0-9 * #, got {v!r}")
-        return v
+        return one_key(v, "a choice key")
 
 
 class MenuNode(QuestionNode):

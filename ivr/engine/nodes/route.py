@@ -13,6 +13,7 @@ from ...calls.outcomes import Outcome
 from ...playback import play_until_key
 from ...tts.sentences import callback_confirmation, say_wait_text
 from ..defaults import Defaults
+from ..questions import CALLBACK_OFFER
 from ..template import render
 from .base import Checks, NodeBase, Ref, field_refs, hint, ref_list
 
@@ -43,7 +44,9 @@ class RouteNode(NodeBase):
 
     @override
     def prompt_refs(self) -> list[Ref]:
-        return ref_list(self.prompts, "prompts")
+        # The callback offer is asked with the engine's own prompts: checked here, where it is turned on.
+        offer = [Ref(p, ("offer_callback",)) for p in CALLBACK_OFFER] if self.offer_callback else []
+        return ref_list(self.prompts, "prompts") + offer
 
     @override
     def template_refs(self) -> list[Ref]:
@@ -55,6 +58,17 @@ class RouteNode(NodeBase):
         if self.queue not in queues:
             checks.problem(("queue",), f"route target {self.queue!r} is not a known queue{hint(self.queue, queues)} "
                                        f"({', '.join(queues)})")
+        forwarded = checks.context.forwarded
+        for name in self.context:
+            variable = dialplan.context_variable(name) if dialplan.is_context_name(name) else None
+            if variable is None:
+                checks.problem(("context", name), f"context name {name!r}: lowercase letters, digits and _ only "
+                                                  f"(it becomes a channel variable)")
+            elif forwarded is not None and variable not in forwarded:
+                checks.problem(("context", name), f"the dialplan does not pass {variable} on to the agent's channel, "
+                                                  f"so {name!r} would never reach the agent's screen (it passes "
+                                                  f"{', '.join(sorted(forwarded)) or 'nothing'}): add "
+                                                  f"Set(__{variable}=${{{variable}}}) to the dialplan, or remove it")
 
     @override
     def summary(self, defaults: Defaults) -> list[str]:

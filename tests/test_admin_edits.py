@@ -1,0 +1,216 @@
+"""Realistic bad edits of the shipped line, as an administrator makes them: each is refused by the checker
+(the same ``load_line`` as ``ivr flows check`` and a running server's reload) with the message that leads
+to the fix, at the line to fix — never passed silently, never a cascade of false errors.
+
+Each case copies the shipped flow, catalog (with its rendered audio), rules and Asterisk configuration,
+changes one thing, and checks the line again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ivr.ants3400.profile import PROFILE
+from ivr.asterisk_config import DEFAULT_ASTERISK_ETC
+from ivr.config import DEFAULT_FLOWS_DIR, DEFAULT_PROMPTS_DIR, DEFAULT_RULES
+from ivr.server.line import LineSources, load_line
+from ivr.tracking.client import TrackingClient
+
+FLOW = "flows/ants-3400.yaml"
+CATALOG = "prompts/catalog.yaml"
+RULES = "rules.yaml"
+DIALPLAN = "asterisk/extensions.conf"
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Path:
+    """A copy of the shipped line an edit may change."""
+    shutil.copytree(DEFAULT_FLOWS_DIR, tmp_path / "flows")
+    shutil.copytree(DEFAULT_PROMPTS_DIR, tmp_path / "prompts", ignore=shutil.ignore_patterns("cache"))
+    shutil.copy(DEFAULT_RULES, tmp_path / RULES)
+    shutil.copytree(DEFAULT_ASTERISK_ETC, tmp_path / "asterisk")
+    return tmp_path
+
+
+def check(root: Path) -> list[str]:
+    sources = LineSources(flows=[root / "flows"], catalog=root / CATALOG, rules=root / RULES,
+                          asterisk=root / "asterisk")
+    lookups = {name: s.statuses for name, s in PROFILE.lookups(TrackingClient("http://unused")).items()}
+    config, errors = load_line(sources, PROFILE, lookups)
+    assert (config is None) == bool(errors)
+    return errors
+
+
+def replace(root: Path, file: str, old: str, new: str) -> None:
+    path = root / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) >= 1, f"{old!r} is not in {file}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def line_of(root: Path, file: str, needle: str) -> int:
+    lines = (root / file).read_text(encoding="utf-8").splitlines()
+    return next(i for i, text in enumerate(lines, 1) if needle in text)
+
+
+def write_audio(path: Path, *, rate: int = 8000, channels: int = 1, width: int = 2, frames: int = 800) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(b"\x00" * frames * channels * width)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One bad edit: what it changes, where the error must point (file, text on that line), and the message."""
+
+    name: str
+    change: Callable[[Path], None]
+    file: str
+    needle: str
+    message: str
+
+
+def text_edit(file: str, old: str, new: str) -> Callable[[Path], None]:
+    return lambda root: replace(root, file, old, new)
+
+
+EDITS = [
+    # -- 1. the line as Asterisk meets it -----------------------------------------------------------------
+    Edit("the flow renamed, the dialplan still runs the old name",
+         text_edit(FLOW, "flow: ants-3400", "flow: ants-3400-v2"), FLOW, "flow: ants-3400-v2",
+         "flow 'ants-3400-v2': the dialplan runs flow 'ants-3400'"),
+    Edit("a context value the dialplan does not pass on to the agent",
+         text_edit(FLOW, 'context: {title: "{title}"}', 'context: {title: "{title}", motif: "{title}"}'),
+         FLOW, "motif:", "the dialplan does not pass IVR_MOTIF on to the agent's channel"),
+    Edit("a queue Asterisk's queues.conf lacks",
+         text_edit(RULES, "queues: [inhouse, contractor]", "queues: [inhouse, contractor, accueil]"),
+         RULES, "queues: [inhouse", "queues.2: Asterisk defines no queue 'accueil' (queues.conf has contractor, "
+                                    "inhouse): a caller sent there would hear « mise en relation », then be hung up on"),
+    Edit("a prompt recorded at 44.1 kHz",
+         lambda root: write_audio(root / "prompts/wav/au_revoir.wav", rate=44100), FLOW, "prompts: [au_revoir]",
+         "prompt 'au_revoir': its audio file is 44100 Hz: Asterisk plays 8000 Hz mono 16-bit PCM only; Asterisk "
+         "would not play it and the caller would hear nothing"),
+    Edit("a prompt recorded in stereo",
+         lambda root: write_audio(root / "prompts/wav/au_revoir.wav", channels=2), FLOW, "prompts: [au_revoir]",
+         "its audio file is stereo: Asterisk plays 8000 Hz mono 16-bit PCM only"),
+    Edit("an empty prompt recording",
+         lambda root: write_audio(root / "prompts/wav/au_revoir.wav", frames=0), FLOW, "prompts: [au_revoir]",
+         "its audio file is no audio (the data chunk is empty)"),
+    Edit("the apology prompt removed from the catalog",
+         text_edit(CATALOG, "  desole_erreur: >-", "  desole_erreur_ancien: >-"), CATALOG, "prompts:",
+         "prompt 'desole_erreur' is not in the catalog: the IVR plays it itself, before handing a call that "
+         "failed in the IVR to an agent"),
+    Edit("the callback offer removed from the catalog",
+         text_edit(CATALOG, "  offre_rappel: >-", "  offre_rappel_ancien: >-"), FLOW, "conseiller_demande:",
+         "prompt 'offre_rappel' is not in the prompt catalog"),
+    # -- 2. values by type and domain ----------------------------------------------------------------------
+    Edit("a number quoted in a rule",
+         text_edit(RULES, "{calls_today: {at_least: 3}}", '{calls_today: {at_least: "3"}}'), RULES, "at_least",
+         "calls_today.at_least: '3' is not a number: write 3 without quotes"),
+    Edit("a boolean quoted in a rule",
+         text_edit(RULES, "when: {complex: true}", 'when: {complex: "true"}'), RULES, 'complex: "true"',
+         "complex: 'true' is not true or false: write true or false, without quotes"),
+    Edit("a YAML 1.1 yes",
+         text_edit(FLOW, "    barge_in: true\n", "    barge_in: yes\n"), FLOW, "barge_in: yes",
+         "yes is read as the word 'yes', not as true (YAML 1.1 habit): write true, or quote it (\"yes\")"),
+    Edit("a hang-up's outcome the line records itself",
+         text_edit(FLOW, "outcome: closed_hours", "outcome: routed"), FLOW, "outcome: routed",
+         "should be 'self_served' or 'closed_hours', not 'routed' (the line records the others itself)"),
+    # -- 3. the paths a caller can take --------------------------------------------------------------------
+    Edit("a tracking failure ending in the goodbye of a served caller",
+         text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",
+         "node 'recherche': a failure (erreur) leads to fin_servi, which ends the call as served"),
+    Edit("a closed-hours hang-up without a word",
+         text_edit(FLOW, "    prompts: [ferme]\n", ""), FLOW, "outcome: closed_hours",
+         "node 'fermeture': the call ends here (closed_hours) without a word to the caller: give it prompts"),
+    Edit("no input sends the caller back to the welcome",
+         text_edit(FLOW, "    store: title\n", "    store: title\n    noinput: {next: accueil}\n"), FLOW, "  accueil:",
+         "a caller who says nothing or is not understood goes round accueil → titre → accueil without end"),
+    Edit("an agent key a phone cannot choose with",
+         text_edit(FLOW, 'agent_key: "0"', 'agent_key: "#"'), FLOW, "agent_key",
+         "the agent key is one of 0-9 and *, not '#' (# ends what the caller types"),
+    Edit("a menu choice on two keys",
+         text_edit(FLOW, '{value: permis, key: "2"', '{value: permis, key: "22"'), FLOW, 'key: "22"',
+         "a choice key is one of 0-9 and *, not '22'"),
+    # -- 4. messages that lead to the fix ------------------------------------------------------------------
+    Edit("a Cyrillic letter in a slot name",
+         text_edit(FLOW, "slot: file_number", "slot: file_numbеr"), FLOW, "slot: file_numb",
+         "unknown slot 'file_numbеr' (it contains a « е » CYRILLIC SMALL LETTER IE (U+0435) at character 10: "
+         "retype it)"),
+    Edit("a no-break space in a target",
+         text_edit(FLOW, "next: question_repondue", "next: question\u00a0repondue"), FLOW, "question\u00a0repondue",
+         "(it contains a NO-BREAK SPACE (U+00A0) at character 9: retype it)"),
+]
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=[e.name for e in EDITS])
+def test_a_bad_edit_is_refused_at_its_line_with_what_to_do(line, edit):
+    assert check(line) == []  # the shipped line passes, with its Asterisk configuration
+    edit.change(line)
+    errors = check(line)
+    where = f"{line / edit.file}:{line_of(line, edit.file, edit.needle)}: "
+    hits = [e for e in errors if e.startswith(where) and edit.message in e]
+    assert hits, (where, edit.message, errors)
+
+
+def test_the_shipped_line_passes_against_its_own_asterisk_configuration(line):
+    assert check(line) == []
+
+
+def test_a_missing_asterisk_configuration_is_said_not_ignored(line):
+    shutil.rmtree(line / "asterisk")
+    (line / "asterisk").mkdir()
+    assert check(line) == [f"{line / 'asterisk'}: no extensions.conf and queues.conf here (Asterisk's configuration)"]
+
+
+def test_a_wav_header_is_judged_as_asterisk_judges_it():
+    def header(encoding: int = 1, channels: int = 1, rate: int = 8000, bits: int = 16, data: int = 2) -> bytes:
+        fmt = struct.pack("<HHIIHH", encoding, channels, rate, rate * channels * bits // 8, channels * bits // 8, bits)
+        return b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt \
+            + b"data" + struct.pack("<I", data) + b"\0" * data
+
+    from ivr.audio.wav import playable_problem
+
+    assert playable_problem(header()) is None
+    assert playable_problem(header(rate=16000)) == "16000 Hz: Asterisk plays 8000 Hz mono 16-bit PCM only"
+    assert playable_problem(header(channels=2, bits=8)) == "stereo, 8-bit: Asterisk plays 8000 Hz mono 16-bit PCM only"
+    assert playable_problem(header(encoding=7)).startswith("encoding 7 (not linear PCM)")
+    assert playable_problem(header(data=0)) == "no audio (the data chunk is empty)"
+    assert playable_problem(b"ID3\x04" + b"\0" * 40) == "not a WAV file (no RIFF/WAVE header)"
+    # A chunk before the audio (a LIST of tags, as editors write) is skipped, padded to an even length.
+    tagged = header()[:36] + b"LIST" + struct.pack("<I", 3) + b"abc\0" + header()[36:]
+    assert playable_problem(tagged) is None
+
+
+def test_the_simulator_refuses_to_play_what_asterisk_refuses(tmp_path):
+    from ivr.sim.channel import prompt_length_from_disk
+
+    write_audio(tmp_path / "ok.wav")
+    write_audio(tmp_path / "hifi.wav", rate=44100)
+    assert prompt_length_from_disk(str(tmp_path / "ok")) == pytest.approx(0.1)
+    assert prompt_length_from_disk(str(tmp_path / "hifi")) is None  # STREAM FILE answers -1, as Asterisk does
+
+
+def test_the_dialplan_is_read_as_asterisk_reads_it():
+    from ivr.asterisk_config import read_dialplan, read_queues
+
+    dialplan = read_dialplan(
+        "[ivr]\n"
+        "exten => s,1,AGI(agi://${HOST}:4573/ants-3400,sip_call_id=${ID})\n"
+        " same => n,AGI(agi://ivr/other)  ; a second flow\n"
+        "; same => n,AGI(agi://ivr/commented-out)\n"
+        " same => n,Set(__IVR_TITLE=${IVR_TITLE})\n"
+        " same => n,Set(IVR_LOCAL=1)\n", "e.conf")
+    assert {name: str(w) for name, w in dialplan.flows.items()} == {"ants-3400": "e.conf:2", "other": "e.conf:3"}
+    assert set(dialplan.forwarded) == {"IVR_TITLE"}
+    queues = read_queues("[general]\n[tpl](!)\n[inhouse](tpl)\n; [old]\n[contractor]\n", "q.conf")
+    assert {name: w.line for name, w in queues.items()} == {"inhouse": 3, "contractor": 5}

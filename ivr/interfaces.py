@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "ALL_KEYS", "AGENT", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
-    "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "Decision",
+    "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "LookupSpec", "Decision",
     "CallView", "Router", "CallbackBook", "LineProfile", "Serving", "LineState",
 ]
 
@@ -211,13 +211,40 @@ class LookupResult:
 
 
 class LookupService(Protocol):
-    """A service a ``lookup`` node asks (the file tracking service)."""
+    """A service a ``lookup`` node asks (the file tracking service).
+
+    What it declares is what the checker proves a flow against: the arguments it takes, the
+    statuses it returns (a flow must handle each), the fields a result holds, and the values some
+    fields can take.
+    """
 
     #: Every status :meth:`lookup` can return (flows branch on them; the checker verifies them).
     statuses: set[str]
+    #: The arguments :meth:`lookup` takes: a flow gives each, and no other.
+    arguments: frozenset[str]
+    #: The fields a result's data may hold (what a flow may read: ``{dossier.readback}``).
+    fields: frozenset[str]
+    #: The values some fields can take (a branch on another value could never be taken).
+    values: Mapping[str, frozenset[str]]
 
     async def lookup(self, **args: str) -> LookupResult:
         """Look the arguments up; a status from :attr:`statuses` (an outage raises)."""
+
+
+@dataclass(frozen=True)
+class LookupSpec:
+    """What a lookup service declares, as the checker reads it (and a worker process receives it)."""
+
+    statuses: frozenset[str]
+    arguments: frozenset[str]
+    fields: frozenset[str]
+    values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, service: LookupService) -> LookupSpec:
+        """The declaration of a running service."""
+        return cls(frozenset(service.statuses), frozenset(service.arguments), frozenset(service.fields),
+                   {name: frozenset(v) for name, v in service.values.items()})
 
 
 # -- routing --------------------------------------------------------------------------------------

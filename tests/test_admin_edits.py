@@ -20,8 +20,8 @@ import pytest
 from ivr.ants3400.profile import PROFILE
 from ivr.asterisk_config import DEFAULT_ASTERISK_ETC
 from ivr.config import DEFAULT_FLOWS_DIR, DEFAULT_PROMPTS_DIR, DEFAULT_RULES
+from ivr.server.checks import declared_lookups
 from ivr.server.line import LineSources, load_line
-from ivr.tracking.client import TrackingClient
 
 FLOW = "flows/ants-3400.yaml"
 CATALOG = "prompts/catalog.yaml"
@@ -42,8 +42,7 @@ def line(tmp_path: Path) -> Path:
 def check(root: Path) -> list[str]:
     sources = LineSources(flows=[root / "flows"], catalog=root / CATALOG, rules=root / RULES,
                           asterisk=root / "asterisk")
-    lookups = {name: s.statuses for name, s in PROFILE.lookups(TrackingClient("http://unused")).items()}
-    config, errors = load_line(sources, PROFILE, lookups)
+    config, errors = load_line(sources, PROFILE, declared_lookups(PROFILE))
     assert (config is None) == bool(errors)
     return errors
 
@@ -125,6 +124,22 @@ EDITS = [
     Edit("a hang-up's outcome the line records itself",
          text_edit(FLOW, "outcome: closed_hours", "outcome: routed"), FLOW, "outcome: routed",
          "should be 'self_served' or 'closed_hours', not 'routed' (the line records the others itself)"),
+    Edit("a lookup argument the tracking service does not take",
+         text_edit(FLOW, 'file_number: "{file_number}"}', 'numero: "{file_number}"}'), FLOW, 'numero: "{file_number}"',
+         "service 'tracking' takes no argument 'numero' (it takes file_number, title_type): every caller's lookup "
+         "would go without it"),
+    Edit("double braces around a lookup argument",
+         text_edit(FLOW, 'file_number: "{file_number}"}', 'file_number: "{{file_number}}"}'), FLOW, "{{file_number}}",
+         "one pair of braces names a variable ({file_number}); with two, the value would arrive wrapped in braces"),
+    Edit("a result field the lookup never returns",
+         text_edit(FLOW, '{dossier.next_step}', '{dossier.prochaine_etape}'), FLOW, "prochaine_etape",
+         "{dossier.prochaine_etape} reads field 'prochaine_etape', which 'dossier' never holds"),
+    Edit("a lookup status left unhandled",
+         text_edit(FLOW, "      invalid: dossier_inconnu\n", ""), FLOW, "    on:",
+         "service 'tracking' may also return 'invalid': say where each goes"),
+    Edit("a branch on a status the service never returns",
+         text_edit(FLOW, "{var: numero_ressaisi, exists: true,", "{var: dossier.status, equals: refusé,"), FLOW,
+         "equals: refusé", "'refusé' is never a status (did you mean 'refuse'?)"),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",

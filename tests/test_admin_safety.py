@@ -20,12 +20,12 @@ import pytest
 from ivr.ants3400.profile import PROFILE
 from ivr.config import DEFAULT_PROMPTS_DIR, DEFAULT_RULES
 from ivr.server.app import LineRejected
+from ivr.server.checks import declared_lookups
 from ivr.server.embedded import embedded_server
 from ivr.server.line import LineSources, load_line
 from ivr.sim.gate import PromptGate
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
-from ivr.tracking.client import TrackingClient
 from ivr.tts.catalog import build_prompts, load_catalog
 from ivr.waiting import until
 from tests.clocks import OPEN
@@ -58,7 +58,7 @@ def line_no(path: Path, needle: str) -> int:
 
 def check(line: dict[str, Path]) -> list[str]:
     """What ``ivr flows check`` says of the line (the same function the server reloads with)."""
-    lookups = {"tracking": TrackingClient.statuses}
+    lookups = declared_lookups(PROFILE)
     config, errors = load_line(LineSources([line["flows"]], line["catalog"], line["rules"]), PROFILE, lookups)
     assert (config is None) == bool(errors)
     return errors

@@ -85,6 +85,7 @@ def test_a_checker_that_breaks_rejects_the_file_at_a_line_instead_of_crashing(mo
     from ivr.ants3400.profile import PROFILE
     from ivr.config import DEFAULT_PROMPTS_DIR, DEFAULT_RULES
     from ivr.engine import validate
+    from ivr.server.checks import declared_lookups
     from ivr.server.line import LineSources, load_line
 
     def broken(*args, **kwargs):
@@ -92,7 +93,7 @@ def test_a_checker_that_breaks_rejects_the_file_at_a_line_instead_of_crashing(mo
 
     monkeypatch.setattr(validate, "_check_graph", broken)
     sources = LineSources([FLOW], DEFAULT_PROMPTS_DIR / "catalog.yaml", DEFAULT_RULES)
-    config, errors = load_line(sources, PROFILE, {"tracking": {"found", "not_found", "invalid"}})
+    config, errors = load_line(sources, PROFILE, declared_lookups(PROFILE))
     assert config is None
     assert errors == [f"{FLOW}:1: this file could not be checked (RecursionError: maximum recursion depth exceeded): "
                       "it is rejected, the running version stays; please report it"]

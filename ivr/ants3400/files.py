@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from ..interfaces import LookupResult, LookupService
-from .statuses import status_sentence
+from .statuses import STATUSES, status_sentence
 
 __all__ = ["FileLookup"]
 
@@ -18,6 +18,9 @@ class FileLookup:
     def __init__(self, tracking: LookupService, today: Callable[[], date] = date.today) -> None:
         self.tracking = tracking
         self.statuses = tracking.statuses
+        self.arguments = tracking.arguments
+        self.fields = tracking.fields | {"readback"}
+        self.values: Mapping[str, frozenset[str]] = {**tracking.values, "status": frozenset(STATUSES)}
         self._today = today
 
     async def lookup(self, **args: str) -> LookupResult:

@@ -27,12 +27,11 @@ rules_app = typer.Typer(no_args_is_help=True, help="Routing rules: check.")
 def _load(paths: list[Path], prompts_dir: Path, rules: Path, asterisk: Path | None = None
           ) -> tuple[LineConfig | None, list[str]]:
     from ..ants3400.profile import PROFILE
+    from ..server.checks import declared_lookups
     from ..server.line import LineSources, load_line
-    from ..tracking.client import TrackingClient
 
     sources = LineSources(flows=paths, catalog=prompts_dir / "catalog.yaml", rules=rules, asterisk=asterisk)
-    lookups = {name: service.statuses for name, service in PROFILE.lookups(TrackingClient("http://unused")).items()}
-    return load_line(sources, PROFILE, lookups)
+    return load_line(sources, PROFILE, declared_lookups(PROFILE))
 
 
 @app.command("check")

@@ -34,7 +34,7 @@ from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, va
 from .defaults import Defaults, Reaction
 from .kinds import KINDS
 from .model import FLOW_NAME, MAX_NODES_WITHOUT_INPUT, FlowModel
-from .nodes.base import Checks, Label, Location, NodeBase, ValidationContext, hint
+from .nodes.base import Checks, Label, Location, NodeBase, Record, ValidationContext, hint
 from .nodes.subflow import SubflowNode
 from .template import references
 
@@ -415,13 +415,18 @@ def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationC
     checks = Checks(ctx, p.header.defaults, known_vars)
     node.check(checks)
     for ref in node.template_refs():
+        if "{{" in ref.value or "}}" in ref.value:
+            checks.problem(ref.at, f"{ref.value!r}: one pair of braces names a variable ({{file_number}}); with "
+                                   f"two, the value would arrive wrapped in braces")
         for var, flt in references(ref.value):
             if flt is not None and flt not in ctx.filters:
                 checks.problem(ref.at, f"unknown template filter {flt!r}{hint(flt, ctx.filters)} "
                                        f"(known: {', '.join(sorted(ctx.filters))})")
-            root = var.split(".", 1)[0]
+            root, _, rest = var.partition(".")
             if root not in known_vars:
                 checks.problem(ref.at, f"{{{var}}} reads variable {root!r}, which no node sets{hint(root, known_vars)}")
+            elif rest and root in ctx.records and (why := ctx.records[root].field_problem(root, rest)):
+                checks.problem(ref.at, f"{{{var}}} {why}")
     return [_node_problem(p, node_id, at, message) for at, message in checks.findings]
 
 
@@ -557,7 +562,7 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
     problems: list[_Problem] = []
     parsed = _parse_all(paths, problems)
     names = _by_name(parsed, problems)
-    inner = dataclasses.replace(ctx, flows=set(ctx.flows) | set(names))
+    inner = dataclasses.replace(ctx, flows=set(ctx.flows) | set(names), records=_records(parsed, ctx))
     known_vars = set(ctx.provided).union(*(n.sets() for p in parsed for n in p.nodes.values()))
     for p in parsed:
         if p.header is not None:
@@ -576,6 +581,16 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
     failed = {pr.path for pr in shown}
     loaded = {name: _loaded(p) for name, p in names.items() if str(p.path) not in failed and p.header is not None}
     return loaded, [str(pr) for pr in shown]
+
+
+def _records(parsed: list[_Parsed], ctx: ValidationContext) -> dict[str, Record]:
+    """Every variable a node of the set stores a record in, with what it may hold."""
+    records: dict[str, Record] = {}
+    for p in parsed:
+        for node in p.nodes.values():
+            for name, record in node.records(ctx).items():
+                records[name] = records[name] | record if name in records else record
+    return records
 
 
 def _parse_all(paths: list[Path], problems: list[_Problem]) -> list[_Parsed]:

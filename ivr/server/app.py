@@ -27,7 +27,7 @@ from ..engine.lookup_budget import LookupBudget
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..engine.services import EngineServices
 from ..engine.template import FILTERS
-from ..interfaces import LineProfile, LineState, Serving
+from ..interfaces import LineProfile, LineState, LookupSpec, Serving
 from ..listening.speech import SpeechListener, SpeechSettings
 from ..routing.callback_numbers import CallbackNumbers
 from ..routing.callbacks import CallbackBook, CallbackDialer
@@ -208,14 +208,14 @@ class IvrServer:
         """The port FastAGI listens on."""
         return self.agi.bound_port
 
-    def _lookup_statuses(self) -> dict[str, set[str]]:
-        return {name: service.statuses for name, service in self.engine.lookups.items()}
+    def _lookup_specs(self) -> dict[str, LookupSpec]:
+        return {name: LookupSpec.of(service) for name, service in self.engine.lookups.items()}
 
     async def reload_line(self) -> ReloadReport:
         """Load flows, rules and catalog again (SIGHUP, a file change, the admin page), in a worker
         process while calls run: all of them apply to new calls, or none and the running version stays."""
         apart = self.listening and self.profile is PROFILE
-        config, errors = await load_line_apart(self.line_sources, self.profile, self._lookup_statuses(),
+        config, errors = await load_line_apart(self.line_sources, self.profile, self._lookup_specs(),
                                                profile_ref=PROFILE_REF if apart else None)
         if config is None:
             self.line_state.rejected = errors
@@ -251,7 +251,7 @@ class IvrServer:
             return
         kept = self.accepted.sources(self.catalog.wav_dir)
         if kept is not None:
-            config, kept_errors = await asyncio.to_thread(load_line, kept, self.profile, self._lookup_statuses())
+            config, kept_errors = await asyncio.to_thread(load_line, kept, self.profile, self._lookup_specs())
             if config is not None:
                 self._apply(config, Serving.ACCEPTED_COPY)
                 self.line_state.rejected = report.errors

@@ -9,22 +9,29 @@ from pathlib import Path
 from ..audio.wav import wav_problem
 from ..engine.template import FILTERS
 from ..engine.validate import ValidationContext
-from ..interfaces import LineProfile
+from ..interfaces import LineProfile, LookupSpec
 from ..tts.catalog import Catalog
 
-__all__ = ["validation_context", "offline_context"]
+__all__ = ["validation_context", "offline_context", "declared_lookups"]
 
 
-def validation_context(catalog: Catalog, lookups: Mapping[str, Iterable[str]], profile: LineProfile,
+def validation_context(catalog: Catalog, lookups: Mapping[str, LookupSpec], profile: LineProfile,
                        queues: Iterable[str], *, check_prompts: bool = True) -> ValidationContext:
-    """``lookups``: each lookup service's name and the statuses it returns."""
+    """``lookups``: each lookup service's name and what it declares."""
     prompts = set(catalog.prompts)
     unrendered = {p for p in prompts if not catalog.wav_path(p).exists()}
     unplayable = {p: problem for p in prompts - unrendered if (problem := wav_problem(catalog.wav_path(p)))}
     return ValidationContext(prompts=prompts, unrendered=unrendered, unplayable=unplayable,
-                             services={name: set(statuses) for name, statuses in lookups.items()},
+                             services=dict(lookups),
                              queues=(*queues, "auto"), check_prompts=check_prompts, slots=dict(profile.slots),
                              validators=set(profile.validators), filters=set(FILTERS) | set(profile.filters))
+
+
+def declared_lookups(profile: LineProfile) -> dict[str, LookupSpec]:
+    """What the profile's lookup services declare (read off services that are never connected)."""
+    from ..tracking.client import TrackingClient
+
+    return {name: LookupSpec.of(s) for name, s in profile.lookups(TrackingClient("http://declared.invalid")).items()}
 
 
 def offline_context(prompts_dir: Path, rules: Path | None = None, profile: LineProfile | None = None) -> ValidationContext:
@@ -33,10 +40,9 @@ def offline_context(prompts_dir: Path, rules: Path | None = None, profile: LineP
     from ..ants3400.profile import PROFILE
     from ..config import DEFAULT_RULES
     from ..routing.rules import load_rules
-    from ..tracking.client import TrackingClient
     from ..tts.catalog import load_catalog
 
     profile = profile or PROFILE
     catalog = load_catalog(prompts_dir / "catalog.yaml")
     routing = load_rules(rules or DEFAULT_RULES, profile.fact_types)
-    return validation_context(catalog, {"tracking": TrackingClient.statuses}, profile, routing.queues)
+    return validation_context(catalog, declared_lookups(profile), profile, routing.queues)

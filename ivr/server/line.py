@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ import structlog
 from ..asterisk_config import load_asterisk_config
 from ..calls.supervisor import APOLOGY_PROMPT
 from ..engine.validate import LoadedFlow, ValidationContext, check_flows, flow_files
-from ..interfaces import LineProfile
+from ..interfaces import LineProfile, LookupSpec
 from ..routing.rules import RoutingRules, load_rules
 from ..tts.catalog import Catalog, CatalogError, load_catalog
 from ..yamlsrc import SourceError, read_source
@@ -79,7 +79,7 @@ class LineConfig:
         self.version = digest.hexdigest()[:12]
 
 
-def load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, Iterable[str]]
+def load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, LookupSpec]
               ) -> tuple[LineConfig | None, list[str]]:
     """Read and check everything; the configuration, or None and every error (``file:line: …``).
 
@@ -94,7 +94,7 @@ def load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, 
                       f"it is rejected, the running version stays; please report it"]
 
 
-def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, Iterable[str]]
+def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, LookupSpec]
                ) -> tuple[LineConfig | None, list[str]]:
     errors: list[str] = []
     catalog: Catalog | None = None
@@ -213,7 +213,7 @@ class AcceptedLines:
 _pool: ProcessPoolExecutor | None = None
 
 
-def _load_by_reference(sources: LineSources, profile_ref: str, lookups: dict[str, set[str]]
+def _load_by_reference(sources: LineSources, profile_ref: str, lookups: dict[str, LookupSpec]
                        ) -> tuple[LineConfig | None, list[str]]:
     """In the worker process: the profile is imported there (functions do not travel between processes)."""
     module, _, name = profile_ref.partition(":")
@@ -244,13 +244,13 @@ async def start_line_worker(profile_ref: str) -> None:
         log.warning("line_worker_unavailable", error=str(exc), fallback="a thread")
 
 
-async def load_line_apart(sources: LineSources, profile: LineProfile, lookups: Mapping[str, Iterable[str]], *,
+async def load_line_apart(sources: LineSources, profile: LineProfile, lookups: Mapping[str, LookupSpec], *,
                           profile_ref: str | None) -> tuple[LineConfig | None, list[str]]:
     """:func:`load_line` in a worker process, so that parsing a large file never holds the interpreter
     lock a live call's next AGI command waits for. Without ``profile_ref`` (a profile built in code),
     or when the worker cannot run, it runs in a thread of this process."""
     global _pool
-    plain = {name: set(statuses) for name, statuses in lookups.items()}
+    plain = dict(lookups)
     if profile_ref is not None:
         try:
             return await asyncio.get_running_loop().run_in_executor(_worker_pool(), _load_by_reference, sources,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Mapping
 
 import aiohttp
 import structlog
@@ -84,6 +85,11 @@ class TrackingClient:
     """Implements :class:`ivr.interfaces.LookupService` for service name ``tracking``."""
 
     statuses = {"found", "not_found", "invalid"}
+    arguments = frozenset({"title_type", "file_number"})
+    #: A found file's fields, as the tracking service answers them (``dataset.FileStatus``).
+    fields = frozenset({"title_type", "file_number", "status", "label", "submitted_at", "updated_at",
+                        "expected_at", "expertise", "complex", "next_step"})
+    values: Mapping[str, frozenset[str]] = {}
 
     def __init__(
         self,

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ...interfaces import SlotSpec
+from ...interfaces import LookupSpec, SlotSpec
 from ..defaults import Defaults, Reaction
 from ..template import FILTERS
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 __all__ = ["NodeBase", "Defaults", "Reaction", "Edge", "Ref", "Label", "FALLBACK_LABELS", "Checks",
-           "ValidationContext", "Location", "hint", "ref_list", "field_refs"]
+           "ValidationContext", "Record", "Location", "hint", "ref_list", "field_refs"]
 
 #: Where in a node a value was written, as YAML keys and list indexes: ``("choices", 2, "next")``.
 Location = tuple[str | int, ...]
@@ -106,6 +106,28 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class Record:
+    """What a variable set to a record (a lookup's result) may hold: its fields, and the values some
+    of them can take."""
+
+    fields: frozenset[str]
+    values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __or__(self, other: Record) -> Record:
+        """Either record (a variable two nodes may set): any field of either, any value of either."""
+        names = set(self.values) & set(other.values)
+        return Record(self.fields | other.fields, {n: self.values[n] | other.values[n] for n in names})
+
+    def field_problem(self, variable: str, path: str) -> str | None:
+        """Why ``variable.path`` never has a value, or None."""
+        name = path.split(".")[0]
+        if name in self.fields:
+            return None
+        return f"reads field {name!r}, which {variable!r} never holds{hint(name, self.fields)} " \
+               f"(it holds {', '.join(sorted(self.fields))})"
+
+
 @dataclass
 class ValidationContext:
     """What a flow may refer to outside itself."""
@@ -118,7 +140,7 @@ class ValidationContext:
     #: Prompts whose audio file Asterisk would refuse to play, and why (44.1 kHz, stereo, empty…).
     unplayable: dict[str, str] = field(default_factory=dict)
     #: Lookup services and the result statuses each can return.
-    services: dict[str, set[str]] = field(default_factory=dict)
+    services: dict[str, LookupSpec] = field(default_factory=dict)
     flows: set[str] = field(default_factory=set)
     #: Queues a route node may name (``auto``: the routing rules decide).
     queues: tuple[str, ...] = ("auto",)
@@ -130,6 +152,8 @@ class ValidationContext:
     filters: set[str] = field(default_factory=lambda: set(FILTERS))
     #: Variables a call has before any node sets them.
     provided: set[str] = field(default_factory=set)
+    #: Variables some node of the set of flows sets to a record, and what each may hold.
+    records: dict[str, Record] = field(default_factory=dict)
     #: Flows Asterisk's dialplan runs, with where it names each (None: no dialplan to check against).
     dialplan_flows: dict[str, str] | None = None
     #: Channel variables the dialplan passes on to the agent's channel (None: not known).
@@ -188,6 +212,11 @@ class NodeBase(_Model):
 
     def check(self, checks: Checks) -> None:
         """What the node names outside itself (slots, services, queues…): problems go to ``checks``."""
+
+    def records(self, context: ValidationContext) -> dict[str, Record]:
+        """The variables this node sets to a record, with the fields a flow may read of each
+        (``{dossier.readback}``); a field outside them would never have a value."""
+        return {}
 
     def ends_served(self) -> bool:
         """Whether the call ends here counted as served by the IVR (a failure must never lead here)."""

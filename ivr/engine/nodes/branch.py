@@ -49,6 +49,16 @@ class Condition(BaseModel):
         return value == self.equals or (value is not None and str(value) == str(self.equals))
 
 
+def _check_values(checks: Checks, i: int, case: Condition, name: str, known: frozenset[str]) -> None:
+    """A case compares a field with values it can take (a status the service never returns never matches)."""
+    tested = case.one_of if case.one_of is not None else [v for v in (case.equals, case.not_equals) if v is not None]
+    test = "one_of" if case.one_of is not None else ("equals" if case.equals is not None else "not_equals")
+    for value in tested:
+        if str(value) not in known:
+            checks.problem(("cases", i, test), f"{value!r} is never a {name}{hint(value, known)} "
+                                               f"({', '.join(sorted(known))}): this test could never hold")
+
+
 class BranchNode(NodeBase):
     """Go to the first case whose condition holds on the call's variables."""
 
@@ -64,10 +74,15 @@ class BranchNode(NodeBase):
     @override
     def check(self, checks: Checks) -> None:
         for i, case in enumerate(self.cases):
-            root = case.var.split(".", 1)[0]
+            root, _, rest = case.var.partition(".")
+            record = checks.context.records.get(root)
             if root not in checks.known_vars:
                 checks.problem(("cases", i, "var"), f"the branch tests variable {root!r}, which no node sets"
                                                     f"{hint(root, checks.known_vars)}: this case would never be taken")
+            elif rest and record is not None and (why := record.field_problem(root, rest)):
+                checks.problem(("cases", i, "var"), f"the branch {why}: this case would never be taken")
+            elif rest and record is not None and rest in record.values:
+                _check_values(checks, i, case, rest, record.values[rest])
 
     @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:

@@ -18,7 +18,7 @@ from ...interfaces import LookupResult
 from ..defaults import Defaults
 from ..errors import FlowError
 from ..template import render
-from .base import Checks, Edge, Label, NodeBase, Ref, field_refs, hint
+from .base import Checks, Edge, Label, NodeBase, Record, Ref, ValidationContext, field_refs, hint
 
 if TYPE_CHECKING:
     from ...calls.call import Call
@@ -66,15 +66,38 @@ class LookupNode(NodeBase):
     @override
     def check(self, checks: Checks) -> None:
         services = checks.context.services
-        statuses = services.get(self.service)
-        if statuses is None:
+        spec = services.get(self.service)
+        if spec is None:
             checks.problem(("service",), f"unknown lookup service {self.service!r}{hint(self.service, services)} "
                                          f"(known: {', '.join(sorted(services)) or 'none'})")
             return
+        statuses = spec.statuses
         for status in self.on:
             if status not in statuses:
                 checks.problem(("on", status), f"service {self.service!r} never returns {status!r}"
                                                f"{hint(status, statuses)} ({', '.join(sorted(statuses))})")
+        unhandled = sorted(statuses - set(self.on))
+        if unhandled:  # the call would take on_error, and the caller hear of an outage that is not one
+            checks.problem(("on",), f"service {self.service!r} may also return {', '.join(map(repr, unhandled))}: "
+                                    f"say where each goes (else it would be taken as an error)")
+        for name in self.args:
+            if name not in spec.arguments:
+                checks.problem(("args", name), f"service {self.service!r} takes no argument {name!r}"
+                                               f"{hint(name, spec.arguments)} (it takes "
+                                               f"{', '.join(sorted(spec.arguments))}): every caller's lookup would "
+                                               f"go without it")
+        missing = sorted(spec.arguments - set(self.args))
+        if missing:
+            checks.problem(("args",), f"service {self.service!r} needs {', '.join(map(repr, missing))}: without it "
+                                      f"every caller would be told their file is unknown")
+
+    @override
+    def records(self, context: ValidationContext) -> dict[str, Record]:
+        spec = context.services.get(self.service)
+        if spec is None:
+            return {}
+        # The stored record: the result's status and fields, or the error that stood in for them.
+        return {self.store: Record(spec.fields | {"status", "error"}, spec.values)}
 
     @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:

@@ -54,9 +54,11 @@ def replace(root: Path, file: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def line_of(root: Path, file: str, needle: str) -> int:
+def line_of(root: Path, file: str, needle: str, after: str = "") -> int:
+    """The first line holding ``needle`` (after the first line holding ``after``)."""
     lines = (root / file).read_text(encoding="utf-8").splitlines()
-    return next(i for i, text in enumerate(lines, 1) if needle in text)
+    start = next(i for i, text in enumerate(lines, 1) if after in text) if after else 0
+    return next(i for i, text in enumerate(lines, 1) if i > start and needle in text)
 
 
 def write_audio(path: Path, *, rate: int = 8000, channels: int = 1, width: int = 2, frames: int = 800) -> None:
@@ -76,6 +78,8 @@ class Edit:
     file: str
     needle: str
     message: str
+    #: The needle's line is the first after the line holding this (when the needle is not unique).
+    after: str = ""
 
 
 def text_edit(file: str, old: str, new: str) -> Callable[[Path], None]:
@@ -140,6 +144,16 @@ EDITS = [
     Edit("a branch on a status the service never returns",
          text_edit(FLOW, "{var: numero_ressaisi, exists: true,", "{var: dossier.status, equals: refusé,"), FLOW,
          "equals: refusé", "'refusé' is never a status (did you mean 'refuse'?)"),
+    Edit("a rule on a reason no flow gives",
+         text_edit(RULES, "  - name: tout le reste", "  - name: conseiller demandé\n    when: {reason: agent_request}\n"
+                                                    "    queue: inhouse\n  - name: tout le reste"),
+         RULES, "reason: agent_request", "no flow hands a caller over with reason 'agent_request' (did you mean "
+                                         "'agent_requested'?): this test could never match"),
+    Edit("a rule shadowed by an earlier one",
+         text_edit(RULES, "  - name: tout le reste", "  - name: refusé et complexe\n    when: {status: refuse, "
+                                                    "complex: true}\n    queue: contractor\n  - name: tout le reste"),
+         RULES, "name: refusé et complexe", "rule 'refusé et complexe' can never match: rule \"dossier en centre "
+                                            "d'expertise ou complexe\""),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",
@@ -156,6 +170,12 @@ EDITS = [
     Edit("a menu choice on two keys",
          text_edit(FLOW, '{value: permis, key: "2"', '{value: permis, key: "22"'), FLOW, 'key: "22"',
          "a choice key is one of 0-9 and *, not '22'"),
+    Edit("a spoken-answer prompt on a question asked with keys only",
+         text_edit(FLOW, "    keypad_prompt: question_repondue_clavier\n", ""), FLOW, "prompt: question_repondue",
+         "prompt 'question_repondue' asks the caller to speak, but callers hear it when only keys work"),
+    Edit("« dites oui ou non » on a keypad-only question",
+         text_edit(FLOW, "    prompt: satisfaction\n", "    prompt: question_repondue\n"), FLOW,
+         "prompt: question_repondue", "prompt 'question_repondue' asks the caller to speak", after="  satisfaction:"),
     # -- 4. messages that lead to the fix ------------------------------------------------------------------
     Edit("a Cyrillic letter in a slot name",
          text_edit(FLOW, "slot: file_number", "slot: file_numbеr"), FLOW, "slot: file_numb",
@@ -172,7 +192,7 @@ def test_a_bad_edit_is_refused_at_its_line_with_what_to_do(line, edit):
     assert check(line) == []  # the shipped line passes, with its Asterisk configuration
     edit.change(line)
     errors = check(line)
-    where = f"{line / edit.file}:{line_of(line, edit.file, edit.needle)}: "
+    where = f"{line / edit.file}:{line_of(line, edit.file, edit.needle, edit.after)}: "
     hits = [e for e in errors if e.startswith(where) and edit.message in e]
     assert hits, (where, edit.message, errors)
 

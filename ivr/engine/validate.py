@@ -273,6 +273,11 @@ def _check_nodes(p: _Parsed, ctx: ValidationContext, known_vars: set[str], probl
                                               missing_target=True))
         for ref in node.prompt_refs():
             problems += _check_prompt(ref.value, p.path, _field_line(p.raw, node_id, *ref.at), ctx)
+        for ref in node.keypad_prompt_refs():
+            if ref.value in ctx.asks_to_speak:
+                problems.append(_node_problem(p, node_id, ref.at, f"prompt {ref.value!r} asks the caller to speak, but "
+                                              f"callers hear it when only keys work (speech off here, or a line "
+                                              f"without a speech model): give it a keypad prompt that names the keys"))
         problems += _check_references(p, node_id, node, ctx, known_vars)
     return graph
 

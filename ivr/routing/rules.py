@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ..yamlsrc import SourceError, line_of, load_yaml, to_plain, validation_messages
 
-__all__ = ["RoutingRules", "load_rules", "GENERIC_FACTS", "matches"]
+__all__ = ["RoutingRules", "load_rules", "GENERIC_FACTS", "matches", "unproduced_values"]
 
 #: Facts every line's rules can test, with the type of their values.
 GENERIC_FACTS: dict[str, type] = {"reason": str, "calls_today": int}
@@ -182,10 +182,55 @@ def load_rules(path: str | Path, facts: Mapping[str, type] = GENERIC_FACTS, *,
             errors.append(f"{path}:{line_of(raw, loc) or 1}: {'.'.join(map(str, loc))}: "
                           f"{queue!r} is not a known queue ({', '.join(sorted(allowed))})")
     errors += _check_values(path, raw, plain, {k: set(v) for k, v in (values or {}).items()})
+    if rules is not None:
+        errors += _check_shadowed(path, raw, rules)
     if errors:
         raise SourceError(sorted(errors, key=_line_key))
     assert rules is not None
     return rules
+
+
+def unproduced_values(path: Path, fact: str, produced: Collection[str]) -> list[str]:
+    """Errors for every test of ``fact`` in the rules file at ``path`` on a value nothing produces
+    (a reason no route node gives): that test could never match."""
+    raw = load_yaml(path)
+    plain = to_plain(raw)
+    errors = []
+    for section, key in (("rules", "when"), ("overflow", "unless"), ("priority", "when")):
+        for i, entry in enumerate(plain.get(section) or []):
+            tests = entry.get(key) if isinstance(entry, dict) else None
+            test = tests.get(fact) if isinstance(tests, dict) else None
+            for value in (test if isinstance(test, list) else [] if test is None else [test]):
+                if str(value) not in produced:
+                    errors.append(f"{path}:{line_of(raw, (section, i, key, fact)) or 1}: {section}.{i}.{key}.{fact}: "
+                                  f"no flow hands a caller over with {fact} {value!r}{_close(str(value), set(produced))}"
+                                  f": this test could never match (they give {', '.join(sorted(produced))})")
+    return errors
+
+
+def _check_shadowed(path: Path, raw: Any, rules: RoutingRules) -> list[str]:
+    """A rule every call it would match is matched by an earlier one (the first match wins) is dead."""
+    errors = []
+    for j, later in enumerate(rules.rules):
+        for i, earlier in enumerate(rules.rules[:j]):
+            if all(key in later.when and _covers(test, later.when[key]) for key, test in earlier.when.items()):
+                errors.append(f"{path}:{line_of(raw, ('rules', j, 'name')) or line_of(raw, ('rules', j)) or 1}: "
+                              f"rules.{j}: rule {later.name!r} can never match: rule {earlier.name!r} (line "
+                              f"{line_of(raw, ('rules', i)) or '?'}) matches every call it would, and the first "
+                              f"match wins; put it first, or narrow {earlier.name!r}")
+                break
+    return errors
+
+
+def _covers(test: Any, other: Any) -> bool:
+    """Whether every value ``other`` accepts, ``test`` accepts too."""
+    if isinstance(test, dict) and isinstance(other, dict):
+        low, high = test.get("at_least"), test.get("at_most")
+        return (low is None or (other.get("at_least") is not None and other["at_least"] >= low)) and \
+            (high is None or (other.get("at_most") is not None and other["at_most"] <= high))
+    accepted = test if isinstance(test, list) else [test]
+    wanted = other if isinstance(other, list) else [other]
+    return not isinstance(other, dict) and all(value in accepted for value in wanted)
 
 
 def _check_asterisk_queues(path: Path, raw: Any, queues: list[Any], defined: set[str]) -> list[str]:

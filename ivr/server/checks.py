@@ -3,6 +3,7 @@ queues and the line's profile — the same for ``ivr flows check`` and for a run
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -15,13 +16,18 @@ from ..tts.catalog import Catalog
 __all__ = ["validation_context", "offline_context", "declared_lookups"]
 
 
+#: A French prompt that asks the caller to speak: « dites… », « parlez », « prononcez ».
+_ASKS_TO_SPEAK = re.compile(r"\b(dites|dire|parlez|prononcez)\b", re.IGNORECASE)
+
+
 def validation_context(catalog: Catalog, lookups: Mapping[str, LookupSpec], profile: LineProfile,
                        queues: Iterable[str], *, check_prompts: bool = True) -> ValidationContext:
     """``lookups``: each lookup service's name and what it declares."""
     prompts = set(catalog.prompts)
     unrendered = {p for p in prompts if not catalog.wav_path(p).exists()}
+    asks_to_speak = {p.id for p in catalog.prompts.values() if _ASKS_TO_SPEAK.search(p.text)}
     unplayable = {p: problem for p in prompts - unrendered if (problem := wav_problem(catalog.wav_path(p)))}
-    return ValidationContext(prompts=prompts, unrendered=unrendered, unplayable=unplayable,
+    return ValidationContext(prompts=prompts, unrendered=unrendered, unplayable=unplayable, asks_to_speak=asks_to_speak,
                              services=dict(lookups),
                              queues=(*queues, "auto"), check_prompts=check_prompts, slots=dict(profile.slots),
                              validators=set(profile.validators), filters=set(FILTERS) | set(profile.filters))

@@ -30,7 +30,7 @@ from ..asterisk_config import load_asterisk_config
 from ..calls.supervisor import APOLOGY_PROMPT
 from ..engine.validate import LoadedFlow, ValidationContext, check_flows, flow_files
 from ..interfaces import LineProfile, LookupSpec
-from ..routing.rules import RoutingRules, load_rules
+from ..routing.rules import RoutingRules, load_rules, unproduced_values
 from ..tts.catalog import Catalog, CatalogError, load_catalog
 from ..yamlsrc import SourceError, read_source
 from .checks import validation_context
@@ -131,6 +131,9 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
         errors += _engine_prompts(sources.catalog, ctx)
     flows, flow_errors = check_flows(files, ctx)
     errors += flow_errors
+    if rules is not None and flows and not flow_errors:
+        reasons = {r for flow in flows.values() for node in flow.model.nodes.values() for r in node.routing_reasons()}
+        errors += unproduced_values(sources.rules, "reason", reasons)
     if errors or catalog is None or rules is None:
         return None, errors
     for flow in flows.values():

@@ -152,6 +152,8 @@ class ValidationContext:
     filters: set[str] = field(default_factory=lambda: set(FILTERS))
     #: Variables a call has before any node sets them.
     provided: set[str] = field(default_factory=set)
+    #: Prompts whose text asks the caller to speak (« dites… »).
+    asks_to_speak: set[str] = field(default_factory=set)
     #: Variables some node of the set of flows sets to a record, and what each may hold.
     records: dict[str, Record] = field(default_factory=dict)
     #: Flows Asterisk's dialplan runs, with where it names each (None: no dialplan to check against).
@@ -212,6 +214,15 @@ class NodeBase(_Model):
 
     def check(self, checks: Checks) -> None:
         """What the node names outside itself (slots, services, queues…): problems go to ``checks``."""
+
+    def routing_reasons(self) -> set[str]:
+        """The reasons this node hands callers to the routing rules with (rules test them)."""
+        return set()
+
+    def keypad_prompt_refs(self) -> list[Ref]:
+        """The prompts callers hear when only keys work (speech off, or a line without a speech model):
+        none of them may ask the caller to speak."""
+        return []
 
     def records(self, context: ValidationContext) -> dict[str, Record]:
         """The variables this node sets to a record, with the fields a flow may read of each

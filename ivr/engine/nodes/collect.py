@@ -94,6 +94,15 @@ class CollectNode(QuestionNode):
         return [Edge(Label.NEXT, self.next, ("next",))] + self.fallback_edges(defaults)
 
     @override
+    def keypad_prompt_refs(self) -> list[Ref]:
+        confirm = self.confirm
+        if confirm is None:
+            return super().keypad_prompt_refs()
+        asked = Ref(confirm.keypad_prompt, ("confirm", "keypad_prompt")) if confirm.keypad_prompt \
+            else Ref(confirm.prompt, ("confirm", "prompt"))
+        return [*super().keypad_prompt_refs(), asked]
+
+    @override
     def prompt_refs(self) -> list[Ref]:
         out = super().prompt_refs()
         if self.invalid.prompt:

@@ -78,6 +78,10 @@ class QuestionNode(NodeBase):
         return out
 
     @override
+    def keypad_prompt_refs(self) -> list[Ref]:
+        return [Ref(self.keypad_prompt, ("keypad_prompt",))] if self.keypad_prompt else [Ref(self.prompt, ("prompt",))]
+
+    @override
     def sets_on(self, label: str) -> set[str]:
         """The answer is set when the caller answered, not on the edges that leave unanswered."""
         return set() if label in _UNANSWERED else self.sets()

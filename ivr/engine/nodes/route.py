@@ -71,6 +71,10 @@ class RouteNode(NodeBase):
                                                   f"Set(__{variable}=${{{variable}}}) to the dialplan, or remove it")
 
     @override
+    def routing_reasons(self) -> set[str]:
+        return {self.reason}
+
+    @override
     def summary(self, defaults: Defaults) -> list[str]:
         return [f"→ file {self.queue} ({self.reason})"]
 

@@ -164,6 +164,9 @@ EDITS = [
     Edit("no input sends the caller back to the welcome",
          text_edit(FLOW, "    store: title\n", "    store: title\n    noinput: {next: accueil}\n"), FLOW, "  accueil:",
          "a caller who says nothing or is not understood goes round accueil → titre → accueil without end"),
+    Edit("a menu a silent caller hears eight times before an agent",
+         text_edit(FLOW, "    store: title\n", "    store: title\n    retries: 8\n"), FLOW, "  titre:",
+         "node 'titre': a caller who says nothing hears prompts and waits"),
     Edit("an agent key a phone cannot choose with",
          text_edit(FLOW, 'agent_key: "0"', 'agent_key: "#"'), FLOW, "agent_key",
          "the agent key is one of 0-9 and *, not '#' (# ends what the caller types"),
@@ -249,3 +252,29 @@ def test_the_dialplan_is_read_as_asterisk_reads_it():
     assert set(dialplan.forwarded) == {"IVR_TITLE"}
     queues = read_queues("[general]\n[tpl](!)\n[inhouse](tpl)\n; [old]\n[contractor]\n", "q.conf")
     assert {name: w.line for name, w in queues.items()} == {"inhouse": 3, "contractor": 5}
+
+
+# -- 5. warnings: accepted, shown, never blocking ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("old, new, needle, message", [
+    ('closed_dates: []', 'closed_dates: ["2001-12-24", "2001-12-31"]', 'closed_dates: ["2001',
+     "every closed date is in the past (the last, 2001-12-31): were this year's dates meant?"),
+    ('timezone: Europe/Paris', 'timezone: Etc/GMT-1', "timezone: Etc/GMT-1",
+     "Etc/GMT-1 is 1 h ahead of UTC, the opposite of what it reads, and never follows summer time"),
+    ("    store: title\n", "    store: title\n    retries: 6\n", "  titre:",
+     "node 'titre': a caller who says nothing waits"),
+])
+def test_a_suspicious_edit_is_accepted_with_a_warning_at_its_line(line, old, new, needle, message):
+    replace(line, FLOW, old, new)
+    sources = LineSources(flows=[line / "flows"], catalog=line / CATALOG, rules=line / RULES, asterisk=line / "asterisk")
+    config, errors = load_line(sources, PROFILE, declared_lookups(PROFILE))
+    assert errors == [] and config is not None
+    where = f"{line / FLOW}:{line_of(line, FLOW, needle)}: "
+    assert [w for w in config.warnings if w.startswith(where) and message in w], config.warnings
+
+
+def test_the_shipped_line_has_no_warning(line):
+    sources = LineSources(flows=[line / "flows"], catalog=line / CATALOG, rules=line / RULES, asterisk=line / "asterisk")
+    config, _ = load_line(sources, PROFILE, declared_lookups(PROFILE))
+    assert config is not None and config.warnings == []

@@ -23,3 +23,17 @@ async def test_a_running_line_shows_its_profile_name():
     async with embedded_server() as srv:
         _, page, _ = await get(srv, "/", accept="text/html")
     assert f"<span class='brand'>{PROFILE.console_name}</span>" in page and PROFILE.console_name == "SVI 34 00"
+
+
+def test_the_flows_page_lists_the_warnings_of_an_accepted_flow_escaped():
+    from ivr.admin.kpis import Kpis
+    from ivr.admin.pages import flows_page
+
+    kpis = Kpis().summary()
+    flow = {"name": "ants-3400", "version": "abc", "description": "", "nodes": 3, "open_now": True, "path": "f.yaml",
+            "warnings": ["f.yaml:22: node 'horaires': Etc/GMT-1 is 1 h ahead of UTC <b>"]}
+    page = flows_page({"flows": [flow], "line": {"serving": "files", "version": "v", "rejected": []}}, kpis, "SVI")
+    assert "À vérifier" in page and "f.yaml:22: node &#x27;horaires&#x27;: Etc/GMT-1 is 1 h ahead of UTC &lt;b&gt;" in page
+    quiet = flows_page({"flows": [{**flow, "warnings": []}], "line": {"serving": "files", "version": "v",
+                                                                      "rejected": []}}, kpis, "SVI")
+    assert "À vérifier" not in quiet

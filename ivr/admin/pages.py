@@ -304,8 +304,11 @@ def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
               Serving.NOTHING: "rien"}.get(line.get("serving"), line.get("serving"))
     if line.get("serving") == Serving.FILES and line.get("rejected"):
         served = "les fichiers tels qu'ils étaient avant la modification refusée"
+    warnings = "".join(f"<li><code>{e(w)}</code></li>" for f in flows["flows"] for w in f.get("warnings") or [])
     body = (table(["Parcours", "Version", "Description", "Étapes", "Horaires", "Fichier"], rows,
                   empty="aucun parcours chargé") +
+            (f"<h2>À vérifier</h2><p>Accepté, mais inhabituel :</p><ul class='warnings'>{warnings}</ul>"
+             if warnings else "") +
             f"<p>En service : {e(served)} (configuration {e(line.get('version'))} : parcours, règles de "
             "routage et catalogue des messages).</p>"
             "<h2>Dernier rechargement refusé</h2>" + (f"<ul class='errors'>{errors}</ul>" if errors else

@@ -51,9 +51,12 @@ def flows_check(
     for line in errors:
         typer.echo(line, err=True)
     flows = config.flows if config else {}
+    warnings = config.warnings if config else []
+    for line in warnings:
+        typer.echo(f"warning: {line}", err=True)
     for name, flow in flows.items():
         typer.echo(f"ok {flow.path}: flow {name!r}, {len(flow.model.nodes)} nodes, version {flow.version}")
-    typer.echo(f"{len(flows)} flow(s) valid, {len(errors)} error(s) in {elapsed:.0f} ms")
+    typer.echo(f"{len(flows)} flow(s) valid, {len(errors)} error(s), {len(warnings)} warning(s) in {elapsed:.0f} ms")
     raise typer.Exit(1 if errors else 0)
 
 

@@ -46,6 +46,9 @@ class Defaults(BaseModel):
     agent_key: str | None = "0"
     #: Low recognition confidence below which an answer counts as no match.
     min_confidence: float = Field(0.5, ge=0, le=1)
+    #: The longest a caller who says nothing may hear prompts and wait before reaching an agent
+    #: (seconds); the checker computes it over every path and refuses a flow above it.
+    max_silent_wait: float = Field(180, gt=0, le=3600)
 
     @field_validator("agent_key")
     @classmethod

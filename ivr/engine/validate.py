@@ -67,6 +67,8 @@ class LoadedFlow:
     path: Path
     version: str
     lines: dict[str, int]  # node id → line
+    #: What is legal yet suspicious (``file:line: message``): printed and shown, never blocking.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(order=True)
@@ -94,6 +96,8 @@ class _Parsed:
     header: _Header | None
     nodes: dict[str, Any]
     known_ids: set[str]
+    #: Warnings found while checking (they do not reject the file).
+    notices: list[_Problem] = field(default_factory=list)
 
 
 def _checker_failed(path: Path | str, exc: BaseException) -> _Problem:
@@ -226,10 +230,12 @@ def _check_graph(p: _Parsed, ctx: ValidationContext, known_vars: set[str]) -> li
     # A target that does not exist makes the nodes behind it look unreachable: those come as a cascade.
     dangling = any(pr.missing_target for pr in problems)
     problems += _check_reachable(p, graph, cascade=dangling or set(p.nodes) != p.known_ids)
-    problems += _check_loops(p, graph)
+    loops = _check_loops(p, graph)
+    problems += loops
     if not dangling and set(p.nodes) == p.known_ids:  # the paths a caller takes need every node sound
         problems += _check_failures_end_unserved(p, graph)
-        problems += _check_stuck_callers(p, graph)
+        stuck = _check_stuck_callers(p, graph)
+        problems += stuck or ([] if loops else _check_silent_wait(p, graph, ctx))
     if not dangling and p.header.start in graph and set(p.nodes) == p.known_ids:  # every node's shape is sound
         problems += _check_assigned(p, graph, ctx)
     return problems
@@ -412,6 +418,69 @@ def _check_stuck_callers(p: _Parsed, graph: _Graph) -> list[_Problem]:
     return out
 
 
+#: Above this share of ``max_silent_wait``, the longest silent wait is a warning.
+_CLOSE_TO_CAP = 0.8
+
+
+def _check_silent_wait(p: _Parsed, graph: _Graph, ctx: ValidationContext) -> list[_Problem]:
+    """The longest a caller who says nothing hears prompts and waits before an agent takes over
+    (every path a silent caller can take, each node at its longest) stays under ``max_silent_wait``.
+
+    Run once no loop traps a silent caller, so the ways such a caller takes have no cycle.
+    """
+    assert p.header is not None
+    defaults = p.header.defaults
+    weight = {n: node.silent_seconds(defaults, lambda prompt: ctx.prompt_seconds.get(prompt, 0.0))
+              for n, node in p.nodes.items()}
+    stuck = {n: [t for label, t in edges if not p.nodes[n].waits_for_caller or label in _STUCK]
+             for n, edges in graph.items()}
+    # Longest silent time from each node to an agent (-1: no agent that way), nodes after their successors.
+    best: dict[str, tuple[float, str | None]] = {}
+    for node_id in reversed(_topological(stuck)):
+        if p.nodes[node_id].category == "agent":
+            best[node_id] = (weight[node_id], None)
+            continue
+        after = max(((best[t][0], t) for t in stuck[node_id] if best.get(t, (-1.0, None))[0] >= 0), default=None)
+        best[node_id] = (after[0] + weight[node_id], after[1]) if after else (-1.0, None)
+    total, _ = best.get(p.header.start, (-1.0, None))
+    if total <= defaults.max_silent_wait * _CLOSE_TO_CAP:
+        return []
+    path = [p.header.start]
+    while (following := best[path[-1]][1]) is not None:
+        path.append(following)
+    heaviest = max(path, key=lambda n: weight[n])  # where shortening helps most
+    if total <= defaults.max_silent_wait:
+        p.notices.append(_Problem(str(p.path), _node_line(p.raw, heaviest), f"node {heaviest!r}: a caller who says "
+                                  f"nothing waits {_duration(total)} before an agent ({' → '.join(path)}), close "
+                                  f"to defaults.max_silent_wait ({_duration(defaults.max_silent_wait)})"))
+        return []
+    return [_Problem(str(p.path), _node_line(p.raw, heaviest), f"node {heaviest!r}: a caller who says nothing hears "
+                     f"prompts and waits {_duration(total)} before an agent ({' → '.join(path)}; "
+                     f"{_duration(weight[heaviest])} of it here), more than defaults.max_silent_wait "
+                     f"({_duration(defaults.max_silent_wait)}): fewer tries or shorter prompts on that way, "
+                     f"or raise max_silent_wait")]
+
+
+def _topological(graph: dict[str, list[str]]) -> list[str]:
+    """The nodes of an acyclic graph, each before the nodes it leads to (Kahn's order)."""
+    into = {n: 0 for n in graph}
+    for targets in graph.values():
+        for t in targets:
+            into[t] = into.get(t, 0) + 1
+    order = [n for n, count in into.items() if count == 0]
+    for n in order:  # grows while it is walked
+        for t in graph.get(n, []):
+            into[t] -= 1
+            if into[t] == 0:
+                order.append(t)
+    return order
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationContext,
                       known_vars: set[str]) -> list[_Problem]:
     """What a node names outside itself (its kind's own checks), and the filters and variables its
@@ -432,6 +501,7 @@ def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationC
                 checks.problem(ref.at, f"{{{var}}} reads variable {root!r}, which no node sets{hint(root, known_vars)}")
             elif rest and root in ctx.records and (why := ctx.records[root].field_problem(root, rest)):
                 checks.problem(ref.at, f"{{{var}}} {why}")
+    p.notices += [_node_problem(p, node_id, at, message) for at, message in checks.notices]
     return [_node_problem(p, node_id, at, message) for at, message in checks.findings]
 
 
@@ -632,7 +702,8 @@ def _loaded(p: _Parsed) -> LoadedFlow:
     model = FlowModel(flow=p.header.flow, description=p.header.description, start=p.header.start,
                       defaults=p.header.defaults, nodes=p.nodes)
     version = hashlib.sha256(p.text.encode()).hexdigest()[:12]
-    return LoadedFlow(model, p.path, version, {n: _node_line(p.raw, n) for n in p.nodes})
+    return LoadedFlow(model, p.path, version, {n: _node_line(p.raw, n) for n in p.nodes},
+                      [str(notice) for notice in sorted(p.notices)])
 
 
 def _dialplan_flows(names: dict[str, _Parsed], ctx: ValidationContext) -> list[_Problem]:

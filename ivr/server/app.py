@@ -241,6 +241,8 @@ class IvrServer:
         self.line_state = LineState(serving, config.version)
         log.info("line_applied", version=config.version, serving=serving.value, flows=sorted(config.flows),
                  applied=sorted(report.applied), removed=report.removed)
+        if config.warnings:  # accepted, yet worth a look (the console's flows page lists them too)
+            log.warning("line_warnings", warnings=config.warnings)
         return report
 
     async def _first_load(self) -> None:

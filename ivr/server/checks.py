@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..audio.wav import wav_problem
+from ..audio.wav import wav_duration, wav_problem
 from ..engine.template import FILTERS
 from ..engine.validate import ValidationContext
 from ..interfaces import LineProfile, LookupSpec
@@ -25,9 +25,11 @@ def validation_context(catalog: Catalog, lookups: Mapping[str, LookupSpec], prof
     """``lookups``: each lookup service's name and what it declares."""
     prompts = set(catalog.prompts)
     unrendered = {p for p in prompts if not catalog.wav_path(p).exists()}
-    asks_to_speak = {p.id for p in catalog.prompts.values() if _ASKS_TO_SPEAK.search(p.text)}
     unplayable = {p: problem for p in prompts - unrendered if (problem := wav_problem(catalog.wav_path(p)))}
+    seconds = {p: wav_duration(catalog.wav_path(p)) for p in prompts - unrendered - set(unplayable)}
+    asks_to_speak = {p.id for p in catalog.prompts.values() if _ASKS_TO_SPEAK.search(p.text)}
     return ValidationContext(prompts=prompts, unrendered=unrendered, unplayable=unplayable, asks_to_speak=asks_to_speak,
+                             prompt_seconds=seconds,
                              services=dict(lookups),
                              queues=(*queues, "auto"), check_prompts=check_prompts, slots=dict(profile.slots),
                              validators=set(profile.validators), filters=set(FILTERS) | set(profile.filters))

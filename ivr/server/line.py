@@ -22,7 +22,9 @@ from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -71,6 +73,11 @@ class LineConfig:
     #: Every source file's text, by the name it is kept under (``flows/<file>``, ``catalog.yaml``, ``rules.yaml``).
     texts: dict[str, str]
     version: str = field(init=False)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is legal yet suspicious in the flows (``file:line: message``), never blocking."""
+        return [w for flow in self.flows.values() for w in flow.warnings]
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256()
@@ -124,6 +131,8 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
                                  check_prompts=False)
     if rules is None:  # the queues are unknown: only the fallback queue is sure to exist
         ctx.queues = ("auto", profile.fallback_queue)
+    # The line's today (closed dates all in the past are worth a warning); rules say the line's zone.
+    ctx.today = datetime.now(ZoneInfo(rules.timezone if rules else "Europe/Paris")).date()
     if asterisk is not None:
         ctx.dialplan_flows = {name: str(where) for name, where in asterisk.flows.items()}
         ctx.forwarded = set(asterisk.forwarded)

@@ -163,7 +163,8 @@ class StatusView:
         return {
             "flows": [{"name": n, "version": f.version, "path": str(f.path), "nodes": len(f.model.nodes),
                        "description": f.model.description, "open_now": f.model.is_open(now),
-                       "graph": f"/flows/{n}/graph"} for n, f in sorted(registry.loaded().items())],
+                       "graph": f"/flows/{n}/graph", "warnings": list(f.warnings)}
+                      for n, f in sorted(registry.loaded().items())],
             "reloads": registry.reloads,
             "line": self.line_state().as_dict(),
         }

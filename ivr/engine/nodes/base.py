@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -152,6 +153,10 @@ class ValidationContext:
     filters: set[str] = field(default_factory=lambda: set(FILTERS))
     #: Variables a call has before any node sets them.
     provided: set[str] = field(default_factory=set)
+    #: The line's today, for what only makes sense in the future (closed dates); None: not judged.
+    today: date | None = None
+    #: Each rendered prompt's length in seconds (for the longest silent wait before an agent).
+    prompt_seconds: dict[str, float] = field(default_factory=dict)
     #: Prompts whose text asks the caller to speak (« dites… »).
     asks_to_speak: set[str] = field(default_factory=set)
     #: Variables some node of the set of flows sets to a record, and what each may hold.
@@ -171,10 +176,16 @@ class Checks:
     defaults: Defaults
     known_vars: set[str]
     findings: list[tuple[Location, str]] = field(default_factory=list)
+    #: What is legal yet suspicious: shown to the administrator, never blocking.
+    notices: list[tuple[Location, str]] = field(default_factory=list)
 
     def problem(self, at: Location, message: str) -> None:
         """Report a problem at a field of the node being checked."""
         self.findings.append((at, message))
+
+    def notice(self, at: Location, message: str) -> None:
+        """Warn about a field of the node being checked (the flow is still accepted)."""
+        self.notices.append((at, message))
 
 
 class NodeBase(_Model):
@@ -214,6 +225,11 @@ class NodeBase(_Model):
 
     def check(self, checks: Checks) -> None:
         """What the node names outside itself (slots, services, queues…): problems go to ``checks``."""
+
+    def silent_seconds(self, defaults: Defaults, seconds: Callable[[str], float]) -> float:
+        """How long a caller who says nothing spends in this node at most (``seconds``: a prompt's
+        length), for the checker's longest silent wait before an agent."""
+        return sum(seconds(ref.value) for ref in self.prompt_refs())
 
     def routing_reasons(self) -> set[str]:
         """The reasons this node hands callers to the routing rules with (rules test them)."""

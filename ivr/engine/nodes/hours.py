@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from ..defaults import Defaults
 from ..hours import WeeklyHours, parse_ranges
-from .base import Edge, Label, NodeBase
+from .base import Checks, Edge, Label, NodeBase
 
 if TYPE_CHECKING:
     from ...calls.call import Call
@@ -74,6 +74,19 @@ class HoursNode(NodeBase):
         except Exception:
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
+
+    @override
+    def check(self, checks: Checks) -> None:
+        today = checks.context.today
+        if today is not None and self.closed_dates and all(date.fromisoformat(d) < today for d in self.closed_dates):
+            checks.notice(("closed_dates",), f"every closed date is in the past (the last, {max(self.closed_dates)}): "
+                                             f"were this year's dates meant?")
+        if self.timezone.startswith("Etc/GMT") and self.timezone not in ("Etc/GMT", "Etc/GMT0"):
+            sign = self.timezone[len("Etc/GMT")]
+            actual = "behind" if sign == "+" else "ahead of"
+            checks.notice(("timezone",), f"{self.timezone} is {self.timezone[len('Etc/GMT') + 1:]} h {actual} UTC, the "
+                                         f"opposite of what it reads, and never follows summer time: a named zone "
+                                         f"(Europe/Paris) is what callers' clocks follow")
 
     @override
     def edges(self, defaults: Defaults) -> list[Edge]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -58,6 +59,10 @@ class LookupNode(NodeBase):
     @override
     def required_refs(self) -> list[Ref]:
         return self.template_refs()  # an argument missing on some path would fail that caller's lookup
+
+    @override
+    def silent_seconds(self, defaults: Defaults, seconds: Callable[[str], float]) -> float:
+        return self.timeout + (seconds(self.wait_prompt) if self.wait_prompt else 0.0)
 
     @override
     def sets(self) -> set[str]:

@@ -3,6 +3,7 @@ where a caller who cannot be understood, or who asks for an agent, goes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -76,6 +77,14 @@ class QuestionNode(NodeBase):
         out += [Ref(r.prompt, (name, "prompt")) for name, r in (("noinput", self.noinput), ("nomatch", self.nomatch))
                 if r is not None and r.prompt]
         return out
+
+    @override
+    def silent_seconds(self, defaults: Defaults, seconds: Callable[[str], float]) -> float:
+        # Each try: the question, then the time allowed to answer; between tries, the no-input prompt.
+        tries = self.retries or defaults.retries
+        noinput = (self.noinput or defaults.noinput).prompt
+        asked = max(seconds(self.prompt), seconds(self.keypad_prompt) if self.keypad_prompt else 0.0)
+        return tries * (asked + (self.timeout or defaults.timeout)) + (tries - 1) * (seconds(noinput) if noinput else 0.0)
 
     @override
     def keypad_prompt_refs(self) -> list[Ref]:

@@ -157,7 +157,8 @@ EDITS = [
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",
-         "node 'recherche': a failure (erreur) leads to fin_servi, which ends the call as served"),
+         "node 'recherche': a failure (erreur) leads to fin_servi, which ends the call as self_served: a caller "
+         "the IVR could not help would be hung up on and counted as served"),
     Edit("a closed-hours hang-up without a word",
          text_edit(FLOW, "    prompts: [ferme]\n", ""), FLOW, "outcome: closed_hours",
          "node 'fermeture': the call ends here (closed_hours) without a word to the caller: give it prompts"),
@@ -179,6 +180,12 @@ EDITS = [
     Edit("« dites oui ou non » on a keypad-only question",
          text_edit(FLOW, "    prompt: satisfaction\n", "    prompt: question_repondue\n"), FLOW,
          "prompt: question_repondue", "prompt 'question_repondue' asks the caller to speak", after="  satisfaction:"),
+    Edit("a tracking failure ending in the closed-line message",
+         text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fermeture"), FLOW, "on_error: fermeture",
+         "a failure (erreur) leads to fermeture, which ends the call as closed_hours"),
+    Edit("a number asked with more digits than it may have",
+         text_edit(FLOW, "min_digits: 10", "min_digits: 12"), FLOW, "max_digits: 10",
+         "max_digits (10) is less than min_digits (12)"),
     # -- 4. messages that lead to the fix ------------------------------------------------------------------
     Edit("a Cyrillic letter in a slot name",
          text_edit(FLOW, "slot: file_number", "slot: file_numbеr"), FLOW, "slot: file_numb",
@@ -187,7 +194,33 @@ EDITS = [
     Edit("a no-break space in a target",
          text_edit(FLOW, "next: question_repondue", "next: question\u00a0repondue"), FLOW, "question\u00a0repondue",
          "(it contains a NO-BREAK SPACE (U+00A0) at character 9: retype it)"),
+
+
+    Edit("a key written as a number",
+         text_edit(FLOW, '{value: carte_grise, key: "1"', '{value: carte_grise, key: 1'), FLOW, "key: 1,",
+         "choices.0.key: should be a valid string (put it in quotes: YAML reads 1 as a number"),
 ]
+
+#: Edits whose root cause used to come with false consequences: exactly these messages, nothing else.
+ROOT_CAUSE_ALONE = [
+    Edit("a lookup's store misspelt",
+         text_edit(FLOW, "    store: dossier\n", "    stor: dossier\n"), FLOW, "stor: dossier",
+         "unknown field 'stor' (did you mean 'store'?)"),
+    Edit("a lookup's kind misspelt",
+         text_edit(FLOW, "    kind: lookup\n", "    kind: lookpu\n"), FLOW, "kind: lookpu",
+         "unknown node kind 'lookpu' (did you mean 'lookup'?)"),
+    Edit("a menu's store misspelt",
+         text_edit(FLOW, "    store: title\n", "    stored: title\n"), FLOW, "stored: title",
+         "unknown field 'stored' (did you mean 'store'?)"),
+]
+
+
+@pytest.mark.parametrize("edit", ROOT_CAUSE_ALONE, ids=[e.name for e in ROOT_CAUSE_ALONE])
+def test_a_broken_node_is_reported_alone_without_false_consequences(line, edit):
+    edit.change(line)
+    errors = check(line)
+    assert any(edit.message in e for e in errors), errors
+    assert not [e for e in errors if "no node sets" in e or "unreachable" in e], errors
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=[e.name for e in EDITS])

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import override
 
+from ..calls.outcomes import Outcome
 from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, validation_messages
 from .defaults import Defaults, Reaction
 from .kinds import KINDS
@@ -186,7 +187,10 @@ def _friendly(message: str) -> str:
         key = m.group(2)
         return message.replace(f"{key}: Extra inputs are not permitted",
                                f"unknown field {key!r}{hint(key, _known_fields())}")
-    return message.replace("Input should be ", "should be ")
+    message = message.replace("Input should be ", "should be ")
+    if message.endswith("should be a valid string"):  # 1, true or 2026-12-24 unquoted: YAML read another type
+        message += " (put it in quotes: YAML reads 1 as a number, true as a boolean, 2026-12-24 as a date)"
+    return message
 
 
 def _node_line(raw: Any, node_id: str) -> int:
@@ -337,8 +341,8 @@ _STUCK = (Label.NOINPUT, Label.NOMATCH, Label.INVALID, Label.FAIL)
 
 
 def _check_failures_end_unserved(p: _Parsed, graph: _Graph) -> list[_Problem]:
-    """No failure leads, without a question between, to an end that counts the call as served: a
-    caller the IVR failed would hear « au revoir » and count in the served calls.
+    """No failure leads, without a question between, to an end in the IVR: a caller the IVR failed
+    would hear « au revoir » (or « fermé ») and count as served (or closed), never reaching an agent.
 
     A question asked once the caller is served (a satisfaction note: whatever the answer, the call
     ends served) may end served on a failure too.
@@ -351,15 +355,16 @@ def _check_failures_end_unserved(p: _Parsed, graph: _Graph) -> list[_Problem]:
         for edge in node.edges(p.header.defaults):
             if edge.label not in _FAILURES or edge.target not in p.nodes:
                 continue
-            run = _quiet_path_to(edge.target, graph, p.nodes, lambda n: n.ends_served())
+            run = _quiet_path_to(edge.target, graph, p.nodes, lambda n: n.ends_as() is not None)
             if run is None:
                 continue
             where = (_Problem(str(p.path), line_of(p.raw, ("defaults", "on_fail")) or 1, "") if edge.from_defaults
                      else _node_problem(p, node_id, edge.at, ""))
             origin = "defaults.on_fail" if edge.from_defaults else f"node {node_id!r}"
+            outcome = p.nodes[run[-1]].ends_as()
             message = (f"{origin}: a failure ({edge.label}) leads to {' → '.join(run)}, which ends the call as "
-                       f"served: a caller the IVR could not help would be told goodbye and counted as served; "
-                       f"send it to an agent (a route node)")
+                       f"{outcome}: a caller the IVR could not help would be hung up on and counted as "
+                       f"{'served' if outcome == Outcome.SELF_SERVED else outcome}; send it to an agent (a route node)")
             problems.setdefault((where.line, run[-1]), _Problem(where.path, where.line, message))
     return list(problems.values())
 
@@ -372,7 +377,7 @@ def _served_whatever_happens(start: str, graph: _Graph, nodes: dict[str, NodeBas
     while todo:
         node_id = todo.pop()
         ways = [(label, target) for label, target in graph.get(node_id, []) if label != Label.AGENT]
-        if not ways and not nodes[node_id].ends_served():
+        if not ways and nodes[node_id].ends_as() != Outcome.SELF_SERVED:
             return False
         for _, target in ways:
             if target not in seen:
@@ -498,11 +503,13 @@ def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationC
                                        f"(known: {', '.join(sorted(ctx.filters))})")
             root, _, rest = var.partition(".")
             if root not in known_vars:
-                checks.problem(ref.at, f"{{{var}}} reads variable {root!r}, which no node sets{hint(root, known_vars)}")
+                checks.unset(ref.at, f"{{{var}}} reads variable {root!r}, which no node sets{hint(root, known_vars)}")
             elif rest and root in ctx.records and (why := ctx.records[root].field_problem(root, rest)):
                 checks.problem(ref.at, f"{{{var}}} {why}")
     p.notices += [_node_problem(p, node_id, at, message) for at, message in checks.notices]
-    return [_node_problem(p, node_id, at, message) for at, message in checks.findings]
+    unset = [dataclasses.replace(_node_problem(p, node_id, at, message), cascade=not ctx.complete_set)
+             for at, message in checks.unset_findings]
+    return [_node_problem(p, node_id, at, message) for at, message in checks.findings] + unset
 
 
 def _check_assigned(p: _Parsed, graph: _Graph, ctx: ValidationContext) -> list[_Problem]:
@@ -637,7 +644,9 @@ def check_flows(paths: list[Path], ctx: ValidationContext) -> tuple[dict[str, Lo
     problems: list[_Problem] = []
     parsed = _parse_all(paths, problems)
     names = _by_name(parsed, problems)
-    inner = dataclasses.replace(ctx, flows=set(ctx.flows) | set(names), records=_records(parsed, ctx))
+    complete = len(parsed) == len(paths) and all(q.header is not None and set(q.nodes) == q.known_ids for q in parsed)
+    inner = dataclasses.replace(ctx, flows=set(ctx.flows) | set(names), records=_records(parsed, ctx),
+                                complete_set=complete)
     known_vars = set(ctx.provided).union(*(n.sets() for p in parsed for n in p.nodes.values()))
     for p in parsed:
         if p.header is not None:

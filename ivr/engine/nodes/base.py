@@ -153,6 +153,8 @@ class ValidationContext:
     filters: set[str] = field(default_factory=lambda: set(FILTERS))
     #: Variables a call has before any node sets them.
     provided: set[str] = field(default_factory=set)
+    #: Whether every node of every file of the set parsed (else "no node sets" may be a consequence).
+    complete_set: bool = True
     #: The line's today, for what only makes sense in the future (closed dates); None: not judged.
     today: date | None = None
     #: Each rendered prompt's length in seconds (for the longest silent wait before an agent).
@@ -178,10 +180,17 @@ class Checks:
     findings: list[tuple[Location, str]] = field(default_factory=list)
     #: What is legal yet suspicious: shown to the administrator, never blocking.
     notices: list[tuple[Location, str]] = field(default_factory=list)
+    #: Variables no node sets (see :meth:`unset`).
+    unset_findings: list[tuple[Location, str]] = field(default_factory=list)
 
     def problem(self, at: Location, message: str) -> None:
         """Report a problem at a field of the node being checked."""
         self.findings.append((at, message))
+
+    def unset(self, at: Location, message: str) -> None:
+        """Report a variable no node sets: a consequence, not a cause, while a node of the set did not
+        parse (its ``store:`` may be the setter); shown only when nothing else is wrong then."""
+        self.unset_findings.append((at, message))
 
     def notice(self, at: Location, message: str) -> None:
         """Warn about a field of the node being checked (the flow is still accepted)."""
@@ -245,9 +254,10 @@ class NodeBase(_Model):
         (``{dossier.readback}``); a field outside them would never have a value."""
         return {}
 
-    def ends_served(self) -> bool:
-        """Whether the call ends here counted as served by the IVR (a failure must never lead here)."""
-        return False
+    def ends_as(self) -> str | None:
+        """The outcome the call ends with here, in the IVR (``self_served``, ``closed_hours``), or None:
+        a failure must never lead to such an end."""
+        return None
 
     def summary(self, defaults: Defaults) -> list[str]:
         """A line or two for drawings, after the description (the queue, the tries)."""

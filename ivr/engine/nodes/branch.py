@@ -77,7 +77,7 @@ class BranchNode(NodeBase):
             root, _, rest = case.var.partition(".")
             record = checks.context.records.get(root)
             if root not in checks.known_vars:
-                checks.problem(("cases", i, "var"), f"the branch tests variable {root!r}, which no node sets"
+                checks.unset(("cases", i, "var"), f"the branch tests variable {root!r}, which no node sets"
                                                     f"{hint(root, checks.known_vars)}: this case would never be taken")
             elif rest and record is not None and (why := record.field_problem(root, rest)):
                 checks.problem(("cases", i, "var"), f"the branch {why}: this case would never be taken")

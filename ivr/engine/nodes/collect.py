@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from typing_extensions import override
 
 from ...interfaces import Answer, Question, SlotSpec
@@ -70,12 +70,24 @@ class CollectNode(QuestionNode):
     chunks: ChunkSpec | None = None
     next: str
 
+    @field_validator("max_digits")
+    @classmethod
+    def _not_below_min(cls, v: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_digits")
+        if low is not None and low > v:
+            raise ValueError(f"max_digits ({v}) is less than min_digits ({low}): no answer could be long enough "
+                             f"and short enough at once")
+        return v
+
     @model_validator(mode="after")
     def _chunks_fit(self) -> CollectNode:
         if self.chunks is not None:
-            if sum(self.chunks.sizes) != self.max_digits or self.min_digits != self.max_digits:
-                raise ValueError(f"chunks: the parts must add up to the number's {self.max_digits} digits "
-                                 f"(min_digits = max_digits), not {sum(self.chunks.sizes)}")
+            if self.min_digits != self.max_digits:
+                raise ValueError(f"chunks: a number asked in parts has one length (min_digits {self.min_digits} "
+                                 f"and max_digits {self.max_digits} differ)")
+            if sum(self.chunks.sizes) != self.max_digits:
+                raise ValueError(f"chunks: the parts ({' + '.join(map(str, self.chunks.sizes))}) must add up to "
+                                 f"the number's {self.max_digits} digits, not {sum(self.chunks.sizes)}")
         return self
 
     # -- what the checker asks ------------------------------------------------------------------

@@ -48,8 +48,8 @@ class HangupNode(NodeBase):
         return ref_list(self.prompts, "prompts")
 
     @override
-    def ends_served(self) -> bool:
-        return self.outcome is Outcome.SELF_SERVED
+    def ends_as(self) -> str | None:
+        return self.outcome.value
 
     @override
     def check(self, checks: Checks) -> None:

@@ -154,6 +154,12 @@ EDITS = [
                                                     "complex: true}\n    queue: contractor\n  - name: tout le reste"),
          RULES, "name: refusé et complexe", "rule 'refusé et complexe' can never match: rule \"dossier en centre "
                                             "d'expertise ou complexe\""),
+    Edit("an overflow back to its own queue",
+         text_edit(RULES, "    to: contractor", "    to: inhouse"), RULES, "    to: inhouse",
+         "overflow.0.to: an overflow goes to another queue, not back to 'inhouse'"),
+    Edit("a callback offered before the wait is announced",
+         text_edit(RULES, "announce_above: 60 ", "announce_above: 600 "), RULES, "callback_above",
+         "callback_above (300 s) is below announce_above (600 s): callers would be offered a callback without"),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",

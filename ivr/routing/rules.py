@@ -78,6 +78,13 @@ class Overflow(_Model):
     wait_above: int = Field(gt=0)
     unless: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("to")
+    @classmethod
+    def _elsewhere(cls, v: str, info: ValidationInfo) -> str:
+        if v == info.data.get("from_"):
+            raise ValueError(f"an overflow goes to another queue, not back to {v!r}")
+        return v
+
     @field_validator("unless")
     @classmethod
     def _fields(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -97,6 +104,15 @@ class Priority(_Model):
 class Waiting(_Model):
     announce_above: int = Field(60, ge=0)
     callback_above: int = Field(300, ge=0)
+
+    @field_validator("callback_above")
+    @classmethod
+    def _after_announcing(cls, v: int, info: ValidationInfo) -> int:
+        announce = info.data.get("announce_above")
+        if announce is not None and v < announce:
+            raise ValueError(f"callback_above ({v} s) is below announce_above ({announce} s): callers would be "
+                             f"offered a callback without being told how long the wait is")
+        return v
 
 
 class RoutingRules(_Model):

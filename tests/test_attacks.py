@@ -253,3 +253,19 @@ async def test_events_a_caller_field_could_forge_do_not_move_the_queue_figures()
             assert 'ivr_queue_callers{queue="inhouse"} 1.0' in text and "ivr_ami_events_refused 4.0" in text
     finally:
         await ami.stop()
+
+
+def test_the_reload_benchmarks_largest_flow_is_one_the_checker_accepts(tmp_path):
+    """``ivr bench reload`` measures calls while the largest accepted flow is applied: it must be accepted."""
+    from ivr.bench.reload import large_flow
+    from ivr.yamlsrc import MAX_BYTES
+
+    flows = tmp_path / "flows"
+    shutil.copytree(FLOW.parent, flows)
+    text = large_flow()
+    (flows / "grand.yaml").write_text(text, encoding="utf-8")
+    assert MAX_BYTES - 50_000 < len(text.encode()) <= MAX_BYTES
+    done = subprocess.run([sys.executable, "-m", "ivr", "flows", "check", str(flows)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "flow 'grand'" in done.stdout

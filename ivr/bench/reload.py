@@ -40,18 +40,23 @@ def alias_bomb() -> str:
 
 
 def large_flow(target_bytes: int = 1_000_000) -> str:
-    """A valid flow just under the size limit: a long chain of play nodes."""
-    head = ("flow: grand\nstart: n0\nnodes:\n")
-    node = "  n{i}:\n    kind: play\n    description: étape {i} d'un très long parcours de démonstration\n" \
+    """A valid flow just under the size limit: a long chain of play nodes with a yes/no question every
+    ten (a caller never hears more than ten prompts in a row), ending at goodbye; no leads to an agent."""
+    head = ("flow: grand\nstart: n0\nnodes:\n"
+            "  agent_failed: {kind: route, queue: auto, reason: not_understood, prompts: [transfert]}\n"
+            "  agent_requested: {kind: route, queue: auto, reason: agent_requested, prompts: [transfert]}\n")
+    play = "  n{i}:\n    kind: play\n    description: étape {i} d'un très long parcours de démonstration\n" \
            "    prompts: [bienvenue]\n    next: n{j}\n"
+    ask = "  n{i}:\n    kind: confirm\n    description: étape {i}, une question\n    prompt: question_dossier\n" \
+          "    keypad_prompt: question_dossier_clavier\n    yes: n{j}\n    no: agent_requested\n"
     parts = [head]
     size, i = len(head), 0
     while size < target_bytes - 400:
-        text = node.format(i=i, j=i + 1)
+        text = (ask if i % 10 == 9 else play).format(i=i, j=i + 1)
         parts.append(text)
         size += len(text.encode())
         i += 1
-    parts.append(f"  n{i}:\n    kind: hangup\n    outcome: self_served\n")
+    parts.append(f"  n{i}:\n    kind: hangup\n    prompts: [au_revoir]\n    outcome: self_served\n")
     return "".join(parts)
 
 

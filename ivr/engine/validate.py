@@ -349,8 +349,9 @@ def _check_failures_end_unserved(p: _Parsed, graph: _Graph) -> list[_Problem]:
     """
     assert p.header is not None
     problems: dict[tuple[int, str], _Problem] = {}
+    may_end_unserved = _may_end_unserved(graph, p.nodes)
     for node_id, node in p.nodes.items():
-        if _served_whatever_happens(node_id, graph, p.nodes):
+        if node_id not in may_end_unserved:  # asked once the caller is served: whatever happens, served
             continue
         for edge in node.edges(p.header.defaults):
             if edge.label not in _FAILURES or edge.target not in p.nodes:
@@ -369,21 +370,23 @@ def _check_failures_end_unserved(p: _Parsed, graph: _Graph) -> list[_Problem]:
     return list(problems.values())
 
 
-def _served_whatever_happens(start: str, graph: _Graph, nodes: dict[str, NodeBase]) -> bool:
-    """Whether every way on from ``start`` ends the call as served (the caller already was); asking
-    for an agent, which a caller may do at any question, does not count."""
-    seen = {start}
-    todo = [start]
+def _may_end_unserved(graph: _Graph, nodes: dict[str, NodeBase]) -> set[str]:
+    """The nodes from which some way on ends the call other than served (at an agent, closed…);
+    asking for an agent, which a caller may do at any question, does not count. One backward walk
+    from those ends: linear in the size of the flow."""
+    ways = {n: [t for label, t in edges if label != Label.AGENT] for n, edges in graph.items()}
+    into: dict[str, list[str]] = {n: [] for n in graph}
+    for source, targets in ways.items():
+        for target in targets:
+            into.setdefault(target, []).append(source)
+    found = {n for n, targets in ways.items() if not targets and nodes[n].ends_as() != Outcome.SELF_SERVED}
+    todo = list(found)
     while todo:
-        node_id = todo.pop()
-        ways = [(label, target) for label, target in graph.get(node_id, []) if label != Label.AGENT]
-        if not ways and nodes[node_id].ends_as() != Outcome.SELF_SERVED:
-            return False
-        for _, target in ways:
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    return True
+        for source in into.get(todo.pop(), []):
+            if source not in found:
+                found.add(source)
+                todo.append(source)
+    return found
 
 
 def _quiet_path_to(start: str, graph: _Graph, nodes: dict[str, NodeBase],

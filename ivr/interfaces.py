@@ -226,6 +226,9 @@ class LookupService(Protocol):
     fields: frozenset[str]
     #: The values some fields can take (a branch on another value could never be taken).
     values: Mapping[str, frozenset[str]]
+    @property
+    def timeout(self) -> float | None:
+        """Seconds after which the service itself gives up (a flow may not promise to wait longer), or None."""
 
     async def lookup(self, **args: str) -> LookupResult:
         """Look the arguments up; a status from :attr:`statuses` (an outage raises)."""
@@ -239,12 +242,13 @@ class LookupSpec:
     arguments: frozenset[str]
     fields: frozenset[str]
     values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    timeout: float | None = None
 
     @classmethod
     def of(cls, service: LookupService) -> LookupSpec:
         """The declaration of a running service."""
         return cls(frozenset(service.statuses), frozenset(service.arguments), frozenset(service.fields),
-                   {name: frozenset(v) for name, v in service.values.items()})
+                   {name: frozenset(v) for name, v in service.values.items()}, service.timeout)
 
 
 # -- routing --------------------------------------------------------------------------------------

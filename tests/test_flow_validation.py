@@ -56,7 +56,7 @@ def test_shipped_flow_is_valid(ctx):
          "queue: accueil", "route target 'accueil' is not a known queue"),
         (("service: tracking", "service: suivi"), "service: suivi", "unknown lookup service 'suivi'"),
         (("start: horaires", "start: debut"), "start: debut", "start node 'debut' does not exist"),
-        (("timeout: 4\n", "timeout: soon\n"), "timeout: soon", "timeout"),
+        (("timeout: 2\n", "timeout: soon\n"), "timeout: soon", "timeout"),
         (("{value: cni, key: \"3\"", "{value: cni, key: \"33\""), "key: \"33\"", "a choice key is one of"),
         # A flow ends a call served or closed; a hand-off's or a callback's outcome is the line's to record.
         (("outcome: closed_hours", "outcome: routed"), "outcome: routed",

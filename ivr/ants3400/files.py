@@ -21,6 +21,7 @@ class FileLookup:
         self.arguments = tracking.arguments
         self.fields = tracking.fields | {"readback"}
         self.values: Mapping[str, frozenset[str]] = {**tracking.values, "status": frozenset(STATUSES)}
+        self.timeout = tracking.timeout
         self._today = today
 
     async def lookup(self, **args: str) -> LookupResult:

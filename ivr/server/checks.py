@@ -37,9 +37,12 @@ def validation_context(catalog: Catalog, lookups: Mapping[str, LookupSpec], prof
 
 def declared_lookups(profile: LineProfile) -> dict[str, LookupSpec]:
     """What the profile's lookup services declare (read off services that are never connected)."""
+    from ..config import Settings
     from ..tracking.client import TrackingClient
 
-    return {name: LookupSpec.of(s) for name, s in profile.lookups(TrackingClient("http://declared.invalid")).items()}
+    # The client as a server started here would build it (its timeout from IVR_TRACKING_TIMEOUT).
+    client = TrackingClient("http://declared.invalid", timeout=Settings().tracking_timeout)
+    return {name: LookupSpec.of(s) for name, s in profile.lookups(client).items()}
 
 
 def offline_context(prompts_dir: Path, rules: Path | None = None, profile: LineProfile | None = None) -> ValidationContext:

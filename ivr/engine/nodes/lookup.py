@@ -36,7 +36,8 @@ class LookupNode(NodeBase):
     service: str
     args: dict[str, str] = Field(default_factory=dict)
     store: str
-    timeout: float = Field(4.0, gt=0, le=30)
+    #: At most the service's own timeout (the tracking client's, IVR_TRACKING_TIMEOUT: 2 s by default).
+    timeout: float = Field(2.0, gt=0, le=30)
     #: Play ``wait_prompt`` when the lookup takes longer than this many seconds.
     wait_after: float = Field(1.0, ge=0, le=10)
     wait_prompt: str | None = "un_instant"
@@ -81,6 +82,10 @@ class LookupNode(NodeBase):
             if status not in statuses:
                 checks.problem(("on", status), f"service {self.service!r} never returns {status!r}"
                                                f"{hint(status, statuses)} ({', '.join(sorted(statuses))})")
+        if spec.timeout is not None and self.timeout > spec.timeout:
+            checks.problem(("timeout",), f"service {self.service!r} gives up after {spec.timeout:g} s (its client's "
+                                         f"timeout): {self.timeout:g} s here would never be waited; write at most "
+                                         f"{spec.timeout:g}, or raise the client's timeout (IVR_TRACKING_TIMEOUT)")
         unhandled = sorted(statuses - set(self.on))
         if unhandled:  # the call would take on_error, and the caller hear of an outage that is not one
             checks.problem(("on",), f"service {self.service!r} may also return {', '.join(map(repr, unhandled))}: "

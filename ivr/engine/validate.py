@@ -431,8 +431,9 @@ _CLOSE_TO_CAP = 0.8
 
 
 def _check_silent_wait(p: _Parsed, graph: _Graph, ctx: ValidationContext) -> list[_Problem]:
-    """The longest a caller who says nothing hears prompts and waits before an agent takes over
-    (every path a silent caller can take, each node at its longest) stays under ``max_silent_wait``.
+    """The longest a caller who says nothing, or is no longer understood, hears prompts and waits
+    before an agent takes over (from the start and from every question, every way such a caller
+    takes, each node at its longest) stays under ``max_silent_wait``.
 
     Run once no loop traps a silent caller, so the ways such a caller takes have no cycle.
     """
@@ -450,10 +451,14 @@ def _check_silent_wait(p: _Parsed, graph: _Graph, ctx: ValidationContext) -> lis
             continue
         after = max(((best[t][0], t) for t in stuck[node_id] if best.get(t, (-1.0, None))[0] >= 0), default=None)
         best[node_id] = (after[0] + weight[node_id], after[1]) if after else (-1.0, None)
-    total, _ = best.get(p.header.start, (-1.0, None))
+    # From the start (a caller who never says anything), and from every question (a caller who answered
+    # so far, then is no longer heard or understood): the longest of those waits.
+    starts = [p.header.start, *(n for n, node in p.nodes.items() if node.waits_for_caller)]
+    first = max(starts, key=lambda n: best.get(n, (-1.0, None))[0])
+    total = best.get(first, (-1.0, None))[0]
     if total <= defaults.max_silent_wait * _CLOSE_TO_CAP:
         return []
-    path = [p.header.start]
+    path = [first]
     while (following := best[path[-1]][1]) is not None:
         path.append(following)
     heaviest = max(path, key=lambda n: weight[n])  # where shortening helps most

@@ -126,3 +126,32 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_the_reload_worker_leaves_when_its_server_is_killed(tmp_path):
+    """The process that checks reloads away from the calls ends with its server, even one killed with
+    SIGKILL (it used to stay for ever, one more per server start)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import asyncio, os, sys, time\n"
+         "from ivr.server.line import start_line_worker, _worker_pool\n"
+         "asyncio.run(start_line_worker('ivr.ants3400.profile:PROFILE'))\n"
+         "print(*_worker_pool()._processes, flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        [worker] = [int(pid) for pid in parent.stdout.readline().split()]
+        assert _alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    wait_until(lambda: not _alive(worker), "the reload worker to leave after its server was killed")
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -10,7 +10,11 @@ The checker proves what the interpreter relies on, and rejects what it cannot pr
   text, slots, lookup services and the statuses they return, queues, value checks, template filters;
 - variables: every ``{variable}`` a node reads is set by some node (or given by the call), a lookup's
   arguments are set on every path that reaches it, a branch tests a variable something sets;
-- menu keys: no choice on the agent key (it could never be chosen), no two choices on one key or value.
+- menu keys: no choice on the agent key (it could never be chosen), no two choices on one key or value;
+- Asterisk's side (given in the context): every flow the dialplan runs exists, audio Asterisk would
+  refuse is named, the prompts heard when only keys work do not ask the caller to speak;
+- the paths a caller can take (:mod:`.paths`): failures never end in the IVR, no loop holds a silent
+  caller, the longest wait for an agent stays under ``max_silent_wait``.
 
 Messages are sorted by file and line; the root cause comes alone (nodes that look unreachable
 because a ``next:`` is misspelt are not reported until the misspelling is fixed).
@@ -22,7 +26,6 @@ import dataclasses
 import difflib
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +33,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import override
 
-from ..calls.outcomes import Outcome
 from ..yamlsrc import SourceError, line_of, load_yaml, read_source, to_plain, validation_messages
 from .defaults import Defaults, Reaction
 from .kinds import KINDS
 from .model import FLOW_NAME, MAX_NODES_WITHOUT_INPUT, FlowModel
-from .nodes.base import Checks, Label, Location, NodeBase, Record, ValidationContext, hint
+from .nodes.base import Checks, Location, NodeBase, Record, ValidationContext, hint
 from .nodes.subflow import SubflowNode
+from .paths import Graph, failures_ending_in_the_ivr, longest_wait_for_an_agent, loops_holding_callers, strong_cycles
 from .template import references
 
 __all__ = ["LoadedFlow", "ValidationContext", "check_flows", "flow_files"]
@@ -221,10 +224,6 @@ def _check_prompt(prompt: str, path: Path, line: int, ctx: ValidationContext) ->
     return []
 
 
-#: A flow's graph as checked: every node's edges whose target exists, as (label, target).
-_Graph = dict[str, list[tuple[str, str]]]
-
-
 def _check_graph(p: _Parsed, ctx: ValidationContext, known_vars: set[str]) -> list[_Problem]:
     """The flow as a whole: its defaults, every node, what the start reaches, loops; then, when every
     node is sound, what each path to a node has set."""
@@ -237,9 +236,7 @@ def _check_graph(p: _Parsed, ctx: ValidationContext, known_vars: set[str]) -> li
     loops = _check_loops(p, graph)
     problems += loops
     if not dangling and set(p.nodes) == p.known_ids:  # the paths a caller takes need every node sound
-        problems += _check_failures_end_unserved(p, graph)
-        stuck = _check_stuck_callers(p, graph)
-        problems += stuck or ([] if loops else _check_silent_wait(p, graph, ctx))
+        problems += _check_paths(p, graph, ctx, loops_found=bool(loops))
     if not dangling and p.header.start in graph and set(p.nodes) == p.known_ids:  # every node's shape is sound
         problems += _check_assigned(p, graph, ctx)
     return problems
@@ -268,10 +265,10 @@ def _check_defaults(p: _Parsed, ctx: ValidationContext) -> list[_Problem]:
     return problems
 
 
-def _check_nodes(p: _Parsed, ctx: ValidationContext, known_vars: set[str], problems: list[_Problem]) -> _Graph:
+def _check_nodes(p: _Parsed, ctx: ValidationContext, known_vars: set[str], problems: list[_Problem]) -> Graph:
     """Each node's edges, prompts and references (problems appended); returns the edges that lead somewhere."""
     assert p.header is not None
-    graph: _Graph = {}
+    graph: Graph = {}
     for node_id, node in p.nodes.items():
         graph[node_id] = []
         for edge in node.edges(p.header.defaults):
@@ -297,7 +294,7 @@ def _node_problem(p: _Parsed, node_id: str, at: Location, message: str, *, missi
                     missing_target=missing_target)
 
 
-def _check_reachable(p: _Parsed, graph: _Graph, *, cascade: bool) -> list[_Problem]:
+def _check_reachable(p: _Parsed, graph: Graph, *, cascade: bool) -> list[_Problem]:
     """Every node is reachable from the start node."""
     assert p.header is not None
     start = p.header.start
@@ -314,7 +311,7 @@ def _check_reachable(p: _Parsed, graph: _Graph, *, cascade: bool) -> list[_Probl
                      f"node {start!r}", cascade) for node_id in p.nodes if node_id not in seen]
 
 
-def _check_loops(p: _Parsed, graph: _Graph) -> list[_Problem]:
+def _check_loops(p: _Parsed, graph: Graph) -> list[_Problem]:
     """No loop that never waits for the caller (it would spin forever), and no run of nodes so long a
     call would take it for one (the interpreter's limit)."""
     plain = {n: [t for _, t in ts] for n, ts in graph.items()}
@@ -334,164 +331,25 @@ def _check_loops(p: _Parsed, graph: _Graph) -> list[_Problem]:
     return problems
 
 
-#: Edges taken when the IVR could not serve the caller (no answer, not understood, a lookup error).
-_FAILURES = (Label.NOINPUT, Label.NOMATCH, Label.INVALID, Label.FAIL, Label.ERROR)
-#: Edges a caller who says nothing, or is never understood, takes from a question.
-_STUCK = (Label.NOINPUT, Label.NOMATCH, Label.INVALID, Label.FAIL)
-
-
-def _check_failures_end_unserved(p: _Parsed, graph: _Graph) -> list[_Problem]:
-    """No failure leads, without a question between, to an end in the IVR: a caller the IVR failed
-    would hear « au revoir » (or « fermé ») and count as served (or closed), never reaching an agent.
-
-    A question asked once the caller is served (a satisfaction note: whatever the answer, the call
-    ends served) may end served on a failure too.
-    """
+def _check_paths(p: _Parsed, graph: Graph, ctx: ValidationContext, *, loops_found: bool) -> list[_Problem]:
+    """What :mod:`.paths` proves of the ways a caller takes, placed at their lines (warnings kept apart)."""
     assert p.header is not None
-    problems: dict[tuple[int, str], _Problem] = {}
-    may_end_unserved = _may_end_unserved(graph, p.nodes)
-    for node_id, node in p.nodes.items():
-        if node_id not in may_end_unserved:  # asked once the caller is served: whatever happens, served
-            continue
-        for edge in node.edges(p.header.defaults):
-            if edge.label not in _FAILURES or edge.target not in p.nodes:
-                continue
-            run = _quiet_path_to(edge.target, graph, p.nodes, lambda n: n.ends_as() is not None)
-            if run is None:
-                continue
-            where = (_Problem(str(p.path), line_of(p.raw, ("defaults", "on_fail")) or 1, "") if edge.from_defaults
-                     else _node_problem(p, node_id, edge.at, ""))
-            origin = "defaults.on_fail" if edge.from_defaults else f"node {node_id!r}"
-            outcome = p.nodes[run[-1]].ends_as()
-            message = (f"{origin}: a failure ({edge.label}) leads to {' → '.join(run)}, which ends the call as "
-                       f"{outcome}: a caller the IVR could not help would be hung up on and counted as "
-                       f"{'served' if outcome == Outcome.SELF_SERVED else outcome}; send it to an agent (a route node)")
-            problems.setdefault((where.line, run[-1]), _Problem(where.path, where.line, message))
-    return list(problems.values())
-
-
-def _may_end_unserved(graph: _Graph, nodes: dict[str, NodeBase]) -> set[str]:
-    """The nodes from which some way on ends the call other than served (at an agent, closed…);
-    asking for an agent, which a caller may do at any question, does not count. One backward walk
-    from those ends: linear in the size of the flow."""
-    ways = {n: [t for label, t in edges if label != Label.AGENT] for n, edges in graph.items()}
-    into: dict[str, list[str]] = {n: [] for n in graph}
-    for source, targets in ways.items():
-        for target in targets:
-            into.setdefault(target, []).append(source)
-    found = {n for n, targets in ways.items() if not targets and nodes[n].ends_as() != Outcome.SELF_SERVED}
-    todo = list(found)
-    while todo:
-        for source in into.get(todo.pop(), []):
-            if source not in found:
-                found.add(source)
-                todo.append(source)
-    return found
-
-
-def _quiet_path_to(start: str, graph: _Graph, nodes: dict[str, NodeBase],
-                   found: Callable[[NodeBase], bool]) -> list[str] | None:
-    """The nodes from ``start`` to the first node ``found`` holds for, passing no question; None if none."""
-    came_from: dict[str, str | None] = {start: None}
-    todo = [start]
-    while todo:
-        node_id = todo.pop(0)
-        if found(nodes[node_id]):
-            run = [node_id]
-            while (previous := came_from[run[-1]]) is not None:
-                run.append(previous)
-            return run[::-1]
-        if nodes[node_id].waits_for_caller:
-            continue
-        for _, target in graph.get(node_id, []):
-            if target not in came_from:
-                came_from[target] = node_id
-                todo.append(target)
-    return None
-
-
-def _check_stuck_callers(p: _Parsed, graph: _Graph) -> list[_Problem]:
-    """A caller who says nothing, or is never understood, reaches an end: no loop through a
-    question's no-input or no-match way out (the prompts would be replayed for ever)."""
-    stuck = {n: [t for label, t in edges if not p.nodes[n].waits_for_caller or label in _STUCK]
-             for n, edges in graph.items()}
-    out = []
-    for cycle in _strong_cycles(stuck):
-        if not any(p.nodes[n].waits_for_caller for n in cycle):
-            continue  # a loop without a question is reported as such (_check_loops)
-        first = min(cycle, key=lambda n: _node_line(p.raw, n))
-        out.append(_Problem(str(p.path), _node_line(p.raw, first), f"node {first!r}: a caller who says nothing or "
-                            f"is not understood goes round {' → '.join(cycle + [cycle[0]])} without end (the "
-                            f"prompts replay for ever): let the questions' retries end at an agent instead"))
-    return out
-
-
-#: Above this share of ``max_silent_wait``, the longest silent wait is a warning.
-_CLOSE_TO_CAP = 0.8
-
-
-def _check_silent_wait(p: _Parsed, graph: _Graph, ctx: ValidationContext) -> list[_Problem]:
-    """The longest a caller who says nothing, or is no longer understood, hears prompts and waits
-    before an agent takes over (from the start and from every question, every way such a caller
-    takes, each node at its longest) stays under ``max_silent_wait``.
-
-    Run once no loop traps a silent caller, so the ways such a caller takes have no cycle.
-    """
-    assert p.header is not None
-    defaults = p.header.defaults
-    weight = {n: node.silent_seconds(defaults, lambda prompt: ctx.prompt_seconds.get(prompt, 0.0))
-              for n, node in p.nodes.items()}
-    stuck = {n: [t for label, t in edges if not p.nodes[n].waits_for_caller or label in _STUCK]
-             for n, edges in graph.items()}
-    # Longest silent time from each node to an agent (-1: no agent that way), nodes after their successors.
-    best: dict[str, tuple[float, str | None]] = {}
-    for node_id in reversed(_topological(stuck)):
-        if p.nodes[node_id].category == "agent":
-            best[node_id] = (weight[node_id], None)
-            continue
-        after = max(((best[t][0], t) for t in stuck[node_id] if best.get(t, (-1.0, None))[0] >= 0), default=None)
-        best[node_id] = (after[0] + weight[node_id], after[1]) if after else (-1.0, None)
-    # From the start (a caller who never says anything), and from every question (a caller who answered
-    # so far, then is no longer heard or understood): the longest of those waits.
-    starts = [p.header.start, *(n for n, node in p.nodes.items() if node.waits_for_caller)]
-    first = max(starts, key=lambda n: best.get(n, (-1.0, None))[0])
-    total = best.get(first, (-1.0, None))[0]
-    if total <= defaults.max_silent_wait * _CLOSE_TO_CAP:
-        return []
-    path = [first]
-    while (following := best[path[-1]][1]) is not None:
-        path.append(following)
-    heaviest = max(path, key=lambda n: weight[n])  # where shortening helps most
-    if total <= defaults.max_silent_wait:
-        p.notices.append(_Problem(str(p.path), _node_line(p.raw, heaviest), f"node {heaviest!r}: a caller who says "
-                                  f"nothing waits {_duration(total)} before an agent ({' → '.join(path)}), close "
-                                  f"to defaults.max_silent_wait ({_duration(defaults.max_silent_wait)})"))
-        return []
-    return [_Problem(str(p.path), _node_line(p.raw, heaviest), f"node {heaviest!r}: a caller who says nothing hears "
-                     f"prompts and waits {_duration(total)} before an agent ({' → '.join(path)}; "
-                     f"{_duration(weight[heaviest])} of it here), more than defaults.max_silent_wait "
-                     f"({_duration(defaults.max_silent_wait)}): fewer tries or shorter prompts on that way, "
-                     f"or raise max_silent_wait")]
-
-
-def _topological(graph: dict[str, list[str]]) -> list[str]:
-    """The nodes of an acyclic graph, each before the nodes it leads to (Kahn's order)."""
-    into = {n: 0 for n in graph}
-    for targets in graph.values():
-        for t in targets:
-            into[t] = into.get(t, 0) + 1
-    order = [n for n, count in into.items() if count == 0]
-    for n in order:  # grows while it is walked
-        for t in graph.get(n, []):
-            into[t] -= 1
-            if into[t] == 0:
-                order.append(t)
-    return order
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+    d = p.header.defaults
+    findings = failures_ending_in_the_ivr(graph, p.nodes, d)
+    held = loops_holding_callers(graph, p.nodes)
+    findings += held
+    if not held and not loops_found:  # the longest wait is only defined when no loop holds a caller
+        findings += longest_wait_for_an_agent(graph, p.nodes, d, p.header.start,
+                                              lambda prompt: ctx.prompt_seconds.get(prompt, 0.0))
+    problems: list[_Problem] = []
+    for f in findings:
+        if f.node is None:
+            problem = _Problem(str(p.path), line_of(p.raw, ("defaults", *f.at)) or line_of(p.raw, ("defaults",)) or 1,
+                               f"defaults.{'.'.join(map(str, f.at))}: {f.message}")
+        else:
+            problem = _node_problem(p, f.node, f.at, f.message)
+        (p.notices if f.warning else problems).append(problem)
+    return problems
 
 
 def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationContext,
@@ -520,7 +378,7 @@ def _check_references(p: _Parsed, node_id: str, node: NodeBase, ctx: ValidationC
     return [_node_problem(p, node_id, at, message) for at, message in checks.findings] + unset
 
 
-def _check_assigned(p: _Parsed, graph: _Graph, ctx: ValidationContext) -> list[_Problem]:
+def _check_assigned(p: _Parsed, graph: Graph, ctx: ValidationContext) -> list[_Problem]:
     """What a node needs set (a lookup's arguments) must be set on every path from the start to it (a
     must-be-assigned data-flow analysis): an empty argument would make every caller's lookup fail."""
     header, nodes = p.header, p.nodes
@@ -561,7 +419,7 @@ def _cycles_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) ->
     """Strongly connected groups of non-input nodes that contain a cycle (Tarjan)."""
     sub = {n: [t for t in ts if t in nodes and not nodes[t].waits_for_caller]
            for n, ts in graph.items() if not nodes[n].waits_for_caller}
-    return _strong_cycles(sub)
+    return strong_cycles(sub)
 
 
 def _longest_run_without_input(graph: dict[str, list[str]], nodes: dict[str, Any]) -> list[str]:
@@ -591,54 +449,6 @@ def _longest_run_without_input(graph: dict[str, list[str]], nodes: dict[str, Any
     while (previous := best[run[-1]][1]) is not None:
         run.append(previous)
     return run[::-1]
-
-
-def _strong_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Groups of nodes that reach each other (and a node that leads to itself), each sorted.
-
-    Tarjan's algorithm with an explicit stack: a flow of thousands of chained nodes is checked like
-    any other (a recursive walk would stop at Python's recursion limit).
-    """
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[list[str]] = []
-    for root in graph:
-        if root in index:
-            continue
-        # Each frame: a node and the iterator over its successors still to look at.
-        frames = [(root, iter(graph.get(root, [])))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while frames:
-            v, successors = frames[-1]
-            w = next(successors, None)
-            if w is not None:
-                if w not in index:
-                    index[w] = low[w] = len(index)
-                    stack.append(w)
-                    on_stack.add(w)
-                    frames.append((w, iter(graph.get(w, []))))
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-                continue
-            frames.pop()
-            if frames:
-                parent = frames[-1][0]
-                low[parent] = min(low[parent], low[v])
-            if low[v] == index[v]:
-                group = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    group.append(w)
-                    if w == v:
-                        break
-                if len(group) > 1 or v in graph.get(v, []):
-                    out.append(sorted(group))
-    return out
 
 
 # -- the whole set --------------------------------------------------------------------------------
@@ -750,7 +560,7 @@ def _subflow_cycles(names: dict[str, _Parsed]) -> list[_Problem]:
     calls: dict[str, list[str]] = {name: [n.flow for n in p.nodes.values() if isinstance(n, SubflowNode)]
                                    for name, p in names.items()}
     out = []
-    for cycle in _strong_cycles({n: [t for t in ts if t in calls] for n, ts in calls.items()}):
+    for cycle in strong_cycles({n: [t for t in ts if t in calls] for n, ts in calls.items()}):
         for name in cycle:
             p = names[name]
             for node_id, node in p.nodes.items():

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -243,8 +244,21 @@ def _warm(profile_ref: str) -> bool:
 def _worker_pool() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
     return _pool
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """In the worker process: leave when the server that started it is gone. A server killed (or
+    stopped without shutting its pool down) would otherwise leave the worker running for ever: it
+    holds both ends of its own task pipe, so it never reads an end of file."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 async def start_line_worker(profile_ref: str) -> None:

@@ -253,10 +253,17 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
     """In the worker process: leave when the server that started it is gone. A server killed (or
     stopped without shutting its pool down) would otherwise leave the worker running for ever: it
     holds both ends of its own task pipe, so it never reads an end of file."""
+    # Bound now: while the worker exits normally, the interpreter clears module globals under this
+    # daemon thread (``os`` would be None by the time it wakes up).
+    getppid, sleep, leave = os.getppid, time.sleep, os._exit
+
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os._exit(0)
+        try:
+            while getppid() == parent:
+                sleep(every)
+        except BaseException:  # the worker is exiting anyway: nothing to say, nothing to do
+            return
+        leave(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 

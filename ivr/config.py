@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "TesterSettings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "DEFAULT_RULES", "load_settings",
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     #: ``postgresql://`` URL shared by several nodes (call records go there too). The password may be
     #: left out of the URL and given as PGPASSWORD.
     store: str = "var/ivr.sqlite"
+    #: Seconds a store operation may hold a caller (counting the call, booking a callback): past it the
+    #: call goes on without it (the caller waits in the queue instead of being called back).
+    store_call_timeout: float = Field(0.5, gt=0, le=30)
     #: This node's name among several (``ivr-1``): set on each call for the dialplan's fail-over
     #: (``IVR_NODE``) and kept in its records. Empty: one node (the host name in records).
     node_name: str = ""

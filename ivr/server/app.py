@@ -137,7 +137,7 @@ class IvrServer:
         self.records = TeeRecordStore(*[store for store in stores if store is not None])
         # What calls ask of the store (their count of the day, a callback booking) costs them half a second
         # at most, and nothing while it keeps failing: a frozen database is not silence on the line.
-        self.call_path_store = CallPathStore(self.store)
+        self.call_path_store = CallPathStore(self.store, timeout=self.settings.store_call_timeout)
 
     def _build_ami(self) -> None:
         """The AMI controller (none without a manager user), and the witness of a dead node's calls."""

@@ -112,7 +112,8 @@ async def test_overflow_and_wait_announcement_follow_scripted_queue_load(ami):
 
 
 async def test_third_call_of_the_day_gets_priority(ami):
-    async with embedded_server(**ami_settings(ami)) as srv:
+    # Counting must not depend on how fast the store answers on this machine today (see below).
+    async with embedded_server(**ami_settings(ami, store_call_timeout=DEADLINE / 2)) as srv:
         await connected(srv)
         priorities = []
         for _ in range(3):

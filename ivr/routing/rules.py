@@ -7,7 +7,7 @@ What a rule can test (``when:``) is the line's routing facts (its profile) plus 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -210,18 +210,23 @@ def unproduced_values(path: Path, fact: str, produced: Collection[str]) -> list[
     """Errors for every test of ``fact`` in the rules file at ``path`` on a value nothing produces
     (a reason no route node gives): that test could never match."""
     raw = load_yaml(path)
-    plain = to_plain(raw)
-    errors = []
+    known = set(produced)
+    return [f"{path}:{line_of(raw, where) or 1}: {'.'.join(map(str, where))}: no flow hands a caller over with "
+            f"{fact} {value!r}{_close(str(value), known)}: this test could never match (they give "
+            f"{', '.join(sorted(known))})"
+            for where, tested, value in _tested_values(to_plain(raw))
+            if tested == fact and value is not None and str(value) not in known]
+
+
+def _tested_values(plain: dict[str, Any]) -> Iterator[tuple[tuple[str, int, str, str], str, Any]]:
+    """Every value a ``when``/``unless`` of the rules file compares a fact with: where (section,
+    index, key, fact), the fact, the value (a list test gives each of its values)."""
     for section, key in (("rules", "when"), ("overflow", "unless"), ("priority", "when")):
         for i, entry in enumerate(plain.get(section) or []):
             tests = entry.get(key) if isinstance(entry, dict) else None
-            test = tests.get(fact) if isinstance(tests, dict) else None
-            for value in (test if isinstance(test, list) else [] if test is None else [test]):
-                if str(value) not in produced:
-                    errors.append(f"{path}:{line_of(raw, (section, i, key, fact)) or 1}: {section}.{i}.{key}.{fact}: "
-                                  f"no flow hands a caller over with {fact} {value!r}{_close(str(value), set(produced))}"
-                                  f": this test could never match (they give {', '.join(sorted(produced))})")
-    return errors
+            for fact, test in (tests or {}).items() if isinstance(tests, dict) else ():
+                for value in test if isinstance(test, list) else [test]:
+                    yield (section, i, key, fact), fact, value
 
 
 def _check_shadowed(path: Path, raw: Any, rules: RoutingRules) -> list[str]:
@@ -264,21 +269,9 @@ def _close(word: str, candidates: set[str]) -> str:
 
 def _check_values(path: Path, raw: Any, plain: dict[str, Any], values: dict[str, set[str]]) -> list[str]:
     """Every value a ``when``/``unless`` tests must be one the fact can take."""
-    errors = []
-    for section, key in (("rules", "when"), ("overflow", "unless"), ("priority", "when")):
-        for i, entry in enumerate(plain.get(section) or []):
-            tests = entry.get(key) if isinstance(entry, dict) else None
-            for fact, test in (tests or {}).items() if isinstance(tests, dict) else ():
-                if fact not in values:
-                    continue
-                for value in test if isinstance(test, list) else [test]:
-                    if str(value) not in values[fact]:
-                        close = difflib.get_close_matches(str(value), sorted(values[fact]), n=1)
-                        hint = f" (did you mean {close[0]!r}?)" if close else ""
-                        errors.append(f"{path}:{line_of(raw, (section, i, key, fact)) or 1}: {section}.{i}.{key}.{fact}: "
-                                      f"{value!r} is never a {fact}{hint}: this test could never match "
-                                      f"({', '.join(sorted(values[fact]))})")
-    return errors
+    return [f"{path}:{line_of(raw, where) or 1}: {'.'.join(map(str, where))}: {value!r} is never a {fact}"
+            f"{_close(str(value), values[fact])}: this test could never match ({', '.join(sorted(values[fact]))})"
+            for where, fact, value in _tested_values(plain) if fact in values and str(value) not in values[fact]]
 
 
 def _line_key(message: str) -> int:

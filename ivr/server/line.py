@@ -138,7 +138,7 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
         ctx.dialplan_flows = {name: str(where) for name, where in asterisk.flows.items()}
         ctx.forwarded = set(asterisk.forwarded)
     if catalog is not None:
-        errors += _engine_prompts(sources.catalog, ctx)
+        errors += _engine_prompts(sources.catalog, texts["catalog.yaml"], ctx)
     flows, flow_errors = check_flows(files, ctx)
     errors += flow_errors
     if rules is not None and flows and not flow_errors:
@@ -155,9 +155,10 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
 ENGINE_PROMPTS = {APOLOGY_PROMPT: "before handing a call that failed in the IVR to an agent"}
 
 
-def _engine_prompts(catalog: Path, ctx: ValidationContext) -> list[str]:
-    """The prompts the IVR itself plays are in the catalog and playable (no flow names them)."""
-    line = next((n for n, text in enumerate(read_source(catalog).splitlines(), 1) if text.startswith("prompts:")), 1)
+def _engine_prompts(catalog: Path, text: str, ctx: ValidationContext) -> list[str]:
+    """The prompts the IVR itself plays are in the catalog (``text``, already read) and playable (no flow
+    names them)."""
+    line = next((n for n, row in enumerate(text.splitlines(), 1) if row.startswith("prompts:")), 1)
     out = []
     for prompt, when in ENGINE_PROMPTS.items():
         problem = ("is not in the catalog" if prompt not in ctx.prompts else

@@ -22,6 +22,7 @@ from ivr.asterisk_config import DEFAULT_ASTERISK_ETC
 from ivr.config import DEFAULT_FLOWS_DIR, DEFAULT_PROMPTS_DIR, DEFAULT_RULES
 from ivr.server.checks import declared_lookups
 from ivr.server.line import LineSources, load_line
+from tests.wav_cases import CASES
 
 FLOW = "flows/ants-3400.yaml"
 CATALOG = "prompts/catalog.yaml"
@@ -163,6 +164,9 @@ EDITS = [
     Edit("a callback offered before the wait is announced",
          text_edit(RULES, "announce_above: 60 ", "announce_above: 600 "), RULES, "callback_above",
          "callback_above (300 s) is below announce_above (600 s): callers would be offered a callback without"),
+    Edit("an opening range added over another",
+         text_edit(FLOW, '"07:45-22:00"', '"07:45-22:00, 21:00-23:00"'), FLOW, "07:45-22:00, 21:00-23:00",
+         "weekly.mon: opening ranges 07:45-22:00 and 21:00-23:00 overlap: write one range, 07:45-23:00"),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",
@@ -174,6 +178,13 @@ EDITS = [
     Edit("no input sends the caller back to the welcome",
          text_edit(FLOW, "    store: title\n", "    store: title\n    noinput: {next: accueil}\n"), FLOW, "  accueil:",
          "a caller who says nothing or is not understood goes round accueil → titre → accueil without end"),
+    Edit("a question that gives a second to answer",
+         text_edit(FLOW, "    store: title\n", "    store: title\n    timeout: 1\n"), FLOW, "timeout: 1",
+         "timeout 1 s gives a caller 1 s to start answering: callers who need time (to hear the question out, to "
+         "find their paper) would be told they were not heard; write at least 3 (defaults.min_answer_time)"),
+    Edit("every question given two seconds to answer",
+         text_edit(FLOW, "  timeout: 6 ", "  timeout: 2 "), FLOW, "  timeout: 2 ",
+         "defaults.timeout: timeout 2 s gives a caller 2 s to start answering"),
     Edit("a menu a silent caller hears eight times before an agent",
          text_edit(FLOW, "    store: title\n", "    store: title\n    retries: 8\n"), FLOW, "  titre:",
          "node 'titre': a caller who says nothing hears prompts and waits"),
@@ -274,13 +285,18 @@ def test_a_wav_header_is_judged_as_asterisk_judges_it():
     assert playable_problem(tagged) is None
 
 
-def test_the_simulator_refuses_to_play_what_asterisk_refuses(tmp_path):
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_the_checker_and_the_simulator_judge_a_wav_as_asterisk_does(case, tmp_path):
+    # What Asterisk does with each file is asked of the real one in tests/e2e/test_prompt_audio.py.
+    from ivr.audio.wav import wav_problem
     from ivr.sim.channel import prompt_length_from_disk
 
-    write_audio(tmp_path / "ok.wav")
-    write_audio(tmp_path / "hifi.wav", rate=44100)
-    assert prompt_length_from_disk(str(tmp_path / "ok")) == pytest.approx(0.1)
-    assert prompt_length_from_disk(str(tmp_path / "hifi")) is None  # STREAM FILE answers -1, as Asterisk does
+    (tmp_path / "prompt.wav").write_bytes(case.content)
+    assert (wav_problem(tmp_path / "prompt.wav") is not None) == case.checker_refuses
+    length = prompt_length_from_disk(str(tmp_path / "prompt"))  # None: STREAM FILE answers -1
+    assert (length is not None) == case.asterisk_plays
+    if length is not None:
+        assert length == pytest.approx(case.seconds)
 
 
 def test_the_dialplan_is_read_as_asterisk_reads_it():

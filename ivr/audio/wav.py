@@ -98,8 +98,10 @@ def playable_problem(head: bytes) -> str | None:
     """Why Asterisk would not play a ``.wav`` prompt starting with ``head``, or None if it would.
 
     Asterisk's ``.wav`` format is 8 kHz, mono, 16-bit linear PCM: any other rate, channel count,
-    sample size or encoding is refused when the file is opened, and the caller hears nothing. An
-    empty data chunk plays as silence. Sans-IO: give it the first :data:`HEADER_BYTES` of the file.
+    sample size or encoding is refused when the file is opened, and so is a file with no samples:
+    STREAM FILE answers ``-1``, Playback sets ``FAILED``, the caller hears nothing
+    (``tests/e2e/test_prompt_audio.py`` asks the real Asterisk 22). Sans-IO: give it the first
+    :data:`HEADER_BYTES` of the file.
     """
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return "not a WAV file (no RIFF/WAVE header)"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["Defaults", "Reaction", "one_key", "CHOICE_KEYS"]
+__all__ = ["Defaults", "Reaction", "one_key", "too_short", "CHOICE_KEYS"]
 
 #: The keys a caller can choose with: what every phone sends. ``#`` is not one: it ends what the
 #: caller types (Asterisk returns what came before it), so a choice on ``#`` could never be made.
@@ -18,6 +18,13 @@ def one_key(value: str | None, what: str) -> str | None:
     why = (" (# ends what the caller types: a choice on # could never be made)" if value == "#" else
            " (quotes around a number are fine, two keys are not)" if len(value) > 1 else "")
     raise ValueError(f"{what} is one of 0-9 and *, not {value!r}{why}")
+
+
+def too_short(timeout: float, least: float) -> str:
+    """Why a question's ``timeout`` below ``least`` (defaults.min_answer_time) is refused."""
+    return (f"timeout {timeout:g} s gives a caller {timeout:g} s to start answering: callers who need time "
+            f"(to hear the question out, to find their paper) would be told they were not heard; "
+            f"write at least {least:g} (defaults.min_answer_time)")
 
 
 class Reaction(BaseModel):
@@ -34,6 +41,9 @@ class Defaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    #: The least time any question gives a caller to start answering (seconds): a shorter timeout
+    #: is refused, as callers who need time (elderly, finding a paper) would hear "not heard" first.
+    min_answer_time: float = Field(3.0, gt=0, le=60)
     timeout: float = Field(6.0, gt=0, le=60, description="Seconds of silence before no-input.")
     inter_digit_timeout: float = Field(3.0, gt=0, le=30)
     retries: int = Field(3, ge=1, le=10)
@@ -49,6 +59,14 @@ class Defaults(BaseModel):
     #: The longest a caller who says nothing may hear prompts and wait before reaching an agent
     #: (seconds); the checker computes it over every path and refuses a flow above it.
     max_silent_wait: float = Field(180, gt=0, le=3600)
+
+    @field_validator("timeout")
+    @classmethod
+    def _time_to_answer(cls, v: float, info: ValidationInfo) -> float:
+        least = info.data.get("min_answer_time")  # absent when it was itself refused
+        if least is not None and v < least:
+            raise ValueError(too_short(v, least))
+        return v
 
     @field_validator("agent_key")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -63,7 +64,22 @@ def parse_ranges(text: str) -> list[tuple[time, time]]:
         if end <= start:
             raise ValueError(f"opening range ends before it starts: {part.strip()!r}")
         out.append((start, end))
+    _refuse_overlaps(out)
     return out
+
+
+def _refuse_overlaps(ranges: list[tuple[time, time]]) -> None:
+    # Overlapping ranges open the line over their union: legal, but never what was meant (a range
+    # extended by adding another), and a reader cannot tell the hours at a glance.
+    ordered = sorted(ranges)
+    for (s1, e1), (s2, e2) in itertools.pairwise(ordered):
+        if s2 < e1:
+            raise ValueError(f"opening ranges {_hhmm(s1)}-{_hhmm(e1)} and {_hhmm(s2)}-{_hhmm(e2)} overlap: write "
+                             f"one range, {_hhmm(s1)}-{_hhmm(max(e1, e2))}")
+
+
+def _hhmm(t: time) -> str:
+    return "24:00" if t == time(23, 59, 59, 999999) else t.strftime("%H:%M")
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ class CollectNode(QuestionNode):
 
     @override
     def check(self, checks: Checks) -> None:
+        super().check(checks)
         slots, validators = checks.context.slots, checks.context.validators
         spec = slots.get(self.slot)
         if spec is None:

@@ -56,6 +56,7 @@ class MenuNode(QuestionNode):
 
     @override
     def check(self, checks: Checks) -> None:
+        super().check(checks)
         self._check_slot(checks)
         keys: dict[str, int] = {}
         values: dict[str, int] = {}

@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 from pydantic import Field
 from typing_extensions import override
 
-from ..defaults import Defaults, Reaction
+from ..defaults import Defaults, Reaction, too_short
 from ..questions import Asking
-from .base import Edge, Label, NodeBase, Ref
+from .base import Checks, Edge, Label, NodeBase, Ref
 
 __all__ = ["QuestionNode"]
 
@@ -69,6 +69,12 @@ class QuestionNode(NodeBase):
         if defaults.agent_key is not None:
             out.append(Edge(Label.AGENT, defaults.agent, from_defaults=True))
         return out
+
+    @override
+    def check(self, checks: Checks) -> None:
+        least = checks.defaults.min_answer_time
+        if self.timeout is not None and self.timeout < least:
+            checks.problem(("timeout",), too_short(self.timeout, least))
 
     @override
     def prompt_refs(self) -> list[Ref]:

@@ -69,6 +69,9 @@ def _below_hundred_from(toks: list[str], i: int) -> tuple[int, int] | None:
     tok = toks[i]
     nxt = toks[i + 1] if i + 1 < len(toks) else None
     if tok == "quatre" and nxt in ("vingt", "vingts"):
+        after = toks[i + 3] if i + 3 < len(toks) else None
+        if i + 2 < len(toks) and toks[i + 2] == "et" and after in ("un", "une", "onze"):
+            return 80 + (11 if after == "onze" else 1), i + 4  # quatre-vingt et un (Belgium, Switzerland)
         return _tens_and_rest(toks, 80, i + 2, teens=True)  # quatre-vingt(-dix-sept)
     if tok in TENS:
         base, j = TENS[tok], i + 1

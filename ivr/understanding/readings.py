@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .digits import CORRECTED, apply_correction, restated, spoken_tokens
-from .numbers import HUNDRED, MULTIPLIERS, TEENS, TENS, THOUSAND, UNITS, is_article, number_from, unit_value
+from .numbers import HUNDRED, MULTIPLIERS, TEENS, TENS, THOUSAND, UNITS, is_article, unit_value
 
 __all__ = ["Reading", "digit_readings", "best_reading"]
 
@@ -53,17 +53,25 @@ def _below_hundred(toks: list[str], i: int) -> list[tuple[int, int]]:
     teens = _teens(toks, i)
     out += teens
     if tok == "quatre" and nxt in ("vingt", "vingts"):
+        out += _and_one(toks, 80, i + 2)  # « quatre-vingt et un », as in Belgium and Switzerland
         out += _tens_rest(toks, 80, i + 2, with_teens=True)
     if tok in TENS:
         base, j = TENS[tok], i + 1
-        if j < len(toks) and toks[j] == "et":
-            after = toks[j + 1] if j + 1 < len(toks) else None
-            if after in ("un", "une"):
-                out.append((base + 1, j + 2))
-            elif after == "onze" and base == 60:
-                out.append((71, j + 2))
+        out += _and_one(toks, base, j)
         out += _tens_rest(toks, base, j, with_teens=base == 60)
     return out
+
+
+def _and_one(toks: list[str], base: int, j: int) -> list[tuple[int, int]]:
+    """« et un » after a tens word (« vingt et un », « quatre-vingt et un »), « et onze » after 60 and 80."""
+    if j + 1 >= len(toks) or toks[j] != "et":
+        return []
+    after = toks[j + 1]
+    if after in ("un", "une"):
+        return [(base + 1, j + 2)]
+    if after == "onze" and base in (60, 80):
+        return [(base + 11, j + 2)]
+    return []
 
 
 def _teens(toks: list[str], i: int) -> list[tuple[int, int]]:
@@ -90,22 +98,42 @@ def _tens_rest(toks: list[str], base: int, j: int, *, with_teens: bool) -> list[
     return out
 
 
+def _below_thousand(toks: list[str], i: int) -> list[tuple[int, int]]:
+    """Every number 0–999 a phrase starting at ``toks[i]`` can stand for: (value, end)."""
+    if i >= len(toks):
+        return []
+    tok, nxt = toks[i], (toks[i + 1] if i + 1 < len(toks) else None)
+    out = _below_hundred(toks, i)
+    if tok in HUNDRED or ((unit_value(tok) or 0) >= 2 and nxt in HUNDRED):
+        base, j = (100, i + 1) if tok in HUNDRED else (unit_value(tok) * 100, i + 2)  # type: ignore[operator]
+        out.append((base, j))
+        if j < len(toks) and toks[j] not in ("zero", "zeros"):
+            out += [(base + v, k) for v, k in _below_hundred(toks, j) if v > 0]
+    return out
+
+
+def _thousands(toks: list[str], i: int) -> list[tuple[int, int]]:
+    """« [n] mille [m] »: every value a thousands phrase at ``toks[i]`` can stand for. Said in groups
+    of four (« six mille deux cent cinquante, huit mille… ») and with no pause written, the end of one
+    group and the start of the next are uncertain (« cinquante huit mille »): every split is a reading."""
+    if toks[i] in THOUSAND:
+        heads = [(1, i + 1)]
+    else:
+        heads = [(v, j + 1) for v, j in _below_thousand(toks, i) if v > 0 and j < len(toks) and toks[j] in THOUSAND]
+    out = []
+    for head, j in heads:
+        out.append((head * 1000, j))
+        if j < len(toks) and toks[j] not in ("zero", "zeros"):
+            out += [(head * 1000 + v, k) for v, k in _below_thousand(toks, j) if v > 0]
+    return out
+
+
 def _options(toks: list[str], i: int) -> list[tuple[str, int]]:
     """Every digit string one number phrase starting at ``toks[i]`` can stand for: (digits, end)."""
     tok = toks[i]
     if tok.isdigit():
         return [(tok, i + 1)]
-    nxt = toks[i + 1] if i + 1 < len(toks) else None
-    if tok in THOUSAND or nxt in THOUSAND:
-        found = number_from(toks, i)  # « deux mille vingt-six »: years, not file numbers; read one way
-        return [found] if found else []
-    out = [(str(v), j) for v, j in _below_hundred(toks, i)]
-    if tok in HUNDRED or ((unit_value(tok) or 0) >= 2 and nxt in HUNDRED):
-        base, j = (100, i + 1) if tok in HUNDRED else (unit_value(tok) * 100, i + 2)  # type: ignore[operator]
-        out.append((str(base), j))
-        if j < len(toks) and toks[j] not in ("zero", "zeros"):
-            out += [(str(base + v), k) for v, k in _below_hundred(toks, j) if v > 0]
-    return out
+    return [(str(v), j) for v, j in _below_thousand(toks, i) + _thousands(toks, i)]
 
 
 def _multiplied(toks: list[str], i: int) -> list[tuple[str, int]] | None:
@@ -131,7 +159,10 @@ def _chunk_readings(toks: list[str], max_len: int | None) -> list[Reading]:
             return [Reading("", (), ())]
         if i in memo:
             return memo[i]
-        out: list[Reading] = []
+        # One reading per digit string, the best: what comes before is the same for all of them, so
+        # the best of the whole number is made of the best of its end (and the cap loses nothing
+        # a caller could have meant).
+        best: dict[str, Reading] = {}
         options = _multiplied(toks, i)
         if options is None:
             options = _options(toks, i)
@@ -143,11 +174,13 @@ def _chunk_readings(toks: list[str], max_len: int | None) -> list[Reading]:
                 total = digits + rest.digits
                 if max_len is not None and len(total) > max_len:
                     continue
-                out.append(Reading(total, (digits, *rest.groups), (j - i, *rest.spans)))
-                if len(out) >= MAX_READINGS:
-                    break
-        memo[i] = out
-        return out
+                reading = Reading(total, (digits, *rest.groups), (j - i, *rest.spans))
+                if total not in best or reading.rank < best[total].rank:
+                    best[total] = reading
+            if len(best) >= MAX_READINGS:
+                break
+        memo[i] = list(best.values())
+        return memo[i]
 
     return from_(0)
 
@@ -190,7 +223,8 @@ def digit_readings(text: str, *, max_len: int | None = None) -> list[Reading]:
     """Every reading of ``text`` as a digit string, the most natural first; corrections (« non
     pardon, zéro sept ») and restarts (« je recommence ») are applied to each reading."""
     segments = _segments(text)
-    readings = _segment_readings(segments[0], None)
+    # Without a correction, no reading longer than ``max_len`` can become one that fits: prune early.
+    readings = _segment_readings(segments[0], max_len if len(segments) == 1 else None)
     for correction in segments[1:]:
         fixes = _segment_readings(correction, None)
         combined = []

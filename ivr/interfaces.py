@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 __all__ = [
-    "ALL_KEYS", "AGENT", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
+    "ALL_KEYS", "AGENT", "REPEAT", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
     "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "LookupSpec", "Decision",
     "CallView", "Router", "CallbackBook", "LineProfile", "Serving", "LineState",
 ]
@@ -25,6 +25,8 @@ __all__ = [
 ALL_KEYS = "0123456789*#"
 #: The value any spoken answer takes when the caller asks for a person (« conseiller »).
 AGENT = "agent"
+#: The value any spoken answer takes when the caller asks to hear the question again (« répétez »).
+REPEAT = "repeat"
 
 
 # -- the caller's channel -------------------------------------------------------------------------

@@ -167,6 +167,13 @@ EDITS = [
     Edit("an opening range added over another",
          text_edit(FLOW, '"07:45-22:00"', '"07:45-22:00, 21:00-23:00"'), FLOW, "07:45-22:00, 21:00-23:00",
          "weekly.mon: opening ranges 07:45-22:00 and 21:00-23:00 overlap: write one range, 07:45-23:00"),
+    Edit("a menu choice on the repeat key",
+         text_edit(FLOW, 'key: "4"', 'key: "*"'), FLOW, 'key: "*"',
+         "key * is the repeat key (defaults.repeat_key): a caller pressing it hears the question again, never "
+         "this choice"),
+    Edit("the repeat key made the agent key",
+         text_edit(FLOW, '  agent_key: "0"\n', '  agent_key: "0"\n  repeat_key: "0"\n'), FLOW, 'repeat_key: "0"',
+         "0 is already the agent key: a caller could not ask for both"),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",
@@ -323,7 +330,7 @@ def test_the_dialplan_is_read_as_asterisk_reads_it():
      "every closed date is in the past (the last, 2001-12-31): were this year's dates meant?"),
     ('timezone: Europe/Paris', 'timezone: Etc/GMT-1', "timezone: Etc/GMT-1",
      "Etc/GMT-1 is 1 h ahead of UTC, the opposite of what it reads, and never follows summer time"),
-    ("    store: title\n", "    store: title\n    retries: 6\n", "  titre:",
+    ("    store: title\n", "    store: title\n    retries: 5\n", "  titre:",
      "node 'titre': a caller who says nothing waits"),
 ])
 def test_a_suspicious_edit_is_accepted_with_a_warning_at_its_line(line, old, new, needle, message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..understanding.answers import AGENT, AGENT_PATTERN, NEGATION
-from ..understanding.grammar import AGENT_PHRASES, FILLER_PHRASES
+from ..understanding.grammar import FILLER_PHRASES, REQUEST_PHRASES
 from ..understanding.numbers import UNITS, unit_value
 from ..understanding.text import normalise
 
@@ -17,7 +17,7 @@ TITLE_PHRASES = (
     "immatriculation", "véhicule", "voiture", "permis", "permis de conduire", "mon permis", "le permis",
     "carte d'identité", "carte nationale d'identité", "ma carte d'identité", "identité", "passeport",
     "mon passeport", "le passeport", "c'est pour", "pour", "pas", "non", "un", "deux", "trois", "quatre",
-    "zéro", *AGENT_PHRASES, *FILLER_PHRASES,
+    "zéro", *REQUEST_PHRASES, *FILLER_PHRASES,
 )
 
 _TITLE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [

@@ -54,6 +54,10 @@ class Defaults(BaseModel):
     #: Where "conseiller" / the agent key goes.
     agent: str = "agent_requested"
     agent_key: str | None = "0"
+    #: The key that replays the question (as « répétez » does); it never counts as a failed try.
+    repeat_key: str | None = "*"
+    #: How often one question may be replayed on request; past it, a request counts as not understood.
+    max_repeats: int = Field(5, ge=0, le=20)
     #: Low recognition confidence below which an answer counts as no match.
     min_confidence: float = Field(0.5, ge=0, le=1)
     #: The longest a caller who says nothing may hear prompts and wait before reaching an agent
@@ -72,3 +76,11 @@ class Defaults(BaseModel):
     @classmethod
     def _one_key(cls, v: str | None) -> str | None:
         return one_key(v, "the agent key")
+
+    @field_validator("repeat_key")
+    @classmethod
+    def _repeat_key(cls, v: str | None, info: ValidationInfo) -> str | None:
+        one_key(v, "the repeat key")
+        if v is not None and v == info.data.get("agent_key"):
+            raise ValueError(f"{v} is already the agent key: a caller could not ask for both")
+        return v

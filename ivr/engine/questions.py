@@ -2,7 +2,8 @@
 
 One retry loop serves every question. It asks through the listener, counts no-input, no-match and
 invalid answers, plays the right reprompt, sends « conseiller » / the agent key to the agent node,
-and ends at ``on_fail`` when the caller cannot be understood — never in silence.
+replays the question on « répétez » / the repeat key without counting a try, and ends at
+``on_fail`` when the caller cannot be understood — never in silence.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import Enum
 from typing import Any
 
 from ..calls.call import Call
-from ..interfaces import AGENT, Answer, Question, SlotSpec
+from ..interfaces import AGENT, REPEAT, Answer, Question, SlotSpec
 from .defaults import Defaults, Reaction
 from .services import EngineServices
 
@@ -88,6 +89,8 @@ class Tally:
     nomatch: int = 0
     invalid: int = 0
     speech: int = 0
+    #: Times the caller asked to hear the question again (never a failed try).
+    repeats: int = 0
 
     def count(self, miss: Miss) -> None:
         setattr(self, miss.value, getattr(self, miss.value) + 1)
@@ -135,6 +138,8 @@ class Asking:
     max_digits: int = 1
     terminator: bool = False
     slot: SlotSpec | None = None
+    #: Played again before the question when the caller asks for a repeat (a readback: sound files).
+    replay: tuple[str, ...] = ()
 
 
 class QuestionLoop:
@@ -165,26 +170,39 @@ class QuestionLoop:
         call.record.questions += 1
         tally = Tally(asking.id)
         lead: list[str] = []
-        for attempt in range(1, asking.retries + 1):
+        attempt, replay = 1, False
+        while attempt <= asking.retries:
             tally.attempts = attempt
-            answer = await self._hear(call, asking, attempt, lead, listen)
+            answer = await self._hear(call, asking, attempt, lead, listen, replay=replay)
+            replay = self._wants_repeat(answer) and tally.repeats < self.defaults.max_repeats
+            if replay:  # the same try again, from the question's first wording
+                tally.repeats += 1
+                call.log.info("repeat", node=asking.id, attempt=attempt)
+                lead = []
+                continue
             turn = await self._judge(call, asking, answer, tally, interpret, accept)
             if turn.ends:
                 tally.note(call, answer, understood=turn.understood)
                 return turn.value, turn.leave
             lead = turn.lead
+            attempt += 1
         tally.note(call, None)
         return None, asking.on_fail
 
-    async def _hear(self, call: Call, asking: Asking, attempt: int, lead: list[str], listen: Listen | None) -> Answer:
+    async def _hear(self, call: Call, asking: Asking, attempt: int, lead: list[str], listen: Listen | None, *,
+                    replay: bool = False) -> Answer:
         """One try: the prompt for it (the reprompt from the second, the keypad one without speech), after
-        what the last try calls for (« je ne vous ai pas entendu »); keys typed ahead answer it at once."""
-        prompt = asking.prompt if attempt == 1 or not asking.reprompt else asking.reprompt
+        what the last try calls for (« je ne vous ai pas entendu »); keys typed ahead answer it at once.
+        A ``replay`` (the caller asked for a repeat) plays what came before the question (a readback),
+        then its first wording."""
+        prompt = asking.prompt if attempt == 1 or replay or not asking.reprompt else asking.reprompt
         keypad_only = not (asking.speech and self.services.listener.speech_available)
         if keypad_only and asking.keypad_prompt:
             prompt = asking.keypad_prompt
         typed, call.typed_ahead = call.typed_ahead, None
         question = self._question(asking, lead + [prompt])
+        if replay and asking.replay:
+            question = dataclasses.replace(question, prompts=[*asking.replay, *question.prompts])
         if listen is not None:
             return await listen(call, question, typed)
         return await self.services.listener.ask(call.channel, question, typed)
@@ -212,6 +230,12 @@ class QuestionLoop:
         if isinstance(verdict, Accepted):
             return Turn.answered(verdict.value)
         return Turn.answered(value) if verdict is True else Turn.left(verdict)
+
+    def _wants_repeat(self, answer: Answer) -> bool:
+        """The repeat key alone, or « répétez » said."""
+        key = self.defaults.repeat_key
+        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
+            (answer.mode == "speech" and answer.value == REPEAT)
 
     def _wants_agent(self, answer: Answer) -> bool:
         """The agent key, or « conseiller » said."""

@@ -1,14 +1,15 @@
-"""Short answers: yes / no, a 1–5 rating, and a request for an agent (« conseiller »), in any question."""
+"""Short answers: yes / no, a 1–5 rating, and the requests any question takes: an agent (« conseiller »),
+the question again (« répétez »)."""
 
 from __future__ import annotations
 
 import re
 
-from ..interfaces import AGENT
-from .numbers import is_article, number_from
+from ..interfaces import AGENT, REPEAT
+from .numbers import NUMBER_WORDS, is_article, number_from
 from .text import normalise, tokens
 
-__all__ = ["AGENT", "AGENT_PATTERN", "wants_agent", "parse_yes_no", "parse_rating"]
+__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "wants_agent", "wants_repeat", "parse_yes_no", "parse_rating"]
 
 AGENT_PATTERN = re.compile(r"\b(conseill(er|ere|ers|eres)|agents?|operat(eur|rice|eurs|rices)|humain|"
                            r"une personne|quelqu un|(parler|discuter) (a|avec)|standard|standardiste)\b")
@@ -25,6 +26,28 @@ def wants_agent(text: str) -> bool:
         if not any(t in NEGATION for t in toks[max(0, pos - 4):pos]):
             return True
     return False
+
+
+#: « Répétez », « vous pouvez répéter », « pardon ? », « je n'ai pas compris », « redites-moi ».
+_REPEAT = re.compile(r"\b(repet\w*|redi(re|tes)|pardon|excusez moi|plait il|vous dites|"
+                     r"(je n ai|j ai) pas (bien )?(compris|entendu|saisi)|encore une fois|une autre fois)\b")
+#: Words that ask for a repeat only when said alone (« comment ? », « quoi ? », « hein ? »).
+_REPEAT_ALONE = {"comment", "quoi", "hein", "pardon"}
+#: The longest utterance taken as a request to repeat (a longer one is an answer with a word in it).
+_REPEAT_MAX_WORDS = 8
+
+
+def wants_repeat(text: str) -> bool:
+    """Whether the caller asked to hear the question again, and said nothing else that answers it:
+    « pardon, zéro sept » is a correction of a number, not a request to repeat."""
+    toks = normalise(text).split()
+    said_a_number = any((t in NUMBER_WORDS or t.isdigit()) and toks[i + 1:i + 2] not in (["fois"], ["autre"])
+                        for i, t in enumerate(toks))  # « une fois », « une autre fois » are no number
+    if not toks or len(toks) > _REPEAT_MAX_WORDS or said_a_number:
+        return False
+    if len(toks) <= 2 and toks[0] in _REPEAT_ALONE:
+        return True
+    return _REPEAT.search(" ".join(toks)) is not None
 
 
 # -- yes / no -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["NUMBER_PHRASES", "AGENT_PHRASES", "FILLER_PHRASES", "CORRECTION_PHRASES", "DIGITS_PHRASES",
+__all__ = ["NUMBER_PHRASES", "AGENT_PHRASES", "REPEAT_PHRASES", "REQUEST_PHRASES", "FILLER_PHRASES", "CORRECTION_PHRASES", "DIGITS_PHRASES",
            "YES_NO_PHRASES", "RATING_PHRASES", "grammar_for"]
 
 NUMBER_PHRASES = ("zéro", "un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
@@ -17,16 +17,21 @@ NUMBER_PHRASES = ("zéro", "un", "une", "deux", "trois", "quatre", "cinq", "six"
                   "cinquante", "soixante", "cent", "cents", "et", "double", "triple", "quatre-vingt",
                   "quatre-vingts", "dix-sept", "dix-huit", "dix-neuf", "soixante-dix", "quatre-vingt-dix")
 AGENT_PHRASES = ("conseiller", "conseillère", "un conseiller", "parler à un conseiller", "une personne")
+REPEAT_PHRASES = ("répétez", "répéter", "vous pouvez répéter", "pardon", "comment", "je n'ai pas compris",
+                  "redites")
+#: What a caller may ask at any question, whatever it asks: an agent, the question again.
+REQUEST_PHRASES = (*AGENT_PHRASES, *REPEAT_PHRASES)
 FILLER_PHRASES = ("euh", "alors", "c'est", "le", "mon", "numéro", "de", "dossier")
 CORRECTION_PHRASES = ("non", "pardon", "je recommence")
 
-DIGITS_PHRASES = (*NUMBER_PHRASES, *CORRECTION_PHRASES, *FILLER_PHRASES)
+DIGITS_PHRASES = (*NUMBER_PHRASES, *CORRECTION_PHRASES, *FILLER_PHRASES, *REQUEST_PHRASES)
 YES_NO_PHRASES = (
     "oui", "ouais", "non", "c'est ça", "c'est exact", "exact", "exactement", "tout à fait", "absolument",
     "bien sûr", "d'accord", "pas du tout", "pas", "ce n'est pas ça", "c'est pas ça", "si", "voilà", "correct",
-    "je n'en ai pas", "j'en ai un", "merci", "un", "deux", *AGENT_PHRASES, "euh",
+    "je n'en ai pas", "j'en ai un", "merci", "un", "deux", *REQUEST_PHRASES, "euh",
 )
-RATING_PHRASES = ("un", "une", "deux", "trois", "quatre", "cinq", "sur", "étoile", "étoiles", "je mets", "euh")
+RATING_PHRASES = ("un", "une", "deux", "trois", "quatre", "cinq", "sur", "étoile", "étoiles", "je mets", "euh",
+                  *REQUEST_PHRASES)
 
 
 def grammar_for(phrases: Sequence[str], known_word: Callable[[str], bool] | None = None) -> list[str] | None:

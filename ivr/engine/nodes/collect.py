@@ -258,14 +258,15 @@ async def _confirm_value(node: CollectNode, node_id: str, call: Call, runner: Ru
     """Read the value back and ask yes/no: True, False (ask again) or a node to leave to."""
     assert node.confirm is not None
     services, d = runner.services, runner.defaults
-    readback = await services.spoken.playback_path(say_digits_text(value))
-    key = await play_until_key(call.channel, [runner.prompt_path(node.confirm.readback), readback])
+    readback = [runner.prompt_path(node.confirm.readback), await services.spoken.playback_path(say_digits_text(value))]
+    key = await play_until_key(call.channel, readback)
     if key:
         call.typed_ahead = key
     asking = Asking(id=f"{node_id}.confirm", prompt=node.confirm.prompt, keypad_prompt=node.confirm.keypad_prompt,
                     reprompt=None, retries=2, noinput=d.noinput, nomatch=d.nomatch, invalid=None,
                     on_fail=node.on_fail or d.on_fail, timeout=d.timeout, speech=node.speech,
-                    barge_in=node.barge_in, min_confidence=d.min_confidence, slot=services.slots.get("yes_no"))
+                    barge_in=node.barge_in, min_confidence=d.min_confidence, slot=services.slots.get("yes_no"),
+                    replay=tuple(readback))
     answer, fallback = await runner.questions.ask(call, asking, yes_no)
     if answer is None:
         return fallback or d.on_fail

@@ -64,6 +64,9 @@ class MenuNode(QuestionNode):
             if c.key is not None and c.key == checks.defaults.agent_key:
                 checks.problem(("choices", i, "key"), f"key {c.key} is the agent key (defaults.agent_key): a caller "
                                                       f"pressing it reaches an agent, never this choice")
+            if c.key is not None and c.key == checks.defaults.repeat_key:
+                checks.problem(("choices", i, "key"), f"key {c.key} is the repeat key (defaults.repeat_key): a caller "
+                                                      f"pressing it hears the question again, never this choice")
             if c.key is not None and c.key in keys:
                 checks.problem(("choices", i, "key"), f"two choices use key {c.key} (choice {keys[c.key] + 1} and {i + 1})")
             if c.value in values:

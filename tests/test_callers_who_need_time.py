@@ -1,0 +1,72 @@
+"""Callers who need more time: « répétez » or the repeat key replays the question (and a readback),
+and never counts as a failed try."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.interfaces import REPEAT, Answer
+from ivr.server.embedded import embedded_server
+from ivr.sim.runner import run_scenarios
+from ivr.sim.scenario import Scenario, load_scenarios
+from ivr.understanding.answers import wants_repeat
+from tests.clocks import OPEN
+from tests.doubles import ScriptedListenerDouble, said
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("text", ["répétez", "pardon ?", "vous pouvez répéter s'il vous plaît", "comment ?",
+                                  "je n'ai pas bien compris", "excusez-moi, pouvez-vous redire", "hein",
+                                  "encore une fois s'il vous plaît"])
+def test_a_request_to_hear_the_question_again_is_understood(text):
+    assert wants_repeat(text)
+
+
+@pytest.mark.parametrize("text", ["non pardon zéro sept", "carte grise", "comment faire ma carte grise",
+                                  "répétez zéro six", "", "oui"])
+def test_an_answer_with_a_request_word_in_it_is_still_an_answer(text):
+    assert not wants_repeat(text)
+
+
+def keypad_call(*keys: str, **expect) -> Scenario:
+    return Scenario.model_validate({"name": "répéter", "call": {"at": OPEN},
+                                    "steps": [{"kind": "press", "digits": k} for k in keys], "expect": expect})
+
+
+async def test_the_bundled_repeat_scenario_replays_the_menu_and_the_readback():
+    async with embedded_server() as srv:
+        [r] = await run_scenarios(load_scenarios([ROOT / "ivr/sim/scenarios/07-repeat-keypad.yaml"]), "127.0.0.1",
+                                  srv.agi_port, records=srv.memory_records)
+    assert r.passed, r.failures
+    [menu] = [q for q in r.record["recognition"] if q["node"] == "titre"]
+    assert menu["repeats"] == 4 and menu["attempts"] == 1 and menu["nomatch"] == 0
+    [confirm] = [q for q in r.record["recognition"] if q["node"].endswith(".confirm")]
+    assert confirm["repeats"] == 1
+
+
+async def test_repeats_past_the_limit_count_as_not_understood():
+    # Five repeats are granted (defaults.max_repeats); the sixth « étoile » is a key the menu does not know.
+    async with embedded_server() as srv:
+        [r] = await run_scenarios([keypad_call(*"******", "1", "2", outcome="routed:contractor",
+                                               prompts=["menu_titre_clavier"] * 6 + ["non_compris"])],
+                                  "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    assert r.passed, r.failures
+    [menu] = [q for q in r.record["recognition"] if q["node"] == "titre"]
+    assert menu["repeats"] == 5 and menu["nomatch"] == 1 and menu["attempts"] == 2
+
+
+async def test_a_spoken_repeat_replays_the_question_in_its_first_wording():
+    script = ScriptedListenerDouble([Answer("none"), said(REPEAT), said("carte_grise"), said("no")])
+    call = Scenario.model_validate({"name": "voix", "call": {"at": OPEN}, "steps": [], "expect": {}})
+    async with embedded_server() as srv:
+        srv.engine.listener = script
+        [r] = await run_scenarios([call], "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    assert r.record["outcome"] == "routed:contractor"
+    menus = [prompts for prompts in script.asked if prompts[-1] == "menu_titre"]
+    # Not heard, then the question again after « je ne vous ai pas entendu »; on « répétez », the question alone.
+    assert menus[1] == ["non_entendu", "menu_titre"] and menus[2] == ["menu_titre"]
+    [menu] = [q for q in r.record["recognition"] if q["node"] == "titre"]
+    assert menu["repeats"] == 1 and menu["noinput"] == 1 and menu["attempts"] == 2

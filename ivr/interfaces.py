@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 __all__ = [
-    "ALL_KEYS", "AGENT", "REPEAT", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
+    "ALL_KEYS", "AGENT", "REPEAT", "PAUSE", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
     "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "LookupSpec", "Decision",
     "CallView", "Router", "CallbackBook", "LineProfile", "Serving", "LineState",
 ]
@@ -27,6 +27,8 @@ ALL_KEYS = "0123456789*#"
 AGENT = "agent"
 #: The value any spoken answer takes when the caller asks to hear the question again (« répétez »).
 REPEAT = "repeat"
+#: The value any spoken answer takes when the caller asks the question to wait (« un instant »).
+PAUSE = "pause"
 
 
 # -- the caller's channel -------------------------------------------------------------------------

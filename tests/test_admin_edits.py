@@ -174,6 +174,13 @@ EDITS = [
     Edit("the repeat key made the agent key",
          text_edit(FLOW, '  agent_key: "0"\n', '  agent_key: "0"\n  repeat_key: "0"\n'), FLOW, 'repeat_key: "0"',
          "0 is already the agent key: a caller could not ask for both"),
+    Edit("a menu choice on the pause key",
+         text_edit(FLOW, 'key: "4"', 'key: "9"'), FLOW, 'key: "9"',
+         "key 9 is the pause key (defaults.pause.key): a caller pressing it is given time to answer, never this "
+         "choice"),
+    Edit("the pause key made the agent key",
+         text_edit(FLOW, '  agent_key: "0"\n', '  agent_key: "0"\n  pause: {key: "0"}\n'), FLOW, 'pause: {key: "0"}',
+         "pause key 0 is already the agent key: a caller could not ask for both"),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",

@@ -1,5 +1,5 @@
-"""Callers who need more time: « répétez » or the repeat key replays the question (and a readback),
-and never counts as a failed try."""
+"""Callers who need more time: « répétez » or the repeat key replays the question (and a readback);
+« un instant » or the pause key holds it while the caller finds a paper. Neither is a failed try."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.interfaces import REPEAT, Answer
+from ivr.interfaces import PAUSE, REPEAT, Answer
 from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
-from ivr.understanding.answers import wants_repeat
+from ivr.understanding.answers import wants_pause, wants_repeat
 from tests.clocks import OPEN
 from tests.doubles import ScriptedListenerDouble, said
 
@@ -70,3 +70,54 @@ async def test_a_spoken_repeat_replays_the_question_in_its_first_wording():
     assert menus[1] == ["non_entendu", "menu_titre"] and menus[2] == ["menu_titre"]
     [menu] = [q for q in r.record["recognition"] if q["node"] == "titre"]
     assert menu["repeats"] == 1 and menu["noinput"] == 1 and menu["attempts"] == 2
+
+
+@pytest.mark.parametrize("text", ["un instant", "attendez je cherche", "une petite seconde s'il vous plaît",
+                                  "deux secondes", "ne quittez pas", "un moment je vais le chercher", "patientez"])
+def test_a_request_for_time_is_understood(text):
+    assert wants_pause(text)
+
+
+@pytest.mark.parametrize("text", ["une seconde fois zéro six", "deux", "j'attends", "je préfère attendre",
+                                  "carte grise", ""])
+def test_an_answer_is_not_taken_for_a_request_for_time(text):
+    # « j'attends » answers the callback offer (no: the caller waits in the queue).
+    assert not wants_pause(text)
+
+
+async def test_the_bundled_pause_scenario_waits_for_the_caller_to_find_the_number():
+    async with embedded_server() as srv:
+        [r] = await run_scenarios(load_scenarios([ROOT / "ivr/sim/scenarios/08-pause-keypad.yaml"]), "127.0.0.1",
+                                  srv.agi_port, records=srv.memory_records)
+    assert r.passed, r.failures
+    [number] = [q for q in r.record["recognition"] if q["node"] == "numero"]
+    assert (number["pauses"], number["attempts"], number["noinput"], number["invalid"]) == (1, 1, 0, 0)
+
+
+async def test_when_the_pause_runs_out_the_question_is_asked_again_without_a_failed_try():
+    # 60 s of hold (four reminders' worth of silence), then the question again, then the number.
+    async with embedded_server() as srv:
+        [r] = await run_scenarios([Scenario.model_validate({
+            "name": "pause", "call": {"at": OPEN},
+            "steps": [{"kind": "press", "digits": "1"}, {"kind": "press", "digits": "1"},
+                      {"kind": "press", "digits": "9"}, *[{"kind": "silence"}] * 4,
+                      {"kind": "press", "digits": "5458443881#"}, {"kind": "press", "digits": "1"}],
+            "expect": {"prompts": ["demande_numero_clavier", "pause_debut", "pause_rappel", "pause_rappel",
+                                   "pause_rappel", "demande_numero_clavier", "vous_avez_dit"]}})],
+                                  "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    assert r.passed, r.failures
+    [number] = [q for q in r.record["recognition"] if q["node"] == "numero"]
+    assert (number["pauses"], number["attempts"], number["noinput"]) == (1, 1, 0)
+
+
+async def test_a_spoken_request_for_time_holds_the_question_and_the_answer_given_then_is_taken():
+    script = ScriptedListenerDouble([said(PAUSE), Answer("none"), said("carte_grise"), said("no")])
+    call = Scenario.model_validate({"name": "voix", "call": {"at": OPEN}, "steps": [], "expect": {}})
+    async with embedded_server() as srv:
+        srv.engine.listener = script
+        [r] = await run_scenarios([call], "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    assert r.record["outcome"] == "routed:contractor"
+    heard = [prompts[-1] for prompts in script.asked]
+    assert heard[:4] == ["menu_titre", "pause_debut", "pause_rappel", "question_dossier"]
+    [menu] = [q for q in r.record["recognition"] if q["node"] == "titre"]
+    assert (menu["pauses"], menu["attempts"], menu["noinput"]) == (1, 1, 0)

@@ -166,22 +166,22 @@ async def test_the_bundled_scenarios_show_the_figures_the_definitions_give():
     async with embedded_server() as srv:
         results = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records)
         outcomes = sorted(r.record["outcome"] for r in results)
-        # The seven scenarios: two self-served (one asks for repeats); closed; hung up during the welcome;
-        # three handed to an agent.
+        # The eight scenarios: three self-served (one asks for repeats, one for time); closed; hung up
+        # during the welcome; three handed to an agent.
         assert outcomes == ["caller_hangup", "closed_hours", "routed:contractor", "routed:contractor",
-                            "routed:inhouse", "self_served", "self_served"]
+                            "routed:inhouse", "self_served", "self_served", "self_served"]
         status, body = await http_get(srv.admin.bound_port, "/kpis")
         week = json.loads(body)["windows"]["last_7_days"]
-        # README "Indicators": offered = 7 calls − 1 closed − 1 short abandon = 5.
-        assert (week["calls"], week["closed"], week["short_abandons"], week["offered"]) == (7, 1, 1, 5)
-        assert week["containment"] == 0.4 and week["transfer_rate"] == 0.6 and week["abandonment"] == 0.0
+        # README "Indicators": offered = 8 calls − 1 closed − 1 short abandon = 6.
+        assert (week["calls"], week["closed"], week["short_abandons"], week["offered"]) == (8, 1, 1, 6)
+        assert week["containment"] == 0.5 and week["transfer_rate"] == 0.5 and week["abandonment"] == 0.0
         assert week["recognition_success"] is None and week["keypad_share"] == 1.0
-        assert week["funnel"]["horaires"]["visits"] == 7 and week["funnel"]["accueil"]["hangups"] == 1
+        assert week["funnel"]["horaires"]["visits"] == 8 and week["funnel"]["accueil"]["hangups"] == 1
         _, text = await http_get(srv.admin.bound_port, "/metrics")
-        assert metric(text, "ivr_calls_offered_total") == 5.0
+        assert metric(text, "ivr_calls_offered_total") == 6.0
         assert metric(text, "ivr_node_hangups_total", flow="ants-3400", node="accueil") == 1.0
         assert metric(text, "ivr_node_transfers_total", flow="ants-3400", node="sans_numero") == 1.0
-        assert metric(text, "ivr_node_visits_total", flow="ants-3400", node="horaires") == 7.0
+        assert metric(text, "ivr_node_visits_total", flow="ants-3400", node="horaires") == 8.0
 
 
 async def test_recognition_success_from_a_spoken_call_per_attempt():

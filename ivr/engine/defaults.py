@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["Defaults", "Reaction", "one_key", "too_short", "CHOICE_KEYS"]
+__all__ = ["Defaults", "Pause", "Reaction", "one_key", "too_short", "CHOICE_KEYS"]
 
 #: The keys a caller can choose with: what every phone sends. ``#`` is not one: it ends what the
 #: caller types (Asterisk returns what came before it), so a choice on ``#`` could never be made.
@@ -25,6 +25,24 @@ def too_short(timeout: float, least: float) -> str:
     return (f"timeout {timeout:g} s gives a caller {timeout:g} s to start answering: callers who need time "
             f"(to hear the question out, to find their paper) would be told they were not heard; "
             f"write at least {least:g} (defaults.min_answer_time)")
+
+
+class Pause(BaseModel):
+    """A caller who asks a question to wait (« un instant », « je cherche », the pause key) is held up to
+    ``limit`` seconds, reminded every ``remind_every`` that the line waits; an answer is taken at any
+    moment. A pause is never a failed try; past ``times`` per question, a request counts as not understood."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = "9"
+    limit: float = Field(60, ge=5, le=600)
+    remind_every: float = Field(15, ge=3, le=120)
+    times: int = Field(2, ge=0, le=10)
+
+    @field_validator("key")
+    @classmethod
+    def _one_key(cls, v: str | None) -> str | None:
+        return one_key(v, "the pause key")
 
 
 class Reaction(BaseModel):
@@ -58,6 +76,7 @@ class Defaults(BaseModel):
     repeat_key: str | None = "*"
     #: How often one question may be replayed on request; past it, a request counts as not understood.
     max_repeats: int = Field(5, ge=0, le=20)
+    pause: Pause = Pause()
     #: Low recognition confidence below which an answer counts as no match.
     min_confidence: float = Field(0.5, ge=0, le=1)
     #: The longest a caller who says nothing may hear prompts and wait before reaching an agent
@@ -76,6 +95,14 @@ class Defaults(BaseModel):
     @classmethod
     def _one_key(cls, v: str | None) -> str | None:
         return one_key(v, "the agent key")
+
+    @field_validator("pause")
+    @classmethod
+    def _pause_key(cls, v: Pause, info: ValidationInfo) -> Pause:
+        for name in ("agent_key", "repeat_key"):
+            if v.key is not None and v.key == info.data.get(name):
+                raise ValueError(f"pause key {v.key} is already the {name.replace('_', ' ')}: a caller could not ask for both")
+        return v
 
     @field_validator("repeat_key")
     @classmethod

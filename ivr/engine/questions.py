@@ -2,7 +2,8 @@
 
 One retry loop serves every question. It asks through the listener, counts no-input, no-match and
 invalid answers, plays the right reprompt, sends « conseiller » / the agent key to the agent node,
-replays the question on « répétez » / the repeat key without counting a try, and ends at
+replays the question on « répétez » / the repeat key and holds it on « un instant » / the pause key
+without counting a try, and ends at
 ``on_fail`` when the caller cannot be understood — never in silence.
 """
 
@@ -15,15 +16,17 @@ from enum import Enum
 from typing import Any
 
 from ..calls.call import Call
-from ..interfaces import AGENT, REPEAT, Answer, Question, SlotSpec
+from ..interfaces import AGENT, PAUSE, REPEAT, Answer, Question, SlotSpec
 from .defaults import Defaults, Reaction
 from .services import EngineServices
 
 #: The question a route node asks when the wait is very long (spoken, then keypad wording): the
 #: catalog must keep both for any route that offers a callback.
 CALLBACK_OFFER = ("offre_rappel", "offre_rappel_clavier")
+#: What a caller who asked a question to wait hears: first, then every ``defaults.pause.remind_every``.
+PAUSE_PROMPTS = ("pause_debut", "pause_rappel")
 
-__all__ = ["CALLBACK_OFFER", "Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE", "yes_no", "store_answer"]
+__all__ = ["CALLBACK_OFFER", "PAUSE_PROMPTS", "Asking", "QuestionLoop", "Accepted", "INVALID", "LEAVE", "yes_no", "store_answer"]
 
 #: An answer that was understood but is not acceptable (a file number with a wrong key).
 INVALID = object()
@@ -89,8 +92,9 @@ class Tally:
     nomatch: int = 0
     invalid: int = 0
     speech: int = 0
-    #: Times the caller asked to hear the question again (never a failed try).
+    #: Times the caller asked to hear the question again, or for time to answer (never failed tries).
     repeats: int = 0
+    pauses: int = 0
 
     def count(self, miss: Miss) -> None:
         setattr(self, miss.value, getattr(self, miss.value) + 1)
@@ -174,6 +178,13 @@ class QuestionLoop:
         while attempt <= asking.retries:
             tally.attempts = attempt
             answer = await self._hear(call, asking, attempt, lead, listen, replay=replay)
+            if self._wants_pause(answer) and tally.pauses < self.defaults.pause.times:
+                tally.pauses += 1
+                call.log.info("pause", node=asking.id, attempt=attempt)
+                answer = await self._hold(call, asking)
+                if answer.empty:  # the time is up: the same try again, from the question's first wording
+                    replay, lead = True, []
+                    continue
             replay = self._wants_repeat(answer) and tally.repeats < self.defaults.max_repeats
             if replay:  # the same try again, from the question's first wording
                 tally.repeats += 1
@@ -207,6 +218,23 @@ class QuestionLoop:
             return await listen(call, question, typed)
         return await self.services.listener.ask(call.channel, question, typed)
 
+    async def _hold(self, call: Call, asking: Asking) -> Answer:
+        """The caller asked the question to wait: « je vous attends », then a reminder every
+        ``remind_every`` seconds up to ``limit``, listening all along (keys and speech, as the question
+        does). The answer given meanwhile, or no answer when the time is up."""
+        pause = self.defaults.pause
+        waited, prompt = 0.0, PAUSE_PROMPTS[0]
+        while waited < pause.limit:
+            wait = min(pause.remind_every, pause.limit - waited)
+            question = dataclasses.replace(self._question(asking, [prompt]), timeout=wait)
+            typed, call.typed_ahead = call.typed_ahead, None
+            answer = await self.services.listener.ask(call.channel, question, typed)
+            if not answer.empty and not self._wants_pause(answer):
+                return answer
+            waited += wait
+            prompt = PAUSE_PROMPTS[1]
+        return Answer("none")
+
     async def _judge(self, call: Call, asking: Asking, answer: Answer, tally: Tally,
                      interpret: Callable[[Answer], Any], accept: Accept | None) -> Turn:
         """What one try's answer means: the question is over (an answer, an agent, a way out), or it
@@ -230,6 +258,12 @@ class QuestionLoop:
         if isinstance(verdict, Accepted):
             return Turn.answered(verdict.value)
         return Turn.answered(value) if verdict is True else Turn.left(verdict)
+
+    def _wants_pause(self, answer: Answer) -> bool:
+        """The pause key alone, or « un instant » said."""
+        key = self.defaults.pause.key
+        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
+            (answer.mode == "speech" and answer.value == PAUSE)
 
     def _wants_repeat(self, answer: Answer) -> bool:
         """The repeat key alone, or « répétez » said."""

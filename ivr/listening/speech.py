@@ -36,7 +36,7 @@ from ..edges.audiosocket.protocol import (
 from ..edges.audiosocket.server import AudioSocketServer, AudioStream
 from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
 from ..playback import play_until_key
-from ..understanding.answers import AGENT, REPEAT, wants_agent, wants_repeat
+from ..understanding.answers import AGENT, PAUSE, REPEAT, wants_agent, wants_pause, wants_repeat
 from .keypad import KeypadListener, more_digits
 from .vosk import Recognition, SpeechModel, Utterance
 
@@ -379,7 +379,9 @@ class SpeechListener:
     def _answer(self, q: Question, recognition: Recognition) -> Answer:
         self.stats["speech"] += 1
         text, confidence, chosen, value, others = self._understand(q, recognition)
-        if value is None and text:
+        if text and wants_pause(text):  # « deux secondes » is no number, whatever the slot reads in it
+            value = PAUSE
+        elif value is None and text:
             value = AGENT if wants_agent(text) else REPEAT if wants_repeat(text) else None
         threshold = max(q.min_confidence, self.settings.min_confidence)
         if confidence is not None and confidence < threshold and value != AGENT:

@@ -31,6 +31,7 @@ import structlog
 
 from ..asterisk_config import load_asterisk_config
 from ..calls.supervisor import APOLOGY_PROMPT
+from ..engine.questions import PAUSE_PROMPTS
 from ..engine.validate import LoadedFlow, ValidationContext, check_flows, flow_files
 from ..interfaces import LineProfile, LookupSpec
 from ..routing.rules import RoutingRules, load_rules, unproduced_values
@@ -152,7 +153,9 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
 
 
 #: Prompts the IVR plays on its own, whatever the flows say, and when.
-ENGINE_PROMPTS = {APOLOGY_PROMPT: "before handing a call that failed in the IVR to an agent"}
+ENGINE_PROMPTS = {APOLOGY_PROMPT: "before handing a call that failed in the IVR to an agent",
+                  PAUSE_PROMPTS[0]: "when a caller asks a question to wait (« un instant », the pause key)",
+                  PAUSE_PROMPTS[1]: "to remind a caller who asked for time that the line waits"}
 
 
 def _engine_prompts(catalog: Path, text: str, ctx: ValidationContext) -> list[str]:

@@ -1,15 +1,15 @@
 """Short answers: yes / no, a 1–5 rating, and the requests any question takes: an agent (« conseiller »),
-the question again (« répétez »)."""
+the question again (« répétez »), time to find a paper (« un instant »)."""
 
 from __future__ import annotations
 
 import re
 
-from ..interfaces import AGENT, REPEAT
+from ..interfaces import AGENT, PAUSE, REPEAT
 from .numbers import NUMBER_WORDS, is_article, number_from
 from .text import normalise, tokens
 
-__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "wants_agent", "wants_repeat", "parse_yes_no", "parse_rating"]
+__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "PAUSE", "wants_agent", "wants_repeat", "wants_pause", "parse_yes_no", "parse_rating"]
 
 AGENT_PATTERN = re.compile(r"\b(conseill(er|ere|ers|eres)|agents?|operat(eur|rice|eurs|rices)|humain|"
                            r"une personne|quelqu un|(parler|discuter) (a|avec)|standard|standardiste)\b")
@@ -48,6 +48,23 @@ def wants_repeat(text: str) -> bool:
     if len(toks) <= 2 and toks[0] in _REPEAT_ALONE:
         return True
     return _REPEAT.search(" ".join(toks)) is not None
+
+
+#: « Un instant », « attendez », « je cherche », « deux secondes », « ne quittez pas ».
+_PAUSE = re.compile(r"\b(un (petit )?instant|un (petit )?moment|une (petite )?seconde|deux secondes|"
+                    r"une (petite )?minute|deux minutes|attendez|patientez|ne quittez pas|je (le |les )?cherche|"
+                    r"je vais (le |les )?chercher|je regarde|laissez moi (chercher|regarder)|minute)\b")
+_PAUSE_MAX_WORDS = 10
+
+
+def wants_pause(text: str) -> bool:
+    """Whether the caller asked the question to wait while they find something, and said nothing else
+    that answers it (« une seconde » is a pause; « une seconde fois zéro six » is not)."""
+    norm = normalise(text)
+    if not norm or len(norm.split()) > _PAUSE_MAX_WORDS:
+        return False
+    rest = _PAUSE.sub(" ", norm).split()
+    return rest != norm.split() and not any(t in NUMBER_WORDS or t.isdigit() for t in rest)
 
 
 # -- yes / no -------------------------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["NUMBER_PHRASES", "AGENT_PHRASES", "REPEAT_PHRASES", "REQUEST_PHRASES", "FILLER_PHRASES", "CORRECTION_PHRASES", "DIGITS_PHRASES",
-           "YES_NO_PHRASES", "RATING_PHRASES", "grammar_for"]
+__all__ = ["NUMBER_PHRASES", "AGENT_PHRASES", "REPEAT_PHRASES", "PAUSE_PHRASES", "REQUEST_PHRASES",
+           "FILLER_PHRASES", "CORRECTION_PHRASES", "DIGITS_PHRASES", "YES_NO_PHRASES", "RATING_PHRASES",
+           "grammar_for"]
 
 NUMBER_PHRASES = ("zéro", "un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
                   "onze", "douze", "treize", "quatorze", "quinze", "seize", "vingt", "vingts", "trente", "quarante",
@@ -19,8 +20,9 @@ NUMBER_PHRASES = ("zéro", "un", "une", "deux", "trois", "quatre", "cinq", "six"
 AGENT_PHRASES = ("conseiller", "conseillère", "un conseiller", "parler à un conseiller", "une personne")
 REPEAT_PHRASES = ("répétez", "répéter", "vous pouvez répéter", "pardon", "comment", "je n'ai pas compris",
                   "redites")
-#: What a caller may ask at any question, whatever it asks: an agent, the question again.
-REQUEST_PHRASES = (*AGENT_PHRASES, *REPEAT_PHRASES)
+PAUSE_PHRASES = ("un instant", "un moment", "une seconde", "attendez", "je cherche", "patientez")
+#: What a caller may ask at any question, whatever it asks: an agent, the question again, time.
+REQUEST_PHRASES = (*AGENT_PHRASES, *REPEAT_PHRASES, *PAUSE_PHRASES)
 FILLER_PHRASES = ("euh", "alors", "c'est", "le", "mon", "numéro", "de", "dossier")
 CORRECTION_PHRASES = ("non", "pardon", "je recommence")
 

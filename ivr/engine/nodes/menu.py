@@ -64,6 +64,9 @@ class MenuNode(QuestionNode):
             if c.key is not None and c.key == checks.defaults.agent_key:
                 checks.problem(("choices", i, "key"), f"key {c.key} is the agent key (defaults.agent_key): a caller "
                                                       f"pressing it reaches an agent, never this choice")
+            if c.key is not None and c.key == checks.defaults.pause.key:
+                checks.problem(("choices", i, "key"), f"key {c.key} is the pause key (defaults.pause.key): a caller "
+                                                      f"pressing it is given time to answer, never this choice")
             if c.key is not None and c.key == checks.defaults.repeat_key:
                 checks.problem(("choices", i, "key"), f"key {c.key} is the repeat key (defaults.repeat_key): a caller "
                                                       f"pressing it hears the question again, never this choice")

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 __all__ = [
-    "ALL_KEYS", "AGENT", "REPEAT", "PAUSE", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
+    "ALL_KEYS", "AGENT", "REPEAT", "PAUSE", "SLOWER", "PromptPaths", "SpokenText", "Played", "Entered", "Recorded", "CallerChannel",
     "SlotSpec", "Question", "Answer", "Listener", "LookupResult", "LookupService", "LookupSpec", "Decision",
     "CallView", "Router", "CallbackBook", "LineProfile", "Serving", "LineState",
 ]
@@ -29,6 +29,8 @@ AGENT = "agent"
 REPEAT = "repeat"
 #: The value any spoken answer takes when the caller asks the question to wait (« un instant »).
 PAUSE = "pause"
+#: The value any spoken answer takes when the caller asks the line to speak more slowly (« moins vite »).
+SLOWER = "slower"
 
 
 # -- the caller's channel -------------------------------------------------------------------------
@@ -114,15 +116,15 @@ class CallerChannel(Protocol):
 class PromptPaths(Protocol):
     """The prompt catalog: where Asterisk finds a prompt's audio."""
 
-    def playback_path(self, prompt_id: str) -> str:
-        """The absolute path STREAM FILE takes (no extension)."""
+    def playback_path(self, prompt_id: str, *, slow: bool = False) -> str:
+        """The absolute path STREAM FILE takes (no extension); ``slow``: at the slower rate."""
 
 
 class SpokenText(Protocol):
     """Sentences built during a call (a status, a number read back), rendered to audio on demand."""
 
-    async def playback_path(self, text: str) -> str:
-        """The absolute path (no extension) of ``text`` spoken."""
+    async def playback_path(self, text: str, *, slow: bool = False) -> str:
+        """The absolute path (no extension) of ``text`` spoken (``slow``: at the slower rate)."""
 
 
 # -- questions ------------------------------------------------------------------------------------

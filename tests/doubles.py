@@ -26,9 +26,12 @@ class ScriptedListenerDouble:
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = list(answers)
         self.asked: list[list[str]] = []
+        #: The same prompts as the files Asterisk would play (the slower renderings are in ``wav/lent/``).
+        self.paths: list[list[str]] = []
 
     async def ask(self, channel, question: Question, typed_ahead: str | None = None) -> Answer:
         self.asked.append([Path(p).name for p in question.prompts])
+        self.paths.append(list(question.prompts))
         return self.answers.pop(0) if self.answers else Answer("none")
 
 

@@ -48,7 +48,7 @@ async def test_health_readiness_and_metrics_after_calls():
         await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records)
         status, text, ctype = await get(srv, "/metrics")
         assert status == 200 and ctype.startswith("text/plain")
-        assert 'ivr_calls_total{outcome="self_served"} 3.0' in text  # 01, 07 (repeats), 08 (a pause)
+        assert 'ivr_calls_total{outcome="self_served"} 4.0' in text  # 01, 07 (repeats), 08 (a pause), 09 (slower)
         assert 'ivr_calls_total{outcome="caller_hangup"} 1.0' in text
         assert 'ivr_node_visits_total{flow="ants-3400",node="titre"}' in text
         assert "ivr_agi_command_seconds_count" in text and "ivr_calls_active 0.0" in text

@@ -180,7 +180,7 @@ EDITS = [
          "choice"),
     Edit("the pause key made the agent key",
          text_edit(FLOW, '  agent_key: "0"\n', '  agent_key: "0"\n  pause: {key: "0"}\n'), FLOW, 'pause: {key: "0"}',
-         "pause key 0 is already the agent key: a caller could not ask for both"),
+         "0 is already the agent key: a caller could not ask for both"),
     # -- 3. the paths a caller can take --------------------------------------------------------------------
     Edit("a tracking failure ending in the goodbye of a served caller",
          text_edit(FLOW, "on_error: suivi_indisponible", "on_error: fin_servi"), FLOW, "on_error: fin_servi",
@@ -337,7 +337,7 @@ def test_the_dialplan_is_read_as_asterisk_reads_it():
      "every closed date is in the past (the last, 2001-12-31): were this year's dates meant?"),
     ('timezone: Europe/Paris', 'timezone: Etc/GMT-1', "timezone: Etc/GMT-1",
      "Etc/GMT-1 is 1 h ahead of UTC, the opposite of what it reads, and never follows summer time"),
-    ("    store: title\n", "    store: title\n    retries: 5\n", "  titre:",
+    ("    store: title\n", "    store: title\n    retries: 4\n", "  titre:",
      "node 'titre': a caller who says nothing waits"),
 ])
 def test_a_suspicious_edit_is_accepted_with_a_warning_at_its_line(line, old, new, needle, message):

@@ -1,5 +1,6 @@
 """Callers who need more time: « répétez » or the repeat key replays the question (and a readback);
-« un instant » or the pause key holds it while the caller finds a paper. Neither is a failed try."""
+« un instant » or the pause key holds it while the caller finds a paper; « moins vite », the slower key
+or a second « je n'ai pas compris » slows the rest of the call down. None is a failed try."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ivr.interfaces import PAUSE, REPEAT, Answer
 from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
-from ivr.understanding.answers import wants_pause, wants_repeat
+from ivr.understanding.answers import says_not_understood, wants_pause, wants_repeat, wants_slower
 from tests.clocks import OPEN
 from tests.doubles import ScriptedListenerDouble, said
 
@@ -121,3 +122,46 @@ async def test_a_spoken_request_for_time_holds_the_question_and_the_answer_given
     assert heard[:4] == ["menu_titre", "pause_debut", "pause_rappel", "question_dossier"]
     [menu] = [q for q in r.record["recognition"] if q["node"] == "titre"]
     assert (menu["pauses"], menu["attempts"], menu["noinput"]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("text, slower", [("moins vite s'il vous plaît", True), ("vous parlez trop vite", True),
+                                          ("plus lentement", True), ("lentement zéro six", False), ("vite", False)])
+def test_a_request_for_slower_speech_is_understood(text, slower):
+    assert wants_slower(text) is slower
+
+
+def _readback_seconds(result) -> float:
+    """How long the file number's readback (the sentence after « vous avez indiqué ») played."""
+    events = [e.text for e in result.trace.channel.events if e.who == "note" and e.text.startswith("plays ")]
+    after = events.index(next(e for e in events if e.startswith("plays vous_avez_dit")))
+    return float(events[after + 1].rsplit("(", 1)[1].split(" ")[0])
+
+
+async def test_the_slower_key_slows_the_rest_of_the_call_down():
+    scenarios = load_scenarios([ROOT / "ivr/sim/scenarios/01-self-served-keypad.yaml",
+                                ROOT / "ivr/sim/scenarios/09-slower-keypad.yaml"])
+    async with embedded_server() as srv:
+        normal, slow = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    assert normal.passed and slow.passed, (normal.failures, slow.failures)
+    played = [e.text for e in slow.trace.channel.events if e.who == "ivr" and " /" in e.text]
+    menu_again = played.index(next(c for c in played if "/lent/" in c))
+    # From the menu played again, every catalog prompt is the slower rendering.
+    assert all("/lent/" in c for c in played[menu_again:] if "/prompts/wav/" in c), played
+    assert not any("/lent/" in c for c in played[:menu_again])
+    # The number read back one digit at a time, at the slower rate: much longer than in scenario 01.
+    assert _readback_seconds(slow) > 1.5 * _readback_seconds(normal)
+    [menu] = [q for q in slow.record["recognition"] if q["node"] == "titre"]
+    assert menu["slowed"] and menu["repeats"] == 1 and menu["nomatch"] == 0
+
+
+async def test_the_second_i_did_not_understand_slows_the_line_down():
+    lost = Answer("speech", value=REPEAT, text="je n'ai pas compris", confidence=0.9)
+    assert says_not_understood(lost.text)
+    script = ScriptedListenerDouble([lost, said("carte_grise"), lost, said("no")])
+    call = Scenario.model_validate({"name": "voix", "call": {"at": OPEN}, "steps": [], "expect": {}})
+    async with embedded_server() as srv:
+        srv.engine.listener = script
+        [r] = await run_scenarios([call], "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    assert r.record["outcome"] == "routed:contractor"
+    # Menu, menu again (normal rate), the file question, the file question again: slower from then on.
+    assert [any("/lent/" in p for p in prompts) for prompts in script.paths[:4]] == [False, False, False, True]

@@ -166,22 +166,23 @@ async def test_the_bundled_scenarios_show_the_figures_the_definitions_give():
     async with embedded_server() as srv:
         results = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records)
         outcomes = sorted(r.record["outcome"] for r in results)
-        # The eight scenarios: three self-served (one asks for repeats, one for time); closed; hung up
-        # during the welcome; three handed to an agent.
+        # The nine scenarios: four self-served (one asks for repeats, one for time, one for slower
+        # speech); closed; hung up during the welcome; three handed to an agent.
         assert outcomes == ["caller_hangup", "closed_hours", "routed:contractor", "routed:contractor",
-                            "routed:inhouse", "self_served", "self_served", "self_served"]
+                            "routed:inhouse", "self_served", "self_served", "self_served", "self_served"]
         status, body = await http_get(srv.admin.bound_port, "/kpis")
         week = json.loads(body)["windows"]["last_7_days"]
-        # README "Indicators": offered = 8 calls − 1 closed − 1 short abandon = 6.
-        assert (week["calls"], week["closed"], week["short_abandons"], week["offered"]) == (8, 1, 1, 6)
-        assert week["containment"] == 0.5 and week["transfer_rate"] == 0.5 and week["abandonment"] == 0.0
+        # README "Indicators": offered = 9 calls − 1 closed − 1 short abandon = 7.
+        assert (week["calls"], week["closed"], week["short_abandons"], week["offered"]) == (9, 1, 1, 7)
+        assert week["containment"] == pytest.approx(4 / 7, abs=1e-4)
+        assert week["transfer_rate"] == pytest.approx(3 / 7, abs=1e-4) and week["abandonment"] == 0.0
         assert week["recognition_success"] is None and week["keypad_share"] == 1.0
-        assert week["funnel"]["horaires"]["visits"] == 8 and week["funnel"]["accueil"]["hangups"] == 1
+        assert week["funnel"]["horaires"]["visits"] == 9 and week["funnel"]["accueil"]["hangups"] == 1
         _, text = await http_get(srv.admin.bound_port, "/metrics")
-        assert metric(text, "ivr_calls_offered_total") == 6.0
+        assert metric(text, "ivr_calls_offered_total") == 7.0
         assert metric(text, "ivr_node_hangups_total", flow="ants-3400", node="accueil") == 1.0
         assert metric(text, "ivr_node_transfers_total", flow="ants-3400", node="sans_numero") == 1.0
-        assert metric(text, "ivr_node_visits_total", flow="ants-3400", node="horaires") == 8.0
+        assert metric(text, "ivr_node_visits_total", flow="ants-3400", node="horaires") == 9.0
 
 
 async def test_recognition_success_from_a_spoken_call_per_attempt():

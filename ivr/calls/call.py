@@ -81,6 +81,11 @@ class Call:
         self.current_node = ""
         #: A key pressed during a prompt, kept to answer the next question.
         self.typed_ahead: str | None = None
+        #: The caller asked the line to speak more slowly: for the rest of the call, prompts at the slower
+        #: rate and numbers read back one digit at a time.
+        self.slow = False
+        #: Times the caller said « je n'ai pas compris »: the second time, the line slows down too.
+        self.not_understood = 0
         self.record = CallRecord(
             call_id=self.call_id,
             uniqueid=identity.uniqueid,

@@ -47,12 +47,14 @@ def prompts_build(
         raise typer.Exit(2)
     try:
         with Progress(transient=not sys.stderr.isatty()) as progress:
-            task = progress.add_task("rendering prompts", total=total)
-            rendered, reused = build_prompts(
-                catalog, only=ids, force=force, renderer=renderers[engine], engine=engine,
-                progress=lambda p, new: progress.update(task, advance=1, description=p.id),
-            )
+            task = progress.add_task("rendering prompts", total=2 * total)
+            rendered = reused = 0
+            for voiced in (catalog, catalog.slower()):  # the normal rate, and the slower one
+                done = build_prompts(voiced, only=ids, force=force, renderer=renderers[engine], engine=engine,
+                                     progress=lambda p, new: progress.update(task, advance=1, description=p.id))
+                rendered, reused = rendered + done[0], reused + done[1]
     except (EspeakUnavailable, GttsUnavailable) as exc:
         typer.echo(f"ivr prompts build: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{rendered} prompt(s) rendered, {reused} unchanged, in {catalog.wav_dir}")
+    typer.echo(f"{rendered} prompt(s) rendered, {reused} unchanged, in {catalog.wav_dir} (and its slower "
+               f"renderings in {catalog.slower().wav_dir})")

@@ -77,6 +77,8 @@ class Defaults(BaseModel):
     #: How often one question may be replayed on request; past it, a request counts as not understood.
     max_repeats: int = Field(5, ge=0, le=20)
     pause: Pause = Pause()
+    #: The key that slows the line down for the rest of the call (as « moins vite » does).
+    slower_key: str | None = "8"
     #: Low recognition confidence below which an answer counts as no match.
     min_confidence: float = Field(0.5, ge=0, le=1)
     #: The longest a caller who says nothing may hear prompts and wait before reaching an agent
@@ -91,23 +93,41 @@ class Defaults(BaseModel):
             raise ValueError(too_short(v, least))
         return v
 
-    @field_validator("agent_key")
+    @field_validator("agent_key", "repeat_key", "slower_key")
     @classmethod
-    def _one_key(cls, v: str | None) -> str | None:
-        return one_key(v, "the agent key")
+    def _request_key(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _not_taken(one_key(v, f"the {_KEY_NAMES[str(info.field_name)]} key"), info)
 
     @field_validator("pause")
     @classmethod
     def _pause_key(cls, v: Pause, info: ValidationInfo) -> Pause:
-        for name in ("agent_key", "repeat_key"):
-            if v.key is not None and v.key == info.data.get(name):
-                raise ValueError(f"pause key {v.key} is already the {name.replace('_', ' ')}: a caller could not ask for both")
+        _not_taken(v.key, info)
         return v
 
-    @field_validator("repeat_key")
-    @classmethod
-    def _repeat_key(cls, v: str | None, info: ValidationInfo) -> str | None:
-        one_key(v, "the repeat key")
-        if v is not None and v == info.data.get("agent_key"):
-            raise ValueError(f"{v} is already the agent key: a caller could not ask for both")
-        return v
+    def request_keys(self) -> dict[str, str]:
+        """The keys every question takes for a caller's request, each with what pressing it does
+        (a menu choice on one of them could never be made)."""
+        keys = ((self.agent_key, "agent_key", "reaches an agent"),
+                (self.repeat_key, "repeat_key", "hears the question again"),
+                (self.pause.key, "pause.key", "is given time to answer"),
+                (self.slower_key, "slower_key", "hears the line speak more slowly"))
+        return {key: f"the {_KEY_NAMES[field.split('.')[0]]} key (defaults.{field}): a caller pressing it {does}"
+                for key, field, does in keys if key is not None}
+
+
+#: Each request key's name in messages (fields in the order they are declared: each is checked against
+#: those before it).
+_KEY_NAMES = {"agent_key": "agent", "repeat_key": "repeat", "pause": "pause", "slower_key": "slower"}
+
+
+def _not_taken(key: str | None, info: ValidationInfo) -> str | None:
+    """``key``, unless a request key declared before it already uses it."""
+    for field, name in _KEY_NAMES.items():
+        if field == info.field_name:
+            break
+        before = info.data.get(field)
+        if isinstance(before, Pause):
+            before = before.key
+        if key is not None and key == before:
+            raise ValueError(f"{key} is already the {name} key: a caller could not ask for both")
+    return key

@@ -54,9 +54,9 @@ class FlowRunner:
         """Run this flow from its start node as a subflow of another."""
         await self.walk(call, self.model.start, prefix)
 
-    def prompt_path(self, prompt_id: str) -> str:
-        """Where Asterisk finds the audio of a catalog prompt."""
-        return self.services.prompts.playback_path(prompt_id)
+    def prompt_path(self, prompt_id: str, call: Call) -> str:
+        """Where Asterisk finds the audio of a catalog prompt, at the pace the caller asked for."""
+        return self.services.prompts.playback_path(prompt_id, slow=call.slow)
 
     async def run_subflow(self, flow: str, call: Call) -> None:
         """Run the flow ``flow`` on the call, then come back."""

@@ -2,8 +2,9 @@
 
 One retry loop serves every question. It asks through the listener, counts no-input, no-match and
 invalid answers, plays the right reprompt, sends « conseiller » / the agent key to the agent node,
-replays the question on « répétez » / the repeat key and holds it on « un instant » / the pause key
-without counting a try, and ends at
+replays the question on « répétez » / the repeat key (slower for the rest of the call on « moins
+vite » / the slower key, or a second « je n'ai pas compris ») and holds it on « un instant » / the
+pause key without counting a try, and ends at
 ``on_fail`` when the caller cannot be understood — never in silence.
 """
 
@@ -16,7 +17,8 @@ from enum import Enum
 from typing import Any
 
 from ..calls.call import Call
-from ..interfaces import AGENT, PAUSE, REPEAT, Answer, Question, SlotSpec
+from ..interfaces import AGENT, PAUSE, REPEAT, SLOWER, Answer, Question, SlotSpec
+from ..understanding.answers import says_not_understood
 from .defaults import Defaults, Reaction
 from .services import EngineServices
 
@@ -95,6 +97,8 @@ class Tally:
     #: Times the caller asked to hear the question again, or for time to answer (never failed tries).
     repeats: int = 0
     pauses: int = 0
+    #: The line slowed down at this question (« moins vite », the slower key, « je n'ai pas compris » twice).
+    slowed: bool = False
 
     def count(self, miss: Miss) -> None:
         setattr(self, miss.value, getattr(self, miss.value) + 1)
@@ -153,8 +157,8 @@ class QuestionLoop:
         self.defaults = defaults
         self.services = services
 
-    def _question(self, asking: Asking, prompts: list[str]) -> Question:
-        return Question(prompts=[self.services.prompts.playback_path(p) for p in prompts],
+    def _question(self, call: Call, asking: Asking, prompts: list[str]) -> Question:
+        return Question(prompts=[self.services.prompts.playback_path(p, slow=call.slow) for p in prompts],
                         max_digits=asking.max_digits, timeout=asking.timeout,
                         inter_digit_timeout=self.defaults.inter_digit_timeout, terminator=asking.terminator,
                         barge_in=asking.barge_in, slot=asking.slot, speech=asking.speech,
@@ -177,18 +181,10 @@ class QuestionLoop:
         attempt, replay = 1, False
         while attempt <= asking.retries:
             tally.attempts = attempt
-            answer = await self._hear(call, asking, attempt, lead, listen, replay=replay)
-            if self._wants_pause(answer) and tally.pauses < self.defaults.pause.times:
-                tally.pauses += 1
-                call.log.info("pause", node=asking.id, attempt=attempt)
-                answer = await self._hold(call, asking)
-                if answer.empty:  # the time is up: the same try again, from the question's first wording
-                    replay, lead = True, []
-                    continue
-            replay = self._wants_repeat(answer) and tally.repeats < self.defaults.max_repeats
-            if replay:  # the same try again, from the question's first wording
-                tally.repeats += 1
-                call.log.info("repeat", node=asking.id, attempt=attempt)
+            heard = await self._hear(call, asking, attempt, lead, listen, replay=replay)
+            answer = await self._granted(call, asking, heard, tally)
+            replay = answer is None
+            if answer is None:  # a request granted: the same try again, from the question's first wording
                 lead = []
                 continue
             turn = await self._judge(call, asking, answer, tally, interpret, accept)
@@ -211,12 +207,34 @@ class QuestionLoop:
         if keypad_only and asking.keypad_prompt:
             prompt = asking.keypad_prompt
         typed, call.typed_ahead = call.typed_ahead, None
-        question = self._question(asking, lead + [prompt])
+        question = self._question(call, asking, lead + [prompt])
         if replay and asking.replay:
             question = dataclasses.replace(question, prompts=[*asking.replay, *question.prompts])
         if listen is not None:
             return await listen(call, question, typed)
         return await self.services.listener.ask(call.channel, question, typed)
+
+    async def _granted(self, call: Call, asking: Asking, answer: Answer, tally: Tally) -> Answer | None:
+        """What a caller asked at a question, granted: None when the question is to be asked again (a
+        repeat, slower speech, a pause that ran out), else the answer to judge (given during a pause, or
+        not a request). Requests past their limits are judged as answers (not understood)."""
+        if self._wants_pause(answer) and tally.pauses < self.defaults.pause.times:
+            tally.pauses += 1
+            call.log.info("pause", node=asking.id, attempt=tally.attempts)
+            answer = await self._hold(call, asking)
+            if answer.empty:
+                return None
+        slower = self._wants_slower(answer)
+        if not (slower or self._wants_repeat(answer)) or tally.repeats >= self.defaults.max_repeats:
+            return answer
+        tally.repeats += 1
+        call.log.info("repeat", node=asking.id, attempt=tally.attempts, slower=slower)
+        if answer.mode == "speech" and says_not_understood(answer.text):
+            call.not_understood += 1
+        if not call.slow and (slower or call.not_understood >= 2):
+            call.slow = tally.slowed = True
+            call.log.info("slower", node=asking.id)
+        return None
 
     async def _hold(self, call: Call, asking: Asking) -> Answer:
         """The caller asked the question to wait: « je vous attends », then a reminder every
@@ -226,7 +244,7 @@ class QuestionLoop:
         waited, prompt = 0.0, PAUSE_PROMPTS[0]
         while waited < pause.limit:
             wait = min(pause.remind_every, pause.limit - waited)
-            question = dataclasses.replace(self._question(asking, [prompt]), timeout=wait)
+            question = dataclasses.replace(self._question(call, asking, [prompt]), timeout=wait)
             typed, call.typed_ahead = call.typed_ahead, None
             answer = await self.services.listener.ask(call.channel, question, typed)
             if not answer.empty and not self._wants_pause(answer):
@@ -264,6 +282,12 @@ class QuestionLoop:
         key = self.defaults.pause.key
         return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
             (answer.mode == "speech" and answer.value == PAUSE)
+
+    def _wants_slower(self, answer: Answer) -> bool:
+        """The slower key alone, or « moins vite » said."""
+        key = self.defaults.slower_key
+        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
+            (answer.mode == "speech" and answer.value == SLOWER)
 
     def _wants_repeat(self, answer: Answer) -> bool:
         """The repeat key alone, or « répétez » said."""

@@ -36,7 +36,7 @@ from ..edges.audiosocket.protocol import (
 from ..edges.audiosocket.server import AudioSocketServer, AudioStream
 from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
 from ..playback import play_until_key
-from ..understanding.answers import AGENT, PAUSE, REPEAT, wants_agent, wants_pause, wants_repeat
+from ..understanding.answers import AGENT, PAUSE, REPEAT, SLOWER, wants_agent, wants_pause, wants_repeat, wants_slower
 from .keypad import KeypadListener, more_digits
 from .vosk import Recognition, SpeechModel, Utterance
 
@@ -382,7 +382,8 @@ class SpeechListener:
         if text and wants_pause(text):  # « deux secondes » is no number, whatever the slot reads in it
             value = PAUSE
         elif value is None and text:
-            value = AGENT if wants_agent(text) else REPEAT if wants_repeat(text) else None
+            value = (AGENT if wants_agent(text) else SLOWER if wants_slower(text) else
+                     REPEAT if wants_repeat(text) else None)
         threshold = max(q.min_confidence, self.settings.min_confidence)
         if confidence is not None and confidence < threshold and value != AGENT:
             value = None  # too unsure: the flow asks again (no match); a file number is confirmed anyway

@@ -1,13 +1,16 @@
 """The prompt catalog: prompt id → French text and voice, rendered to 8 kHz WAV.
 
 ``catalog.yaml`` is what administrators edit; ``wav/<id>.wav`` is what
-Asterisk plays (by absolute path, without the extension). A manifest beside
+Asterisk plays (by absolute path, without the extension), and ``wav/lent/<id>.wav`` the same text
+at a slower rate, for callers who asked the line to speak more slowly. A manifest beside
 the WAV files records the text+voice hash each file was rendered from, so an
 unchanged prompt is never rendered twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -18,9 +21,11 @@ from ..audio.wav import TELEPHONY_RATE, resample, write_wav
 from ..yamlsrc import SourceError, load_yaml
 from .espeak import Voice, synthesize
 
-__all__ = ["Prompt", "Catalog", "load_catalog", "build_prompts", "render_text", "CatalogError"]
+__all__ = ["Prompt", "Catalog", "load_catalog", "build_prompts", "render_text", "CatalogError", "SLOW_DIR"]
 
 MANIFEST = "manifest.json"
+#: Where the slower renderings are, inside the folder of the normal ones.
+SLOW_DIR = "lent"
 
 
 class CatalogError(ValueError):
@@ -66,9 +71,26 @@ class Catalog:
         """The WAV file of ``prompt_id``."""
         return self.wav_dir / f"{prompt_id}.wav"
 
-    def playback_path(self, prompt_id: str) -> str:
-        """The absolute path Asterisk's STREAM FILE takes (no extension)."""
+    def playback_path(self, prompt_id: str, *, slow: bool = False) -> str:
+        """The absolute path Asterisk's STREAM FILE takes (no extension); ``slow``: the slower rendering
+        when it says what the normal one says (else the normal one: the caller hears the prompt)."""
+        if slow and prompt_id in self.slow_ready:
+            return str(self.wav_dir / SLOW_DIR / prompt_id)
         return str(self.wav_dir / prompt_id)
+
+    @functools.cached_property
+    def slow_ready(self) -> frozenset[str]:
+        """Prompts whose slower rendering is of the catalog's text now (``ivr prompts build`` renders
+        both; a recording dropped in by hand keeps its rendered slower twin of the same text)."""
+        slow = self.slower()
+        manifest = _read_manifest(slow.wav_dir)
+        return frozenset(p.id for p in slow.prompts.values()
+                         if manifest.get(p.id) == p.digest and slow.wav_path(p.id).exists())
+
+    def slower(self) -> Catalog:
+        """The same prompts at the slower rate, rendered in ``wav/lent/``."""
+        return Catalog(self.path, {i: dataclasses.replace(p, voice=p.voice.slower()) for i, p in self.prompts.items()},
+                       self.wav_dir / SLOW_DIR)
 
 
 def _voice(raw: object, base: Voice, where: str) -> Voice:

@@ -64,9 +64,10 @@ class DynamicPrompts:
 
         return render_text(text, voice)
 
-    def path_for(self, text: str) -> Path:
+    def path_for(self, text: str, voice: Voice | None = None) -> Path:
         """Where the audio of ``text`` is cached (a keyed hash: no text in file names)."""
-        digest = hmac.new(self._key, f"{self.voice.key()}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
+        key = (voice or self.voice).key()
+        digest = hmac.new(self._key, f"{key}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
         return self.cache_dir / f"dyn-{digest}"
 
     def _fresh(self, wav: Path) -> bool:
@@ -80,9 +81,11 @@ class DynamicPrompts:
             return False
         return True
 
-    async def playback_path(self, text: str) -> str:
-        """Absolute path (no extension) of ``text`` spoken; rendered off the event loop if needed."""
-        base = self.path_for(text)
+    async def playback_path(self, text: str, *, slow: bool = False) -> str:
+        """Absolute path (no extension) of ``text`` spoken (``slow``: at the slower rate); rendered off the
+        event loop if needed."""
+        voice = self.voice.slower() if slow else self.voice
+        base = self.path_for(text, voice)
         wav = base.with_suffix(".wav")
         if self._fresh(wav):
             return str(base)
@@ -94,7 +97,7 @@ class DynamicPrompts:
         pending = self._rendering[wav] = asyncio.get_running_loop().create_future()
         try:
             async with self._sem:
-                pcm = await asyncio.to_thread(self._render, text, self.voice)
+                pcm = await asyncio.to_thread(self._render, text, voice)
                 await asyncio.to_thread(self._write, wav, pcm)
             pending.set_result(None)
         except BaseException as exc:

@@ -1,15 +1,16 @@
 """Short answers: yes / no, a 1–5 rating, and the requests any question takes: an agent (« conseiller »),
-the question again (« répétez »), time to find a paper (« un instant »)."""
+the question again (« répétez »), time to find a paper (« un instant »), slower speech (« moins vite »)."""
 
 from __future__ import annotations
 
 import re
 
-from ..interfaces import AGENT, PAUSE, REPEAT
+from ..interfaces import AGENT, PAUSE, REPEAT, SLOWER
 from .numbers import NUMBER_WORDS, is_article, number_from
 from .text import normalise, tokens
 
-__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "PAUSE", "wants_agent", "wants_repeat", "wants_pause", "parse_yes_no", "parse_rating"]
+__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "PAUSE", "SLOWER", "wants_agent", "wants_repeat", "wants_pause",
+           "wants_slower", "says_not_understood", "parse_yes_no", "parse_rating"]
 
 AGENT_PATTERN = re.compile(r"\b(conseill(er|ere|ers|eres)|agents?|operat(eur|rice|eurs|rices)|humain|"
                            r"une personne|quelqu un|(parler|discuter) (a|avec)|standard|standardiste)\b")
@@ -65,6 +66,24 @@ def wants_pause(text: str) -> bool:
         return False
     rest = _PAUSE.sub(" ", norm).split()
     return rest != norm.split() and not any(t in NUMBER_WORDS or t.isdigit() for t in rest)
+
+
+_SLOWER = re.compile(r"\b(moins vite|plus lentement|lentement|trop vite|plus doucement|moins rapide(ment)?|"
+                     r"pas si vite|vous parlez (trop )?vite)\b")
+_NOT_UNDERSTOOD = re.compile(r"\b(je n ai|j ai) pas (bien |tout )?(compris|saisi)\b")
+
+
+def wants_slower(text: str) -> bool:
+    """Whether the caller asked the line to speak more slowly, and said nothing that answers the question."""
+    toks = normalise(text).split()
+    if not toks or len(toks) > _REPEAT_MAX_WORDS or any(t in NUMBER_WORDS or t.isdigit() for t in toks):
+        return False
+    return _SLOWER.search(" ".join(toks)) is not None
+
+
+def says_not_understood(text: str) -> bool:
+    """« Je n'ai pas compris »: a request to repeat that, said twice in a call, also slows the line down."""
+    return _NOT_UNDERSTOOD.search(normalise(text)) is not None
 
 
 # -- yes / no -------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["NUMBER_PHRASES", "AGENT_PHRASES", "REPEAT_PHRASES", "PAUSE_PHRASES", "REQUEST_PHRASES",
+__all__ = ["NUMBER_PHRASES", "AGENT_PHRASES", "REPEAT_PHRASES", "PAUSE_PHRASES", "SLOWER_PHRASES",
+           "REQUEST_PHRASES",
            "FILLER_PHRASES", "CORRECTION_PHRASES", "DIGITS_PHRASES", "YES_NO_PHRASES", "RATING_PHRASES",
            "grammar_for"]
 
@@ -21,8 +22,9 @@ AGENT_PHRASES = ("conseiller", "conseillère", "un conseiller", "parler à un co
 REPEAT_PHRASES = ("répétez", "répéter", "vous pouvez répéter", "pardon", "comment", "je n'ai pas compris",
                   "redites")
 PAUSE_PHRASES = ("un instant", "un moment", "une seconde", "attendez", "je cherche", "patientez")
-#: What a caller may ask at any question, whatever it asks: an agent, the question again, time.
-REQUEST_PHRASES = (*AGENT_PHRASES, *REPEAT_PHRASES, *PAUSE_PHRASES)
+SLOWER_PHRASES = ("moins vite", "plus lentement", "lentement", "trop vite")
+#: What a caller may ask at any question, whatever it asks: an agent, the question again, time, slower speech.
+REQUEST_PHRASES = (*AGENT_PHRASES, *REPEAT_PHRASES, *PAUSE_PHRASES, *SLOWER_PHRASES)
 FILLER_PHRASES = ("euh", "alors", "c'est", "le", "mon", "numéro", "de", "dossier")
 CORRECTION_PHRASES = ("non", "pardon", "je recommence")
 

@@ -258,7 +258,9 @@ async def _confirm_value(node: CollectNode, node_id: str, call: Call, runner: Ru
     """Read the value back and ask yes/no: True, False (ask again) or a node to leave to."""
     assert node.confirm is not None
     services, d = runner.services, runner.defaults
-    readback = [runner.prompt_path(node.confirm.readback), await services.spoken.playback_path(say_digits_text(value))]
+    # Slowly: one digit at a time, a pause after each.
+    digits = say_digits_text(value, group=1 if call.slow else 2)
+    readback = [runner.prompt_path(node.confirm.readback, call), await services.spoken.playback_path(digits, slow=call.slow)]
     key = await play_until_key(call.channel, readback)
     if key:
         call.typed_ahead = key

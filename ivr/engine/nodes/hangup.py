@@ -63,7 +63,7 @@ class HangupNode(NodeBase):
 
     @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
-        await play_until_key(call.channel, [runner.prompt_path(p) for p in self.prompts], barge_in=False)
+        await play_until_key(call.channel, [runner.prompt_path(p, call) for p in self.prompts], barge_in=False)
         call.finish(self.outcome, self.reason)
         await dialplan.set_outcome(call.channel, self.outcome.value)
         await call.channel.hangup()

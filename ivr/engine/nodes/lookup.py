@@ -136,7 +136,7 @@ async def _run(node: LookupNode, call: Call, services: EngineServices) -> str | 
             raise CallerHungUp("during lookup")
         if task not in done and node.wait_prompt:
             # Slow back end: tell the caller we are working rather than stay silent.
-            await call.channel.stream_file(services.prompts.playback_path(node.wait_prompt), "")
+            await call.channel.stream_file(services.prompts.playback_path(node.wait_prompt, slow=call.slow), "")
         remaining = node.timeout - (time.monotonic() - started)
         if not task.done():
             done, _ = await asyncio.wait({task, hangup}, timeout=max(remaining, 0),

@@ -58,18 +58,12 @@ class MenuNode(QuestionNode):
     def check(self, checks: Checks) -> None:
         super().check(checks)
         self._check_slot(checks)
+        requests = checks.defaults.request_keys()
         keys: dict[str, int] = {}
         values: dict[str, int] = {}
         for i, c in enumerate(self.choices):
-            if c.key is not None and c.key == checks.defaults.agent_key:
-                checks.problem(("choices", i, "key"), f"key {c.key} is the agent key (defaults.agent_key): a caller "
-                                                      f"pressing it reaches an agent, never this choice")
-            if c.key is not None and c.key == checks.defaults.pause.key:
-                checks.problem(("choices", i, "key"), f"key {c.key} is the pause key (defaults.pause.key): a caller "
-                                                      f"pressing it is given time to answer, never this choice")
-            if c.key is not None and c.key == checks.defaults.repeat_key:
-                checks.problem(("choices", i, "key"), f"key {c.key} is the repeat key (defaults.repeat_key): a caller "
-                                                      f"pressing it hears the question again, never this choice")
+            if c.key is not None and c.key in requests:
+                checks.problem(("choices", i, "key"), f"key {c.key} is {requests[c.key]}, never this choice")
             if c.key is not None and c.key in keys:
                 checks.problem(("choices", i, "key"), f"two choices use key {c.key} (choice {keys[c.key] + 1} and {i + 1})")
             if c.value in values:

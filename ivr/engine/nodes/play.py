@@ -36,7 +36,7 @@ class PlayNode(NodeBase):
 
     @override
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
-        key = await play_until_key(call.channel, [runner.prompt_path(p) for p in self.prompts], barge_in=self.barge_in)
+        key = await play_until_key(call.channel, [runner.prompt_path(p, call) for p in self.prompts], barge_in=self.barge_in)
         if key:
             call.typed_ahead = key
         return self.next

@@ -84,9 +84,9 @@ class RouteNode(NodeBase):
         decision = await services.router.decide(call, self.queue, self.reason)
         call.record.rule = decision.rule
         call.record.expected_wait = decision.expected_wait
-        await play_until_key(call.channel, [runner.prompt_path(p) for p in self.prompts], barge_in=False)
+        await play_until_key(call.channel, [runner.prompt_path(p, call) for p in self.prompts], barge_in=False)
         if self.announce_wait and decision.announce_wait and decision.expected_wait is not None:
-            path = await services.spoken.playback_path(say_wait_text(decision.expected_wait))
+            path = await services.spoken.playback_path(say_wait_text(decision.expected_wait), slow=call.slow)
             await call.channel.stream_file(path, "")
         context = {name: render(template, call.variables, services.filters) for name, template in self.context.items()}
         if self.offer_callback and decision.offer_callback and services.callbacks is not None:
@@ -110,7 +110,7 @@ async def _book_callback(call: Call, runner: Runner, decision: Decision, context
         call.log.warning("callback_not_booked", error=type(exc).__name__)
         return False
     call.record.slots["callback_id"] = callback_id
-    path = await services.spoken.playback_path(callback_confirmation(call.caller_number))
+    path = await services.spoken.playback_path(callback_confirmation(call.caller_number), slow=call.slow)
     await call.channel.stream_file(path, "")
     call.record.queue = decision.queue
     call.finish(Outcome.CALLBACK, decision.reason)

@@ -20,8 +20,8 @@ class Runner(Protocol):
     questions: QuestionLoop
     defaults: Defaults
 
-    def prompt_path(self, prompt_id: str) -> str:
-        """The file Asterisk plays for a catalog prompt."""
+    def prompt_path(self, prompt_id: str, call: Call) -> str:
+        """The file Asterisk plays for a catalog prompt, at the pace the caller asked for."""
         ...
 
     async def run_subflow(self, flow: str, call: Call) -> None:

@@ -75,12 +75,12 @@ class SayNode(NodeBase):
     async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
         for part in self.parts:
             if part.prompt:
-                path = runner.prompt_path(part.prompt)
+                path = runner.prompt_path(part.prompt, call)
             else:
                 text = part.spoken(call, runner)
                 if not text.strip():
                     continue  # nothing to say (optional value absent)
-                path = await runner.services.spoken.playback_path(text)
+                path = await runner.services.spoken.playback_path(text, slow=call.slow)
             key = await play_until_key(call.channel, [path], barge_in=self.barge_in)
             if key:
                 call.typed_ahead = key

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     #: Seconds a store operation may hold a caller (counting the call, booking a callback): past it the
     #: call goes on without it (the caller waits in the queue instead of being called back).
     store_call_timeout: float = Field(0.5, gt=0, le=30)
+    #: How often the closure notices are read from the store (seconds): a notice switched on or off
+    #: anywhere is heard, or no longer heard, within this time on every node.
+    notice_poll: float = Field(2.0, gt=0, le=60)
     #: This node's name among several (``ivr-1``): set on each call for the dialplan's fail-over
     #: (``IVR_NODE``) and kept in its records. Empty: one node (the host name in records).
     node_name: str = ""

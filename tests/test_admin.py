@@ -92,7 +92,7 @@ async def test_flows_graph_and_reload_with_errors(tmp_path):
     shutil.copy(ROOT / "ivr" / "flows" / "ants-3400.yaml", flows / "ants-3400.yaml")
     async with embedded_server(flows_dir=flows) as srv:
         status, body, _ = await get(srv, "/flows")
-        assert status == 200 and '"nodes": 21' in body
+        assert status == 200 and '"nodes": 23' in body
         status, svg, ctype = await get(srv, "/flows/ants-3400/graph?format=svg")
         assert status == 200 and ctype.startswith("image/svg+xml") and "<svg" in svg
         version = srv.flows.versions["ants-3400"]

@@ -191,7 +191,7 @@ EDITS = [
          "node 'fermeture': the call ends here (closed_hours) without a word to the caller: give it prompts"),
     Edit("no input sends the caller back to the welcome",
          text_edit(FLOW, "    store: title\n", "    store: title\n    noinput: {next: accueil}\n"), FLOW, "  accueil:",
-         "a caller who says nothing or is not understood goes round accueil → titre → accueil without end"),
+         "a caller who says nothing or is not understood goes round accueil → annonce → titre → accueil without end"),
     Edit("a question that gives a second to answer",
          text_edit(FLOW, "    store: title\n", "    store: title\n    timeout: 1\n"), FLOW, "timeout: 1",
          "timeout 1 s gives a caller 1 s to start answering: callers who need time (to hear the question out, to "

@@ -51,12 +51,12 @@ def test_a_flow_of_a_thousand_chained_nodes_is_checked_like_any_other(tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text == "  horaires:")
-    assert f"{path}:{line}: node 'horaires': 1202 nodes in a row (horaires → … → accueil) run without asking" \
+    assert f"{path}:{line}: node 'horaires': 1204 nodes in a row (horaires → … → fin_annonce) run without asking" \
         in done.stderr
     path.write_text(_chained_flow(300), encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "ivr", "flows", "check", str(tmp_path)], capture_output=True,
                           text=True, timeout=300)
-    assert done.returncode == 0 and "321 nodes" in done.stdout, done.stderr[-2000:]
+    assert done.returncode == 0 and "323 nodes" in done.stdout, done.stderr[-2000:]
 
 
 async def test_a_long_flow_reloads_over_http_and_a_broken_one_is_refused_at_its_line(tmp_path):
@@ -152,13 +152,13 @@ async def test_drawings_keep_every_flow_field_inside_its_label(tmp_path):
     # Mermaid: only the statements the drawing writes (a node, an arrow, the start's style), none injected.
     assert resp.status == 200 and mermaid.startswith("flowchart TD")
     assert [line for line in mermaid.splitlines() if not re.match(MERMAID_STATEMENT, line)] == []
-    assert mermaid.count("\n    n_") == 21 + len(re.findall(r" --?\.?-?>", mermaid))
+    assert mermaid.count("\n    n_") == 23 + len(re.findall(r" --?\.?-?>", mermaid))
     # DOT: Graphviz reads one node per flow node (and the legend), with no link attribute, the text intact.
     if shutil.which("dot"):
         layout = json.loads(subprocess.run(["dot", "-Tjson"], input=dot, capture_output=True, text=True,
                                            check=True).stdout)
         drawn = {o["name"] for o in layout["objects"] if "nodes" not in o}  # not the subgraph placing the legend
-        assert len(drawn) == 22 and "legend" in drawn and "titre" in drawn
+        assert len(drawn) == 24 and "legend" in drawn and "titre" in drawn
         assert not [k for o in layout["objects"] + layout.get("edges", []) for k in o if k.lower() in ("url", "href")]
         labels = [e.get("label", "") for e in layout.get("edges", [])]
         assert any(EVIL_VAR.strip() in label.replace("\\n", "\n") for label in labels), labels

@@ -39,7 +39,7 @@ async def test_keypad_call_is_routed_and_recorded():
     rec = records[0]
     assert rec["outcome"] == "routed:contractor"
     assert rec["caller"] == "06******78"  # masked
-    assert rec["path"][:5] == ["answer", "horaires", "accueil", "titre", "question_dossier"]
+    assert rec["path"][:6] == ["answer", "horaires", "accueil", "annonce", "titre", "question_dossier"]
     assert rec["slots"] == {"title": "permis"}
     assert rec["agi_commands"] > 3
 

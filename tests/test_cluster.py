@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import aiohttp
 import asyncpg
@@ -16,10 +16,12 @@ import pytest
 from pydantic import SecretStr
 
 from ivr.server.embedded import embedded_server
+from ivr.server.notices import NoticeBoard
 from ivr.sim.ami import SimAmi
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario
 from ivr.store.postgres import PostgresStore
+from ivr.store.schema import MIGRATIONS
 from ivr.waiting import DEADLINE, until
 from tests.clocks import OPEN
 from tests.pg import PostgresServer, postgres_bin
@@ -77,7 +79,7 @@ async def test_the_schema_is_created_once_and_migrating_again_changes_nothing(pg
             keys = await db.fetchval("SELECT count(*) FROM meta WHERE key = 'caller_key'")
         finally:
             await db.close()
-        assert versions == [1, 2] and keys == 1
+        assert versions == [step.version for step in MIGRATIONS] and keys == 1
         # Both nodes hash caller numbers with the one key kept in the database.
         assert a._caller_hash("0612345678") == b._caller_hash("0612345678")
 
@@ -136,6 +138,19 @@ async def test_one_node_dials_at_a_time_and_another_takes_over_when_it_dies(pg):
             await db.close()
         await until(b.try_lead, "node b to take the lead once a's session is gone")
         assert not await a.try_lead()
+
+
+async def test_a_notice_switched_on_at_one_node_is_heard_at_the_other_and_off_everywhere(pg):
+    async with two_stores(pg.new_database()) as (a, b):
+        board = NoticeBoard(b)
+        start = datetime.now(timezone.utc) - timedelta(minutes=1)
+        nid = await a.add_notice("Incident en cours.", start, None, False, "claire")
+        await board.refresh()
+        live = board.live()
+        assert live is not None and (live.id, live.created_by, live.starts_at) == (nid, "claire", start)
+        assert await b.end_notice(nid, "marc")
+        await board.refresh()
+        assert board.live() is None and (await a.notices())[0].ended_by == "marc"
 
 
 async def test_daily_counts_are_the_same_on_every_node(pg):

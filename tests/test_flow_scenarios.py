@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,9 @@ async def test_every_scenario_passes_and_covers_every_edge_of_the_flow(scenarios
                                       records=srv.memory_records)
         failures = {r.scenario.name: r.failures for r in results if not r.passed}
         assert failures == {}
+        # A closure notice is switched on by an administrator, not by a scenario: one call hears a notice that
+        # leaves the line open, one a notice that closes it (tests/test_notices.py checks what they hear).
+        results += [await _with_notice(srv, scenarios, closes) for closes in (False, True)]
         model = srv.flows.resolve("ants-3400").model
     # Every node visited, every edge taken by at least one scenario.
     walked: set[tuple[str, str]] = set()
@@ -46,6 +50,22 @@ async def test_every_scenario_passes_and_covers_every_edge_of_the_flow(scenarios
     # A node may repeat itself on retries; that is not an edge of the drawing.
     walked = {(a, b) for a, b in walked if a != b}
     assert edges - walked == set(), "flow edges without a scenario"
+
+
+async def _with_notice(srv, scenarios, closes: bool):
+    base = next(s for s in scenarios if s.name == "statut au clavier, question résolue")
+    at = base.call.at
+    notice = await srv.store.add_notice("Annonce de test.", at - timedelta(hours=1), None, closes, "tests")
+    await srv.notice_board.refresh()
+    try:
+        [r] = await run_scenarios([base.model_copy(update={"expect": base.expect.model_copy(update={
+            "outcome": "closed_hours" if closes else base.expect.outcome, "prompts": []})})],
+            "127.0.0.1", srv.agi_port, records=srv.memory_records)
+    finally:
+        await srv.store.end_notice(notice, "tests")
+        await srv.notice_board.refresh()
+    assert r.passed, r.failures
+    return r
 
 
 async def test_a_hangup_at_every_command_of_a_call_records_caller_hangup_and_leaks_nothing(scenarios):
@@ -72,7 +92,8 @@ async def test_a_hangup_at_every_command_of_a_call_records_caller_hangup_and_lea
             assert (k, r.outcome) == (k, expected)
         hangup_nodes = {r.record["hangup_node"] for r in results}
         # The sweep reached every node this call passes through that talks to the caller.
-        talking = {n for n in full.record["path"] if n not in ("horaires", "recherche")}
+        # (``annonce`` says nothing when no closure notice is on.)
+        talking = {n for n in full.record["path"] if n not in ("horaires", "recherche", "annonce")}
         assert talking - hangup_nodes - {"answer"} == set()
         assert srv.agi.active_sessions == 0
         assert srv.supervisor.live == {}

@@ -41,7 +41,7 @@ def line_of(path: Path, needle: str) -> int:
 def test_shipped_flow_is_valid(ctx):
     flows, errors = check_flows([FLOW], ctx)
     assert errors == []
-    assert len(flows["ants-3400"].model.nodes) == 21
+    assert len(flows["ants-3400"].model.nodes) == 23
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_missing_rendered_prompt_is_an_error(tmp_path, ctx):
 def test_cli_exit_codes_and_timing(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "ivr", "flows", "check", str(FLOW)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "21 nodes" in ok.stdout
+    assert "23 nodes" in ok.stdout
     path = broken(tmp_path, ("kind: say", "kind: speak"))
     bad = subprocess.run([sys.executable, "-m", "ivr", "flows", "check", str(path)], capture_output=True, text=True)
     assert bad.returncode == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -87,6 +88,9 @@ class AdminServer:
         app.router.add_get("/flows/{name}/graph", self.flow_graph)
         app.router.add_post("/flows/reload", self.reload)
         app.router.add_get("/kpis", self.kpis)
+        app.router.add_get("/notices", self.notices)
+        app.router.add_post("/notices", self.add_notice)
+        app.router.add_post("/notices/{id:[0-9]+}/end", self.end_notice)
         return app
 
     def _request_started(self, transport: object) -> None:
@@ -230,3 +234,44 @@ class AdminServer:
             window = request.query.get("window", "today")
             return _html(pages.kpis_page(summary, window if window in WINDOWS else "today", self.brand))
         return web.json_response(summary)
+
+    async def notices(self, request: web.Request, error: str = "") -> web.Response:
+        """``GET /notices``: the closure notices, the live one, who switched each on and off."""
+        data = await self.status.notices()
+        if _wants_html(request):
+            return _html(pages.notices_page(data["notices"], data["live"], self.status.kpis(), error=error,
+                                            brand=self.brand), status=422 if error else 200)
+        return web.json_response(data)
+
+    async def add_notice(self, request: web.Request) -> web.Response:
+        """``POST /notices`` (a form, or JSON: text, starts_at, ends_at, closes, by): switch a notice on."""
+        form = await _fields(request)
+        done = await self.status.add_notice(str(form.get("text", "")), str(form.get("starts_at", "")),
+                                            str(form.get("ends_at", "")), form.get("closes") in (True, "1", "on", "true"),
+                                            str(form.get("by", "")))
+        if _wants_html(request):
+            if "error" in done:
+                return await self.notices(request, error=done["error"])
+            raise web.HTTPSeeOther("/notices")
+        return web.json_response(done, status=422 if "error" in done else 201)
+
+    async def end_notice(self, request: web.Request) -> web.Response:
+        """``POST /notices/{id}/end`` (``by``): switch a notice off."""
+        form = await _fields(request)
+        done = await self.status.end_notice(int(request.match_info["id"]), str(form.get("by", "")))
+        if _wants_html(request):
+            if "error" in done:
+                return await self.notices(request, error=done["error"])
+            raise web.HTTPSeeOther("/notices")
+        return web.json_response(done, status=200 if done.get("ok") else 422)
+
+
+async def _fields(request: web.Request) -> dict[str, Any]:
+    """A request's fields, from a JSON body or a form."""
+    if request.content_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    return dict(await request.post())

@@ -16,7 +16,8 @@ from ..calls.outcomes import Outcome
 from ..interfaces import Serving
 from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
 
-__all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "not_found_page",
+__all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "notices_page",
+           "not_found_page",
            "WINDOW_NAMES", "REFRESH_SECONDS"]
 
 #: The console's name when the line's profile gives none.
@@ -25,7 +26,7 @@ BRAND = "SVI"
 REFRESH_SECONDS = 2
 WINDOW_NAMES = {"today": "Aujourd'hui", "last_hour": "Dernière heure", "last_7_days": "7 derniers jours"}
 _NAV = (("/", "Vue d'ensemble"), ("/calls", "Appels"), ("/kpis", "Indicateurs"), ("/flows", "Parcours"),
-        ("/metrics", "Métriques"))
+        ("/notices", "Annonces"), ("/metrics", "Métriques"))
 _OUTCOMES = {Outcome.SELF_SERVED: "servi par le SVI", Outcome.CLOSED_HOURS: "hors horaires",
              Outcome.CALLER_HANGUP: "raccroché", Outcome.ERROR_ROUTED: "transféré sur erreur",
              Outcome.CALLBACK: "rappel programmé"}
@@ -328,6 +329,39 @@ def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[s
             f"<figure class='graph'><img src='/flows/{name}/graph?format=svg' alt='Schéma du parcours {e(flow['name'])}'>"
             "</figure>")
     return _layout(f"Parcours {flow['name']}", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
+
+
+def notices_page(notices: Sequence[Mapping[str, Any]], live: int | None, kpis: Mapping[str, Any], *,
+                 error: str = "", brand: str = BRAND) -> str:
+    """Closure notices: the one callers hear now, a form to switch one on, and every notice with who
+    switched it on and off (the audit)."""
+    def state(n: Mapping[str, Any]) -> str:
+        if n["id"] == live:
+            return "diffusée" + (" (ligne fermée)" if n["closes"] else "")
+        return f"arrêtée par {n['ended_by']}" if n["ended_at"] else "programmée ou terminée"
+
+    def off(n: Mapping[str, Any]) -> Html:
+        if n["ended_at"]:
+            return markup("")
+        return markup(f"<form method='post' action='/notices/{int(n['id'])}/end'><input name='by' required "
+                      "placeholder='Votre nom' aria-label='Votre nom'><button>Arrêter</button></form>")
+    rows = [[n["id"], n["text"], state(n), n["starts_at"], n["ends_at"] or "—", "oui" if n["closes"] else "non",
+             f"{n['created_by']}, {n['created_at']}", off(n)] for n in notices]
+    body = ((f"<p class='errors'>{e(error)}</p>" if error else "") +
+            "<p>Une annonce est lue à chaque appelant après l'accueil, sur chaque nœud, quelques secondes après "
+            "sa mise en service. Fermer la ligne : l'appelant entend l'annonce, puis au revoir.</p>"
+            "<form method='post' action='/notices' class='notice-form'>"
+            "<label>Texte lu aux appelants <textarea name='text' required maxlength='400' rows='3'></textarea></label>"
+            "<label>Début <input name='starts_at' value='now' aria-describedby='when'></label>"
+            "<label>Fin (facultatif) <input name='ends_at' aria-describedby='when'></label>"
+            "<label><input type='checkbox' name='closes' value='1'> La ligne est fermée</label>"
+            "<label>Votre nom <input name='by' required maxlength='64'></label>"
+            "<p id='when'>now, +30m, +2h, 14:30 ou 2026-12-24T12:00 (heure de Paris)</p>"
+            "<button>Mettre en service</button></form>"
+            "<h2>Annonces</h2>" +
+            table(["N°", "Texte", "État", "Début", "Fin", "Ligne fermée", "Mise en service", ""], rows,
+                  empty="aucune annonce"))
+    return _layout("Annonces", body, brand=brand, active="/notices", banners=banners(kpis, None, None))
 
 
 def not_found_page(what: str, brand: str = BRAND) -> str:

@@ -49,3 +49,13 @@ class ServerStatus(Protocol):
     def kpis(self) -> dict[str, Any]:
         """The call-centre indicators per window (``windows``: today, last_hour, last_7_days), and
         whether the error banner is up."""
+
+    async def notices(self) -> dict[str, Any]:
+        """The closure notices (``notices``: the last ones, newest first; ``live``: the id callers hear now)."""
+
+    async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str) -> dict[str, Any]:
+        """Switch a notice on (times as :func:`ivr.notices.parse_when` reads them); the notice, or
+        ``error`` saying what to fix."""
+
+    async def end_notice(self, notice_id: int, by: str) -> dict[str, Any]:
+        """Switch a notice off; ``ok``, or ``error``."""

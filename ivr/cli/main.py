@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from . import bench, flows, lab, prompts, serving, speech, tracking
+from . import bench, flows, lab, notices, prompts, serving, speech, tracking
 
 __all__ = ["app", "main"]
 
@@ -24,6 +24,7 @@ app.add_typer(flows.app, name="flows")
 app.add_typer(flows.rules_app, name="rules")
 app.add_typer(speech.model_app, name="model")
 app.add_typer(bench.app, name="bench")
+app.add_typer(notices.app, name="notice")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from .nodes.hangup import HangupNode
 from .nodes.hours import HoursNode
 from .nodes.lookup import LookupNode
 from .nodes.menu import MenuNode
+from .nodes.notice import NoticeNode
 from .nodes.play import PlayNode
 from .nodes.returns import ReturnNode
 from .nodes.route import RouteNode
@@ -97,6 +98,7 @@ def _models_in(annotation: Any) -> list[type]:
 KINDS = NodeKinds()
 KINDS.register(PlayNode)
 KINDS.register(MenuNode)
+KINDS.register(NoticeNode)
 KINDS.register(CollectNode)
 KINDS.register(ConfirmNode)
 KINDS.register(LookupNode)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from ..calls.call import Call
 from ..interfaces import CallbackBook, Listener, LookupService, PromptPaths, Router, SlotSpec, SpokenText
+from ..notices import Notice
 from .lookup_budget import LookupBudget
 from .template import FILTERS, Filters
 
@@ -41,3 +43,5 @@ class EngineServices:
     lookup_budget: LookupBudget | None = None
     #: The running version of another flow (subflow nodes); set by the flow registry.
     flows: Callable[[str], RunningFlow | None] = lambda name: None
+    #: The closure notice callers hear at a moment (``notice`` nodes), or None.
+    notice: Callable[[datetime], Notice | None] = lambda now: None

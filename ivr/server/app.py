@@ -42,6 +42,7 @@ from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
 from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, start_line_worker
 from .lost_calls import LostCallWitness
+from .notices import NoticeBoard
 from .parts import PartStack
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .shared_kpis import SharedKpis
@@ -182,8 +183,10 @@ class IvrServer:
         self.tracking = TrackingClient(s.tracking_url, timeout=s.tracking_timeout)
         self.readbacks = DynamicPrompts(dynamic_prompts_dir(s), key=s.prompt_cache_key.get_secret_value().encode(),
                                         ttl=s.readback_ttl, max_files=s.readback_max_files)
+        self.notice_board = NoticeBoard(self.store)
         self.engine = EngineServices(
             prompts=self.catalog, spoken=self.readbacks, router=self.router, listener=self.listener,
+            notice=self.notice_board.live,
             lookups=dict(self.profile.lookups(self.tracking)), callbacks=CallbackBook(self.call_path_store, self.numbers),
             slots=self.profile.slots, filters={**FILTERS, **self.profile.filters}, validators=self.profile.validators,
             lookup_budget=LookupBudget(s.lookups_per_caller, s.lookup_window))
@@ -359,6 +362,7 @@ class IvrServer:
             self.shared_records.start()
             self.parts.started("shared records", self.shared_records.stop)
         await asyncio.to_thread(self.readbacks.sweep)
+        await self.notice_board.refresh()
         if not listen:
             await self._start_speech_by_recording()
             await self._first_load()
@@ -370,6 +374,7 @@ class IvrServer:
         if self.watch_flows and self.settings.flow_watch_interval > 0:
             self._task("flow watch", self._watch_line(self.settings.flow_watch_interval))
         self._task("readback sweep", self._sweep_readbacks())
+        self._task("notices", self.notice_board.run(self.settings.notice_poll))
         self.listening = True
         # The admin server first: a port that is taken stops the start before calls are taken.
         await self._start_admin()
@@ -428,7 +433,8 @@ class IvrServer:
                                 reload=self.reload_line, line_state=lambda: self.line_state,
                                 speech_enabled=self.settings.speech, store=self.store,
                                 shared_records=self.shared_records, shared_kpis=self.shared_kpis,
-                                call_path_store=self.call_path_store, dialer=self.dialer)
+                                call_path_store=self.call_path_store, dialer=self.dialer,
+                                notice_board=self.notice_board)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),

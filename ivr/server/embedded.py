@@ -54,10 +54,10 @@ async def embedded_server(
         values.update(overrides)
         server = IvrServer(base.model_copy(update=values), allow_sim_clock=True, keep_records=True,
                            resolver=resolver, watch_flows=False, speech_model=speech_model)
-        await server.start()
         try:
+            await server.start()
             yield server
-        finally:
+        finally:  # a start that failed half way stops what it had started, as a clean stop does
             await server.stop(grace=5.0)
             if stub_runner is not None:
                 await stub_runner.cleanup()

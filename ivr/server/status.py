@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import structlog
+
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
 from ..calls.supervisor import CallSupervisor
@@ -16,12 +18,14 @@ from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..interfaces import LineState, Serving
+from ..notices import NoticeError, checked_author, checked_text, parse_when, utc
 from ..routing.callbacks import CallbackDialer
 from ..store import Store
 from ..store.guard import CallPathStore
 from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from .drawings import flow_svg_async
+from .notices import NoticeBoard
 from .shared_kpis import SharedKpis
 
 __all__ = ["StatusView"]
@@ -29,6 +33,8 @@ __all__ = ["StatusView"]
 _DRAWINGS = {"mermaid": to_mermaid, "dot": to_dot}
 #: Drawings kept per (flow, version): Graphviz takes a few hundred ms per flow.
 _SVG_CACHE = 16
+
+log = structlog.get_logger("ivr.notices")
 
 
 @dataclass
@@ -53,6 +59,8 @@ class StatusView:
     call_path_store: CallPathStore | None = None
     dialer: CallbackDialer | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    #: The closure notices this node plays (read from the store).
+    notice_board: NoticeBoard | None = None
     _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -188,6 +196,55 @@ class StatusView:
         report = await self.reload()
         return {"ok": report.ok, "applied": report.applied, "unchanged": report.unchanged, "removed": report.removed,
                 "errors": report.errors}
+
+    async def notices(self) -> dict[str, Any]:
+        """The closure notices, newest first, and the live one."""
+        board = self._board()
+        await board.refresh()
+        live = board.live()
+        return {"notices": [n.as_dict() for n in board.notices], "live": live.id if live else None,
+                "error": board.error}
+
+    async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str) -> dict[str, Any]:
+        """Switch a notice on; heard on this node at once, on the others at their next read."""
+        board = self._board()
+        now = self.clock()
+        try:
+            author, clean = checked_author(by), checked_text(text)
+            start = parse_when(starts_at, now)
+            end = parse_when(ends_at, now) if ends_at.strip() else None
+            if end is not None and end <= start:
+                raise NoticeError("the end comes before the start")
+            notice_id = await board.store.add_notice(clean, utc(start), utc(end) if end else None, closes, author)
+        except NoticeError as exc:
+            return {"error": str(exc)}
+        except Exception as exc:  # the store is down: say so, nothing is half done
+            return {"error": f"the store did not keep the notice ({type(exc).__name__}): try again"}
+        log.info("notice_on", notice=notice_id, by=author, closes=closes, starts_at=start.isoformat(),
+                 ends_at=end.isoformat() if end else None)
+        await board.refresh()
+        return next(n.as_dict() for n in board.notices if n.id == notice_id) if any(
+            n.id == notice_id for n in board.notices) else {"id": notice_id}
+
+    async def end_notice(self, notice_id: int, by: str) -> dict[str, Any]:
+        """Switch a notice off, here at once and on the other nodes at their next read."""
+        board = self._board()
+        try:
+            author = checked_author(by)
+            ended = await board.store.end_notice(notice_id, author)
+        except NoticeError as exc:
+            return {"error": str(exc)}
+        except Exception as exc:
+            return {"error": f"the store did not switch the notice off ({type(exc).__name__}): try again"}
+        if not ended:
+            return {"error": f"no notice {notice_id} is on"}
+        log.info("notice_off", notice=notice_id, by=author)
+        await board.refresh()
+        return {"ok": True, "id": notice_id}
+
+    def _board(self) -> NoticeBoard:
+        assert self.notice_board is not None, "the server gives its notice board to the console"
+        return self.notice_board
 
     def kpis(self) -> dict[str, Any]:
         """The line's indicators, by window."""

@@ -8,9 +8,10 @@ URL. Both have the methods of :class:`Store`.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from ..notices import Notice
 from .core import Callback
 from .sqlite import SqliteStore
 
@@ -18,7 +19,8 @@ __all__ = ["Callback", "SqliteStore", "Store", "make_store", "is_database_url"]
 
 
 class Store(Protocol):
-    """What a store keeps: callers' daily counts and callbacks (SQLite for one node, PostgreSQL for several)."""
+    """What a store keeps: callers' daily counts, callbacks and closure notices (SQLite for one node,
+    PostgreSQL for several)."""
 
     #: ``sqlite`` or ``postgresql``.
     kind: str
@@ -51,6 +53,15 @@ class Store(Protocol):
 
     async def callbacks(self, state: str | None = None) -> list[Callback]:
         """The callbacks, those in ``state`` only when given."""
+
+    async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:
+        """Keep a closure notice (checked by :mod:`ivr.notices`); its id."""
+
+    async def end_notice(self, notice_id: int, by: str) -> bool:
+        """Switch a notice off now; False when there is no such notice or it was already off."""
+
+    async def notices(self, limit: int = 100) -> list[Notice]:
+        """The last ``limit`` notices, the newest first (those switched off included: the audit)."""
 
     async def try_lead(self) -> bool:
         """Whether this node dials callbacks now (one node at a time)."""

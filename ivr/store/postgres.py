@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 
+from ..notices import Notice
 from ..privacy import printable
 from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 from .schema import MIGRATIONS, SCHEMA_MIGRATIONS, Dialect, statements, table_sql
@@ -244,6 +245,28 @@ class PostgresStore:
                       else self.pool.fetch(sql + " ORDER BY id"))
         return [Callback(r["id"], float(r["created"]), r["number"], r["queue"], r["reason"], json.loads(r["context"]),
                          r["state"], r["attempts"]) for r in rows]
+
+    # -- closure notices -------------------------------------------------------------------------
+
+    async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:
+        """Keep a closure notice, seen by every node at its next poll; its id."""
+        return int(await self.pool.fetchval(
+            "INSERT INTO notices (text, starts_at, ends_at, closes, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            text, starts_at, ends_at, int(closes), by))
+
+    async def end_notice(self, notice_id: int, by: str) -> bool:
+        """Switch a notice off now, on every node; False when there is no such notice or it was already off."""
+        done = await self.pool.execute(
+            "UPDATE notices SET ended_by = $2, ended_at = now() WHERE id = $1 AND ended_at IS NULL", notice_id, by)
+        return bool(done == "UPDATE 1")
+
+    async def notices(self, limit: int = 100) -> list[Notice]:
+        """The last ``limit`` notices, the newest first."""
+        rows = await self.pool.fetch(
+            "SELECT id, text, starts_at, ends_at, closes, created_by, created_at, ended_by, ended_at FROM notices "
+            "ORDER BY id DESC LIMIT $1", limit)
+        return [Notice(r["id"], r["text"], r["starts_at"], r["ends_at"], bool(r["closes"]), r["created_by"],
+                       r["created_at"], r["ended_by"], r["ended_at"]) for r in rows]
 
     async def try_lead(self) -> bool:
         """Whether this node is the one that dials callbacks now. The lock lives with a connection of

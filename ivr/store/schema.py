@@ -127,6 +127,20 @@ MIGRATIONS: tuple[Step, ...] = (
         ), unique=("call_id",), shared_only=True),
     ), indexes=(Index("call_records_ended", "call_records", ("ended_at",)),
                 Index("call_records_inserted", "call_records", ("inserted_at",)))),
+    Step(3, tables=(
+        # Closure notices (ivr/notices.py): kept after they end, with who switched them on and off.
+        Table("notices", (
+            Column("id", Kind.KEY),
+            Column("text", Kind.TEXT),
+            Column("starts_at", Kind.TIME),
+            Column("ends_at", Kind.TIME, null=True),
+            Column("closes", Kind.INT, 0),
+            Column("created_by", Kind.TEXT),
+            Column("created_at", Kind.TIME, Now.TRANSACTION),
+            Column("ended_by", Kind.TEXT, ""),
+            Column("ended_at", Kind.TIME, null=True),
+        )),
+    )),
 )
 
 _SHARED_ONLY = frozenset(t.name for step in MIGRATIONS for t in step.tables if t.shared_only)

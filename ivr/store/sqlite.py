@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from ..notices import Notice
 from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 from .schema import MIGRATIONS, SCHEMA_MIGRATIONS, Dialect, column_sql, index_sql, statements, table_sql, tables
 
@@ -190,3 +191,33 @@ class SqliteStore:
         async with self.db.execute(sql + " ORDER BY id", args) as cur:
             rows = await cur.fetchall()
         return [Callback(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+    # -- closure notices -------------------------------------------------------------------------
+
+    async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:
+        """Keep a closure notice; its id."""
+        cur = await self.db.execute(
+            "INSERT INTO notices (text, starts_at, ends_at, closes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (text, starts_at.timestamp(), ends_at.timestamp() if ends_at else None, int(closes), by, time.time()))
+        await self.db.commit()
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    async def end_notice(self, notice_id: int, by: str) -> bool:
+        """Switch a notice off now; False when there is no such notice or it was already off."""
+        cur = await self.db.execute("UPDATE notices SET ended_by = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                                    (by, time.time(), notice_id))
+        await self.db.commit()
+        return cur.rowcount == 1
+
+    async def notices(self, limit: int = 100) -> list[Notice]:
+        """The last ``limit`` notices, the newest first."""
+        async with self.db.execute(
+                "SELECT id, text, starts_at, ends_at, closes, created_by, created_at, ended_by, ended_at FROM notices "
+                "ORDER BY id DESC LIMIT ?", (limit,)) as cur:
+            rows = await cur.fetchall()
+
+        def at(value: float | None) -> datetime | None:
+            return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+        return [Notice(r[0], r[1], datetime.fromtimestamp(r[2], timezone.utc), at(r[3]), bool(r[4]), r[5],
+                       datetime.fromtimestamp(r[6], timezone.utc), r[7], at(r[8])) for r in rows]

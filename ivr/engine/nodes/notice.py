@@ -1,0 +1,45 @@
+"""``notice``: the closure notice an administrator switched on (``ivr notice on``, the console, the API),
+played to every caller where the flow puts this node (after the welcome); the call goes on at ``next``,
+or at ``closed`` when the notice closes the line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from typing_extensions import override
+
+from ...playback import play_until_key
+from .base import Defaults, Edge, Label, NodeBase
+
+if TYPE_CHECKING:
+    from ...calls.call import Call
+    from .runner import Runner
+
+__all__ = ["NoticeNode"]
+
+
+class NoticeNode(NodeBase):
+    """Play the live closure notice, if any; where to go then."""
+
+    kind: Literal["notice"]
+    #: Where the call goes with no notice, or after one that leaves the line open.
+    next: str
+    #: Where it goes after a notice that closes the line (a hang-up that says goodbye).
+    closed: str
+
+    @override
+    def edges(self, defaults: Defaults) -> list[Edge]:
+        return [Edge(Label.NEXT, self.next, ("next",)), Edge(Label.CLOSED, self.closed, ("closed",))]
+
+    @override
+    async def run(self, node_id: str, call: Call, runner: Runner) -> str | None:
+        notice = runner.services.notice(call.now)
+        if notice is None:
+            return self.next
+        path = await runner.services.spoken.playback_path(notice.text, slow=call.slow)
+        key = await play_until_key(call.channel, [path], barge_in=not notice.closes)
+        if key:
+            call.typed_ahead = key
+        call.variables["notice"] = notice.id
+        call.log.info("notice_played", notice=notice.id, closes=notice.closes)
+        return self.closed if notice.closes else self.next

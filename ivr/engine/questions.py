@@ -279,27 +279,19 @@ class QuestionLoop:
 
     def _wants_pause(self, answer: Answer) -> bool:
         """The pause key alone, or « un instant » said."""
-        key = self.defaults.pause.key
-        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
-            (answer.mode == "speech" and answer.value == PAUSE)
+        return _asks(answer, self.defaults.pause.key, PAUSE)
 
     def _wants_slower(self, answer: Answer) -> bool:
         """The slower key alone, or « moins vite » said."""
-        key = self.defaults.slower_key
-        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
-            (answer.mode == "speech" and answer.value == SLOWER)
+        return _asks(answer, self.defaults.slower_key, SLOWER)
 
     def _wants_repeat(self, answer: Answer) -> bool:
         """The repeat key alone, or « répétez » said."""
-        key = self.defaults.repeat_key
-        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
-            (answer.mode == "speech" and answer.value == REPEAT)
+        return _asks(answer, self.defaults.repeat_key, REPEAT)
 
     def _wants_agent(self, answer: Answer) -> bool:
         """The agent key, or « conseiller » said."""
-        key = self.defaults.agent_key
-        return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
-            (answer.mode == "speech" and answer.value == AGENT)
+        return _asks(answer, self.defaults.agent_key, AGENT)
 
     def _missed(self, call: Call, asking: Asking, tally: Tally, miss: Miss, answer: Answer) -> Turn:
         """No input, no match or an invalid answer: its reaction's prompt before the next try, or its way out."""
@@ -321,6 +313,12 @@ class QuestionLoop:
                         timeout=d.timeout, min_confidence=d.min_confidence, slot=self.services.slots.get("yes_no"))
         answer, _ = await self.ask(call, asking, yes_no)
         return bool(answer == "yes")
+
+
+def _asks(answer: Answer, key: str | None, request: str) -> bool:
+    """Whether ``answer`` is a caller's request: its key pressed alone, or its words said."""
+    return (key is not None and answer.mode == "dtmf" and answer.digits == key) or \
+        (answer.mode == "speech" and answer.value == request)
 
 
 def store_answer(call: Call, name: str | None, value: Any, *, masked: str | None = None) -> None:

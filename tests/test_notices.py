@@ -132,3 +132,16 @@ def test_the_cli_switches_a_notice_on_lists_it_and_switches_it_off(tmp_path):
     assert '"live": false' in runner.invoke(app, ["notice", "list", "--store", store]).output
     refused = runner.invoke(app, ["notice", "on", "x", "--from", "demain", "--store", store])
     assert refused.exit_code == 2 and "is not a moment" in refused.output
+
+
+async def test_a_notice_the_voice_cannot_render_is_skipped_and_the_call_goes_on():
+    async with embedded_server(notice_poll=0.1) as srv:
+        def broken(text: str, voice) -> bytes:
+            raise RuntimeError("no voice")
+        srv.readbacks._renderer = broken  # the offline voice gone (a broken espeak install)
+        await srv.store.add_notice(TEXT + " (sans voix)", AT - timedelta(hours=1), None, False, "claire")
+        await until(lambda: srv.notice_board.live(AT) is not None, "the node to read the notice")
+        [r] = await run_scenarios(load_scenarios([ROOT / "ivr/sim/scenarios/02-no-file-number.yaml"]), "127.0.0.1",
+                                  srv.agi_port, records=srv.memory_records)
+    assert r.passed, r.failures  # no apology, no agent by error: the caller reaches the menu
+    assert "annonce" in r.record["path"] and r.record["outcome"] != "error_routed"

@@ -36,7 +36,11 @@ class NoticeNode(NodeBase):
         notice = runner.services.notice(call.now)
         if notice is None:
             return self.next
-        path = await runner.services.spoken.playback_path(notice.text, slow=call.slow)
+        try:
+            path = await runner.services.spoken.playback_path(notice.text, slow=call.slow)
+        except Exception as exc:  # no voice to render it with: the call goes on (it must not fail every call)
+            call.log.error("notice_unrendered", notice=notice.id, error=type(exc).__name__)
+            return self.closed if notice.closes else self.next
         key = await play_until_key(call.channel, [path], barge_in=not notice.closes)
         if key:
             call.typed_ahead = key

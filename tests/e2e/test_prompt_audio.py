@@ -26,8 +26,10 @@ async def _asterisk_plays(lab, content: bytes) -> bool:
         return shown.group(1) if shown and shown.group(1) != "waiting" else ""
 
     async with AmiWatch(lab.ami_port, lab.secrets.ami_user, lab.secrets.ami_secret) as ami:
+        # The other half of the Local channel waits long enough for a slow machine: if it hung up first, the
+        # extension would stop before writing the status (3498 hangs up both halves once it has written it).
         reply = await ami.action({"Action": "Originate", "Channel": "Local/3498@from-phones",
-                                  "Application": "Wait", "Data": "1", "Async": "true"})
+                                  "Application": "Wait", "Data": "30", "Async": "true"})
         assert "Success" in str(reply), reply
         status = await until(verdict, "extension 3498 to write Playback's status", interval=0.2)
     assert status in ("SUCCESS", "FAILED"), status

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["Notice", "NoticeError", "live_notice", "checked_text", "checked_author", "parse_when", "MAX_TEXT",
+__all__ = ["Notice", "NoticeError", "NoticeRequest", "live_notice", "checked_text", "checked_author", "parse_when", "MAX_TEXT",
            "MAX_AUTHOR", "utc"]
 
 #: The longest notice (about half a minute of speech): a caller must still reach the menu.
@@ -53,6 +53,29 @@ class Notice:
         return {"id": self.id, "text": self.text, "starts_at": iso(self.starts_at), "ends_at": iso(self.ends_at),
                 "closes": self.closes, "created_by": self.created_by, "created_at": iso(self.created_at),
                 "ended_by": self.ended_by, "ended_at": iso(self.ended_at)}
+
+
+@dataclass(frozen=True)
+class NoticeRequest:
+    """A notice an administrator asked for, checked and ready to store (times in UTC)."""
+
+    text: str
+    starts_at: datetime
+    ends_at: datetime | None
+    closes: bool
+    by: str
+
+    @classmethod
+    def checked(cls, text: str, starts_at: str, ends_at: str | None, closes: bool, by: str,
+                now: datetime) -> NoticeRequest:
+        """What the CLI, the console and the API were given, checked the same way for all three
+        (:class:`NoticeError` says what to fix); ``ends_at`` empty or None: until switched off."""
+        author, clean = checked_author(by), checked_text(text)
+        start = parse_when(starts_at, now)
+        end = parse_when(ends_at, now) if ends_at and ends_at.strip() else None
+        if end is not None and end <= start:
+            raise NoticeError("the end comes before the start")
+        return cls(clean, utc(start), utc(end) if end else None, closes, author)
 
 
 def live_notice(notices: Iterable[Notice], now: datetime) -> Notice | None:

@@ -64,20 +64,16 @@ def notice_on(
     store: Optional[str] = _STORE,
 ) -> None:
     """Switch a notice on; prints it as JSON."""
-    from ..notices import NoticeError, checked_text, parse_when, utc
+    from ..notices import NoticeError, NoticeRequest
 
-    author, now = _author(by), datetime.now(timezone.utc)
     try:
-        clean, start = checked_text(text), parse_when(starts, now)
-        end = parse_when(until, now) if until else None
-        if end is not None and end <= start:
-            raise NoticeError("the end comes before the start")
+        asked = NoticeRequest.checked(text, starts, until, closed, _author(by), datetime.now(timezone.utc))
     except NoticeError as exc:
         typer.echo(f"ivr notice on: {exc}", err=True)
         raise typer.Exit(2) from None
 
     async def add(s: Store) -> Notice:
-        notice_id = await s.add_notice(clean, utc(start), utc(end) if end else None, closed, author)
+        notice_id = await s.add_notice(asked.text, asked.starts_at, asked.ends_at, asked.closes, asked.by)
         return next(n for n in await s.notices() if n.id == notice_id)
     notice = asyncio.run(_with_store(_store_location(store), add))
     typer.echo(json.dumps(notice.as_dict(), ensure_ascii=False))

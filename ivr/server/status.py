@@ -18,7 +18,7 @@ from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..interfaces import LineState, Serving
-from ..notices import NoticeError, checked_author, checked_text, parse_when, utc
+from ..notices import NoticeError, NoticeRequest, checked_author
 from ..routing.callbacks import CallbackDialer
 from ..store import Store
 from ..store.guard import CallPathStore
@@ -208,23 +208,18 @@ class StatusView:
     async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str) -> dict[str, Any]:
         """Switch a notice on; heard on this node at once, on the others at their next read."""
         board = self._board()
-        now = self.clock()
         try:
-            author, clean = checked_author(by), checked_text(text)
-            start = parse_when(starts_at, now)
-            end = parse_when(ends_at, now) if ends_at.strip() else None
-            if end is not None and end <= start:
-                raise NoticeError("the end comes before the start")
-            notice_id = await board.store.add_notice(clean, utc(start), utc(end) if end else None, closes, author)
+            asked = NoticeRequest.checked(text, starts_at, ends_at, closes, by, self.clock())
+            notice_id = await board.store.add_notice(asked.text, asked.starts_at, asked.ends_at, asked.closes, asked.by)
         except NoticeError as exc:
             return {"error": str(exc)}
         except Exception as exc:  # the store is down: say so, nothing is half done
             return {"error": f"the store did not keep the notice ({type(exc).__name__}): try again"}
-        log.info("notice_on", notice=notice_id, by=author, closes=closes, starts_at=start.isoformat(),
-                 ends_at=end.isoformat() if end else None)
+        log.info("notice_on", notice=notice_id, by=asked.by, closes=asked.closes, starts_at=asked.starts_at.isoformat(),
+                 ends_at=asked.ends_at.isoformat() if asked.ends_at else None)
         await board.refresh()
-        return next(n.as_dict() for n in board.notices if n.id == notice_id) if any(
-            n.id == notice_id for n in board.notices) else {"id": notice_id}
+        kept = next((n for n in board.notices if n.id == notice_id), None)
+        return kept.as_dict() if kept else {"id": notice_id}
 
     async def end_notice(self, notice_id: int, by: str) -> dict[str, Any]:
         """Switch a notice off, here at once and on the other nodes at their next read."""

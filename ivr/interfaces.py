@@ -153,6 +153,10 @@ class SlotSpec:
     #: Every value a text may mean that the slot accepts, most likely first (the readings of an
     #: ambiguous digit string): the confirmation offers the next when the caller refuses one.
     readings: Callable[[str], list[str]] | None = None
+    #: A digit string's literal reading, valid or not (« six cents septante-quatre » → 674): a spoken
+    #: number ends its question early only when its value is this reading (see
+    #: :mod:`ivr.understanding.complete`); None: never early.
+    literal: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,11 @@ class Question:
     listen_during_prompt: bool = True
     #: Speech recognised with less confidence than this counts as not understood.
     min_confidence: float = 0.0
+    #: Trailing silence that ends a spoken answer.
+    end_silence: float = 0.8
+    #: Trailing silence that ends a spoken answer already whole for the question (ten digits whose key
+    #: checks, a phrase the question takes); None waits for ``end_silence`` always.
+    complete_silence: float | None = None
 
 
 @dataclass

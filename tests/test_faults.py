@@ -135,7 +135,7 @@ async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
                 return UtteranceDouble()
 
         listener = SpeechListener(server, ModelDouble(), SpeechSettings(pace=0))
-        answer = await asyncio.wait_for(listener._listen(stream, Question(prompts=[], timeout=2), None), DEADLINE)
+        answer = await asyncio.wait_for(listener.listen(stream, Question(prompts=[], timeout=2), None), DEADLINE)
         assert answer.empty and answer.details.get("broken")
         await stream.close()
         w.close()

@@ -495,7 +495,7 @@ async def test_a_trickle_of_empty_frames_cannot_hold_a_question_open():
         listener = SpeechListener(server, ModelDouble(), settings)
         sending = asyncio.create_task(trickle())
         # The trickle never stops: only the question's own bound (no input, then its cap) can end it.
-        answer = await asyncio.wait_for(listener._listen(stream, Question(prompts=[], timeout=1.0), None), DEADLINE)
+        answer = await asyncio.wait_for(listener.listen(stream, Question(prompts=[], timeout=1.0), None), DEADLINE)
         assert answer.empty
         sending.cancel()
         await stream.close()

@@ -172,3 +172,33 @@ async def test_french_speech_scenarios():
             assert {r.scenario.name: r.failures for r in results if not r.passed} == {}
     finally:
         model.close()
+
+
+async def test_a_whole_answer_ending_early_is_the_answer_the_whole_clip_gives(ko_model):
+    """Real engine, real socket, real time: Korean digit strings whose « key » passes for what the engine
+    hears of the whole clip. Ending a question on a whole partial result never gives another answer
+    than waiting for the usual silence does."""
+    import random
+
+    from ivr.ants3400.file_numbers import make_file_number
+    from ivr.bench.speech import _keyed_as_heard, _one_stream, korean_clip
+    from ivr.edges.audiosocket.server import AudioSocketServer
+    from ivr.interfaces import Question
+    from ivr.listening.speech import SpeechListener, SpeechSettings
+
+    server = AudioSocketServer("127.0.0.1", 0)
+    await server.start()
+    listener = SpeechListener(server, ko_model, SpeechSettings(pace=1.0))
+    try:
+        rng = random.Random(29)
+        for _ in range(2):
+            clip = korean_clip(make_file_number(rng.randrange(10**8)))
+            slot = await _keyed_as_heard(ko_model, clip)
+            results = []
+            for complete in (0.15, None):
+                q = Question(prompts=[], slot=slot, speech=True, timeout=10, complete_silence=complete)
+                results.append(await _one_stream(server, listener, q, clip, 1.0, ""))
+            early, waited = results
+            assert early.value == waited.value
+    finally:
+        await server.stop()

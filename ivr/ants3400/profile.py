@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..interfaces import LineProfile, SlotSpec
+from ..understanding.digits import parse_digits
 from ..understanding.grammar import CORRECTION_PHRASES, FILLER_PHRASES, NUMBER_PHRASES, REQUEST_PHRASES
 from ..understanding.slots import GENERIC_SLOTS
 from .file_numbers import file_number_readings, is_valid_file_number, parse_file_number
@@ -16,7 +17,7 @@ __all__ = ["PROFILE", "SLOTS", "TITLE_TYPE", "FILE_NUMBER", "parse_slot"]
 
 TITLE_TYPE = SlotSpec("title_type", values=TITLE_TYPES, parse=parse_title_type, phrases=TITLE_PHRASES)
 FILE_NUMBER = SlotSpec("file_number", digits=True, length=10, personal=True, parse=parse_file_number,
-                       accept=is_valid_file_number, readings=file_number_readings,
+                       accept=is_valid_file_number, readings=file_number_readings, literal=parse_digits,
                        phrases=(*NUMBER_PHRASES, *CORRECTION_PHRASES, "fois", *FILLER_PHRASES, *REQUEST_PHRASES))
 
 #: Every slot a 34 00 flow may ask for.

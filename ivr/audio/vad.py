@@ -107,6 +107,12 @@ class Endpointer:
         """Enough real speech to interrupt a prompt."""
         return self.voiced_time >= self.config.barge_in_speech
 
+    def trailing_silence(self, *, idle: bool = True) -> float:
+        """Seconds of silence since the caller's speech last stopped (0 before speech or while speaking)."""
+        if not self.speech_started or self._run_voiced > 0:
+            return 0.0
+        return self._silence_audio + (self._gap() if idle else 0.0)
+
     def status(self, *, idle: bool = True) -> str:
         """``listening``, ``speaking``, ``ended`` (trailing silence), ``max`` (too long) or ``noinput``.
 

@@ -158,7 +158,7 @@ async def trickle_question(streams: int = 20, cap_seconds: float = 3.0) -> dict[
 
         sending = asyncio.create_task(trickle())
         started = time.monotonic()
-        await listener._listen(stream, Question(prompts=[], timeout=1.0), None)
+        await listener.listen(stream, Question(prompts=[], timeout=1.0), None)
         took = time.monotonic() - started
         sending.cancel()
         await stream.close()

@@ -66,6 +66,9 @@ def bench_speech(
         help="fr: French questions; ko: Korean digit strings in grammar mode."),
     resample: str = typer.Option("auto", "--resample", metavar="auto|vosk|soxr",
         help="8 kHz to the model's rate: auto, vosk (the model's own) or soxr."),
+    end_silence: float = typer.Option(0.8, "--end-silence", metavar="S", help="Trailing silence that ends an answer."),
+    complete_silence: float = typer.Option(0.15, "--complete-silence", metavar="S",
+        help="Trailing silence that ends an answer already whole (0: always wait --end-silence)."),
 ) -> None:
     """N concurrent AudioSocket streams of real audio into Vosk: CPU per audio second, latency p50/p95."""
     from ..bench.speech import run_speech_bench
@@ -79,7 +82,9 @@ def bench_speech(
         raise typer.Exit(2)
     summaries = []
     for n in streams:
-        summary = asyncio.run(run_speech_bench(str(path), n, pace=pace, language=language, resample=resample))
+        summary = asyncio.run(run_speech_bench(str(path), n, pace=pace, language=language, resample=resample,
+                                                    end_silence=end_silence,
+                                                    complete_silence=complete_silence or None))
         summaries.append(summary)
         typer.echo(json.dumps(summary), err=True)
     print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))

@@ -79,6 +79,12 @@ class Defaults(BaseModel):
     pause: Pause = Pause()
     #: The key that slows the line down for the rest of the call (as « moins vite » does).
     slower_key: str | None = "8"
+    #: Trailing silence that ends a spoken answer (seconds): a caller pausing mid-number is not cut off.
+    end_silence: float = Field(0.8, ge=0.3, le=3)
+    #: Trailing silence that ends a spoken answer already whole for the question (ten digits whose key
+    #: checks, a phrase the question takes): no dead time after a complete answer. null: always wait
+    #: ``end_silence``.
+    complete_answer_silence: float | None = Field(0.15, ge=0.05, le=3)
     #: Low recognition confidence below which an answer counts as no match.
     min_confidence: float = Field(0.5, ge=0, le=1)
     #: The longest a caller who says nothing may hear prompts and wait before reaching an agent
@@ -91,6 +97,15 @@ class Defaults(BaseModel):
         least = info.data.get("min_answer_time")  # absent when it was itself refused
         if least is not None and v < least:
             raise ValueError(too_short(v, least))
+        return v
+
+    @field_validator("complete_answer_silence")
+    @classmethod
+    def _not_longer(cls, v: float | None, info: ValidationInfo) -> float | None:
+        end = info.data.get("end_silence")
+        if v is not None and end is not None and v > end:
+            raise ValueError(f"complete_answer_silence {v:g} s is longer than end_silence {end:g} s: a whole "
+                             f"answer would wait longer than any other; write at most {end:g}")
         return v
 
     @field_validator("agent_key", "repeat_key", "slower_key")

@@ -109,8 +109,9 @@ class Tally:
         if understood and answer is not None and answer.mode == "speech":
             entry["speech_ok"] = 1
         entry["mode"] = answer.mode if answer else "none"
-        if answer is not None and answer.details.get("via"):
-            entry["via"] = answer.details["via"]
+        for detail in ("via", "ended"):  # how the answer came; "ended": whole_answer (no dead time after it)
+            if answer is not None and answer.details.get(detail):
+                entry[detail] = answer.details[detail]
         if answer is not None and answer.confidence is not None:
             entry["confidence"] = round(answer.confidence, 3)
         if answer is not None and answer.details.get("ms") is not None:
@@ -162,7 +163,9 @@ class QuestionLoop:
                         max_digits=asking.max_digits, timeout=asking.timeout,
                         inter_digit_timeout=self.defaults.inter_digit_timeout, terminator=asking.terminator,
                         barge_in=asking.barge_in, slot=asking.slot, speech=asking.speech,
-                        listen_during_prompt=asking.listen_during_prompt, min_confidence=asking.min_confidence)
+                        listen_during_prompt=asking.listen_during_prompt, min_confidence=asking.min_confidence,
+                        end_silence=self.defaults.end_silence,
+                        complete_silence=self.defaults.complete_answer_silence)
 
     async def ask(self, call: Call, asking: Asking, interpret: Callable[[Answer], Any], *,
                   accept: Accept | None = None, listen: Listen | None = None) -> tuple[Any, str | None]:

@@ -37,6 +37,7 @@ from ..edges.audiosocket.server import AudioSocketServer, AudioStream
 from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
 from ..playback import play_until_key
 from ..understanding.answers import AGENT, PAUSE, REPEAT, SLOWER, wants_agent, wants_pause, wants_repeat, wants_slower
+from ..understanding.complete import is_complete_answer
 from .keypad import KeypadListener, more_digits
 from .vosk import Recognition, SpeechModel, Utterance
 
@@ -91,7 +92,8 @@ class _Listening:
     def __init__(self, listener: SpeechListener, stream: AudioStream, q: Question, prompt: str | None) -> None:
         assert listener.model is not None
         self.listener, self.stream, self.q = listener, stream, q
-        self.cfg = EndpointConfig(**{**listener.settings.endpoint.__dict__, "no_input": q.timeout})
+        self.cfg = EndpointConfig(**{**listener.settings.endpoint.__dict__, "no_input": q.timeout,
+                                     "end_silence": q.end_silence})
         self.endpointer = Endpointer(self.cfg)
         self.utterance = listener.model.utterance(q.slot)
         self.stop_prompt = asyncio.Event()
@@ -108,6 +110,7 @@ class _Listening:
         self.last_key = 0.0
         self.pending = bytearray()  # audio not yet handed to the recogniser
         self.finishing = False  # the utterance is decoding its final result (not to be abandoned)
+        self.judged = ""  # the last partial result judged whole or not (judged once each)
 
     async def step(self) -> Answer | None:
         if self.player is not None and self.player.done() and not self.stop_prompt.is_set():
@@ -155,9 +158,11 @@ class _Listening:
 
     def _audio(self, payload: bytes) -> None:
         """The caller's audio: to the endpointer, and to the recogniser every 100 ms (without waiting)."""
-        self.endpointer.feed(payload)
+        voiced = self.endpointer.feed(payload)
         self.pending += payload
-        if len(self.pending) >= 5 * FRAME_BYTES:
+        # 100 ms at a time while the caller speaks; at once when they pause, so that the partial result
+        # is up to date when a whole answer is to be recognised (no dead time after it).
+        if len(self.pending) >= 5 * FRAME_BYTES or (self.endpointer.speech_started and not voiced):
             self.utterance.submit(bytes(self.pending))
             self.pending.clear()
         partial = self.utterance.partial_text
@@ -173,7 +178,23 @@ class _Listening:
             return Answer("none")
         if status in ("ended", "max"):
             return await self._final(partial=status == "max")
+        if status == "speaking" and self._whole_answer_heard():
+            self.listener.stats["early_end"] += 1
+            answer = await self._final(partial=False)
+            answer.details["ended"] = "whole_answer"  # not after end_silence: the call record says so
+            return answer
         return None
+
+    def _whole_answer_heard(self) -> bool:
+        """The caller paused after an answer the question can already take (no dead time after it)."""
+        wait = self.q.complete_silence
+        if wait is None or self.endpointer.trailing_silence(idle=self.stream.backlog == 0) < wait:
+            return False
+        partial = self.utterance.partial_text
+        if partial == self.judged:
+            return False
+        self.judged = partial
+        return is_complete_answer(self.q.slot, partial)
 
     async def _final(self, *, partial: bool) -> Answer:
         if self.pending:
@@ -203,7 +224,8 @@ class SpeechListener:
         #: Final results still decoding after their question gave up waiting (kept until done).
         self._finishing: set[asyncio.Future[Recognition]] = set()
         self._said_unavailable = False
-        self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0}
+        self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0,
+                      "early_end": 0}
 
     @classmethod
     def keypad_only(cls) -> SpeechListener:
@@ -262,7 +284,7 @@ class SpeechListener:
             return await self._audiosocket_failed(channel, q, prompt, exec_task)
         stream = connected.result()
         try:
-            answer = await self._listen(stream, q, prompt)
+            answer = await self.listen(stream, q, prompt)
         finally:
             await stream.close()
         answer.details.setdefault("via", "audiosocket")
@@ -344,9 +366,9 @@ class SpeechListener:
             elif n % 50 == 0:
                 await asyncio.sleep(0)
 
-    async def _listen(self, stream: AudioStream, q: Question, prompt: str | None) -> Answer:
-        """The prompt played into the socket while the caller's audio and keys are read, until an answer,
-        silence, a hang-up or the question's time cap."""
+    async def listen(self, stream: AudioStream, q: Question, prompt: str | None) -> Answer:
+        """Over a connected AudioSocket stream: the prompt played into it (None: none) while the caller's
+        audio and keys are read, until an answer, silence, a hang-up or the question's time cap."""
         assert self.model is not None
         listening = _Listening(self, stream, q, prompt)
         try:

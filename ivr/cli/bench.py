@@ -90,6 +90,18 @@ def bench_speech(
     print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))
 
 
+@app.command("personas")
+def bench_personas() -> None:
+    """Simulated callers who behave like people (the paper searcher, the repeat asker, the hesitant,
+    the fast typist, the late caller from abroad), on the line with and without the help for callers
+    who need time: outcome, seconds in the IVR, tries. Last line JSON."""
+    from ..bench.personas import run_personas_bench
+
+    configure_logging("json", "error")
+    report = asyncio.run(run_personas_bench(progress=lambda m: typer.echo(m, err=True)))
+    print(json.dumps(report, ensure_ascii=False))
+
+
 @app.command("sip")
 def bench_sip(
     concurrency: list[int] = typer.Option([50, 100], "--concurrency", metavar="N", help="Calls at once (repeat for several levels)."),

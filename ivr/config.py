@@ -11,12 +11,17 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "TesterSettings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR", "DEFAULT_RULES", "load_settings",
+__all__ = ["Settings", "TesterSettings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "DEFAULT_FLOWS_DIR",
+           "ASTERISK_SOUNDS_CATALOG", "ASTERISK_SOUNDS_DIR", "DEFAULT_RULES", "load_settings",
            "dynamic_prompts_dir"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PROMPTS_DIR = PACKAGE_DIR / "prompts"
 DEFAULT_FLOWS_DIR = PACKAGE_DIR / "flows"
+#: Asterisk's own sounds in French (the queues' announcements, number words): their texts, and where
+#: ``ivr prompts build`` renders them (Asterisk's ``sounds`` folder: the image and the lab install it).
+ASTERISK_SOUNDS_CATALOG = DEFAULT_PROMPTS_DIR / "asterisk-fr.yaml"
+ASTERISK_SOUNDS_DIR = PACKAGE_DIR.parent / "asterisk" / "sounds"
 #: The 34 00 line's routing rules.
 DEFAULT_RULES = PACKAGE_DIR / "ants3400" / "rules.yaml"
 

@@ -106,10 +106,12 @@ def test_the_flow_defaults_say_how_long_a_whole_answer_waits():
 
 class UtteranceDouble:
     """A test double for a recogniser: its partial result is ``text`` once ``speech_bytes`` of audio
-    have been handed to it; it counts the audio it was given."""
+    have been handed to it, its final result ``final`` (``text`` unless given); it counts the audio it
+    was given."""
 
-    def __init__(self, text: str, speech_bytes: int) -> None:
+    def __init__(self, text: str, speech_bytes: int, final: str | None = None) -> None:
         self.text, self.speech_bytes, self.fed = text, speech_bytes, 0
+        self.final = text if final is None else final
         self.partial_text = ""
 
     def submit(self, pcm: bytes) -> None:
@@ -121,7 +123,7 @@ class UtteranceDouble:
         pass
 
     async def finish(self) -> Recognition:
-        return Recognition(text=self.text, confidence=0.9)
+        return Recognition(text=self.final, confidence=0.9)
 
 
 class ModelDouble:
@@ -134,11 +136,12 @@ class ModelDouble:
         return self.one
 
 
-async def hear(text: str, complete_silence: float | None) -> tuple[object, UtteranceDouble]:
+async def hear(text: str, complete_silence: float | None, final: str | None = None) -> tuple[object, UtteranceDouble]:
     """One second of « speech » then two of silence, over a real AudioSocket connection; the question
-    hears ``text``. Returns the answer and the recogniser double (how much audio it was given)."""
+    hears ``text`` (its final result: ``final``). Returns the answer and the recogniser double (how
+    much audio it was given)."""
     speech = tone(1.0)
-    utterance = UtteranceDouble(text, len(speech))
+    utterance = UtteranceDouble(text, len(speech), final)
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
     try:
@@ -167,6 +170,15 @@ async def test_a_whole_number_ends_the_question_after_a_short_pause():
     assert answer.value == number and answer.details.get("ended") == "whole_answer"
     trailing = (heard.fed - len(tone(1.0))) / 16000
     assert trailing < 0.3  # far from the 0.8 s every answer waited for
+
+
+async def test_a_final_result_that_lost_a_word_of_the_whole_answer_does_not_lose_the_answer():
+    """The recogniser's final result is rescored and may differ from the partial that ended the question
+    (here it lost the key's last word): the answer is still the whole number the caller said."""
+    number = make_file_number(12345678)
+    text = said_in_pairs(number)
+    answer, _ = await hear(text, complete_silence=0.15, final=text.rsplit(" ", 1)[0])
+    assert answer.value == number and answer.details.get("ended") == "whole_answer"
 
 
 @pytest.mark.parametrize("complete_silence", [0.15, None])

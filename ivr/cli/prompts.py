@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -58,3 +58,19 @@ def prompts_build(
         raise typer.Exit(1) from None
     typer.echo(f"{rendered} prompt(s) rendered, {reused} unchanged, in {catalog.wav_dir} (and its slower "
                f"renderings in {catalog.slower().wav_dir})")
+    if prompts_dir == DEFAULT_PROMPTS_DIR and not ids:
+        _build_asterisk_sounds(force, renderers[engine], engine)
+
+
+def _build_asterisk_sounds(force: bool, renderer: Any, engine: str) -> None:
+    """Asterisk's own sounds in French (the queues' announcements, number words), beside its configuration."""
+    from ..config import ASTERISK_SOUNDS_CATALOG, ASTERISK_SOUNDS_DIR
+    from ..tts.catalog import load_catalog
+
+    if not ASTERISK_SOUNDS_DIR.parent.is_dir():  # an installed package: no Asterisk configuration beside it
+        return
+    sounds = load_catalog(ASTERISK_SOUNDS_CATALOG, audio_dir=ASTERISK_SOUNDS_DIR / "fr")
+    from ..tts.catalog import build_prompts
+
+    rendered, reused = build_prompts(sounds, force=force, renderer=renderer, engine=engine)
+    typer.echo(f"{rendered} Asterisk sound(s) rendered, {reused} unchanged, in {sounds.wav_dir}")

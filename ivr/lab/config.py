@@ -120,13 +120,28 @@ def set_option(text: str, section: str, option: str, value: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _data_dir(host: HostSettings) -> Path:
+    """Asterisk's data folder for the lab: the installation's (its documentation) with the line's own
+    sounds (asterisk/sounds: the queues' announcements in French), as the image installs them."""
+    from ..config import ASTERISK_SOUNDS_DIR
+
+    data = host.state_dir / "share"
+    data.mkdir(parents=True, exist_ok=True)
+    for name, target in (("documentation", host.asterisk_root / "share" / "documentation"),
+                         ("sounds", ASTERISK_SOUNDS_DIR)):
+        link = data / name
+        if target.exists() and not link.is_symlink():
+            link.symlink_to(target, target_is_directory=True)
+    return data
+
+
 def adapt_for_host(etc: Path, host: HostSettings) -> None:
     """Apply ``host`` to a filled configuration folder: only :data:`HOST_OPTIONS` change."""
     state = host.state_dir
     directories = {
         "astetcdir": etc, "astmoddir": host.asterisk_root / "lib" / "asterisk" / "modules",
         "astvarlibdir": state / "lib", "astdbdir": state / "db", "astkeydir": state / "keys",
-        "astdatadir": host.asterisk_root / "share", "astagidir": state / "agi-bin",
+        "astdatadir": _data_dir(host), "astagidir": state / "agi-bin",
         "astspooldir": state / "spool", "astrundir": state / "run", "astlogdir": state / "log",
     }
     for name, path in directories.items():

@@ -180,7 +180,7 @@ class _Listening:
             return await self._final(partial=status == "max")
         if status == "speaking" and self._whole_answer_heard():
             self.listener.stats["early_end"] += 1
-            answer = await self._final(partial=False)
+            answer = await self._final(partial=False, whole=self.judged)
             answer.details["ended"] = "whole_answer"  # not after end_silence: the call record says so
             return answer
         return None
@@ -196,11 +196,11 @@ class _Listening:
         self.judged = partial
         return is_complete_answer(self.q.slot, partial)
 
-    async def _final(self, *, partial: bool) -> Answer:
+    async def _final(self, *, partial: bool, whole: str = "") -> Answer:
         if self.pending:
             self.utterance.submit(bytes(self.pending))
         self.finishing = True
-        return await self.listener._result(self.q, self.utterance, partial=partial)
+        return await self.listener._result(self.q, self.utterance, partial=partial, whole=whole)
 
     async def close(self) -> None:
         if not self.finishing:
@@ -383,7 +383,10 @@ class SpeechListener:
         self.stats["dtmf"] += 1
         return Answer("dtmf", digits=digits)
 
-    async def _result(self, q: Question, utterance: Utterance, *, partial: bool) -> Answer:
+    async def _result(self, q: Question, utterance: Utterance, *, partial: bool, whole: str = "") -> Answer:
+        """The utterance's final result as an answer. ``whole``: the partial result that ended the question
+        as a whole answer; the final result's hypotheses come first, and it is the last one (the final
+        result, rescored, may lose a word the partial had: the caller is not asked again for it)."""
         started = time.monotonic()
         finishing = asyncio.ensure_future(utterance.finish())
         self._finishing.add(finishing)
@@ -396,6 +399,10 @@ class SpeechListener:
             recognition = Recognition(text=utterance.partial_text, confidence=None, partial=True)
         recognition.ms = (time.monotonic() - started) * 1000
         recognition.partial = recognition.partial or partial
+        if whole and not is_complete_answer(q.slot, recognition.text):
+            # As sure as the final result: the partial was judged whole on the same audio.
+            sure = recognition.confidence if recognition.confidence is not None else 1.0
+            recognition.alternatives = [*(recognition.alternatives or [(recognition.text, sure)]), (whole, sure)]
         return self._answer(q, recognition)
 
     def _answer(self, q: Question, recognition: Recognition) -> Answer:

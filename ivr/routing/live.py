@@ -68,6 +68,7 @@ class CallCounter(Protocol):
 class CallbackStore(Protocol):
     """Where callbacks are kept, as the dialler uses them."""
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None,
+                           *, state: str = "pending") -> int:
         """Book a callback; its id."""
         ...

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from .. import dialplan
 from ..admin.app import AdminConfigError, AdminServer
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
@@ -18,9 +19,11 @@ from ..ants3400.profile import PROFILE
 from ..asterisk_config import shipped_asterisk_etc
 from ..calls.call import FlowResolver
 from ..calls.record import JsonlRecordStore, MemoryRecordStore, RecordStore, TeeRecordStore
-from ..calls.supervisor import APOLOGY_PROMPT, CallSupervisor
+from ..calls.supervisor import APOLOGY_PROMPT, AgiIdentity, CallSupervisor
 from ..config import DEFAULT_RULES, Settings, dynamic_prompts_dir
+from ..edges.agi.errors import AgiError, CallerHungUp
 from ..edges.agi.server import AgiLimits, FastAgiServer
+from ..edges.agi.session import AgiSession
 from ..edges.ami.controller import AmiController
 from ..edges.audiosocket.server import AudioSocketServer
 from ..engine.lookup_budget import LookupBudget
@@ -31,6 +34,7 @@ from ..interfaces import LineProfile, LineState, LookupSpec, Serving
 from ..listening.speech import SpeechListener, SpeechSettings
 from ..routing.callback_numbers import CallbackNumbers
 from ..routing.callbacks import CallbackBook, CallbackDialer
+from ..routing.keep_turn import TurnKeeper
 from ..routing.router import RulesRouter
 from ..routing.rules import RoutingRules
 from ..store import make_store
@@ -201,10 +205,32 @@ class IvrServer:
                                          allow_sim_clock=allow_sim_clock, on_call_ended=self.metrics.call_ended,
                                          node=self.node, claim_calls=bool(s.node_name))
         self.metrics.active.set_function(lambda: len(self.supervisor.live))
-        self.agi = FastAgiServer(self.supervisor, host=s.agi_host or s.host, port=s.agi_port,
+        self.turns = TurnKeeper(self.store, self.ami, self.numbers, _CurrentCatalog(self), self.readbacks,
+                                queues=lambda: self.dialer.queues if self.dialer else ()) if self.ami else None
+        self.agi = FastAgiServer(self._session, host=s.agi_host or s.host, port=s.agi_port,
                                  max_sessions=s.max_agi_connections, accept_peer=self.peers,
                                  limits=AgiLimits(max_line=s.max_line, env_timeout=s.env_timeout,
                                                   reply_timeout=s.reply_timeout))
+
+    async def _session(self, session: AgiSession) -> None:
+        """One AGI session: a waiting caller's key 1 in a queue (``keep-turn``), else a call."""
+        if session.env.request_path != dialplan.KEEP_TURN_REQUEST:
+            await self.supervisor(session)
+            return
+        identity = AgiIdentity.of(session.env)
+        log.info("keep_turn_asked", channel=identity.channel, uniqueid=identity.uniqueid)
+        if self.turns is None:  # no manager: nothing could hold the place; the dialplan queues the caller again
+            with contextlib.suppress(AgiError):
+                await session.stream_file(self.catalog.playback_path("tour_impossible"), "")
+            return
+        try:
+            await self.turns.serve(session, session.env.named_arg("queue"), session.env.named_arg("position"),
+                                   session.env.named_arg("priority"), identity.caller_number,
+                                   withheld=identity.caller_withheld)
+        except CallerHungUp:
+            log.info("keep_turn_hung_up", uniqueid=identity.uniqueid)
+        except Exception as exc:  # the caller goes back to the queue at their place (the dialplan)
+            log.error("keep_turn_failed", error=f"{type(exc).__name__}: {exc}", uniqueid=identity.uniqueid)
 
     @property
     def agi_port(self) -> int:
@@ -404,6 +430,8 @@ class IvrServer:
         if self.dialer is not None:
             self.dialer.start()
             self.parts.started("callback dialler", self.dialer.stop)
+        if self.turns is not None:
+            self.parts.started("kept turns", self.turns.stop)
         await self._start_speech()
 
     def _fit_connection_caps(self) -> None:
@@ -490,3 +518,13 @@ class IvrServer:
         await stop.wait()
         log.info("shutdown_requested", live_calls=self.agi.active_sessions)
         await self.stop()
+
+
+class _CurrentCatalog:
+    """The prompt catalog the server serves now (a reload replaces it)."""
+
+    def __init__(self, server: IvrServer) -> None:
+        self.server = server
+
+    def playback_path(self, prompt_id: str, *, slow: bool = False) -> str:
+        return self.server.catalog.playback_path(prompt_id, slow=slow)

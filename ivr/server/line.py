@@ -29,11 +29,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from .. import dialplan
 from ..asterisk_config import load_asterisk_config
 from ..calls.supervisor import APOLOGY_PROMPT
 from ..engine.questions import PAUSE_PROMPTS
 from ..engine.validate import LoadedFlow, ValidationContext, check_flows, flow_files
 from ..interfaces import LineProfile, LookupSpec
+from ..routing.keep_turn import TURN_PROMPTS
 from ..routing.rules import RoutingRules, load_rules, unproduced_values
 from ..tts.catalog import Catalog, CatalogError, load_catalog
 from ..yamlsrc import SourceError, read_source
@@ -136,7 +138,9 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
     # The line's today (closed dates all in the past are worth a warning); rules say the line's zone.
     ctx.today = datetime.now(ZoneInfo(rules.timezone if rules else "Europe/Paris")).date()
     if asterisk is not None:
-        ctx.dialplan_flows = {name: str(where) for name, where in asterisk.flows.items()}
+        # (The waiting caller's key 1, keep-turn, is answered by the server itself, not by a flow.)
+        ctx.dialplan_flows = {name: str(where) for name, where in asterisk.flows.items()
+                              if name != dialplan.KEEP_TURN_REQUEST}
         ctx.forwarded = set(asterisk.forwarded)
     if catalog is not None:
         errors += _engine_prompts(sources.catalog, texts["catalog.yaml"], ctx)
@@ -155,7 +159,10 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
 #: Prompts the IVR plays on its own, whatever the flows say, and when.
 ENGINE_PROMPTS = {APOLOGY_PROMPT: "before handing a call that failed in the IVR to an agent",
                   PAUSE_PROMPTS[0]: "when a caller asks a question to wait (« un instant », the pause key)",
-                  PAUSE_PROMPTS[1]: "to remind a caller who asked for time that the line waits"}
+                  PAUSE_PROMPTS[1]: "to remind a caller who asked for time that the line waits",
+                  TURN_PROMPTS[0]: "when a caller waiting in a queue has booked a callback that keeps their place",
+                  TURN_PROMPTS[1]: "when a caller waiting in a queue does not confirm that callback",
+                  TURN_PROMPTS[2]: "when that callback is not possible (the number, the manager, the store)"}
 
 
 def _engine_prompts(catalog: Path, text: str, ctx: ValidationContext) -> list[str]:

@@ -41,8 +41,10 @@ class Store(Protocol):
     async def count_call(self, number: str, day: date) -> int:
         """Count one more call from ``number`` on ``day``; that day's count."""
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
-        """Book a callback; its id."""
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None,
+                           *, state: str = "pending") -> int:
+        """Book a callback; its id. ``state`` ``holding``: a kept turn, dialled by its placeholder in the
+        queue (:mod:`ivr.routing.keep_turn`), never by the dialler."""
 
     async def next_callback(self, queue: str) -> Callback | None:
         """The oldest due callback for ``queue``, claimed for dialling; None when none is due."""

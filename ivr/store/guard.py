@@ -55,9 +55,10 @@ class CallPathStore:
         """Count a call, within the time allowed (:class:`~ivr.store.StoreUnavailable` past it)."""
         return await self._bounded(lambda: self.store.count_call(number, day))
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None,
+                           *, state: str = "pending") -> int:
         """Book a callback, within the time allowed."""
-        return await self._bounded(lambda: self.store.add_callback(number, queue, reason, context))
+        return await self._bounded(lambda: self.store.add_callback(number, queue, reason, context, state=state))
 
     async def _bounded(self, operation: Callable[[], Awaitable[T]]) -> T:
         if self.state == "open":

@@ -206,11 +206,12 @@ class PostgresStore:
 
     # -- callbacks -----------------------------------------------------------------------------
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None,
+                           *, state: str = "pending") -> int:
         """Book a callback, noting this node as the one that booked it; its id."""
         return int(await self.pool.fetchval(
-            "INSERT INTO callbacks (number, queue, reason, context, booked_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            number, queue, reason, json.dumps(context or {}), self.node))
+            "INSERT INTO callbacks (number, queue, reason, context, booked_by, state) VALUES ($1, $2, $3, $4, $5, $6) "
+            "RETURNING id", number, queue, reason, json.dumps(context or {}), self.node, state))
 
     async def next_callback(self, queue: str) -> Callback | None:
         """Claim the oldest callback due for ``queue``: pending, or claimed by a node whose lease ran

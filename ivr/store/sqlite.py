@@ -144,12 +144,14 @@ class SqliteStore:
 
     # -- callbacks -------------------------------------------------------------
 
-    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None) -> int:
+    async def add_callback(self, number: str, queue: str, reason: str, context: dict[str, Any] | None = None,
+                           *, state: str = "pending") -> int:
         """Book a callback; its id."""
         now = time.time()
         cur = await self.db.execute(
-            "INSERT INTO callbacks (created_at, number, queue, reason, context, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (now, number, queue, reason, json.dumps(context or {}), now))
+            "INSERT INTO callbacks (created_at, number, queue, reason, context, updated_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now, number, queue, reason, json.dumps(context or {}), now, state))
         await self.db.commit()
         assert cur.lastrowid is not None
         return int(cur.lastrowid)

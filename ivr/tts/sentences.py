@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-__all__ = ["say_digits_text", "say_date_text", "say_days_text", "say_wait_text", "callback_confirmation", "MONTHS"]
+__all__ = ["say_digits_text", "say_date_text", "say_days_text", "say_wait_text", "callback_confirmation", "kept_turn_offer",
+           "MONTHS"]
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
           "septembre", "octobre", "novembre", "décembre")
@@ -62,6 +63,15 @@ def say_wait_text(seconds: int) -> str:
     if minutes > 10:
         minutes = 5 * round(minutes / 5)
     return f"Le temps d'attente est estimé à environ {minutes} minutes."
+
+
+def kept_turn_offer(number: str) -> str:
+    """What a caller who pressed 1 in the queue hears: the end of the number they would be called on, and
+    the choice between a callback that keeps their place and staying on the line."""
+    ending = " ".join([d for d in number if d.isdigit()][-3:])
+    return (f"Nous pouvons vous rappeler au numéro se terminant par {ending} quand votre tour viendra : vous "
+            f"gardez votre place dans la file d'attente. Pour être rappelé, tapez 1. Pour rester en ligne, "
+            f"tapez 2.")
 
 
 def callback_confirmation(number: str) -> str:

@@ -4,7 +4,7 @@ After the AGI returns, ``[ivr-3400]`` reads ``IVR_OUTCOME`` (the call ended in t
 caller in ``IVR_QUEUE`` (``QUEUE_PRIO`` from ``IVR_PRIORITY``) with the context the IVR collected
 (``IVR_REASON``, ``IVR_TITLE``, ``IVR_FILE``, ``IVR_STATUS``…) passed on to the agent's channel. A
 callback is originated into ``[ivr-callback]`` with the same variables. A caller waiting in a queue
-who presses 1 reaches ``[ivr-queue-leave]``, which asks the IVR (request ``keep-turn``) for a callback
+who presses * reaches ``[ivr-queue-leave]``, which asks the IVR (request ``keep-turn``) for a callback
 that keeps their place: a placeholder is originated into ``[ivr-turn-hold]`` (it waits in the queue
 at that place) and, when an agent takes it, its other half runs ``[ivr-turn-call]`` (it calls the
 caller). This module is the only place that writes these variables and names these contexts.

@@ -60,5 +60,5 @@ def test_the_queues_announce_in_french_and_offer_the_kept_turn():
     assert queues["announce-position"] == "yes" and queues["announce-holdtime"] == "yes"
     assert int(queues["announce-frequency"]) > 0 and queues["context"] == "ivr-queue-leave"
     dialplan = (ETC / "extensions.conf").read_text(encoding="utf-8")
-    assert "[ivr-queue-leave]\nexten => 1,1," in dialplan
+    assert "[ivr-queue-leave]\nexten => *,1," in dialplan
     assert load_asterisk_config(ETC).flows  # the configuration still loads as the checker reads it

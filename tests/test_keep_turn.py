@@ -1,4 +1,4 @@
-"""A caller waiting in a queue presses 1: the IVR offers a callback that keeps their place, books it and
+"""A caller waiting in a queue presses *: the IVR offers a callback that keeps their place, books it and
 originates a placeholder at that place (issue 29, item 4). The real line shows it end to end
 (tests/e2e/test_queue_wait.py); here, every branch against the simulated channel and manager."""
 
@@ -16,7 +16,7 @@ from tests.test_routing import ami, ami_settings, connected  # noqa: F401 (the f
 
 def left_queue(*keys: str, caller: str = "0612345678", queue: str = "contractor", position: str = "3",
                presentation: int = 0) -> Scenario:
-    """What [ivr-queue-leave] sends the IVR when a waiting caller presses 1."""
+    """What [ivr-queue-leave] sends the IVR when a waiting caller presses *."""
     return Scenario.model_validate({
         "name": "tour", "call": {"request": "keep-turn", "caller": caller, "presentation": presentation,
                                  "args": [f"queue={queue}", f"position={position}", "priority=10"]},

@@ -1,7 +1,7 @@
 """A callback that keeps a waiting caller's place in the queue.
 
 The queues' announcements end with « pour être rappelé quand votre tour viendra, sans perdre votre
-place, tapez 1 ». The key takes the caller out of the queue to ``[ivr-queue-leave]``, which asks the
+place, tapez étoile ». The key * takes the caller out of the queue to ``[ivr-queue-leave]``, which asks the
 IVR (AGI request ``keep-turn``, with the queue and the place the caller left). The IVR reads back the
 end of the number it would call, asks to confirm, books the callback in the store and originates a
 placeholder that joins the queue *at that place*: when an agent takes it, its other half calls the
@@ -76,7 +76,7 @@ class TurnKeeper:
 
     async def serve(self, channel: CallerChannel, queue: str | None, position: str | None, priority: str | None,
                     number: str, *, withheld: bool = False) -> str:
-        """One caller's key 1 in a queue: ``kept`` (booked, the call ends), ``stayed`` (the caller did not
+        """One caller's key * in a queue: ``kept`` (booked, the call ends), ``stayed`` (the caller did not
         confirm) or ``refused`` (not possible); but for ``kept`` the dialplan queues them again at their place."""
         request = TurnRequest.parse(queue, position, priority, self.queues())
         dialable = self.numbers.dialable(number, withheld=withheld) if request is not None else None

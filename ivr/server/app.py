@@ -213,7 +213,7 @@ class IvrServer:
                                                   reply_timeout=s.reply_timeout))
 
     async def _session(self, session: AgiSession) -> None:
-        """One AGI session: a waiting caller's key 1 in a queue (``keep-turn``), else a call."""
+        """One AGI session: a waiting caller's key * in a queue (``keep-turn``), else a call."""
         if session.env.request_path != dialplan.KEEP_TURN_REQUEST:
             await self.supervisor(session)
             return

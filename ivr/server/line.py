@@ -138,7 +138,7 @@ def _load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str,
     # The line's today (closed dates all in the past are worth a warning); rules say the line's zone.
     ctx.today = datetime.now(ZoneInfo(rules.timezone if rules else "Europe/Paris")).date()
     if asterisk is not None:
-        # (The waiting caller's key 1, keep-turn, is answered by the server itself, not by a flow.)
+        # (The waiting caller's key * keep-turn, is answered by the server itself, not by a flow.)
         ctx.dialplan_flows = {name: str(where) for name, where in asterisk.flows.items()
                               if name != dialplan.KEEP_TURN_REQUEST}
         ctx.forwarded = set(asterisk.forwarded)

@@ -1,5 +1,5 @@
 """Waiting for an agent on the real line (issue 29, item 4): the queue tells each caller, in French, their
-place; a caller who presses 1 leaves for a callback that keeps their place — a placeholder waits at
+place; a caller who presses * leaves for a callback that keeps their place — a placeholder waits at
 that place and, when the agent takes it, calls the caller's phone behind the trunk. Someone who
 joined after them is still behind."""
 
@@ -51,8 +51,8 @@ async def test_a_waiting_caller_hears_their_place_in_french_and_keeps_it_with_a_
             tasks.append(asyncio.create_task(caller.call(_scenario("premier", FIRST, *TO_THE_QUEUE),
                                                          leave=first_leaves)))
             _, first = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=FIRST)
-            # The second caller hears their place, presses 1, confirms the callback (1): the call ends.
-            kept = await caller.call(_scenario("garde son tour", KEEPER, *TO_THE_QUEUE, "1", "1"))
+            # The second caller hears their place, presses *, confirms the callback (1): the call ends.
+            kept = await caller.call(_scenario("garde son tour", KEEPER, *TO_THE_QUEUE, "*", "1"))
             assert kept.ended_by == "ivr", kept
             _, joined = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=KEEPER)
             assert joined["Position"] == "2"
@@ -78,7 +78,7 @@ async def test_a_waiting_caller_hears_their_place_in_french_and_keeps_it_with_a_
             await asyncio.to_thread(phone.wait_log, r"Call established")
             assert not ami.events("AgentConnect", Uniqueid=later["Uniqueid"])
         report(test="queue wait", caller="ivr sip-call ×3 + baresip agent and phone",
-               scenario="French position announcements; key 1 keeps the turn", kept_position=held["Position"],
+               scenario="French position announcements; key * keeps the turn", kept_position=held["Position"],
                later_position=later["Position"], turn_served=turn["Interface"])
     finally:
         first_leaves.set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,6 @@ class Measure:
     repeats: int = 0
     pauses: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "seconds": self.seconds, "tries": self.tries,
-                "failed_tries": self.failed_tries, "repeats": self.repeats, "pauses": self.pauses}
-
 
 def _scenario(persona: Persona, line: str) -> Scenario:
     steps = persona.without if line == "without" and persona.without is not None else persona.steps
@@ -151,7 +147,7 @@ async def run_personas_bench(flows_dir: Path = DEFAULT_FLOWS_DIR, *, progress: P
     for p in PERSONAS:
         measured = {line: lines[line][p.name] for line in ("without", "with")}
         report["personas"].append({"persona": p.name, "description": p.description,
-                                   **{line: m.to_json() for line, m in measured.items()}})
+                                   **{line: asdict(m) for line, m in measured.items()}})
         progress(f"{p.name:28} " + " | ".join(
             f"{line}: {m.outcome:18} {m.seconds:6.1f} s {m.tries} tries ({m.failed_tries} failed)"
             for line, m in measured.items()))

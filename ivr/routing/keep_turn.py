@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -82,7 +81,8 @@ class TurnKeeper:
         dialable = self.numbers.dialable(number, withheld=withheld) if request is not None else None
         if request is None or dialable is None or not self.ami.connected or len(self.holding) >= self.max_holding:
             log.info("keep_turn_refused", queue=queue, position=position, caller=mask_caller(number),
-                     why="request" if request is None else "number" if dialable is None else "capacity")
+                     why="request" if request is None else "number" if dialable is None
+                     else "manager" if not self.ami.connected else "capacity")
             await channel.stream_file(self.prompts.playback_path("tour_impossible"), "")
             return "refused"
         offer = await self.spoken.playback_path(kept_turn_offer(dialable))
@@ -108,7 +108,7 @@ class TurnKeeper:
     def _hold(self, request: TurnRequest, callback_id: int, number: str) -> None:
         """Originate the placeholder into the queue at the caller's place; it waits there up to an hour."""
         async def hold() -> None:
-            result: Any = await self.ami.originate(
+            result = await self.ami.originate(
                 channel=dialplan.TURN_HOLDER_CHANNEL, context=dialplan.TURN_CALL_CONTEXT, exten="s",
                 variables=dialplan.turn_variables(request.queue, request.position, request.priority, callback_id,
                                                   number),

@@ -351,16 +351,30 @@ async def test_a_restart_of_the_ivr_drains_its_calls_and_hands_the_rest_to_an_ag
     line = docker_line.compose
     agent = Baresip(tmp_path / "agent", user="agent2", password=line.env["SIP_AGENT2_PASSWORD"],
                     registrar=f"{docker_line.host}:5060", register=True, auto_answer=True, listen_ip=docker_line.host)
-    # Callers handed to the queue wait there as people do: the one agent takes them one after the other
-    # (15 s of wrap-up between calls), and a caller hearing the queue's announcement (up to ~10 s: their
-    # place, the wait, the kept-turn offer) is put through once it ends. 6 s of patience was enough
-    # only while the queue said nothing.
+    # Callers handed to the queue wait there as people do, and the one agent ends each call a few seconds
+    # after taking it, then has 15 s of wrap-up: the queue's announcement (up to ~10 s: the caller's
+    # place, the wait, the kept-turn offer) also plays out before a freed agent is rung. 6 s of patience
+    # was enough only while the queue said nothing and one call at most was handed.
     caller = SipCaller(f"{docker_line.host}:5060", "tester", line.env["SIP_TESTER_PASSWORD"], local_ip=docker_line.host,
-                       quiet_after_prompt=1.5, max_prompt_wait=40, stay_in_queue=40)
+                       quiet_after_prompt=1.5, max_prompt_wait=40, stay_in_queue=180)
     since = len(line.logs("asterisk"))
+
+    async def agent_ends_each_call(after: float = 3.0) -> None:
+        handled = 0
+        while True:
+            log = await asyncio.to_thread(line.logs, "asterisk")
+            answered = len(re.findall(r"PJSIP/agent2-\w+ answered", log[since:]))
+            if answered > handled:
+                handled = answered
+                await asyncio.sleep(after)
+                agent.hangup()
+            await asyncio.sleep(1.0)
+
+    talking: asyncio.Task | None = None
     try:
         agent.start()
         agent.wait_log(r"200 OK")  # registered through the published port
+        talking = asyncio.create_task(agent_ends_each_call())
         calls = [asyncio.create_task(caller.call(sc)) for sc in long_calls(4, 500)]
 
         async def busy() -> bool:
@@ -381,6 +395,8 @@ async def test_a_restart_of_the_ivr_drains_its_calls_and_hands_the_rest_to_an_ag
 
         found = await asyncio.to_thread(wait_until, records, "a record for every call placed", timeout=DEADLINE)
     finally:
+        if talking is not None:
+            talking.cancel()
         agent.stop()
     log = line.logs("asterisk")[since:]
     handed = [rs[-1] for rs in found.values() if rs[-1]["reason"] == "ivr_shutdown"]

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from ivr.asterisk_config import load_asterisk_config
 from ivr.audio.wav import wav_problem
-from ivr.config import ASTERISK_SOUNDS_CATALOG, ASTERISK_SOUNDS_DIR
-from ivr.tts.catalog import load_catalog
+from ivr.tts.catalog import load_asterisk_sounds
 from tests.test_deployment import ETC, asterisk_conf
 
 #: The sounds app_queue plays for the announcements queues.conf turns on (position, hold time, thanks).
@@ -41,7 +40,7 @@ def french_number_files(n: int) -> list[str]:
 
 
 def test_every_sound_the_queues_and_their_numbers_need_is_in_the_catalog():
-    sounds = load_catalog(ASTERISK_SOUNDS_CATALOG, audio_dir=ASTERISK_SOUNDS_DIR / "fr")
+    sounds = load_asterisk_sounds()
     needed = QUEUE_SOUNDS | {f for n in range(0, 100_000) for f in french_number_files(n)}
     assert needed <= set(sounds.prompts), sorted(needed - set(sounds.prompts))
     assert french_number_files(71) == ["digits/60", "digits/et", "digits/11"]
@@ -49,7 +48,7 @@ def test_every_sound_the_queues_and_their_numbers_need_is_in_the_catalog():
 
 
 def test_every_sound_is_rendered_from_its_text_now_and_asterisk_would_play_it():
-    sounds = load_catalog(ASTERISK_SOUNDS_CATALOG, audio_dir=ASTERISK_SOUNDS_DIR / "fr")
+    sounds = load_asterisk_sounds()
     assert sounds.stale() == set()
     problems = {p: wav_problem(sounds.wav_path(p)) for p in sounds.prompts}
     assert {p: why for p, why in problems.items() if why} == {}

@@ -101,8 +101,8 @@ async def _caller(port: int, call_uuid: str, pcm: bytes, pace: float, speech_end
     return sent_speech
 
 
-async def _recognise(server: AudioSocketServer, listener: SpeechListener, q: Question, call_uuid: str,
-                     expected: str = "") -> tuple[Answer, float]:
+async def _recognise(server: AudioSocketServer, listener: SpeechListener, q: Question,
+                     call_uuid: str) -> tuple[Answer, float]:
     """One stream heard by the listener exactly as a call's question hears it (no prompt)."""
     stream = await asyncio.wait_for(server.expect(call_uuid), 10)
     try:
@@ -125,7 +125,7 @@ async def _one_stream(server: AudioSocketServer, listener: SpeechListener, q: Qu
     pcm = _on_the_line(speech)
     call_uuid = str(uuidlib.uuid4())
     (answer, done), speech_end = await asyncio.gather(
-        _recognise(server, listener, q, call_uuid, expected),
+        _recognise(server, listener, q, call_uuid),
         _caller(server.bound_port, call_uuid, pcm, pace, _LEAD + len(speech)))
     value = answer.value if isinstance(answer.value, str) else None
     return StreamResult(len(pcm) / 16000, done - speech_end, answer.text or "", expected, value)

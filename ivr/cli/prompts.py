@@ -64,13 +64,11 @@ def prompts_build(
 
 def _build_asterisk_sounds(force: bool, renderer: Any, engine: str) -> None:
     """Asterisk's own sounds in French (the queues' announcements, number words), beside its configuration."""
-    from ..config import ASTERISK_SOUNDS_CATALOG, ASTERISK_SOUNDS_DIR
-    from ..tts.catalog import load_catalog
+    from ..config import ASTERISK_SOUNDS_DIR
+    from ..tts.catalog import build_prompts, load_asterisk_sounds
 
     if not ASTERISK_SOUNDS_DIR.parent.is_dir():  # an installed package: no Asterisk configuration beside it
         return
-    sounds = load_catalog(ASTERISK_SOUNDS_CATALOG, audio_dir=ASTERISK_SOUNDS_DIR / "fr")
-    from ..tts.catalog import build_prompts
-
+    sounds = load_asterisk_sounds()
     rendered, reused = build_prompts(sounds, force=force, renderer=renderer, engine=engine)
     typer.echo(f"{rendered} Asterisk sound(s) rendered, {reused} unchanged, in {sounds.wav_dir}")

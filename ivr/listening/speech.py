@@ -36,7 +36,7 @@ from ..edges.audiosocket.protocol import (
 from ..edges.audiosocket.server import AudioSocketServer, AudioStream
 from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
 from ..playback import play_until_key
-from ..understanding.answers import AGENT, PAUSE, REPEAT, SLOWER, wants_agent, wants_pause, wants_repeat, wants_slower
+from ..understanding.answers import AGENT, PAUSE, request_in
 from ..understanding.complete import is_complete_answer
 from .keypad import KeypadListener, more_digits
 from .vosk import Recognition, SpeechModel, Utterance
@@ -408,11 +408,9 @@ class SpeechListener:
     def _answer(self, q: Question, recognition: Recognition) -> Answer:
         self.stats["speech"] += 1
         text, confidence, chosen, value, others = self._understand(q, recognition)
-        if text and wants_pause(text):  # « deux secondes » is no number, whatever the slot reads in it
-            value = PAUSE
-        elif value is None and text:
-            value = (AGENT if wants_agent(text) else SLOWER if wants_slower(text) else
-                     REPEAT if wants_repeat(text) else None)
+        request = request_in(text) if text else None
+        if request == PAUSE or value is None:  # « deux secondes » is no number, whatever the slot reads in it
+            value = request
         threshold = max(q.min_confidence, self.settings.min_confidence)
         if confidence is not None and confidence < threshold and value != AGENT:
             value = None  # too unsure: the flow asks again (no match); a file number is confirmed anyway

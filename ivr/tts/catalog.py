@@ -21,7 +21,7 @@ from ..audio.wav import TELEPHONY_RATE, resample, write_wav
 from ..yamlsrc import SourceError, load_yaml
 from .espeak import Voice, synthesize
 
-__all__ = ["Prompt", "Catalog", "load_catalog", "build_prompts", "render_text", "CatalogError", "SLOW_DIR"]
+__all__ = ["Prompt", "Catalog", "load_catalog", "load_asterisk_sounds", "build_prompts", "render_text", "CatalogError", "SLOW_DIR"]
 
 MANIFEST = "manifest.json"
 #: Where the slower renderings are, inside the folder of the normal ones.
@@ -134,6 +134,14 @@ def load_catalog(path: str | Path, *, audio_dir: Path | None = None) -> Catalog:
             raise CatalogError(f"{where}: prompt {key!r} has an empty text")
         prompts[str(key)] = Prompt(str(key), " ".join(text.split()), voice, line)
     return Catalog(path, prompts, audio_dir)
+
+
+def load_asterisk_sounds() -> Catalog:
+    """Asterisk's own sounds in French (the queues' announcements, number words): their texts, rendered
+    where Asterisk looks for them in French (``asterisk/sounds/fr``)."""
+    from ..config import ASTERISK_SOUNDS_CATALOG, ASTERISK_SOUNDS_DIR
+
+    return load_catalog(ASTERISK_SOUNDS_CATALOG, audio_dir=ASTERISK_SOUNDS_DIR / "fr")
 
 
 def render_text(text: str, voice: Voice = Voice()) -> bytes:

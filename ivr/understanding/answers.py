@@ -9,7 +9,7 @@ from ..interfaces import AGENT, PAUSE, REPEAT, SLOWER
 from .numbers import NUMBER_WORDS, is_article, number_from
 from .text import normalise, tokens
 
-__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "PAUSE", "SLOWER", "wants_agent", "wants_repeat", "wants_pause",
+__all__ = ["AGENT", "AGENT_PATTERN", "REPEAT", "PAUSE", "SLOWER", "request_in", "wants_agent", "wants_repeat", "wants_pause",
            "wants_slower", "says_not_understood", "parse_yes_no", "parse_rating"]
 
 AGENT_PATTERN = re.compile(r"\b(conseill(er|ere|ers|eres)|agents?|operat(eur|rice|eurs|rices)|humain|"
@@ -84,6 +84,16 @@ def wants_slower(text: str) -> bool:
 def says_not_understood(text: str) -> bool:
     """« Je n'ai pas compris »: a request to repeat that, said twice in a call, also slows the line down."""
     return _NOT_UNDERSTOOD.search(normalise(text)) is not None
+
+
+def request_in(text: str) -> str | None:
+    """What a caller asks instead of answering, whatever the question: :data:`PAUSE` (« deux secondes » is
+    no number, whatever a slot reads in it), else :data:`AGENT`, :data:`SLOWER` or :data:`REPEAT`; None."""
+    for request, wants in ((PAUSE, wants_pause), (AGENT, wants_agent), (SLOWER, wants_slower),
+                           (REPEAT, wants_repeat)):
+        if wants(text):
+            return request
+    return None
 
 
 # -- yes / no -------------------------------------------------------------------

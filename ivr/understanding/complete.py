@@ -11,7 +11,7 @@ for nothing. What could still go on is never cut: « soixante » may become « s
 from __future__ import annotations
 
 from ..interfaces import SlotSpec
-from .answers import wants_agent, wants_pause, wants_repeat, wants_slower
+from .answers import request_in
 from .grammar import CORRECTION_PHRASES, FILLER_PHRASES, REQUEST_PHRASES
 from .numbers import HUNDRED, MULTIPLIERS, TENS, THOUSAND
 from .text import tokens
@@ -42,10 +42,9 @@ def is_complete_answer(slot: SlotSpec | None, text: str) -> bool:
 
 def _meaning(slot: SlotSpec, text: str) -> str | None:
     """What ``text`` answers: a request (agent, repeat, pause, slower), a value the question takes, or None."""
-    for request, wants in (("agent", wants_agent), ("repeat", wants_repeat), ("pause", wants_pause),
-                           ("slower", wants_slower)):
-        if wants(text):
-            return f"<{request}>"
+    request = request_in(text)
+    if request is not None:
+        return f"<{request}>"
     assert slot.parse is not None
     value = slot.parse(text)
     if not value:

@@ -176,8 +176,12 @@ async def test_french_speech_scenarios():
 
 async def test_a_whole_answer_ending_early_is_the_answer_the_whole_clip_gives(ko_model):
     """Real engine, real socket, real time: Korean digit strings whose « key » passes for what the engine
-    hears of the whole clip. Ending a question on a whole partial result never gives a worse answer
-    than waiting for the usual silence does."""
+    hears of the whole clip (and for no part of it). A question that ends early on a whole partial result
+    gives that whole answer, never a cut number.
+
+    Whether a question ends early depends on the decoder keeping up with real time, which a busy
+    machine does not promise; the logic is covered, scripted, in tests/test_complete_answers.py. Here
+    every early end the real engine makes is checked, and a run that made none says so (skipped)."""
     import random
 
     from ivr.ants3400.file_numbers import make_file_number
@@ -191,16 +195,16 @@ async def test_a_whole_answer_ending_early_is_the_answer_the_whole_clip_gives(ko
     listener = SpeechListener(server, ko_model, SpeechSettings(pace=1.0))
     try:
         rng = random.Random(29)
-        for _ in range(2):
+        early = []
+        for _ in range(3):
             clip = korean_clip(make_file_number(rng.randrange(10**8)))
             slot = await _keyed_as_heard(ko_model, clip)
-            results = []
-            for complete in (0.15, None):
-                q = Question(prompts=[], slot=slot, speech=True, timeout=10, complete_silence=complete)
-                results.append(await _one_stream(server, listener, q, clip, 1.0, ""))
-            early, waited = results
-            # Never worse than waiting: the same answer, or (the final result on more silence can differ)
-            # a whole one — never a cut number.
-            assert early.value == waited.value or slot.accept(early.value or ""), (early, waited)
+            q = Question(prompts=[], slot=slot, speech=True, timeout=10, complete_silence=0.15)
+            result = await _one_stream(server, listener, q, clip, 1.0, "")
+            if result.ended_early:
+                early.append(result)
+                assert slot.accept(result.value or ""), result  # the whole answer, not a part of it
+        if not early:
+            pytest.skip("no question ended early: the decoder did not keep up with real time on this machine")
     finally:
         await server.stop()

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     #: Most readbacks kept on disk; the oldest go first.
     readback_max_files: int = 20_000
     flows_dir: Path = DEFAULT_FLOWS_DIR
+    #: The line's profile, ``module:attribute`` (its slots, filters, routing facts, lookups): the 34 00's
+    #: by default. Another line (or a bench's line) names its own; it is imported at start.
+    profile: str = "ivr.ants3400.profile:PROFILE"
     #: Asterisk's configuration (the ``asterisk/etc`` Asterisk reads) that flows and rules are checked
     #: against: the flows the dialplan runs, the variables it forwards, the queues. Default: the
     #: line's own in a checkout; none otherwise (then those checks are not made, and the server says so).
@@ -130,6 +133,15 @@ class Settings(BaseSettings):
 
         if value and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", value):
             raise ValueError(f"node name {value!r}: a letter, then letters, digits, - and _ (32 at most)")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError(f"profile {value!r}: module:attribute, e.g. ivr.ants3400.profile:PROFILE")
         return value
 
     @field_validator("store", mode="before")

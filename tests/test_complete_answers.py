@@ -170,6 +170,9 @@ async def test_a_whole_number_ends_the_question_after_a_short_pause():
     assert answer.value == number and answer.details.get("ended") == "whole_answer"
     trailing = (heard.fed - len(tone(1.0))) / 16000
     assert trailing < 0.3  # far from the 0.8 s every answer waited for
+    # The call record says how long the caller waited after speaking (here the audio came at once, so
+    # only the listener's own work counts).
+    assert isinstance(answer.details["after_speech_ms"], int) and answer.details["after_speech_ms"] >= 0
 
 
 async def test_a_final_result_that_lost_a_word_of_the_whole_answer_does_not_lose_the_answer():

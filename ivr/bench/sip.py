@@ -19,7 +19,8 @@ import socket
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,17 +46,37 @@ def keypad_presses() -> list[tuple[int, str]]:
             (3000, "5")]
 
 
-def caller_pcap(path: Path, presses: list[tuple[int, str]], *, gap: float = 0.3, tail: float = 40.0) -> Path:
+def line_noise(seconds: float) -> bytes:
+    """A quiet telephone line (8 kHz): the noise every bench caller sends between what it says, one
+    second of it over and over."""
+    import numpy as np
+
+    from ..sim.sip import mulaw_decode, mulaw_encode
+
+    second = mulaw_decode(mulaw_encode(np.random.default_rng(3400).normal(0, 60, 8000).astype("<i2").tobytes()))
+    size = round(seconds * 8000) * 2
+    return (second * (size // len(second) + 1))[:size]
+
+
+def caller_pcap(path: Path, presses: list[tuple[int, str]], *, gap: float = 0.3, tail: float = 40.0,
+                speech: Sequence[tuple[float, bytes]] = ()) -> Path:
     """The caller's whole RTP stream as one pcap for SIPp to replay (it rewrites addresses only): quiet
     line noise every 20 ms (G.711 µ-law) and, at the given times, the keys as RFC 4733 events in place
     of audio, all from one SSRC with coherent sequence numbers and timestamps, as a real phone sends
     them (interleaving two streams made Asterisk see a key twice).
 
     ``presses`` are (milliseconds after the previous burst, keys); keys of a burst are ``gap`` apart.
+    ``speech`` are (seconds from the start, 8 kHz 16-bit audio): what the caller says, in place of the
+    line noise from then on.
     """
-    import numpy as np
-
     from ..sim.sip import mulaw_encode
+
+    spoken: dict[int, bytes] = {}  # 20 ms slot -> the caller's voice (µ-law)
+    for start, pcm in speech:
+        voice = mulaw_encode(pcm + b"\0" * (-len(pcm) % 320))
+        first = round(start / 0.02)
+        for n in range(len(voice) // 160):
+            spoken[first + n] = voice[n * 160:(n + 1) * 160]
 
     events: dict[int, tuple[int, int]] = {}  # 20 ms slot -> (event, slot index within the key)
     at = 0.0
@@ -66,8 +87,8 @@ def caller_pcap(path: Path, presses: list[tuple[int, str]], *, gap: float = 0.3,
             for n in range(7):  # 140 ms per key
                 events[first + n] = (_EVENTS[key], n)
         at += len(keys) * gap
-    slots = round((at + tail) / 0.02)
-    noise = mulaw_encode(np.random.default_rng(3400).normal(0, 60, 160 * 50).astype("<i2").tobytes())
+    slots = max(round((at + tail) / 0.02), max(spoken, default=0) + round(tail / 0.02))
+    noise = mulaw_encode(line_noise(1.0))
     ssrc, seq, packets = 0x34003400, 0, []
     event_ts = 0
     for slot in range(slots):
@@ -81,7 +102,7 @@ def caller_pcap(path: Path, presses: list[tuple[int, str]], *, gap: float = 0.3,
                 end = struct.pack("!BBH", event, 0x80 | 10, 7 * 160)
                 packets += [(t + 0.001 * (r + 1), 101, False, event_ts, end) for r in range(3)]
             continue
-        packets.append((t, 0, False, ts, noise[(slot % 50) * 160:(slot % 50 + 1) * 160]))
+        packets.append((t, 0, False, ts, spoken.get(slot) or noise[(slot % 50) * 160:(slot % 50 + 1) * 160]))
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]  # pcap header, Ethernet frames
     for t, pt, marker, ts, payload in packets:
         rtp = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
@@ -96,12 +117,13 @@ def caller_pcap(path: Path, presses: list[tuple[int, str]], *, gap: float = 0.3,
     return path
 
 
-def scenario_xml(workdir: Path, user: str, password: str) -> Path:
-    """The SIPp scenario for this run: credentials and the caller's RTP stream filled into the template."""
-    stream = caller_pcap(workdir / "caller.pcap", keypad_presses())
+def scenario_xml(workdir: Path, user: str, password: str, stream: Path | None = None) -> Path:
+    """The SIPp scenario for this run: credentials and the caller's RTP stream (default: the keypad
+    self-service path) filled into the template."""
+    stream = stream or caller_pcap(workdir / "caller.pcap", keypad_presses())
     xml = (TEMPLATE.read_text(encoding="utf-8").replace("@@USER@@", user).replace("@@PASSWORD@@", password)
            .replace("@@CALLER_RTP@@", str(stream)))
-    path = workdir / "keypad.xml"
+    path = workdir / "caller.xml"
     path.write_text(xml, encoding="utf-8")
     return path
 
@@ -121,12 +143,12 @@ async def _sipp(lab: Lab, xml: Path, calls: int, concurrency: int, rate: float) 
                                                 stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
     setup = []
-    for rtt in workdir.glob("keypad_*_rtt.csv"):
+    for rtt in workdir.glob(f"{xml.stem}_*_rtt.csv"):
         for line in rtt.read_text().splitlines()[1:]:
             parts = line.split(";")
             if len(parts) >= 3 and parts[2] == "setup":
                 setup.append(float(parts[1]))
-    screen = "".join(p.read_text(errors="replace") for p in workdir.glob("keypad_*_screen.log"))
+    screen = "".join(p.read_text(errors="replace") for p in workdir.glob(f"{xml.stem}_*_screen.log"))
     failed = _screen_count(screen, "Failed call")
     return {"exit": proc.returncode, "setup_ms": setup, "sipp_failed": failed,
             "stderr": err.decode(errors="replace")[-500:]}
@@ -162,12 +184,33 @@ def _cpu(pid: int | None) -> float:
         return 0.0
 
 
-async def bench_level(calls: int, concurrency: int, rate: float, progress: Callable[[str], None]) -> dict[str, Any]:
-    """One concurrency level on a fresh lab."""
-    lab = Lab(LabOptions(agi_tap=True))
+@dataclass
+class LevelRun:
+    """What one level's run left: the call records, SIPp's figures, the CPU each process used."""
+
+    records: list[dict[str, Any]]
+    sipp: dict[str, Any]
+    wall: float
+    asterisk_cpu: float
+    ivr_cpu: float
+    asterisk_errors: list[str]
+    turns: list[float]
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds and share of one core of Asterisk and of the IVR over the run."""
+        return {"asterisk_cpu_s": round(self.asterisk_cpu, 1), "ivr_cpu_s": round(self.ivr_cpu, 1),
+                "asterisk_cpu_pct": round(100 * self.asterisk_cpu / self.wall, 1),
+                "ivr_cpu_pct": round(100 * self.ivr_cpu / self.wall, 1)}
+
+
+async def run_level(options: LabOptions, stream: Callable[[Path], Path], calls: int, concurrency: int,
+                    rate: float, progress: Callable[[str], None]) -> LevelRun:
+    """One level on a fresh lab started with ``options``: SIPp callers sending the RTP stream
+    ``stream(workdir)`` makes; returns once every call's record is written (or never will be)."""
+    lab = Lab(options)
     await asyncio.to_thread(lab.start)
     try:
-        xml = scenario_xml(lab.dir, "tester", lab.secrets.tester)
+        xml = scenario_xml(lab.dir, "tester", lab.secrets.tester, stream(lab.dir))
         ast_pid = lab.asterisk.proc.pid if lab.asterisk and lab.asterisk.proc else None
         ivr_pid = lab.ivr.proc.pid if lab.ivr and lab.ivr.proc else None
         cpu0 = (_cpu(ast_pid), _cpu(ivr_pid))
@@ -179,14 +222,19 @@ async def bench_level(calls: int, concurrency: int, rate: float, progress: Calla
         # The IVR writes each record as its call ends: wait for the last ones (a missing one is a failure).
         with contextlib.suppress(ConditionTimeout):
             await until(lambda: len(_records(lab.records)) >= calls, f"the IVR's {calls} call records", interval=0.2)
-        records = _records(lab.records)
-        errors = lab.asterisk.log_lines(0) if lab.asterisk else []
-        turns = list(lab.tap.tap.turns) if lab.tap else []
+        return LevelRun(_records(lab.records), sipp, wall, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1],
+                        lab.asterisk.log_lines(0) if lab.asterisk else [], list(lab.tap.tap.turns) if lab.tap else [])
     finally:
         await asyncio.to_thread(lab.stop)
-    outcomes = Counter(r.get("outcome", "") for r in records)
+
+
+async def bench_level(calls: int, concurrency: int, rate: float, progress: Callable[[str], None]) -> dict[str, Any]:
+    """One concurrency level of keypad callers on a fresh lab."""
+    run = await run_level(LabOptions(agi_tap=True), lambda d: caller_pcap(d / "caller.pcap", keypad_presses()),
+                          calls, concurrency, rate, progress)
+    outcomes = Counter(r.get("outcome", "") for r in run.records)
     not_served = calls - outcomes.get("self_served", 0)
-    setup = sipp["setup_ms"]
+    setup, sipp, turns = run.sipp["setup_ms"], run.sipp, run.turns
     return {
         "calls": calls, "concurrency": concurrency, "rate_per_s": rate,
         "failed": max(not_served, sipp["sipp_failed"] or 0),
@@ -194,12 +242,14 @@ async def bench_level(calls: int, concurrency: int, rate: float, progress: Calla
         "setup_ms_p50": round(percentile(setup, 50), 1), "setup_ms_p95": round(percentile(setup, 95), 1),
         "ivr_turn_ms_p50": round(percentile(turns, 50) * 1000, 2),
         "ivr_turn_ms_p95": round(percentile(turns, 95) * 1000, 2), "agi_turns": len(turns),
-        "asterisk_cpu_s": round(cpu1[0] - cpu0[0], 1), "ivr_cpu_s": round(cpu1[1] - cpu0[1], 1),
-        "asterisk_cpu_pct": round(100 * (cpu1[0] - cpu0[0]) / wall, 1),
-        "ivr_cpu_pct": round(100 * (cpu1[1] - cpu0[1]) / wall, 1),
-        "wall_s": round(wall, 1), "asterisk_errors": errors[:5],
-        **({"sipp_error": sipp["stderr"]} if sipp["exit"] not in (0, 1) or not setup else {}),
+        **run.cpu(), "wall_s": round(run.wall, 1), "asterisk_errors": run.asterisk_errors[:5],
+        **sipp_trouble(sipp),
     }
+
+
+def sipp_trouble(sipp: dict[str, Any]) -> dict[str, str]:
+    """SIPp's own complaint, when it did not run as expected."""
+    return {"sipp_error": sipp["stderr"]} if sipp["exit"] not in (0, 1) or not sipp["setup_ms"] else {}
 
 
 async def run_sip_bench(levels: list[int], *, calls: int | None = None, rate: float = 5.0,

@@ -133,26 +133,34 @@ async def _one_stream(server: AudioSocketServer, listener: SpeechListener, q: Qu
                         ended_early=answer.details.get("ended") == "whole_answer")
 
 
-async def _keyed_as_heard(model: SpeechModel, clip: bytes, *, hearings: int = 3) -> SlotSpec:
+async def hear_once(model: SpeechModel, pcm: bytes) -> str:
+    """The digit string the engine hears in ``pcm`` (8 kHz), fed as a question feeds it."""
+    assert KO_SLOT.parse is not None
+    utterance = model.utterance(KO_SLOT)
+    for i in range(0, len(pcm), 5 * FRAME_BYTES):  # in the chunks a question hands the recogniser
+        await utterance.feed(pcm[i:i + 5 * FRAME_BYTES])
+    return KO_SLOT.parse((await utterance.finish()).text) or ""
+
+
+async def hearings(model: SpeechModel, clip: bytes, *, times: int = 3) -> frozenset[str]:
+    """The digit strings the engine hears in the whole of ``clip`` (8 kHz) over a few decodings, but
+    any that is the beginning of another (a key never passes for part of a number).
+
+    The engine dithers its input (Kaldi's default, which the model's ``mfcc.conf`` keeps), so a clip
+    near a tie is heard differently from one decoding to the next."""
+    heard = {await hear_once(model, _on_the_line(clip)) for _ in range(times)}
+    return frozenset(h for h in heard if h and not any(o != h and o.startswith(h) for o in heard))
+
+
+async def _keyed_as_heard(model: SpeechModel, clip: bytes) -> SlotSpec:
     """The Korean slot whose "key" passes for the digits the engine hears in the whole clip, and for no
     prefix of them.
 
     A French file number's key passes for the whole number and (but for one chance in 97) for no part
     of it: that is what ends a whole answer early. This model does not read the offline voice's Korean
     right, so the key of the true digits would never pass; what the engine hears of the whole clip,
-    decoded beforehand, stands for the number with a valid key. The engine dithers its input (Kaldi's
-    default, which the model's ``mfcc.conf`` keeps), so a clip near a tie is heard differently from one
-    decoding to the next: each of a few hearings passes, except one that is the beginning of another
-    (a key never passes for part of a number)."""
-    assert KO_SLOT.parse is not None
-    pcm = _on_the_line(clip)
-    heard: set[str] = set()
-    for _ in range(hearings):
-        utterance = model.utterance(KO_SLOT)
-        for i in range(0, len(pcm), 5 * FRAME_BYTES):  # in the chunks a question hands the recogniser
-            await utterance.feed(pcm[i:i + 5 * FRAME_BYTES])
-        heard.add(KO_SLOT.parse((await utterance.finish()).text) or "")
-    whole = frozenset(h for h in heard if not any(o != h and o.startswith(h) for o in heard))
+    decoded beforehand, stands for the number with a valid key."""
+    whole = await hearings(model, clip)
     return replace(KO_SLOT, accept=lambda value: value in whole)
 
 

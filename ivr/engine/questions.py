@@ -109,7 +109,9 @@ class Tally:
         if understood and answer is not None and answer.mode == "speech":
             entry["speech_ok"] = 1
         entry["mode"] = answer.mode if answer else "none"
-        for detail in ("via", "ended"):  # how the answer came; "ended": whole_answer (no dead time after it)
+        # How the answer came; "ended": whole_answer (no dead time after it); "after_speech_ms": how long
+        # the caller waited between the end of their speech and the answer.
+        for detail in ("via", "ended", "after_speech_ms"):
             if answer is not None and answer.details.get(detail):
                 entry[detail] = answer.details[detail]
         if answer is not None and answer.confidence is not None:

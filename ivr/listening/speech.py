@@ -111,6 +111,7 @@ class _Listening:
         self.pending = bytearray()  # audio not yet handed to the recogniser
         self.finishing = False  # the utterance is decoding its final result (not to be abandoned)
         self.judged = ""  # the last partial result judged whole or not (judged once each)
+        self.voiced_at = 0.0  # when the caller's last voiced frame arrived (monotonic)
 
     async def step(self) -> Answer | None:
         if self.player is not None and self.player.done() and not self.stop_prompt.is_set():
@@ -133,7 +134,7 @@ class _Listening:
             return self._keys_done()
         if frame.kind != KIND_AUDIO:
             return None
-        self._audio(frame.payload)
+        self._audio(frame.payload, frame.at)
         return await self._endpoint()
 
     async def _time_cap(self) -> Answer:
@@ -156,9 +157,11 @@ class _Listening:
             return self.listener._keys(self.digits)
         return None
 
-    def _audio(self, payload: bytes) -> None:
+    def _audio(self, payload: bytes, arrived: float) -> None:
         """The caller's audio: to the endpointer, and to the recogniser every 100 ms (without waiting)."""
         voiced = self.endpointer.feed(payload)
+        if voiced and self.endpointer.speech_started:
+            self.voiced_at = arrived or time.monotonic()
         self.pending += payload
         # 100 ms at a time while the caller speaks; at once when they pause, so that the partial result
         # is up to date when a whole answer is to be recognised (no dead time after it).
@@ -375,6 +378,10 @@ class SpeechListener:
             while True:
                 answer = await listening.step()
                 if answer is not None:
+                    if answer.mode == "speech" and listening.voiced_at:
+                        # The caller's wait: from the end of their speech to the answer in the engine's
+                        # hands (its next prompt starts then). The call record keeps it.
+                        answer.details["after_speech_ms"] = round((time.monotonic() - listening.voiced_at) * 1000)
                     return answer
         finally:
             await listening.close()

@@ -15,7 +15,6 @@ from .. import dialplan
 from ..admin.app import AdminConfigError, AdminServer
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
-from ..ants3400.profile import PROFILE
 from ..asterisk_config import shipped_asterisk_etc
 from ..calls.call import FlowResolver
 from ..calls.record import JsonlRecordStore, MemoryRecordStore, RecordStore, TeeRecordStore
@@ -44,7 +43,7 @@ from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
-from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, start_line_worker
+from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, load_profile, start_line_worker
 from .lost_calls import LostCallWitness
 from .notices import NoticeBoard
 from .parts import PartStack
@@ -57,8 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IvrServer", "LineRejected", "StartupError"]
 
-#: Where a worker process finds the default profile (see ``load_line_apart``).
-PROFILE_REF = "ivr.ants3400.profile:PROFILE"
 
 log = structlog.get_logger("ivr.server")
 
@@ -82,7 +79,7 @@ class IvrServer:
         self,
         settings: Settings,
         *,
-        profile: LineProfile = PROFILE,
+        profile: LineProfile | None = None,
         allow_sim_clock: bool = False,
         keep_records: bool = False,
         resolver: FlowResolver | None = None,
@@ -91,7 +88,10 @@ class IvrServer:
     ) -> None:
         """Build every part, complete; nothing runs until :meth:`start`."""
         self.settings = settings
-        self.profile = profile
+        #: A profile named in the settings is imported again in the reload worker; one given in code
+        #: (tests) is loaded in a thread of this process.
+        self.profile_ref = settings.profile if profile is None else None
+        self.profile = profile or load_profile(settings.profile)
         self.watch_flows = watch_flows
         #: This node's name in records (and, when set by the operator, for the dialplan's fail-over).
         self.node = settings.node_name or socket.gethostname()
@@ -243,9 +243,8 @@ class IvrServer:
     async def reload_line(self) -> ReloadReport:
         """Load flows, rules and catalog again (SIGHUP, a file change, the admin page), in a worker
         process while calls run: all of them apply to new calls, or none and the running version stays."""
-        apart = self.listening and self.profile is PROFILE
         config, errors = await load_line_apart(self.line_sources, self.profile, self._lookup_specs(),
-                                               profile_ref=PROFILE_REF if apart else None)
+                                               profile_ref=self.profile_ref if self.listening else None)
         if config is None:
             self.line_state.rejected = errors
             log.error("line_rejected", errors=errors, serving=self.line_state.serving.value,
@@ -395,8 +394,8 @@ class IvrServer:
             return
         await self._start_services()
         await self._first_load()
-        if self.profile is PROFILE:
-            await start_line_worker(PROFILE_REF)
+        if self.profile_ref is not None:
+            await start_line_worker(self.profile_ref)
         if self.watch_flows and self.settings.flow_watch_interval > 0:
             self._task("flow watch", self._watch_line(self.settings.flow_watch_interval))
         self._task("readback sweep", self._sweep_readbacks())

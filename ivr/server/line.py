@@ -237,12 +237,23 @@ class AcceptedLines:
 _pool: ProcessPoolExecutor | None = None
 
 
+def load_profile(profile_ref: str) -> LineProfile:
+    """The line profile ``module:attribute`` names (``ivr.ants3400.profile:PROFILE``); a clear error
+    when there is none there."""
+    module, _, name = profile_ref.partition(":")
+    try:
+        profile = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"profile {profile_ref!r} cannot be loaded: {exc}") from None
+    if not isinstance(profile, LineProfile):
+        raise ValueError(f"profile {profile_ref!r} is a {type(profile).__name__}, not a LineProfile")
+    return profile
+
+
 def _load_by_reference(sources: LineSources, profile_ref: str, lookups: dict[str, LookupSpec]
                        ) -> tuple[LineConfig | None, list[str]]:
     """In the worker process: the profile is imported there (functions do not travel between processes)."""
-    module, _, name = profile_ref.partition(":")
-    profile = getattr(importlib.import_module(module), name)
-    return load_line(sources, profile, lookups)
+    return load_line(sources, load_profile(profile_ref), lookups)
 
 
 def _warm(profile_ref: str) -> bool:

@@ -42,6 +42,8 @@ class Frame:
 
     kind: int
     payload: bytes = b""
+    #: When the transport read it off the socket (``time.monotonic()``; 0: not read off a socket).
+    at: float = 0.0
 
     @property
     def dtmf(self) -> str:

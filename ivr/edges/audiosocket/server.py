@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid as uuidlib
 from collections.abc import Callable
@@ -71,9 +72,10 @@ class AudioStream:
                     decoder.close()
                     self._frames.put_nowait(None)
                     return
+                arrived = time.monotonic()  # the caller's end of speech is timed from here
                 for frame in decoder.feed(data):
                     if not self.closed.is_set():  # closing: what Asterisk still sends is read and dropped
-                        self._frames.put_nowait(frame)
+                        self._frames.put_nowait(dataclasses.replace(frame, at=arrived))
         except (AudioSocketError, ConnectionError, OSError) as exc:
             self._frames.put_nowait(exc)
 

@@ -144,3 +144,17 @@ def test_ivr_serve_with_a_profile_that_does_not_load_says_so_and_exits(tmp_path)
     done = subprocess.run([sys.executable, "-m", "ivr", "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "ivr.no_such_module:PROFILE" in done.stderr and "cannot be loaded" in done.stderr
+
+
+def test_ivr_flows_check_checks_against_the_line_s_profile(tmp_path):
+    """An administrator checks a flow with the profile the servers run (IVR_PROFILE), as they reload it."""
+    from ivr.bench.speaking_line import FLOW
+
+    (tmp_path / "ants-3400.yaml").write_text(FLOW, encoding="utf-8")
+    check = [sys.executable, "-m", "ivr", "flows", "check", str(tmp_path)]
+    base = {"PATH": "/usr/bin:/bin"}
+    own = subprocess.run(check, env={**base, "IVR_PROFILE": "ivr.bench.speaking_line:PROFILE"},
+                         capture_output=True, text=True, timeout=120)
+    ants = subprocess.run(check, env=base, capture_output=True, text=True, timeout=120)
+    assert own.returncode == 0, own.stderr
+    assert ants.returncode == 1 and "ko_number" in ants.stderr

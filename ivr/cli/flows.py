@@ -6,6 +6,7 @@ the routing rules are checked together, so what passes here is what the server w
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import typer
 from ..config import DEFAULT_PROMPTS_DIR, DEFAULT_RULES
 
 if TYPE_CHECKING:
+    from ..interfaces import LineProfile
     from ..server.line import LineConfig
 
 __all__ = ["app", "rules_app"]
@@ -24,14 +26,27 @@ app = typer.Typer(no_args_is_help=True, help="Flow definitions: check and draw."
 rules_app = typer.Typer(no_args_is_help=True, help="Routing rules: check.")
 
 
+def _profile() -> LineProfile:
+    """The line's profile, as ``ivr serve`` takes it (``IVR_PROFILE``; the 34 00's by default)."""
+    from ..config import Settings
+    from ..server.line import load_profile
+
+    default = Settings.model_fields["profile"].default
+    try:
+        return load_profile(os.environ.get("IVR_PROFILE") or default)
+    except ValueError as exc:
+        typer.echo(f"IVR_PROFILE: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _load(paths: list[Path], prompts_dir: Path, rules: Path, asterisk: Path | None = None
           ) -> tuple[LineConfig | None, list[str]]:
-    from ..ants3400.profile import PROFILE
     from ..server.checks import declared_lookups
     from ..server.line import LineSources, load_line
 
+    profile = _profile()
     sources = LineSources(flows=paths, catalog=prompts_dir / "catalog.yaml", rules=rules, asterisk=asterisk)
-    return load_line(sources, PROFILE, declared_lookups(PROFILE))
+    return load_line(sources, profile, declared_lookups(profile))
 
 
 @app.command("check")
@@ -102,7 +117,6 @@ def rules_check(
         help="Asterisk's configuration whose queues the rules must use (default: the line's asterisk/etc, when there)."),
 ) -> None:
     """Check a routing rules file (fields, queues, the statuses it tests); file:line errors; exit 1 on any."""
-    from ..ants3400.profile import PROFILE
     from ..asterisk_config import load_asterisk_config
     from ..routing.rules import load_rules
     from ..yamlsrc import SourceError
@@ -113,7 +127,8 @@ def rules_check(
         typer.echo(f"{etc}: no extensions.conf and queues.conf here (Asterisk's configuration)", err=True)
         raise typer.Exit(1)
     try:
-        rules = load_rules(path, PROFILE.fact_types, values=PROFILE.fact_values,
+        profile = _profile()
+        rules = load_rules(path, profile.fact_types, values=profile.fact_values,
                            asterisk_queues=asterisk.queues if asterisk else None)
     except SourceError as exc:
         for line in exc.messages:

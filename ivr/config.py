@@ -17,6 +17,8 @@ __all__ = ["Settings", "TesterSettings", "PACKAGE_DIR", "DEFAULT_PROMPTS_DIR", "
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PROMPTS_DIR = PACKAGE_DIR / "prompts"
+#: The line the IVR serves unless told otherwise: the 34 00.
+DEFAULT_PROFILE = "ivr.ants3400.profile:PROFILE"
 DEFAULT_FLOWS_DIR = PACKAGE_DIR / "flows"
 #: Asterisk's own sounds in French (the queues' announcements, number words): their texts, and where
 #: ``ivr prompts build`` renders them (Asterisk's ``sounds`` folder: the image and the lab install it).
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
     flows_dir: Path = DEFAULT_FLOWS_DIR
     #: The line's profile, ``module:attribute`` (its slots, filters, routing facts, lookups): the 34 00's
     #: by default. Another line (or a bench's line) names its own; it is imported at start.
-    profile: str = "ivr.ants3400.profile:PROFILE"
+    profile: str = DEFAULT_PROFILE
     #: Asterisk's configuration (the ``asterisk/etc`` Asterisk reads) that flows and rules are checked
     #: against: the flows the dialplan runs, the variables it forwards, the queues. Default: the
     #: line's own in a checkout; none otherwise (then those checks are not made, and the server says so).
@@ -138,16 +140,35 @@ class Settings(BaseSettings):
     @field_validator("profile")
     @classmethod
     def _profile(cls, value: str) -> str:
-        import re
-
-        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
-            raise ValueError(f"profile {value!r}: module:attribute, e.g. ivr.ants3400.profile:PROFILE")
-        return value
+        return checked_profile(value)
 
     @field_validator("store", mode="before")
     @classmethod
     def _store(cls, value: object) -> str:
         return str(value)  # a path or a URL
+
+
+def checked_profile(value: str) -> str:
+    """A profile reference as ``module:attribute``, or a ValueError saying so."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+        raise ValueError(f"profile {value!r}: module:attribute, e.g. ivr.ants3400.profile:PROFILE")
+    return value
+
+
+class CheckSettings(BaseSettings):
+    """What ``ivr flows check`` and ``ivr rules check`` read from the environment: the line's profile,
+    so that they check against the profile the servers run."""
+
+    model_config = SettingsConfigDict(env_prefix="IVR_", extra="ignore")
+
+    profile: str = DEFAULT_PROFILE
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        return checked_profile(value)
 
 
 def dynamic_prompts_dir(settings: Settings) -> Path:

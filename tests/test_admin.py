@@ -18,6 +18,7 @@ from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.waiting import until
 from tests.clocks import OPEN
 from tests.holds import live_nodes, lookups_held
+from tests.notice_switch import notices_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +46,7 @@ async def test_health_readiness_and_metrics_after_calls():
         assert status == 200
         assert "not configured" in body and '"tracking": "ok"' in body and "keypad" in body
         scenarios = load_scenarios([ROOT / "ivr" / "sim" / "scenarios"])
-        await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records)
+        await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records, notices=notices_of(srv))
         status, text, ctype = await get(srv, "/metrics")
         assert status == 200 and ctype.startswith("text/plain")
         assert 'ivr_calls_total{outcome="self_served"} 4.0' in text  # 01, 07 (repeats), 08 (a pause), 09 (slower)

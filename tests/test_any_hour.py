@@ -19,6 +19,7 @@ from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from tests.clocks import FROZEN_CLOCKS
+from tests.notice_switch import notices_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = [ROOT / "ivr" / "sim" / "scenarios", ROOT / "tests" / "scenarios"]
@@ -47,7 +48,7 @@ async def test_bundled_scenarios_pass_whatever_the_machine_clock(label, bundled)
     with time_machine.travel(datetime.fromisoformat(instant), tick=True):
         async with embedded_server() as srv:
             results = await run_scenarios(bundled + [_clockless_call()], "127.0.0.1", srv.agi_port,
-                                          concurrency=8, records=srv.memory_records, speed=0)
+                                          concurrency=8, records=srv.memory_records, speed=0, notices=notices_of(srv))
     *scenario_results, clockless = results
     assert {r.scenario.name: r.failures for r in scenario_results if not r.passed} == {}
     # The frozen clock did reach the server: a call without `at` meets the line open or closed.
@@ -65,8 +66,8 @@ async def test_bundled_scenarios_give_the_same_results_in_any_order(bundled):
     for order in (bundled, bundled[::-1]):
         async with embedded_server() as srv:
             # One at a time, so the order is the order the server sees.
-            observed.append(_observed(await run_scenarios(order, "127.0.0.1", srv.agi_port,
-                                                          records=srv.memory_records, speed=0)))
+            observed.append(_observed(await run_scenarios(order, "127.0.0.1", srv.agi_port, records=srv.memory_records,
+                                                          speed=0, notices=notices_of(srv))))
     forward, backward = observed
     assert forward == backward
     assert not any("IVR_PRIORITY" in dict(v[3]) for v in forward.values())

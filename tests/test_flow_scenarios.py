@@ -13,6 +13,7 @@ from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import load_scenarios
 from ivr.waiting import until
+from tests.notice_switch import notices_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIRS = [ROOT / "tests" / "scenarios", ROOT / "ivr" / "sim" / "scenarios"]
@@ -31,11 +32,11 @@ def scenarios():
 async def test_every_scenario_passes_and_covers_every_edge_of_the_flow(scenarios):
     async with embedded_server() as srv:
         results = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, concurrency=8,
-                                      records=srv.memory_records)
+                                      records=srv.memory_records, notices=notices_of(srv))
         failures = {r.scenario.name: r.failures for r in results if not r.passed}
         assert failures == {}
-        # A closure notice is switched on by an administrator, not by a scenario: one call hears a notice that
-        # leaves the line open, one a notice that closes it (tests/test_notices.py checks what they hear).
+        # The bundled notice scenario closes the line; a notice that leaves it open is switched on here, as
+        # an administrator would (tests/test_notices.py checks what callers hear).
         results += [await _with_notice(srv, scenarios, closes) for closes in (False, True)]
         model = srv.flows.resolve("ants-3400").model
     # Every node visited, every edge taken by at least one scenario.

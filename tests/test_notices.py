@@ -145,3 +145,45 @@ async def test_a_notice_the_voice_cannot_render_is_skipped_and_the_call_goes_on(
                                   srv.agi_port, records=srv.memory_records)
     assert r.passed, r.failures  # no apology, no agent by error: the caller reaches the menu
     assert "annonce" in r.record["path"] and r.record["outcome"] != "error_routed"
+
+
+NOTICE_SCENARIO = ROOT / "ivr/sim/scenarios/10-notice-closed.yaml"
+
+
+async def test_a_scenario_s_notice_is_on_for_its_own_call_only_and_off_after_the_run():
+    """The bundled scenario closes the line with a notice around its own moment: a call at another
+    moment, in the same run, reaches the menu; the notice is switched off when the run ends, by the
+    scenario's name in the audit."""
+    from ivr.sim.notices import AUTHOR, AdminNotices
+
+    async with embedded_server(admin_token=SecretStr("t0ken")) as srv:
+        assert srv.admin_url is not None
+        closed, served = await run_scenarios(load_scenarios([NOTICE_SCENARIO, SELF_SERVED]), "127.0.0.1",
+                                             srv.agi_port, concurrency=2, records=srv.memory_records,
+                                             notices=AdminNotices(srv.admin_url, "t0ken"))
+        assert closed.passed and served.passed, (closed.failures, served.failures)
+        assert closed.record["reason"] == "closure_notice" and "menu_titre_clavier" in served.trace.channel.prompts
+        [kept] = await srv.store.notices()
+        assert kept.closes and (kept.created_by, kept.ended_by) == (AUTHOR, AUTHOR) and kept.ended_at is not None
+
+
+async def test_a_scenario_s_notice_that_cannot_be_switched_on_fails_the_scenario_saying_why():
+    from ivr.sim.notices import NO_SWITCH, AdminNotices
+
+    async with embedded_server(admin_token=SecretStr("t0ken")) as srv:
+        assert srv.admin_url is not None
+        for switch in (None, AdminNotices(srv.admin_url, "wrong")):  # no admin address; refused (401)
+            [r] = await run_scenarios(load_scenarios([NOTICE_SCENARIO]), "127.0.0.1", srv.agi_port,
+                                      records=srv.memory_records, notices=switch)
+            assert not r.passed and r.failures[0] == NO_SWITCH
+        assert await srv.store.notices() == []
+
+
+def test_a_scenario_s_notice_needs_the_call_s_moment(tmp_path):
+    from ivr.sim.scenario import ScenarioError
+
+    path = tmp_path / "notice.yaml"
+    path.write_text("name: sans heure\ncall:\n  notice: {text: Fermé, closes: true}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="needs `at`") as raised:
+        load_scenarios([path])
+    assert "notice.yaml:" in str(raised.value)

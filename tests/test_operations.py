@@ -34,6 +34,7 @@ from tests.browser import Chromium, chromium_path
 from tests.clocks import FROZEN_CLOCKS, OPEN
 from tests.doubles import ScriptedListenerDouble, said
 from tests.holds import live_nodes, lookups_held
+from tests.notice_switch import notices_of
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
@@ -164,25 +165,26 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 async def test_the_bundled_scenarios_show_the_figures_the_definitions_give():
     scenarios = load_scenarios([ROOT / "ivr" / "sim" / "scenarios"])
     async with embedded_server() as srv:
-        results = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records)
+        results = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, records=srv.memory_records,
+                                      notices=notices_of(srv))
         outcomes = sorted(r.record["outcome"] for r in results)
-        # The nine scenarios: four self-served (one asks for repeats, one for time, one for slower
-        # speech); closed; hung up during the welcome; three handed to an agent.
-        assert outcomes == ["caller_hangup", "closed_hours", "routed:contractor", "routed:contractor",
+        # The ten scenarios: four self-served (one asks for repeats, one for time, one for slower
+        # speech); closed on a Sunday, closed by a notice; hung up during the welcome; three handed to an agent.
+        assert outcomes == ["caller_hangup", "closed_hours", "closed_hours", "routed:contractor", "routed:contractor",
                             "routed:inhouse", "self_served", "self_served", "self_served", "self_served"]
         status, body = await http_get(srv.admin.bound_port, "/kpis")
         week = json.loads(body)["windows"]["last_7_days"]
-        # README "Indicators": offered = 9 calls − 1 closed − 1 short abandon = 7.
-        assert (week["calls"], week["closed"], week["short_abandons"], week["offered"]) == (9, 1, 1, 7)
+        # README "Indicators": offered = 10 calls − 2 closed − 1 short abandon = 7.
+        assert (week["calls"], week["closed"], week["short_abandons"], week["offered"]) == (10, 2, 1, 7)
         assert week["containment"] == pytest.approx(4 / 7, abs=1e-4)
         assert week["transfer_rate"] == pytest.approx(3 / 7, abs=1e-4) and week["abandonment"] == 0.0
         assert week["recognition_success"] is None and week["keypad_share"] == 1.0
-        assert week["funnel"]["horaires"]["visits"] == 9 and week["funnel"]["accueil"]["hangups"] == 1
+        assert week["funnel"]["horaires"]["visits"] == 10 and week["funnel"]["accueil"]["hangups"] == 1
         _, text = await http_get(srv.admin.bound_port, "/metrics")
         assert metric(text, "ivr_calls_offered_total") == 7.0
         assert metric(text, "ivr_node_hangups_total", flow="ants-3400", node="accueil") == 1.0
         assert metric(text, "ivr_node_transfers_total", flow="ants-3400", node="sans_numero") == 1.0
-        assert metric(text, "ivr_node_visits_total", flow="ants-3400", node="horaires") == 9.0
+        assert metric(text, "ivr_node_visits_total", flow="ants-3400", node="horaires") == 10.0
 
 
 async def test_recognition_success_from_a_spoken_call_per_attempt():
@@ -219,7 +221,7 @@ async def test_the_console_pages_render_without_script_errors_and_refresh_themse
     in_lookup = PromptGate("un_instant")
     async with embedded_server(flows_dir=flows, tracking_timeout=60.0) as srv:
         results = await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port,
-                                      records=srv.memory_records)
+                                      records=srv.memory_records, notices=notices_of(srv))
         for _ in range(4):  # the IVR failing: the error banner must show
             srv.kpis.write(record("error_routed", ended=datetime.now(timezone.utc), queue="contractor",
                                   reason="ivr_error"))
@@ -337,7 +339,8 @@ async def test_every_metric_the_alerts_and_dashboard_query_is_served_by_a_live_s
                                    ami_secret=SecretStr("ivrsecret"), admin_token=SecretStr("t0ken")) as srv:
             assert await srv.ami.wait_connected(DEADLINE)
             await srv.ami.refresh_queues()
-            await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port)
+            await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port,
+                                notices=notices_of(srv))
             # Spoken answers, one not understood and one silence: every funnel series has samples.
             spoken = ScriptedListenerDouble([said("pizza"), Answer("none"), said("carte_grise"), said("no")])
             srv.engine.listener = spoken
@@ -543,7 +546,8 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
                                    speech=True) as srv:
             assert await srv.ami.wait_connected(DEADLINE)
             await srv.ami.refresh_queues()
-            await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port)
+            await run_scenarios(load_scenarios([ROOT / "ivr" / "sim" / "scenarios"]), "127.0.0.1", srv.agi_port,
+                                notices=notices_of(srv))
             # The line's opening hours at a fixed instant (a Sunday night, closed): whatever the hour the
             # suite runs, "no calls during opening hours" stays quiet.
             srv.admin.status.clock = lambda: datetime.fromisoformat(FROZEN_CLOCKS["sunday-0300"][0])

@@ -6,7 +6,6 @@ the routing rules are checked together, so what passes here is what the server w
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,13 +27,14 @@ rules_app = typer.Typer(no_args_is_help=True, help="Routing rules: check.")
 
 def _profile() -> LineProfile:
     """The line's profile, as ``ivr serve`` takes it (``IVR_PROFILE``; the 34 00's by default)."""
-    from ..config import Settings
+    from pydantic import ValidationError
+
+    from ..config import CheckSettings
     from ..server.line import load_profile
 
-    default = Settings.model_fields["profile"].default
     try:
-        return load_profile(os.environ.get("IVR_PROFILE") or default)
-    except ValueError as exc:
+        return load_profile(CheckSettings().profile)
+    except (ValueError, ValidationError) as exc:
         typer.echo(f"IVR_PROFILE: {exc}", err=True)
         raise typer.Exit(2) from None
 

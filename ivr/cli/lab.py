@@ -93,7 +93,8 @@ def sip_call(
     number: str = typer.Option("3400", "--number", metavar="NUMBER", help="Number to dial."),
     test_number: str = typer.Option("3499", "--test-number", metavar="NUMBER", help="Number for scenarios that set call.at."),
     local_ip: Optional[str] = typer.Option(None, "--local-ip", metavar="ADDRESS", help="Address to advertise in SIP/SDP."),
-    admin: Optional[str] = typer.Option(None, "--admin", metavar="URL", help="IVR admin URL: check outcomes in its call records."),
+    admin: Optional[str] = typer.Option(None, "--admin", metavar="URL", help="IVR admin URL: check outcomes in its "
+                                        "call records, and switch on the closure notices scenarios ask for."),
     concurrency: int = typer.Option(1, "--concurrency", metavar="N", min=1, help="Calls at once."),
     stay: float = typer.Option(20.0, "--stay", metavar="SECONDS", min=0, help="Seconds to stay in the queue once handed off."),
 ) -> None:
@@ -103,6 +104,7 @@ def sip_call(
     speech-level audio heard), then a summary line; exit 1 when any call failed.
     """
     from ..config import TesterSettings
+    from ..sim.notices import AdminNotices
     from ..sim.sip import AdminRecords, SipCaller, run_sip_scenarios
     from .arguments import host_port, http_url
 
@@ -120,7 +122,9 @@ def sip_call(
     records = AdminRecords(admin, secrets.admin_token.get_secret_value()) if admin else None
     caller = SipCaller(f"{host}:{port}", user, password, number=number, test_number=test_number, local_ip=local_ip,
                        stay_in_queue=stay, record=records)
-    results = asyncio.run(run_sip_scenarios(caller, scenarios, concurrency=concurrency, record=records))
+    notices = AdminNotices(admin, secrets.admin_token.get_secret_value()) if admin else None
+    results = asyncio.run(run_sip_scenarios(caller, scenarios, concurrency=concurrency, record=records,
+                                            notices=notices))
     for r, rec, failures in results:
         line = {**r.to_json(), "passed": not failures, "failures": failures}
         if rec is not None:

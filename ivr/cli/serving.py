@@ -110,7 +110,9 @@ def _print_results(results: list[CallResult], summary: dict[str, Any], as_json: 
 
 
 async def _simulate(scenarios: list[Scenario], server: tuple[str, int] | None, concurrency: int, repeat: int,
-                    speed: float = 1.0) -> tuple[list[CallResult], dict[str, Any]]:
+                    speed: float = 1.0, admin: str | None = None) -> tuple[list[CallResult], dict[str, Any]]:
+    from ..config import TesterSettings
+    from ..sim.notices import AdminNotices
     from ..sim.runner import run_scenarios, summarise
 
     started = time.monotonic()
@@ -119,16 +121,18 @@ async def _simulate(scenarios: list[Scenario], server: tuple[str, int] | None, c
         if problem:
             typer.echo(f"ivr simulate: {problem} (is ivr serve running there?)", err=True)
             raise typer.Exit(1)
-        results = await run_scenarios(scenarios, server[0], server[1], concurrency=concurrency,
-                                      repeat=repeat, speed=speed)
+        token = TesterSettings().admin_token.get_secret_value()
+        results = await run_scenarios(scenarios, server[0], server[1], concurrency=concurrency, repeat=repeat,
+                                      speed=speed, notices=AdminNotices(admin, token) if admin else None)
     else:
         from ..server.embedded import embedded_server
 
         # In-process, the server may send its prompts as fast as the simulated caller takes them.
         async with embedded_server(audiosocket_pace=speed) as srv:
+            notices = AdminNotices(srv.admin_url, srv.settings.admin_token.get_secret_value()) if srv.admin_url else None
             results = await run_scenarios(
                 scenarios, "127.0.0.1", srv.agi_port, concurrency=concurrency, repeat=repeat,
-                records=srv.memory_records, speed=speed,
+                records=srv.memory_records, speed=speed, notices=notices,
             )
     return results, summarise(results, time.monotonic() - started)
 
@@ -154,12 +158,18 @@ def simulate(
     quiet: bool = typer.Option(False, "--quiet", help="Only the summary line."),
     speed: float = typer.Option(1.0, "--speed", metavar="PACE", min=0,
         help="Caller audio pace over AudioSocket: 1 real time, 0 as fast as possible."),
+    admin: Optional[str] = typer.Option(None, "--admin", metavar="URL",
+        help="With --server: the IVR's admin URL, to switch on the closure notices scenarios ask for "
+             "(token: IVR_ADMIN_TOKEN)."),
 ) -> None:
     """Run call scenarios against a running server (or an embedded one)."""
+    from .arguments import http_url
+
     address = host_port(server, "--server") if server else None
+    admin_url = http_url(admin, "--admin") if admin else None
     configure_logging("json", "warning")
     scenarios = load_scenario_files(scenario)
-    results, summary = asyncio.run(_simulate(scenarios, address, concurrency, repeat, speed))
+    results, summary = asyncio.run(_simulate(scenarios, address, concurrency, repeat, speed, admin_url))
     _print_results(results, summary, as_json, quiet)
     raise typer.Exit(0 if summary["failed"] == 0 else 1)
 

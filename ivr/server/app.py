@@ -237,6 +237,11 @@ class IvrServer:
         """The port FastAGI listens on."""
         return self.agi.bound_port
 
+    @property
+    def admin_url(self) -> str | None:
+        """The console's address (None while it does not run)."""
+        return f"http://{self.admin.host}:{self.admin.bound_port}" if self.admin is not None else None
+
     def _lookup_specs(self) -> dict[str, LookupSpec]:
         return {name: LookupSpec.of(service) for name, service in self.engine.lookups.items()}
 

@@ -12,6 +12,7 @@ from ..calls.record import MemoryRecordStore
 from ..waiting import DEADLINE, ConditionTimeout, until
 from .channel import Reply, SimChannel
 from .gate import PromptGate
+from .notices import NO_SWITCH, AdminNotices, scenario_notices
 from .peer import CallTrace, place_call
 from .scenario import Scenario
 
@@ -128,13 +129,15 @@ async def run_scenarios(
     classic: list[str] | None = None,
     classic_env: dict[str, str] | None = None,
     gate: PromptGate | None = None,
+    notices: AdminNotices | None = None,
 ) -> list[CallResult]:
     """Run each scenario ``repeat`` times with at most ``concurrency`` calls at once.
 
     ``records`` (a list of call records kept by an embedded server) lets the
     outcome be checked against what the server recorded. ``speed`` is the
     pace of caller audio over AudioSocket (1.0 real time, 0 as fast as possible). ``gate`` holds
-    the calls at a prompt until released (:class:`~ivr.sim.gate.PromptGate`).
+    the calls at a prompt until released (:class:`~ivr.sim.gate.PromptGate`). ``notices`` switches on
+    the closure notices scenarios ask for (the IVR's admin API); without it those scenarios fail, saying so.
     """
     from .audio_peer import SimAudioSocket
 
@@ -149,10 +152,14 @@ async def run_scenarios(
         record = None
         if records is not None and trace.env_sent:
             record = await _find_record(records, trace.uniqueid)
-        return check(trace, record)
+        result = check(trace, record)
+        if sc.name in unmet:
+            result.failures.insert(0, NO_SWITCH)
+        return result
 
-    jobs = [one(sc) for _ in range(repeat) for sc in scenarios]
-    return list(await asyncio.gather(*jobs))
+    async with scenario_notices(scenarios, notices) as unmet:
+        jobs = [one(sc) for _ in range(repeat) for sc in scenarios]
+        return list(await asyncio.gather(*jobs))
 
 
 async def _find_record(records: MemoryRecordStore, uniqueid: str, wait: float = DEADLINE) -> dict[str, Any] | None:

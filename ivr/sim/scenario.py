@@ -36,6 +36,7 @@ from ..yamlsrc import SourceError, load_yaml, to_plain, validation_messages
 __all__ = [
     "Scenario",
     "CallSetup",
+    "NoticeSetup",
     "Press",
     "Silence",
     "Say",
@@ -109,6 +110,15 @@ class Hangup(_Model):
 Step = Annotated[Union[Press, Silence, Say, Wait, Hangup], Field(discriminator="kind")]
 
 
+class NoticeSetup(_Model):
+    """A closure notice in force for this call: switched on (through the IVR's admin API) around the
+    call's moment only, so that no other call hears it, and switched off after the run."""
+
+    text: str = Field(min_length=1)
+    #: The notice closes the line (goodbye after it) rather than being read before the menu.
+    closes: bool = False
+
+
 class CallSetup(_Model):
     """The call itself: the flow, the caller's number, when it happens."""
 
@@ -127,6 +137,14 @@ class CallSetup(_Model):
     #: Hang up just before the IVR's N-th AGI command (1-based), whatever the steps say:
     #: lets a test sweep a hang-up over every point of a call.
     hangup_before_command: int | None = Field(None, ge=1)
+    notice: NoticeSetup | None = None
+
+    @model_validator(mode="after")
+    def _notice_has_its_moment(self) -> "CallSetup":
+        if self.notice is not None and self.at is None:
+            raise ValueError("a call with a notice needs `at`: the notice is in force around that moment only, "
+                             "so that no other call hears it")
+        return self
 
 
 class Expect(_Model):

@@ -31,6 +31,7 @@ import numpy as np
 from typing_extensions import override
 
 from ..waiting import DEADLINE, ConditionTimeout, until
+from .notices import NO_SWITCH, AdminNotices, scenario_notices
 from .scenario import Hangup, Press, Say, Scenario, Silence, Wait
 
 __all__ = ["SipCaller", "SipCallResult", "mulaw_encode", "mulaw_decode", "digest_response", "run_sip_scenarios",
@@ -548,12 +549,14 @@ RecordLookup = Callable[[str, float], Awaitable["dict[str, Any] | None"]]
 
 
 async def run_sip_scenarios(caller: SipCaller, scenarios: list[Scenario], *, concurrency: int = 1,
-                            record: RecordLookup | None = None) -> list[tuple[SipCallResult, dict[str, Any] | None, list[str]]]:
+                            record: RecordLookup | None = None, notices: AdminNotices | None = None,
+                            ) -> list[tuple[SipCallResult, dict[str, Any] | None, list[str]]]:
     """Place every scenario's call (at most ``concurrency`` at once) and check it.
 
     ``record`` finds the IVR's call record by SIP Call-ID; each result comes with
     the record and the failures: the call not answered, a SIP error, or an
-    expectation the record does not meet.
+    expectation the record does not meet. ``notices`` switches on the closure notices scenarios ask
+    for; without it those scenarios fail, saying so.
     """
     sem = asyncio.Semaphore(max(1, concurrency))
 
@@ -566,9 +569,12 @@ async def run_sip_scenarios(caller: SipCaller, scenarios: list[Scenario], *, con
             failures.append("the call was not answered")
         if record is not None:
             failures += check_against_record(sc, rec)
+        if sc.name in unmet:
+            failures.insert(0, NO_SWITCH)
         return result, rec, failures
 
-    return list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+    async with scenario_notices(scenarios, notices) as unmet:
+        return list(await asyncio.gather(*(one(sc) for sc in scenarios)))
 
 
 class AdminRecords:

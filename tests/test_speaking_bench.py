@@ -1,6 +1,6 @@
 """The pieces of `ivr bench sip` that need no Asterisk: the callers' RTP stream (keys, line noise,
 speech at the right times), the speaking line (its profile and flow pass the checker), and how a
-speaking call's record is judged. The real runs are in tests/e2e/test_bench_sip.py."""
+speaking call's record is judged. The real runs are in tests/e2e/test_bench_sip.py (a unit test module may not share its name)."""
 
 from __future__ import annotations
 

@@ -57,6 +57,29 @@ async def test_a_fresh_sqlite_store_applies_every_version_once_and_keeps_its_row
         assert [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == LATEST
 
 
+def test_processes_opening_a_new_sqlite_file_at_once_all_start_and_migrate_it_once(tmp_path):
+    """Classic AGI starts one process per call: the first calls on a new store open it together. Each
+    waits for the one migrating, then finds the schema done (they used to create the same tables twice,
+    and the losers hung at exit on the store's open connection)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.sqlite"
+    opener = ("import asyncio, sys\nfrom ivr.store.sqlite import SqliteStore\n"
+              "async def main():\n    await (await SqliteStore(sys.argv[1]).open()).close()\n"
+              "asyncio.run(main())\n")
+    procs = [subprocess.Popen([sys.executable, "-c", opener, str(path)], stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    try:
+        done = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [code for code, _ in done] == [0] * 6, [err[-500:] for _, err in done]
+    with sqlite3.connect(path) as db:
+        assert [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == LATEST
+
+
 async def test_an_unversioned_sqlite_file_is_brought_up_to_date_with_nothing_lost(tmp_path):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:

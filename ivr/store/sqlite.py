@@ -40,35 +40,50 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
-        await self.migrate()
-        # A callback being dialled when the process stopped is dialled again.
-        await self._db.execute("UPDATE callbacks SET state = 'pending' WHERE state = 'dialing'")
-        if not self._caller_hash.has_key:
-            await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (CALLER_KEY, new_caller_key()))
-            async with self._db.execute("SELECT value FROM meta WHERE key = ?", (CALLER_KEY,)) as cur:
-                row = await cur.fetchone()
-            assert row is not None  # written just above when missing
-            self._caller_hash.use_key(row[0])
-        await self._db.commit()
+        try:
+            await self.migrate()
+            # A callback being dialled when the process stopped is dialled again.
+            await self._db.execute("UPDATE callbacks SET state = 'pending' WHERE state = 'dialing'")
+            if not self._caller_hash.has_key:
+                await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                                       (CALLER_KEY, new_caller_key()))
+                async with self._db.execute("SELECT value FROM meta WHERE key = ?", (CALLER_KEY,)) as cur:
+                    row = await cur.fetchone()
+                assert row is not None  # written just above when missing
+                self._caller_hash.use_key(row[0])
+            await self._db.commit()
+        except BaseException:
+            # The connection's thread would keep the process alive after the error: close it first.
+            await self.close()
+            raise
         return self
 
     async def migrate(self) -> list[int]:
-        """Apply the missing schema versions, each in its transaction; returns those applied now."""
-        if await self._has_table("callbacks") and not await self._has_table(SCHEMA_MIGRATIONS.name):
-            await self._adopt_unversioned()
-        await self.db.execute(table_sql(SCHEMA_MIGRATIONS, Dialect.SQLITE, if_missing=True))
-        async with self.db.execute("SELECT version FROM schema_migrations") as cur:
-            done = {row[0] for row in await cur.fetchall()}
-        applied: list[int] = []
-        for step in MIGRATIONS:
-            if step.version in done:
-                continue
-            await self.db.execute("BEGIN")  # SQLite's DDL is transactional, but Python's driver does not begin for it
-            for sql in statements(step, Dialect.SQLITE):
-                await self.db.execute(sql)
-            await self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (step.version,))
+        """Apply the missing schema versions; returns those applied now.
+
+        All in one transaction that takes the write lock first (``BEGIN IMMEDIATE``): processes that
+        open a new file at once (classic AGI starts one per call) wait for the first to finish, then
+        find the schema done, instead of creating the same tables twice."""
+        # SQLite's DDL is transactional, but Python's driver does not begin a transaction for it.
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if await self._has_table("callbacks") and not await self._has_table(SCHEMA_MIGRATIONS.name):
+                await self._adopt_unversioned()
+            await self.db.execute(table_sql(SCHEMA_MIGRATIONS, Dialect.SQLITE, if_missing=True))
+            async with self.db.execute("SELECT version FROM schema_migrations") as cur:
+                done = {row[0] for row in await cur.fetchall()}
+            applied: list[int] = []
+            for step in MIGRATIONS:
+                if step.version in done:
+                    continue
+                for sql in statements(step, Dialect.SQLITE):
+                    await self.db.execute(sql)
+                await self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (step.version,))
+                applied.append(step.version)
             await self.db.commit()
-            applied.append(step.version)
+        except BaseException:
+            await self.db.rollback()
+            raise
         return applied
 
     async def _adopt_unversioned(self) -> None:
@@ -88,7 +103,6 @@ class SqliteStore:
             await self.db.execute(index_sql(index, if_missing=True))
         await self.db.execute(table_sql(SCHEMA_MIGRATIONS, Dialect.SQLITE))
         await self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (first.version,))
-        await self.db.commit()
 
     async def _has_table(self, name: str) -> bool:
         async with self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) as cur:

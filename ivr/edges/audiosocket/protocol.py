@@ -74,13 +74,13 @@ def parse_header(header: bytes) -> tuple[int, int]:
     return kind, length
 
 
-def make_frame(kind: int, payload: bytes) -> Frame:
-    """A frame whose payload has the size its kind requires."""
+def make_frame(kind: int, payload: bytes, at: float = 0.0) -> Frame:
+    """A frame whose payload has the size its kind requires (``at``: when it was read, if known)."""
     if kind == KIND_UUID and len(payload) != 16:
         raise AudioSocketError(f"UUID frame of {len(payload)} bytes (16 expected)")
     if kind == KIND_DTMF and len(payload) != 1:
         raise AudioSocketError(f"DTMF frame of {len(payload)} bytes (1 expected)")
-    return Frame(kind, payload)
+    return Frame(kind, payload, at)
 
 
 class FrameDecoder:
@@ -94,8 +94,8 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._header: tuple[int, int] | None = None
 
-    def feed(self, data: bytes) -> list[Frame]:
-        """Take bytes from the socket; the frames they complete."""
+    def feed(self, data: bytes, at: float = 0.0) -> list[Frame]:
+        """Take bytes from the socket (read at ``at``, the transport's clock); the frames they complete."""
         self._buffer += data
         frames: list[Frame] = []
         while True:
@@ -110,7 +110,7 @@ class FrameDecoder:
             payload = bytes(self._buffer[:length])
             del self._buffer[:length]
             self._header = None
-            frames.append(make_frame(kind, payload))
+            frames.append(make_frame(kind, payload, at))
 
     def close(self) -> None:
         """The stream ended: an error if it ended inside a frame."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 import uuid as uuidlib
 from collections.abc import Callable
@@ -72,10 +71,10 @@ class AudioStream:
                     decoder.close()
                     self._frames.put_nowait(None)
                     return
-                arrived = time.monotonic()  # the caller's end of speech is timed from here
-                for frame in decoder.feed(data):
+                # Stamped on arrival: the caller's end of speech is timed from here.
+                for frame in decoder.feed(data, at=time.monotonic()):
                     if not self.closed.is_set():  # closing: what Asterisk still sends is read and dropped
-                        self._frames.put_nowait(dataclasses.replace(frame, at=arrived))
+                        self._frames.put_nowait(frame)
         except (AudioSocketError, ConnectionError, OSError) as exc:
             self._frames.put_nowait(exc)
 

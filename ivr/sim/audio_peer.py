@@ -14,9 +14,11 @@ import time
 import uuid as uuidlib
 from pathlib import Path
 
+from ..config import DEFAULT_PROMPTS_DIR
 from ..edges.audiosocket.protocol import FRAME_BYTES, KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode_frame
 from ..edges.audiosocket.server import read_frame
 from .channel import Reply, SimChannel
+from .hearing import Clip, ClipFinder, SpokenClips, catalog_prompts
 from .scenario import Hangup, Press, Say, Silence
 from .voice import caller_audio
 
@@ -25,12 +27,44 @@ __all__ = ["SimAudioSocket"]
 SILENCE = b"\0" * FRAME_BYTES
 
 
+class PromptHeard:
+    """Names the prompt the IVR plays over the socket, from its first seconds of audio, and adds it to the
+    channel's prompts (a prompt it does not know, a readback rendered during the call, is not named)."""
+
+    def __init__(self, prompts: SpokenClips, channel: SimChannel) -> None:
+        # Every catalog prompt is told from the others within its first seconds.
+        self.finder = ClipFinder(prompts, limit=4 * 16000)
+        self.channel = channel
+        self.done = False
+
+    def hear(self, pcm: bytes) -> None:
+        """More of the prompt's audio."""
+        if not self.done:
+            self._name(self.finder.feed(pcm))
+            self.done = self.done or len(self.finder.audio) >= self.finder.limit
+
+    def ended(self, *, closed: bool = False) -> None:
+        """The prompt stopped (the caller's turn; ``closed``: the socket closed): name it if it was heard
+        whole. Before any of it arrived, it may still come (a busy IVR), unless the socket closed."""
+        if not self.done and (self.finder.audio or closed):
+            self._name(self.finder.settle())
+            self.done = True
+
+    def _name(self, found: tuple[Clip, int] | None) -> None:
+        if found is not None:
+            self.channel.prompts.append(found[0].label)
+            self.channel.note("note", f"plays {found[0].label} over AudioSocket")
+            self.done = True
+
+
 class SimAudioSocket:
     """Plays the caller over AudioSocket. ``speed`` 1.0 is real time; 0 is as fast as possible (about 50×)."""
 
     def __init__(self, speed: float = 1.0, *, base_dir: Path | None = None, max_seconds: float = 40.0,
-                 prompt_gap: float = 0.25) -> None:
+                 prompt_gap: float = 0.25, prompts_dir: Path = DEFAULT_PROMPTS_DIR) -> None:
         self.speed = speed
+        #: The IVR's catalog, to name the prompt it plays over the socket (as STREAM FILE names its file).
+        self.prompts_dir = prompts_dir / "wav"
         self.base_dir = base_dir
         self.max_seconds = max_seconds
         self.prompt_gap = prompt_gap
@@ -51,6 +85,7 @@ class SimAudioSocket:
         writer.write(encode_frame(KIND_UUID, raw))
         await writer.drain()
         heard = {"frames": 0, "last": time.monotonic(), "eof": False}
+        prompt = PromptHeard(catalog_prompts(self.prompts_dir), channel)
 
         async def listen() -> None:
             # The IVR's prompt audio; EOF when it closes the socket.
@@ -62,9 +97,11 @@ class SimAudioSocket:
                     if frame.kind == KIND_AUDIO:
                         heard["frames"] += 1
                         heard["last"] = time.monotonic()
+                        prompt.hear(frame.payload)
             except Exception:
                 pass
             heard["eof"] = True
+            prompt.ended(closed=True)
 
         listener = asyncio.create_task(listen())
         sent_seconds = 0.0
@@ -84,6 +121,11 @@ class SimAudioSocket:
             return True
 
         async def until_prompt_ends(barge: bool) -> None:
+            await prompt_playing(barge)
+            if not barge:
+                prompt.ended()
+
+        async def prompt_playing(barge: bool) -> None:
             # The caller speaks when the prompt stops (or, barging in, one second into it).
             while not heard["eof"]:
                 if barge and heard["frames"] >= 50:

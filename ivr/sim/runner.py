@@ -108,12 +108,23 @@ def check(trace: CallTrace, record: dict[str, Any] | None = None) -> CallResult:
         got = ch.variables.get(name)
         if got != value:
             failures.append(f"variable {name}={got!r}, expected {value!r}")
+    failures += _not_whole(exp.whole_answers, record)
     if ch.dead and not ch.hung_up_by_ivr:
         if ch.commands_after_hangup > 3:
             failures.append(f"the IVR sent {ch.commands_after_hangup} commands after the hang-up")
         if trace.close_after_hangup_s is not None and trace.close_after_hangup_s > RELEASE_DEADLINE:
             failures.append(f"the IVR kept the dead channel for {trace.close_after_hangup_s:.1f} s")
     return CallResult(sc, trace, outcome, failures, record)
+
+
+def _not_whole(questions: list[str], record: dict[str, Any] | None) -> list[str]:
+    """The expected whole answers the call record does not show as taken without a wait."""
+    if not questions:
+        return []
+    if record is None:
+        return ["whole_answers needs the server's call record (run against an embedded server)"]
+    whole = {e.get("node") for e in record["recognition"] if e.get("ended") == "whole_answer"}
+    return [f"the spoken answer to {q!r} was not taken as soon as it was whole" for q in questions if q not in whole]
 
 
 async def run_scenarios(

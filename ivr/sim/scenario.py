@@ -19,6 +19,7 @@ A scenario file is YAML::
       not_prompts: [desole_erreur]
       variables: {IVR_QUEUE: contractor}
       outcome: routed:contractor
+      whole_answers: [numero]              # answered by speech with no wait after it (call record)
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ class Expect(_Model):
     not_prompts: list[str] = Field(default_factory=list)
     variables: dict[str, str | None] = Field(default_factory=dict)
     outcome: str | None = None
+    #: Questions (node ids) whose spoken answer was taken as soon as it was whole, without waiting for
+    #: the silence that ends speech: read from the server's call record (so, an embedded server).
+    whole_answers: list[str] = Field(default_factory=list)
 
 
 class Scenario(_Model):

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..audio.wav import TELEPHONY_RATE, read_wav, resample
+from .hearing import CLIPS
 from .scenario import Say
 
 __all__ = ["caller_audio", "text_audio"]
@@ -22,7 +23,9 @@ def text_audio(text: str) -> bytes:
 def caller_audio(step: Say, base_dir: Path | None = None) -> bytes:
     """The audio a ``say`` step sends."""
     if step.text is not None:
-        return text_audio(step.text)
+        pcm = text_audio(step.text)
+        CLIPS.remember(step.text, pcm)  # for the speech model's test double (ivr.sim.hearing)
+        return pcm
     path = Path(step.audio or "")
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path

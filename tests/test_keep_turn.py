@@ -33,7 +33,9 @@ async def test_a_confirmed_callback_keeps_the_place_with_a_placeholder(ami):  # 
         assert [p for p in ch.prompts if p.startswith("tour_")] == ["tour_garde"]
         [held] = await srv.store.callbacks("holding")
         assert (held.number, held.queue, held.reason, held.context) == (
-            "0612345678", "contractor", "kept_turn", {"position": "3"})
+            "0612345678", "contractor", "kept_turn", {"position": "3", "uniqueid": r.trace.uniqueid})
+        # The call's page finds it from the channel (the call left the queue for it).
+        assert (await srv.store.find_callback(uniqueid=r.trace.uniqueid)).id == held.id
         await until(lambda: ami.originates, "the placeholder's originate")
         sent = ami.originates[-1]
         assert sent["channel"] == "Local/hold@ivr-turn-hold" and sent["context"] == "ivr-turn-call"

@@ -130,3 +130,46 @@ async def test_sqlite_and_postgresql_have_the_same_tables_and_columns_but_the_sh
     assert versions == LATEST
     assert set(postgres) - set(sqlite) == {"call_records"}
     assert sqlite == {table: columns for table, columns in postgres.items() if table != "call_records"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def either_store(request, tmp_path):
+    """A fresh store of each kind (PostgreSQL when its binaries are here)."""
+    if request.param == "sqlite":
+        store = await SqliteStore(tmp_path / "s.sqlite").open()
+        yield store
+        await store.close()
+        return
+    if postgres_bin() is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql; scripts/setup does it)")
+    server = PostgresServer()
+    server.start()
+    try:
+        store = await PostgresStore(server.new_database()).open(wait=True)
+        yield store
+        await store.close()
+    finally:
+        server.cleanup()
+
+
+async def test_both_stores_keep_a_calls_journey_replace_it_as_it_changes_and_purge_old_ones(either_store):
+    from ivr.calls.journey import Journey
+
+    store = either_store
+    waiting = Journey("1795429103.2", "vm1", "inhouse", 1_000.0, updated_at=1_000.0)
+    old = Journey("1795000000.1", "vm1", "contractor", 500.0, state="abandoned", waited_s=40, finished=True)
+    await store.save_journeys([waiting.as_dict(), old.as_dict()])
+    answered = Journey("1795429103.2", "vm1", "inhouse", 1_000.0, state="answered", waited_s=30, agent="agent1",
+                       talk_s=200, finished=True, updated_at=1_250.0)
+    await store.save_journeys([answered.as_dict()])
+    kept = await store.journeys(["1795429103.2", "1795000000.1", "1.1"])
+    assert Journey.from_dict(kept["1795429103.2"]) == answered and set(kept) == {"1795429103.2", "1795000000.1"}
+    assert [j["uniqueid"] for j in await store.journeys_since(400.0)] == ["1795000000.1", "1795429103.2"]
+    assert await store.purge_journeys(900.0) == 1
+    assert [j["uniqueid"] for j in await store.journeys_since(0.0)] == ["1795429103.2"]
+    # A kept turn's callback is found from the channel that booked it.
+    booked = await store.add_callback("0612345678", "inhouse", "kept_turn",
+                                      {"position": "2", "uniqueid": "1795429103.2"}, state="holding")
+    assert (await store.find_callback(uniqueid="1795429103.2")).id == booked
+    assert (await store.find_callback(callback_id=booked)).reason == "kept_turn"
+    assert await store.find_callback(uniqueid="9.9") is None

@@ -170,6 +170,7 @@ class AdminServer:
                 return _html(pages.not_found_page("Cet appel n'est pas parmi les derniers appels terminés gardés.", self.brand),
                              status=404)
             return web.json_response({"error": "no such finished call (only the last ones are kept)"}, status=404)
+        record = {**record, "journey": await self.status.journey(record)}
         if _wants_html(request):
             return _html(pages.call_page(record, self.status.kpis(), self.brand))
         return web.json_response(record)

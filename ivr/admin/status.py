@@ -32,6 +32,10 @@ class ServerStatus(Protocol):
     def call_record(self, call_id: str) -> dict[str, Any] | None:
         """One finished call's record (while it is among the kept ones); None otherwise."""
 
+    async def journey(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """What happened to a finished call after the IVR (queue, wait, agent, talk), None when the IVR did
+        not hand it to a queue; ``state`` ``unknown`` with ``why`` when nothing was seen of it."""
+
     def queues(self) -> dict[str, Any]:
         """The agents' queues as AMI reports them (``ami``: its state; ``queues``: waiting callers, free
         agents, expected wait per queue)."""

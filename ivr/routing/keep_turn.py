@@ -74,7 +74,7 @@ class TurnKeeper:
         self.holding: set[asyncio.Task[None]] = set()
 
     async def serve(self, channel: CallerChannel, queue: str | None, position: str | None, priority: str | None,
-                    number: str, *, withheld: bool = False) -> str:
+                    number: str, *, withheld: bool = False, uniqueid: str = "") -> str:
         """One caller's key * in a queue: ``kept`` (booked, the call ends), ``stayed`` (the caller did not
         confirm) or ``refused`` (not possible); but for ``kept`` the dialplan queues them again at their place."""
         request = TurnRequest.parse(queue, position, priority, self.queues())
@@ -92,7 +92,8 @@ class TurnKeeper:
             return "stayed"
         try:
             callback_id = await asyncio.wait_for(self.store.add_callback(
-                dialable, request.queue, "kept_turn", {"position": str(request.position)}, state="holding"),
+                dialable, request.queue, "kept_turn", {"position": str(request.position), "uniqueid": uniqueid},
+                state="holding"),
                 self.store_seconds)
         except Exception as exc:  # the store away: the caller stays in the queue, at their place
             log.warning("keep_turn_not_booked", error=type(exc).__name__)

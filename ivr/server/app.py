@@ -17,6 +17,7 @@ from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
 from ..asterisk_config import shipped_asterisk_etc
 from ..calls.call import FlowResolver
+from ..calls.journey import JourneyTracker
 from ..calls.record import JsonlRecordStore, MemoryRecordStore, RecordStore, TeeRecordStore
 from ..calls.supervisor import APOLOGY_PROMPT, AgiIdentity, CallSupervisor
 from ..config import DEFAULT_RULES, Settings, dynamic_prompts_dir
@@ -43,6 +44,7 @@ from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
+from .journeys import JourneyKeeper
 from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, load_profile, start_line_worker
 from .lost_calls import LostCallWitness
 from .notices import NoticeBoard
@@ -157,6 +159,10 @@ class IvrServer:
             self.lost_calls = LostCallWitness(self.node, self.shared_records, self.store.has_record,
                                               in_queue=self.ami.caller_in_queue)
             self.ami.subscribe(self.lost_calls)
+        # What happens to this node's callers in the queues (wait, agent, abandon), kept in the store.
+        self.journeys = JourneyKeeper(JourneyTracker(self.node), self.store) if self.ami is not None else None
+        if self.journeys is not None and self.ami is not None:
+            self.ami.subscribe(self.journeys)
 
     def _build_routing(self) -> None:
         """The router (the line's rules, live queue state) and the callback dialler."""
@@ -226,7 +232,7 @@ class IvrServer:
         try:
             await self.turns.serve(session, session.env.named_arg("queue"), session.env.named_arg("position"),
                                    session.env.named_arg("priority"), identity.caller_number,
-                                   withheld=identity.caller_withheld)
+                                   withheld=identity.caller_withheld, uniqueid=identity.uniqueid)
         except CallerHungUp:
             log.info("keep_turn_hung_up", uniqueid=identity.uniqueid)
         except Exception as exc:  # the caller goes back to the queue at their place (the dialplan)
@@ -429,6 +435,9 @@ class IvrServer:
             self.parts.started("ami", self.ami.stop)
             if self.lost_calls is not None:
                 self.parts.started("lost calls witness", self.lost_calls.stop)
+            if self.journeys is not None:
+                self.journeys.start()
+                self.parts.started("journeys", self.journeys.stop)
         else:
             log.warning("ami_not_configured", hint="set IVR_AMI_USER / IVR_AMI_SECRET; routing uses the rules alone")
         if self.dialer is not None:

@@ -25,9 +25,10 @@ import structlog
 
 from ..calls.outcomes import Outcome
 from ..calls.record import CallRecord, RecordStore
+from ..edges.ami.protocol import channel_variables
 from ..privacy import mask_caller
 
-__all__ = ["LostCallWitness", "channel_variables"]
+__all__ = ["LostCallWitness"]
 
 log = structlog.get_logger("ivr.server")
 
@@ -42,13 +43,6 @@ _NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _UNIQUEID = re.compile(r"\d{1,15}\.\d{1,10}")
 _QUEUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SIP_CALL_ID = re.compile(r"[A-Za-z0-9@.:_-]{0,128}")
-
-
-def channel_variables(event: dict[str, Any]) -> dict[str, str]:
-    """The ``ChanVariable`` fields of an AMI event (``NAME=value``, one or several) as a dict."""
-    raw = event.get("ChanVariable") or []
-    items = [raw] if isinstance(raw, str) else list(raw)
-    return dict(str(item).split("=", 1) for item in items if "=" in str(item))
 
 
 class LostCallWitness:

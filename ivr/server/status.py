@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,8 @@ import structlog
 
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
+from ..calls.journey import journey_view
+from ..calls.outcomes import Outcome
 from ..calls.supervisor import CallSupervisor
 from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
@@ -62,6 +65,28 @@ class StatusView:
     #: The closure notices this node plays (read from the store).
     notice_board: NoticeBoard | None = None
     _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
+
+    async def journey(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The call's journey after the IVR, from the store (see :func:`ivr.calls.journey.journey_view`)."""
+        outcome = Outcome.of(record.get("outcome", ""))
+        if self.store is None or outcome not in (Outcome.ROUTED, Outcome.ERROR_ROUTED, Outcome.CALLBACK):
+            return journey_view(record.get("outcome", ""), None, followed=self.ami is not None)
+        uniqueid = str(record.get("uniqueid", ""))
+        booked = str((record.get("slots") or {}).get("callback_id", ""))
+        try:
+            kept = None
+            if outcome is not Outcome.CALLBACK:
+                kept = (await asyncio.wait_for(self.store.journeys([uniqueid]), 2.0)).get(uniqueid)
+            callback: dict[str, Any] | None = None
+            if booked.isdigit() or (kept and kept.get("state") == "left"):
+                found = await asyncio.wait_for(self.store.find_callback(
+                    callback_id=int(booked) if booked.isdigit() else None, uniqueid=uniqueid), 2.0)
+                if found is not None:
+                    callback = {"id": found.id, "queue": found.queue, "reason": found.reason, "state": found.state,
+                                "attempts": found.attempts}
+        except Exception as exc:  # the store away: the page says so rather than guess
+            return {"state": "unknown", "why": f"the store did not answer ({type(exc).__name__})"}
+        return journey_view(record.get("outcome", ""), kept, followed=self.ami is not None, callback=callback)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the line can take calls, and each part's state."""

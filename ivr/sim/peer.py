@@ -74,7 +74,7 @@ async def place_call(
     real Asterisk; the IVR's turn time is still measured from the reply to its next command.
     With ``gate``, the command playing the gate's prompt is answered only once the gate is released.
     """
-    uniqueid = f"{time.time():.0f}.{uuid.uuid4().int % 100000}"
+    uniqueid = scenario.call.uniqueid or f"{time.time():.0f}.{uuid.uuid4().int % 100000}"
     channel = SimChannel(
         steps=deque(scenario.steps),
         uniqueid=uniqueid,

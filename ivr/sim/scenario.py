@@ -135,6 +135,9 @@ class CallSetup(_Model):
     language: str = "fr"
     args: list[str] = Field(default_factory=list)
     at: datetime | None = None
+    #: Asterisk's id of the caller's channel (``agi_uniqueid``); unset, a new one. A request Asterisk
+    #: makes later on the same channel (``keep-turn``, from the queue the call went to) sets it.
+    uniqueid: str = Field("", pattern=r"^(\d{1,15}\.\d{1,10})?$")
     #: Hang up just before the IVR's N-th AGI command (1-based), whatever the steps say:
     #: lets a test sweep a hang-up over every point of a call.
     hangup_before_command: int | None = Field(None, ge=1)

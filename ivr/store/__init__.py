@@ -56,6 +56,10 @@ class Store(Protocol):
     async def callbacks(self, state: str | None = None) -> list[Callback]:
         """The callbacks, those in ``state`` only when given."""
 
+    async def find_callback(self, *, callback_id: int | None = None, uniqueid: str = "") -> Callback | None:
+        """The callback ``callback_id``, or the last one booked by the call on the Asterisk channel
+        ``uniqueid`` (a kept turn, booked from the queue); None when there is none."""
+
     async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:
         """Keep a closure notice (checked by :mod:`ivr.notices`); its id."""
 
@@ -64,6 +68,18 @@ class Store(Protocol):
 
     async def notices(self, limit: int = 100) -> list[Notice]:
         """The last ``limit`` notices, the newest first (those switched off included: the audit)."""
+
+    async def save_journeys(self, journeys: list[dict[str, Any]]) -> None:
+        """Keep the journeys (:meth:`ivr.calls.journey.Journey.as_dict`), each replacing its channel's last."""
+
+    async def journeys(self, uniqueids: list[str]) -> dict[str, dict[str, Any]]:
+        """The journeys of those channels that have one, by channel."""
+
+    async def journeys_since(self, joined_after: float, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The journeys that began after ``joined_after`` (epoch), oldest first."""
+
+    async def purge_journeys(self, joined_before: float) -> int:
+        """Forget the journeys that began before ``joined_before`` (epoch); how many."""
 
     async def try_lead(self) -> bool:
         """Whether this node dials callbacks now (one node at a time)."""

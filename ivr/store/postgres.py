@@ -247,6 +247,43 @@ class PostgresStore:
         return [Callback(r["id"], float(r["created"]), r["number"], r["queue"], r["reason"], json.loads(r["context"]),
                          r["state"], r["attempts"]) for r in rows]
 
+    # -- journeys after the IVR --------------------------------------------------------------------
+
+    async def save_journeys(self, journeys: list[dict[str, Any]]) -> None:
+        """Keep the journeys, each replacing its channel's last (the node that took a call writes it)."""
+        await self.pool.executemany(
+            "INSERT INTO journeys (uniqueid, node, joined_at, state, updated_at, journey) "
+            "VALUES ($1, $2, to_timestamp($3), $4, to_timestamp($5), $6::jsonb) "
+            "ON CONFLICT (uniqueid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, "
+            "journey = excluded.journey",
+            [(j["uniqueid"], j["node"], j["joined_at"], j["state"], j["updated_at"], json.dumps(j)) for j in journeys])
+
+    async def journeys(self, uniqueids: list[str]) -> dict[str, dict[str, Any]]:
+        """The journeys of those channels that have one, by channel."""
+        rows = await self.pool.fetch("SELECT uniqueid, journey FROM journeys WHERE uniqueid = ANY($1::text[])",
+                                     uniqueids)
+        return {r["uniqueid"]: json.loads(r["journey"]) for r in rows}
+
+    async def journeys_since(self, joined_after: float, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The journeys that began after ``joined_after`` (epoch), oldest first."""
+        rows = await self.pool.fetch("SELECT journey FROM journeys WHERE joined_at > to_timestamp($1) "
+                                     "ORDER BY joined_at LIMIT $2", joined_after, limit)
+        return [json.loads(r["journey"]) for r in rows]
+
+    async def purge_journeys(self, joined_before: float) -> int:
+        """Forget the journeys that began before ``joined_before``; how many."""
+        done = await self.pool.execute("DELETE FROM journeys WHERE joined_at < to_timestamp($1)", joined_before)
+        return int(str(done).rsplit(" ", 1)[-1] or 0)
+
+    async def find_callback(self, *, callback_id: int | None = None, uniqueid: str = "") -> Callback | None:
+        """The callback ``callback_id``, or the last one the call on channel ``uniqueid`` booked."""
+        sql = ("SELECT id, extract(epoch FROM created_at) AS created, number, queue, reason, context, state, attempts "
+               "FROM callbacks WHERE ")
+        r = await (self.pool.fetchrow(sql + "id = $1", callback_id) if callback_id is not None else
+                   self.pool.fetchrow(sql + "context->>'uniqueid' = $1 ORDER BY id DESC LIMIT 1", uniqueid))
+        return Callback(r["id"], float(r["created"]), r["number"], r["queue"], r["reason"], json.loads(r["context"]),
+                        r["state"], r["attempts"]) if r else None
+
     # -- closure notices -------------------------------------------------------------------------
 
     async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:

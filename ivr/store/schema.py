@@ -141,6 +141,18 @@ MIGRATIONS: tuple[Step, ...] = (
             Column("ended_at", Kind.TIME, null=True),
         )),
     )),
+    Step(4, tables=(
+        # What happened to each call after the IVR, in the queues (ivr/calls/journey.py), written by the
+        # node that took the call; the call record names the same Asterisk channel (uniqueid).
+        Table("journeys", (
+            Column("uniqueid", Kind.TEXT),
+            Column("node", Kind.TEXT),
+            Column("joined_at", Kind.TIME),
+            Column("state", Kind.TEXT),
+            Column("updated_at", Kind.TIME),
+            Column("journey", Kind.JSON),
+        ), primary_key=("uniqueid",)),
+    ), indexes=(Index("journeys_joined", "journeys", ("joined_at",)),)),
 )
 
 _SHARED_ONLY = frozenset(t.name for step in MIGRATIONS for t in step.tables if t.shared_only)

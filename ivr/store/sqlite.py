@@ -208,6 +208,50 @@ class SqliteStore:
             rows = await cur.fetchall()
         return [Callback(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
+    # -- journeys after the IVR --------------------------------------------------------------------
+
+    async def save_journeys(self, journeys: list[dict[str, Any]]) -> None:
+        """Keep the journeys, each replacing its channel's last."""
+        await self.db.executemany(
+            "INSERT INTO journeys (uniqueid, node, joined_at, state, updated_at, journey) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (uniqueid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, "
+            "journey = excluded.journey",
+            [(j["uniqueid"], j["node"], j["joined_at"], j["state"], j["updated_at"], json.dumps(j)) for j in journeys])
+        await self.db.commit()
+
+    async def journeys(self, uniqueids: list[str]) -> dict[str, dict[str, Any]]:
+        """The journeys of those channels that have one, by channel."""
+        if not uniqueids:
+            return {}
+        marks = ", ".join("?" * len(uniqueids))
+        async with self.db.execute(f"SELECT uniqueid, journey FROM journeys WHERE uniqueid IN ({marks})",
+                                   uniqueids) as cur:
+            return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
+
+    async def journeys_since(self, joined_after: float, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The journeys that began after ``joined_after`` (epoch), oldest first."""
+        async with self.db.execute("SELECT journey FROM journeys WHERE joined_at > ? ORDER BY joined_at LIMIT ?",
+                                   (joined_after, limit)) as cur:
+            return [json.loads(row[0]) for row in await cur.fetchall()]
+
+    async def purge_journeys(self, joined_before: float) -> int:
+        """Forget the journeys that began before ``joined_before``; how many."""
+        cur = await self.db.execute("DELETE FROM journeys WHERE joined_at < ?", (joined_before,))
+        await self.db.commit()
+        return cur.rowcount
+
+    async def find_callback(self, *, callback_id: int | None = None, uniqueid: str = "") -> Callback | None:
+        """The callback ``callback_id``, or the last one the call on channel ``uniqueid`` booked."""
+        sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks WHERE "
+        if callback_id is not None:
+            query = self.db.execute(sql + "id = ?", (callback_id,))
+        else:
+            query = self.db.execute(sql + "json_extract(context, '$.uniqueid') = ? ORDER BY id DESC LIMIT 1",
+                                    (uniqueid,))
+        async with query as cur:
+            r = await cur.fetchone()
+        return Callback(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) if r else None
+
     # -- closure notices -------------------------------------------------------------------------
 
     async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:

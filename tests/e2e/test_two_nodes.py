@@ -19,9 +19,9 @@ from datetime import datetime
 import asyncpg
 import pytest
 
+from ivr.edges.ami.protocol import channel_variables
 from ivr.lab.asterisk import LOG_LINE
 from ivr.lab.lab import Lab, LabOptions
-from ivr.server.lost_calls import channel_variables
 from ivr.sim.scenario import Scenario
 from ivr.sim.sip import SipCaller
 from ivr.waiting import until

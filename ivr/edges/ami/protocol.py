@@ -20,7 +20,8 @@ import re
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["EOL", "BANNER_PREFIX", "Message", "AmiProtocolError", "encode_message", "MessageReader", "distrust"]
+__all__ = ["EOL", "BANNER_PREFIX", "Message", "AmiProtocolError", "encode_message", "MessageReader", "distrust",
+           "channel_variables"]
 
 EOL = "\r\n"
 BANNER_PREFIX = "Asterisk Call Manager/"
@@ -152,3 +153,11 @@ def _as_list(value: object) -> list[object]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def channel_variables(event: Mapping[str, object]) -> dict[str, str]:
+    """The ``ChanVariable`` fields of an event (``NAME=value``, one or several, as manager.conf's
+    ``channelvars`` lists them) as a dict."""
+    raw = event.get("ChanVariable") or []
+    items = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, (list, tuple)) else []
+    return dict(str(item).split("=", 1) for item in items if "=" in str(item))

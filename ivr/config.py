@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     #: Seconds a store operation may hold a caller (counting the call, booking a callback): past it the
     #: call goes on without it (the caller waits in the queue instead of being called back).
     store_call_timeout: float = Field(0.5, gt=0, le=30)
+    #: Seconds within which a queued call must be answered to count for the service level (the
+    #: indicators' « 80 % within 20 s »).
+    service_level_seconds: int = Field(20, ge=1, le=3600)
+    #: « Once and done »: a caller (or a file) that calls again within this many days was not done at once.
+    once_and_done_days: int = Field(7, ge=1, le=30)
     #: How often the closure notices are read from the store (seconds): a notice switched on or off
     #: anywhere is heard, or no longer heard, within this time on every node.
     notice_poll: float = Field(2.0, gt=0, le=60)

@@ -351,6 +351,12 @@ class LineProfile:
     lookups: Callable[[LookupService], Mapping[str, LookupService]]
     #: Where the line's day starts and ends (the console's "today").
     timezone: str = "Europe/Paris"
+    #: The slot whose answer splits the indicators (the 34 00's title type): containment and
+    #: satisfaction per value of it.
+    segment: str | None = None
+    #: The slot whose answer says what a call is about (the 34 00's file number): « once and done »
+    #: counts the calls about the same one again, besides the same caller calling again.
+    contact_slot: str | None = None
 
 
 # -- what a node serves ---------------------------------------------------------------------------

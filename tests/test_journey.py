@@ -148,6 +148,12 @@ async def test_a_routed_calls_page_shows_its_wait_its_agent_and_its_talk_time(am
                 journey["ended_by"], journey["position"]) == ("contractor", 25, "contractor", "agent2", 95, "caller", 2)
         page = await call_json(srv, routed.record["call_id"])
         assert page["journey"]["state"] == "answered" and page["journey"]["talk_s"] == 95
+        async with aiohttp.ClientSession() as http, http.get(f"{srv.admin_url}/calls/{routed.record['call_id']}",
+                                                             headers={"Accept": "text/html"}) as resp:
+            html = await resp.text()
+        after = html[html.index("Après le SVI"):].replace("&#x27;", "'")
+        for shown in ("pris par un conseiller", "contractor", "25 s", "agent2", "95 s", "l'appelant"):
+            assert shown in after
         # A call the IVR served has no journey after it.
         assert (await call_json(srv, served.record["call_id"]))["journey"] is None
 

@@ -602,7 +602,7 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
             await prometheus.wait()
         await sim.stop()
     rules = {r["name"]: r for g in groups for r in g["rules"]}
-    assert len(rules) == 8 and all(r["health"] == "ok" for r in rules.values()), rules
+    assert len(rules) == 11 and all(r["health"] == "ok" for r in rules.values()), rules
     assert rules["IvrSpeechModelMissing"]["state"] in ("pending", "firing")
     assert {name for name, r in rules.items() if r["state"] != "inactive"} == {"IvrSpeechModelMissing"}
 
@@ -616,7 +616,10 @@ def test_pages_escape_whatever_a_record_holds():
     kpis = kpis_at()
     kpis.write(CallRecord(**rec))
     summary = kpis.summary()
-    html_pages = [pages.call_page(rec, summary), pages.kpis_page(summary, "today"),
+    journey = {"state": evil, "queue": evil, "answered_in": evil, "agent": evil, "why": evil,
+               "callback": {"id": evil, "queue": evil, "state": evil}}
+    html_pages = [pages.call_page(rec, summary), pages.call_page({**rec, "journey": journey}, summary),
+                  pages.kpis_page(summary, "today"),
                   pages.calls_page(live=[{"call_id": "x", "node": evil, "seconds": 1.0, "caller": "06******78",
                                           "slots": {"a": evil}}], recent=[rec], kpis=summary)]
     for page in html_pages:

@@ -173,3 +173,28 @@ async def test_both_stores_keep_a_calls_journey_replace_it_as_it_changes_and_pur
     assert (await store.find_callback(uniqueid="1795429103.2")).id == booked
     assert (await store.find_callback(callback_id=booked)).reason == "kept_turn"
     assert await store.find_callback(uniqueid="9.9") is None
+
+
+async def test_both_stores_tell_who_called_again_within_the_follow_up_days_and_keep_no_number(either_store):
+    day = 86400.0
+    store = either_store
+    await store.add_contacts([(0.0, "caller", "0612345678", "permis"), (2 * day, "caller", "0612345678", "permis"),
+                              (1 * day, "caller", "0699999999", "cni"), (9 * day, "caller", "0699999999", "cni"),
+                              (0.0, "file", "5458443881", "permis"), (0.5 * day, "file", "5458443881", "permis")])
+    # Of the calls in the first day and a half: the first caller called again within 7 days, the second did not.
+    assert await store.once_and_done("caller", 0.0, 1.5 * day, 7) == {"permis": (1, 1), "cni": (1, 0)}
+    assert await store.once_and_done("caller", 0.0, 1.5 * day, 1) == {"permis": (1, 0), "cni": (1, 0)}
+    assert await store.once_and_done("file", 0.0, 1.5 * day, 7) == {"permis": (2, 1)}
+    assert await store.purge_contacts(1.5 * day) == 4
+    assert await store.once_and_done("caller", 0.0, 10 * day, 7) == {"permis": (1, 0), "cni": (1, 0)}
+
+
+async def test_contacts_are_kept_as_keyed_hashes_only(tmp_path):
+    import sqlite3
+
+    store = await SqliteStore(tmp_path / "s.sqlite").open()
+    await store.add_contacts([(1.0, "caller", "0612345678", "permis"), (1.0, "file", "5458443881", "permis")])
+    await store.close()
+    rows = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT kind, key FROM contacts").fetchall()
+    assert len(rows) == 2 and all("0612345678" not in key and "5458443881" not in key and len(key) == 32
+                                  for _, key in rows)

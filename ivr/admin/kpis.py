@@ -54,6 +54,52 @@ FUNNEL_COLUMNS = ("visits", "noinput", "nomatch", "hangups", "transfers")
 ERROR_BANNER = {"min_errors": 3, "min_rate": 0.05}
 
 
+#: The slot of the rating question (1–5) whose answers make the satisfaction figures.
+RATING_SLOT = "rating"
+#: A segment's key when the caller never said it (hung up or went to an agent first).
+UNSAID = "-"
+#: Paths kept apart per window; the rarer ones are counted together under :data:`OTHER_PATHS`.
+MAX_PATHS = 40
+OTHER_PATHS = "(autres parcours)"
+
+
+def path_taken(record: CallRecord) -> str:
+    """The nodes a call went through, each once in a row (a question asked again is one step)."""
+    steps = [node for i, node in enumerate(record.path) if i == 0 or record.path[i - 1] != node]
+    return " > ".join(steps) or "-"
+
+
+def answer_to(record: CallRecord, slot: str) -> str | None:
+    """The answer the call gave to its question for ``slot`` (a closed question's: the record keeps those)."""
+    return next((str(e["value"]) for e in record.recognition if e.get("slot") == slot and "value" in e), None)
+
+
+def _segment_counts(record: CallRecord) -> Counter[str]:
+    """An offered call's part in the segment figures: offered, self-served, asked to rate, rated, the rating."""
+    counts: Counter[str] = Counter(offered=1, self_served=int(Outcome.of(record.outcome) is Outcome.SELF_SERVED))
+    if any(entry.get("slot") == RATING_SLOT for entry in record.recognition):
+        counts["rating_asked"] += 1
+        rating = answer_to(record, RATING_SLOT) or ""
+        if rating in ("1", "2", "3", "4", "5"):
+            counts.update(rated=1, rating_sum=int(rating), rating_top=int(int(rating) >= 4))
+    return counts
+
+
+def _satisfaction(counts: Counter[str]) -> dict[str, Any]:
+    """The rating figures: asked, rated, response rate, mean, share of 4–5 (None without a rating)."""
+    rated = counts["rated"]
+    return {"asked": counts["rating_asked"], "rated": rated,
+            "response_rate": round(rated / counts["rating_asked"], 4) if counts["rating_asked"] else None,
+            "mean": round(counts["rating_sum"] / rated, 2) if rated else None,
+            "top_share": round(counts["rating_top"] / rated, 4) if rated else None}
+
+
+def _segment_figures(counts: Counter[str]) -> dict[str, Any]:
+    return {"offered": counts["offered"], "self_served": counts["self_served"],
+            "containment": round(counts["self_served"] / counts["offered"], 4) if counts["offered"] else None,
+            "satisfaction": _satisfaction(counts)}
+
+
 def short_abandon(record: CallRecord) -> bool:
     """The caller hung up before the IVR asked anything (during the welcome)."""
     asked = record.questions or len(record.recognition)  # records written before ``questions``
@@ -86,10 +132,20 @@ class Tally:
     transfers: Counter[tuple[str, str]] = field(default_factory=Counter)
     abandon_nodes: Counter[str] = field(default_factory=Counter)
     funnel: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Offered calls, self-served ones and satisfaction counts (:data:`SEGMENT_COUNTS`), for all calls
+    #: (key ``""``), per value of the line's segment slot (the title type), and per path taken.
+    segments: dict[str, Counter[str]] = field(default_factory=dict)
+    paths: dict[str, Counter[str]] = field(default_factory=dict)
 
-    def add(self, record: CallRecord) -> None:
-        """Count one ended call."""
+    def add(self, record: CallRecord, segment: str | None = None) -> None:
+        """Count one ended call (``segment``: the slot whose answer splits the figures)."""
         outcome = Outcome.of(record.outcome)
+        if offered(record):
+            counts = _segment_counts(record)
+            self._counts(self.segments, "").update(counts)
+            if segment:
+                self._counts(self.segments, answer_to(record, segment) or UNSAID).update(counts)
+            self._counts(self.paths, path_taken(record), limit=MAX_PATHS).update(counts)
         self.calls += 1
         self.outcomes[record.outcome] += 1
         self.ivr_ms += record.duration_ms
@@ -127,9 +183,16 @@ class Tally:
             self.answers_keypad += mode == "dtmf"
 
     def _node(self, node: str) -> Counter[str]:
-        counts = self.funnel.get(node)
+        return self._counts(self.funnel, node)
+
+    @staticmethod
+    def _counts(table: dict[str, Counter[str]], key: str, limit: int | None = None) -> Counter[str]:
+        """``table``'s counts for ``key`` (beyond ``limit`` keys, those of :data:`OTHER_PATHS`)."""
+        counts = table.get(key)
         if counts is None:
-            counts = self.funnel[node] = Counter()
+            if limit is not None and len(table) >= limit:
+                key = OTHER_PATHS
+            counts = table.setdefault(key, Counter())
         return counts
 
     def merge(self, other: "Tally") -> None:
@@ -142,6 +205,10 @@ class Tally:
         self.abandon_nodes.update(other.abandon_nodes)
         for node, counts in other.funnel.items():
             self._node(node).update(counts)
+        for key, counts in other.segments.items():
+            self._counts(self.segments, key).update(counts)
+        for key, counts in other.paths.items():
+            self._counts(self.paths, key, limit=MAX_PATHS).update(counts)
 
     @property
     def offered(self) -> int:
@@ -179,6 +246,10 @@ class Tally:
             "transfers": [{"queue": q, "reason": r, "calls": n} for (q, r), n in self.transfers.most_common()],
             "abandon_points": dict(self.abandon_nodes.most_common()),
             "funnel": {node: {c: counts[c] for c in FUNNEL_COLUMNS} for node, counts in self.funnel.items()},
+            "satisfaction": _satisfaction(self.segments.get("", Counter())),
+            "by_segment": {key: _segment_figures(counts) for key, counts in sorted(self.segments.items()) if key},
+            "by_path": [{"path": key, **_segment_figures(counts)}
+                        for key, counts in sorted(self.paths.items(), key=lambda kv: -kv[1]["offered"])],
         }
 
 
@@ -186,8 +257,10 @@ class Kpis:
     """Tallies call records as they are written (a record store), by 5-minute bucket, for 7 days."""
 
     def __init__(self, *, timezone_name: str = "Europe/Paris", keep_records: int = 2000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, segment: str | None = None) -> None:
         self.zone = ZoneInfo(timezone_name)
+        #: The slot whose answer splits containment and satisfaction (the line profile's ``segment``).
+        self.segment = segment
         self.clock = clock
         self._buckets: dict[int, Tally] = {}
         self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -205,7 +278,7 @@ class Kpis:
         if tally is None:
             tally = self._buckets[bucket] = Tally()
             self._prune()
-        tally.add(record)
+        tally.add(record, self.segment)
         self._records[record.call_id] = asdict(record)
         self._records.move_to_end(record.call_id)
         while len(self._records) > self.keep_records:
@@ -227,28 +300,35 @@ class Kpis:
         """A recent call's record, or None once it has left the window."""
         return self._records.get(call_id)
 
-    def window(self, name: str) -> Tally:
-        """The tally of one of :data:`WINDOWS`."""
+    def window_start(self, name: str) -> float:
+        """When one of :data:`WINDOWS` begins (seconds since the epoch; "the last hour" to the bucket)."""
         now = self.clock()
         if name == "last_hour":
-            since = now - 3600
-        elif name == "today":
+            return (now - 3600) // BUCKET_SECONDS * BUCKET_SECONDS
+        if name == "today":
             local = datetime.fromtimestamp(now, self.zone)
-            since = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        elif name == "last_7_days":
-            since = now - KEEP_SECONDS
-        else:
-            raise ValueError(f"unknown window {name!r}: {', '.join(WINDOWS)}")
-        first = int(since // BUCKET_SECONDS)
+            return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        if name == "last_7_days":
+            return now - KEEP_SECONDS
+        raise ValueError(f"unknown window {name!r}: {', '.join(WINDOWS)}")
+
+    def window(self, name: str) -> Tally:
+        """The tally of one of :data:`WINDOWS`."""
+        first = int(self.window_start(name) // BUCKET_SECONDS)
         total = Tally()
         for bucket, tally in self._buckets.items():
             if bucket >= first:
                 total.merge(tally)
         return total
 
-    def summary(self) -> dict[str, Any]:
-        """Every window's figures, the definitions' version, and whether the error banner is up."""
+    def summary(self, after_ivr: Callable[[str, float], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Every window's figures, the definitions' version, and whether the error banner is up;
+        ``after_ivr(window, since)``: the figures read from the store (queues, callbacks, once and done)
+        for a window starting at ``since``, added to it."""
         windows = {name: self.window(name).summary() for name in WINDOWS}
+        if after_ivr is not None:
+            for name, figures in windows.items():
+                figures.update(after_ivr(name, self.window_start(name)))
         hour = windows["last_hour"]
         banner = (hour["errors"] >= ERROR_BANNER["min_errors"]
                   and (hour["error_rate"] or 0) >= ERROR_BANNER["min_rate"])

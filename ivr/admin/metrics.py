@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
 from ..calls.outcomes import Outcome
 from ..calls.record import CallRecord
-from .kpis import offered
+from .kpis import RATING_SLOT, UNSAID, answer_to, offered
+from .queue_kpis import DEFAULT_SERVICE_LEVEL, QUEUE_RESULTS, result_of
 
 __all__ = ["Metrics"]
 
@@ -17,12 +19,79 @@ __all__ = ["Metrics"]
 class Metrics:
     """One registry per server (tests run several servers in one process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, segment: str | None = None, service_level_s: int = DEFAULT_SERVICE_LEVEL) -> None:
         r = self.registry = CollectorRegistry()
+        #: The slot whose answer splits containment and satisfaction (the line profile's ``segment``).
+        self.segment = segment
+        self.service_level_s = service_level_s
+        self._once_set: set[str] = set()
         self._calls(r)
         self._recognition(r)
         self._back_ends(r)
         self._line(r)
+        self._after_ivr(r)
+
+    def _after_ivr(self, r: CollectorRegistry) -> None:
+        """Satisfaction and containment per segment; the queues after the IVR (journeys this node followed)."""
+        self.segment_offered = Counter("ivr_segment_offered_total", "Offered calls, by the line's segment (title "
+                                       "type; - when not said)", ["segment"], registry=r)
+        self.segment_served = Counter("ivr_segment_self_served_total", "Self-served calls, by segment", ["segment"],
+                                      registry=r)
+        self.rating_asked = Counter("ivr_satisfaction_asked_total", "Calls asked for a 1-5 rating, by segment",
+                                    ["segment"], registry=r)
+        self.ratings = Counter("ivr_satisfaction_ratings_total", "Ratings given, by segment and rating",
+                               ["segment", "rating"], registry=r)
+        self.queue_calls = Counter("ivr_queue_calls_total", "Calls handed to a queue whose journey ended, by result "
+                                   "(answered in time: within the service level)", ["queue", "result"], registry=r)
+        self.once_and_done = Gauge("ivr_once_and_done_ratio", "Share of the callers (kind=caller) and files (kind=file) "
+                                   "of the last 7 days' calls, judged after the follow-up days, who did not call "
+                                   "again (NaN: no call to judge)", ["kind"], registry=r)
+        self.queue_answer_wait = Histogram("ivr_queue_answer_wait_seconds", "Wait of the calls an agent answered",
+                                           ["queue"], buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1800), registry=r)
+
+    def prime(self, *, flows: Mapping[str, Iterable[str]], queues: Iterable[str], segments: Iterable[str]) -> None:
+        """Create every labelled series the dashboard and the alerts read, at 0, before any call: a fresh
+        server shows 0, not « no data », and an alert on a missing series does not misfire."""
+        queues = list(queues)
+        for outcome in Outcome:
+            for text in ([Outcome.ROUTED.text(q) for q in queues] if outcome is Outcome.ROUTED else [outcome.text()]):
+                self.calls.labels(text)
+        for flow, nodes in flows.items():
+            for node in nodes:
+                for family in (self.visits, self.hangups, self.transfers):
+                    family.labels(flow, node)
+                self.noinput.labels(node)
+                self.nomatch.labels(node)
+        for mode in ("speech", "dtmf", "none"):
+            self.answers.labels(mode)
+        for segment in [*segments, UNSAID]:
+            for family in (self.segment_offered, self.segment_served, self.rating_asked):
+                family.labels(segment)
+            for rating in "12345":
+                self.ratings.labels(segment, rating)
+        for kind in ("caller", "file"):
+            if kind not in self._once_set:
+                self.once_and_done.labels(kind).set(float("nan"))
+        for queue in queues:
+            for result in QUEUE_RESULTS:
+                self.queue_calls.labels(queue, result)
+            self.queue_answer_wait.labels(queue)
+
+    def once_and_done_now(self, shares: Mapping[str, float | None]) -> None:
+        """The last « once and done » shares by kind (None: no call to judge)."""
+        for kind, share in shares.items():
+            self.once_and_done.labels(kind).set(float("nan") if share is None else share)
+            self._once_set.add(kind)
+
+    def journey_ended(self, journey: Mapping[str, Any]) -> None:
+        """Count a journey in the queues that ended (this node followed it: no other node counts it)."""
+        result = result_of(journey, self.service_level_s)
+        if result is None:
+            return
+        queue = str(journey.get("queue") or "-")
+        self.queue_calls.labels(queue, result).inc()
+        if result.startswith("answered"):
+            self.queue_answer_wait.labels(queue).observe(int(journey.get("waited_s") or 0))
 
     def _calls(self, r: CollectorRegistry) -> None:
         """Calls, and the per-node funnel."""
@@ -95,6 +164,15 @@ class Metrics:
         self.calls.labels(record.outcome).inc()
         if offered(record):
             self.offered.inc()
+            segment = (answer_to(record, self.segment) if self.segment else None) or UNSAID
+            self.segment_offered.labels(segment).inc()
+            if Outcome.of(record.outcome) is Outcome.SELF_SERVED:
+                self.segment_served.labels(segment).inc()
+            if any(entry.get("slot") == RATING_SLOT for entry in record.recognition):
+                self.rating_asked.labels(segment).inc()
+                rating = answer_to(record, RATING_SLOT)
+                if rating in ("1", "2", "3", "4", "5"):
+                    self.ratings.labels(segment, rating).inc()
         flow = record.flow or "-"
         for node in dict.fromkeys(record.path):
             self.visits.labels(flow, node).inc()

@@ -266,8 +266,80 @@ def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
                       for ms, what, details in _timeline(record)], empty="aucune étape")
     slots = table(["Information", "Valeur (masquée)"], sorted((record.get("slots") or {}).items()),
                   empty="aucune information donnée")
-    body = summary + "<h2>Déroulé</h2>" + timeline + "<h2>Informations données</h2>" + slots
+    body = (summary + "<h2>Déroulé</h2>" + timeline + "<h2>Informations données</h2>" + slots
+            + _journey(record.get("journey")))
     return _layout(f"Appel {record.get('call_id')}", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
+
+
+#: How the call page names a journey's state (``ivr.calls.journey``).
+JOURNEY_STATES = {"waiting": "en attente dans la file", "answered": "pris par un conseiller",
+                  "abandoned": "a raccroché pendant l'attente", "left": "a quitté la file (touche étoile)",
+                  "callback": "rappel réservé", "unknown": "inconnu"}
+_ENDED_BY = {"caller": "l'appelant", "agent": "le conseiller", "transfer": "un transfert"}
+_CALLBACK_STATES = {"pending": "à rappeler", "dialing": "appel en cours", "done": "rappelé", "failed": "échec",
+                    "holding": "tour gardé dans la file"}
+
+
+def _journey(journey: Mapping[str, Any] | None) -> str:
+    """The call after the IVR: the queue, the wait, the agent, the talk, a callback; or why it is unknown."""
+    if not journey:
+        return ""
+    facts: list[tuple[str, object]] = [("État", JOURNEY_STATES.get(str(journey.get("state")), journey.get("state")))]
+    if journey.get("why"):
+        facts.append(("Pourquoi", journey["why"]))
+    if journey.get("queue"):
+        facts += [("File", journey["queue"]), ("Place à l'arrivée", journey.get("position") or "—"),
+                  ("Attente", f"{journey.get('waited_s', 0)} s"), ("Entrées dans la file", journey.get("joins", 1))]
+    if journey.get("answered_in"):
+        facts += [("Équipe", journey["answered_in"]), ("Conseiller", journey.get("agent") or "—"),
+                  ("Conversation", "en cours" if journey.get("talk_s") is None else f"{journey['talk_s']} s"),
+                  ("Raccroché par", _ENDED_BY.get(str(journey.get("ended_by")), "—"))]
+    callback = journey.get("callback")
+    if callback:
+        facts += [("Rappel", f"n° {callback.get('id')} ({callback.get('queue')})"),
+                  ("État du rappel", _CALLBACK_STATES.get(str(callback.get("state")), callback.get("state"))),
+                  ("Tentatives", callback.get("attempts", 0))]
+    items = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
+    return f"<h2>Après le SVI</h2><dl class='facts journey'>{items}</dl>"
+
+
+def _share(value: object) -> str:
+    return "—" if value is None else f"{float(str(value)) * 100:.0f} %"
+
+
+def _satisfaction_cells(sat: Mapping[str, Any]) -> list[object]:
+    return [sat["asked"], sat["rated"], _share(sat["response_rate"]),
+            "—" if sat["mean"] is None else f"{sat['mean']:.2f}".replace(".", ","), _share(sat["top_share"])]
+
+
+def _judged_on(window: Mapping[str, Any]) -> str:
+    """Satisfaction, containment per title and per path, the queues and the callbacks (when the window has them)."""
+    if "satisfaction" not in window:
+        return ""
+    sat_headers = ["Notes demandées", "Notes données", "Taux de réponse", "Moyenne", "Notes 4–5"]
+    parts = ["<h3>Satisfaction</h3>" + table(sat_headers, [_satisfaction_cells(window["satisfaction"])])]
+    parts.append("<h3>Par type de titre</h3>" + table(
+        ["Titre", "Offerts", "Autonomes", "Autonomie", *sat_headers],
+        [[key, f["offered"], f["self_served"], _share(f["containment"]), *_satisfaction_cells(f["satisfaction"])]
+         for key, f in window["by_segment"].items()], empty="aucun appel"))
+    parts.append("<h3>Par parcours</h3>" + table(
+        ["Parcours", "Offerts", "Autonomie", "Moyenne des notes"],
+        [[p["path"], p["offered"], _share(p["containment"]),
+          "—" if p["satisfaction"]["mean"] is None else f"{p['satisfaction']['mean']:.2f}".replace(".", ",")]
+         for p in window["by_path"]], empty="aucun appel"))
+    if "queues" in window:
+        parts.append("<h3>Files d'attente (après le SVI)</h3>" + table(
+            ["File", "Reçus", "En attente", "Décrochés", "Dans le délai", "Niveau de service", "Attente moyenne",
+             "Abandons", "Taux d'abandon", "Partis (rappel)", "Inconnus"],
+            [[q, f["offered"], f["waiting"], f["answered"], f["answered_in_time"], _share(f["service_level"]),
+              "—" if f["average_speed_of_answer_s"] is None else f"{f['average_speed_of_answer_s']:.0f} s",
+              f["abandoned"], _share(f["abandonment"]), f["left"], f["unknown"]]
+             for q, f in window["queues"].items()], empty="aucune file"))
+        cb = window["callback_success"]
+        parts.append("<h3>Rappels</h3>" + table(["Réservés", "Rappelés", "Échecs", "En cours", "Réussite"],
+                                                [[cb["booked"], cb["done"], cb["failed"], cb["pending"],
+                                                  _share(cb["success"])]]))
+    return "".join(parts)
 
 
 def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
@@ -290,7 +362,8 @@ def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
             f"Fuseau horaire : {e(kpis['timezone'])}.</p>"
             f"<h2>Détail : {e(WINDOW_NAMES[window])}</h2><p>{switch}</p>"
             "<h3>Issues</h3>" + outcomes + "<h3>Transferts par file et motif</h3>" + transfers +
-            "<h3>Abandons par étape</h3>" + abandons + "<h3>Entonnoir par étape</h3>" + funnel)
+            "<h3>Abandons par étape</h3>" + abandons + "<h3>Entonnoir par étape</h3>" + funnel
+            + _judged_on(chosen))
     return _layout("Indicateurs", body, brand=brand, active="/kpis", banners=banners(kpis, None, None))
 
 

@@ -34,6 +34,8 @@ PROFILE = LineProfile(
     fact_values={"status": STATUSES, "title": TITLE_TYPES},
     fallback_queue="contractor",
     lookups=lambda tracking: {"tracking": FileLookup(tracking)},
+    segment="title_type",
+    contact_slot="file_number",
 )
 
 

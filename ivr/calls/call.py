@@ -77,6 +77,8 @@ class Call:
         #: Wall-clock time of the call, used by opening-hours checks (simulations may set it).
         self.now = now or datetime.now(timezone.utc)
         self.variables: dict[str, Any] = {}
+        #: The answers the call gave, by slot (the file number among them: never in the record as such).
+        self.answers: dict[str, Any] = {}
         self.outcome: Outcome | None = None
         self.current_node = ""
         #: A key pressed during a prompt, kept to answer the next question.

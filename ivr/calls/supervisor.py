@@ -72,7 +72,8 @@ class CallSupervisor:
 
     ``apology_prompt`` (a path without extension) is played before an emergency hand-off to
     ``fallback_queue``, so the caller hears why they are being transferred. ``on_call_ended``
-    receives every finished call's record with its AGI command latencies (metrics).
+    receives every finished call's record with its AGI command latencies (metrics); ``on_call_closed``
+    the call itself and its record (the contacts kept for « once and done »).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class CallSupervisor:
         apology_prompt: str | None = None,
         allow_sim_clock: bool = False,
         on_call_ended: Callable[[CallRecord, list[float]], None] | None = None,
+        on_call_closed: Callable[[Call, CallRecord], None] | None = None,
         node: str = "",
         claim_calls: bool = False,
     ) -> None:
@@ -93,6 +95,8 @@ class CallSupervisor:
         self.apology_prompt = apology_prompt
         self.allow_sim_clock = allow_sim_clock
         self.on_call_ended = on_call_ended
+        #: Told of each finished call with what the record does not keep (the caller's number, answers).
+        self.on_call_closed = on_call_closed
         #: This node's name (in records); with ``claim_calls``, also told to the dialplan first thing.
         self.node = node
         self.claim_calls = claim_calls
@@ -252,5 +256,10 @@ class CallSupervisor:
             log.exception("record_write_failed", call_id=call.call_id)
         if self.on_call_ended is not None:
             self.on_call_ended(record, session.latencies)
+        if self.on_call_closed is not None:
+            try:
+                self.on_call_closed(call, record)
+            except Exception:
+                log.exception("call_closed_hook_failed", call_id=call.call_id)
         call.log.info("call_ended", outcome=record.outcome, duration_ms=record.duration_ms,
                       queue=record.queue, reason=record.reason, error=record.error or None)

@@ -89,6 +89,8 @@ class Tally:
     ``speech`` counts tries where the caller spoke (the recogniser heard words)."""
 
     node: str
+    #: The slot the question fills (the indicators read the rating question's by it).
+    slot: str = ""
     attempts: int = 0
     noinput: int = 0
     nomatch: int = 0
@@ -103,9 +105,12 @@ class Tally:
     def count(self, miss: Miss) -> None:
         setattr(self, miss.value, getattr(self, miss.value) + 1)
 
-    def note(self, call: Call, answer: Answer | None, *, understood: bool = False) -> None:
-        """The question's entry in the call record (``speech_ok``: it ended on an answer spoken and accepted)."""
+    def note(self, call: Call, answer: Answer | None, *, understood: bool = False, value: Any = None) -> None:
+        """The question's entry in the call record (``speech_ok``: it ended on an answer spoken and accepted;
+        ``value``: the answer to a closed question, which the indicators split by: a title type, a rating)."""
         entry: dict[str, Any] = {**dataclasses.asdict(self), "speech_ok": 0, **call.when()}
+        if value is not None:
+            entry["value"] = str(value)
         if understood and answer is not None and answer.mode == "speech":
             entry["speech_ok"] = 1
         entry["mode"] = answer.mode if answer else "none"
@@ -181,7 +186,7 @@ class QuestionLoop:
         retries ran out.
         """
         call.record.questions += 1
-        tally = Tally(asking.id)
+        tally = Tally(asking.id, slot=asking.slot.name if asking.slot is not None else "")
         lead: list[str] = []
         attempt, replay = 1, False
         while attempt <= asking.retries:
@@ -194,7 +199,12 @@ class QuestionLoop:
                 continue
             turn = await self._judge(call, asking, answer, tally, interpret, accept)
             if turn.ends:
-                tally.note(call, answer, understood=turn.understood)
+                if asking.slot is not None and turn.value is not None:
+                    call.answers[asking.slot.name] = getattr(turn.value, "value", turn.value)
+                closed = asking.slot is not None and bool(asking.slot.values) and not asking.slot.personal
+                # A menu's answer is its choice: the choice's value is what the record keeps.
+                kept = getattr(turn.value, "value", turn.value) if closed else None
+                tally.note(call, answer, understood=turn.understood, value=kept)
                 return turn.value, turn.leave
             lead = turn.lead
             attempt += 1

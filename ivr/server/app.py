@@ -13,7 +13,7 @@ import structlog
 
 from .. import dialplan
 from ..admin.app import AdminConfigError, AdminServer
-from ..admin.kpis import Kpis
+from ..admin.kpis import WINDOWS, Kpis
 from ..admin.metrics import Metrics
 from ..asterisk_config import shipped_asterisk_etc
 from ..calls.call import FlowResolver
@@ -44,6 +44,8 @@ from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
+from .after_ivr import AfterIvr
+from .contacts import ContactBook
 from .journeys import JourneyKeeper
 from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, load_profile, start_line_worker
 from .lost_calls import LostCallWitness
@@ -130,8 +132,8 @@ class IvrServer:
         """The store, and where every call's record goes: the records file, the indicators, the shared
         store when several nodes share PostgreSQL (the indicators then count every node), memory (tests)."""
         s = self.settings
-        self.metrics = Metrics()
-        self.kpis = Kpis(timezone_name=self.profile.timezone)
+        self.metrics = Metrics(segment=self.profile.segment, service_level_s=s.service_level_seconds)
+        self.kpis = Kpis(timezone_name=self.profile.timezone, segment=self.profile.segment)
         self.store = make_store(s.store, caller_key=s.caller_hash_key.get_secret_value(), node=self.node)
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.shared_records: SharedRecords | None = None
@@ -142,6 +144,14 @@ class IvrServer:
             self.shared_kpis = kpi_sink = SharedKpis(self.kpis, self.store)
         stores = [JsonlRecordStore(s.records), kpi_sink, self.shared_records, self.memory_records]
         self.records = TeeRecordStore(*[store for store in stores if store is not None])
+        # Who called about what (« once and done »), and what happens after the IVR (queues, callbacks):
+        # kept in the store, where the indicators read them.
+        self.contacts = ContactBook(self.store, contact_slot=self.profile.contact_slot, segment=self.profile.segment,
+                                    days=s.once_and_done_days)
+        self.after_ivr = AfterIvr(self.store, queues=lambda: self.rules.queues if self.rules is not None else (),
+                                  service_level_s=s.service_level_seconds, once_and_done_days=s.once_and_done_days,
+                                  windows=lambda: {name: self.kpis.window_start(name) for name in WINDOWS},
+                                  on_once_and_done=self.metrics.once_and_done_now)
         # What calls ask of the store (their count of the day, a callback booking) costs them half a second
         # at most, and nothing while it keeps failing: a frozen database is not silence on the line.
         self.call_path_store = CallPathStore(self.store, timeout=self.settings.store_call_timeout)
@@ -160,7 +170,8 @@ class IvrServer:
                                               in_queue=self.ami.caller_in_queue)
             self.ami.subscribe(self.lost_calls)
         # What happens to this node's callers in the queues (wait, agent, abandon), kept in the store.
-        self.journeys = JourneyKeeper(JourneyTracker(self.node), self.store) if self.ami is not None else None
+        self.journeys = JourneyKeeper(JourneyTracker(self.node), self.store,
+                                      on_ended=self.metrics.journey_ended) if self.ami is not None else None
         if self.journeys is not None and self.ami is not None:
             self.ami.subscribe(self.journeys)
 
@@ -209,6 +220,7 @@ class IvrServer:
         self.supervisor = CallSupervisor(self.resolver, self.records, fallback_queue=self.profile.fallback_queue,
                                          apology_prompt=str(s.prompts_dir / "wav" / APOLOGY_PROMPT),
                                          allow_sim_clock=allow_sim_clock, on_call_ended=self.metrics.call_ended,
+                                         on_call_closed=self.contacts.call_ended,
                                          node=self.node, claim_calls=bool(s.node_name))
         self.metrics.active.set_function(lambda: len(self.supervisor.live))
         self.turns = TurnKeeper(self.store, self.ami, self.numbers, _CurrentCatalog(self), self.readbacks,
@@ -276,6 +288,9 @@ class IvrServer:
         if self.dialer is not None:
             self.dialer.queues = list(config.rules.queues)
         report = self.flows.apply(config.flows)
+        segment = self.profile.slots.get(self.profile.segment or "")
+        self.metrics.prime(flows={name: list(flow.model.nodes) for name, flow in self.flows.loaded().items()},
+                           queues=config.rules.queues, segments=segment.values if segment is not None else ())
         self.line = config
         self.line_state = LineState(serving, config.version)
         log.info("line_applied", version=config.version, serving=serving.value, flows=sorted(config.flows),
@@ -411,6 +426,9 @@ class IvrServer:
             self._task("flow watch", self._watch_line(self.settings.flow_watch_interval))
         self._task("readback sweep", self._sweep_readbacks())
         self._task("notices", self.notice_board.run(self.settings.notice_poll))
+        self._task("figures after the IVR", self.after_ivr.run())
+        self.contacts.start()
+        self.parts.started("contacts", self.contacts.stop)
         self.listening = True
         # The admin server first: a port that is taken stops the start before calls are taken.
         await self._start_admin()
@@ -475,7 +493,7 @@ class IvrServer:
                                 speech_enabled=self.settings.speech, store=self.store,
                                 shared_records=self.shared_records, shared_kpis=self.shared_kpis,
                                 call_path_store=self.call_path_store, dialer=self.dialer,
-                                notice_board=self.notice_board)
+                                notice_board=self.notice_board, after_ivr=self.after_ivr)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),

@@ -29,8 +29,11 @@ class JourneyKeeper:
     """Feeds the tracker with manager events and saves what changed (see the module)."""
 
     def __init__(self, tracker: JourneyTracker, store: Store, *, every: float = 1.0, capacity: int = 20_000,
-                 keep_days: float = 35.0, clock: Callable[[], float] = time.time) -> None:
+                 keep_days: float = 35.0, clock: Callable[[], float] = time.time,
+                 on_ended: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.tracker = tracker
+        #: Told of each journey that ends (the metrics count them).
+        self.on_ended = on_ended
         self.store = store
         self.every = every
         self.capacity = capacity
@@ -49,8 +52,10 @@ class JourneyKeeper:
 
     def _wait(self, journeys: list[Any]) -> None:
         for journey in journeys:
-            self.waiting[journey.uniqueid] = journey.as_dict()  # as it is now: it changes on
+            kept = self.waiting[journey.uniqueid] = journey.as_dict()  # as it is now: it changes on
             self.waiting.move_to_end(journey.uniqueid)
+            if journey.finished and self.on_ended is not None:
+                self.on_ended(kept)
         while len(self.waiting) > self.capacity:
             self.waiting.popitem(last=False)
             self.dropped += 1

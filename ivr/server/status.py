@@ -27,6 +27,7 @@ from ..store import Store
 from ..store.guard import CallPathStore
 from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
+from .after_ivr import AfterIvr
 from .drawings import flow_svg_async
 from .notices import NoticeBoard
 from .shared_kpis import SharedKpis
@@ -64,6 +65,8 @@ class StatusView:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     #: The closure notices this node plays (read from the store).
     notice_board: NoticeBoard | None = None
+    #: The queues' and callbacks' figures (read from the store).
+    after_ivr: AfterIvr | None = None
     _svgs: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
     async def journey(self, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -268,4 +271,4 @@ class StatusView:
 
     def kpis(self) -> dict[str, Any]:
         """The line's indicators, by window."""
-        return self.kpis_.summary()
+        return self.kpis_.summary(self.after_ivr.figures if self.after_ivr is not None else None)

@@ -81,6 +81,16 @@ class Store(Protocol):
     async def purge_journeys(self, joined_before: float) -> int:
         """Forget the journeys that began before ``joined_before`` (epoch); how many."""
 
+    async def add_contacts(self, contacts: list[tuple[float, str, str, str]]) -> None:
+        """Keep ``(at, kind, value, segment)`` contacts, the value as a keyed hash (``kind:value``)."""
+
+    async def once_and_done(self, kind: str, start: float, end: float, days: float) -> dict[str, tuple[int, int]]:
+        """For the contacts of ``kind`` between ``start`` and ``end`` (epoch), per segment: how many, and how
+        many were followed by another of the same key within ``days`` days."""
+
+    async def purge_contacts(self, before: float) -> int:
+        """Forget the contacts older than ``before`` (epoch); how many."""
+
     async def try_lead(self) -> bool:
         """Whether this node dials callbacks now (one node at a time)."""
 

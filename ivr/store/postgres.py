@@ -284,6 +284,29 @@ class PostgresStore:
         return Callback(r["id"], float(r["created"]), r["number"], r["queue"], r["reason"], json.loads(r["context"]),
                         r["state"], r["attempts"]) if r else None
 
+    # -- contacts (« once and done ») ---------------------------------------------------------------
+
+    async def add_contacts(self, contacts: list[tuple[float, str, str, str]]) -> None:
+        """Keep the contacts, each value as a keyed hash (the same key on every node: the store's)."""
+        await self.pool.executemany(
+            "INSERT INTO contacts (kind, key, segment, at) VALUES ($1, $2, $3, to_timestamp($4))",
+            [(kind, self._caller_hash(f"{kind}:{value}"), segment, at) for at, kind, value, segment in contacts])
+
+    async def once_and_done(self, kind: str, start: float, end: float, days: float) -> dict[str, tuple[int, int]]:
+        """Per segment: the contacts of ``kind`` in [start, end), and those followed by another within ``days``."""
+        rows = await self.pool.fetch(
+            "SELECT c.segment, count(*) AS calls, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM contacts d "
+            "WHERE d.kind = c.kind AND d.key = c.key AND d.at > c.at "
+            "AND d.at <= c.at + make_interval(secs => $4::float8))) AS repeated FROM contacts c "
+            "WHERE c.kind = $1 AND c.at >= to_timestamp($2) AND c.at < to_timestamp($3) GROUP BY c.segment",
+            kind, start, end, days * 86400)
+        return {r["segment"]: (int(r["calls"]), int(r["repeated"])) for r in rows}
+
+    async def purge_contacts(self, before: float) -> int:
+        """Forget the contacts older than ``before``; how many."""
+        done = await self.pool.execute("DELETE FROM contacts WHERE at < to_timestamp($1)", before)
+        return int(str(done).rsplit(" ", 1)[-1] or 0)
+
     # -- closure notices -------------------------------------------------------------------------
 
     async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:

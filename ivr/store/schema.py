@@ -153,6 +153,17 @@ MIGRATIONS: tuple[Step, ...] = (
             Column("journey", Kind.JSON),
         ), primary_key=("uniqueid",)),
     ), indexes=(Index("journeys_joined", "journeys", ("joined_at",)),)),
+    Step(5, tables=(
+        # Who called about what, for « once and done » (ivr/server/contacts.py): the caller's number and
+        # the file number as keyed hashes (never as such), the segment (title type), when. Purged once
+        # older than the indicators' window and the follow-up days.
+        Table("contacts", (
+            Column("kind", Kind.TEXT),
+            Column("key", Kind.TEXT),
+            Column("segment", Kind.TEXT, ""),
+            Column("at", Kind.TIME),
+        )),
+    ), indexes=(Index("contacts_key", "contacts", ("kind", "key", "at")), Index("contacts_at", "contacts", ("at",)))),
 )
 
 _SHARED_ONLY = frozenset(t.name for step in MIGRATIONS for t in step.tables if t.shared_only)

@@ -252,6 +252,30 @@ class SqliteStore:
             r = await cur.fetchone()
         return Callback(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) if r else None
 
+    # -- contacts (« once and done ») ---------------------------------------------------------------
+
+    async def add_contacts(self, contacts: list[tuple[float, str, str, str]]) -> None:
+        """Keep the contacts, each value as a keyed hash."""
+        await self.db.executemany("INSERT INTO contacts (kind, key, segment, at) VALUES (?, ?, ?, ?)",
+                                  [(kind, self._caller_hash(f"{kind}:{value}"), segment, at)
+                                   for at, kind, value, segment in contacts])
+        await self.db.commit()
+
+    async def once_and_done(self, kind: str, start: float, end: float, days: float) -> dict[str, tuple[int, int]]:
+        """Per segment: the contacts of ``kind`` in [start, end), and those followed by another within ``days``."""
+        async with self.db.execute(
+                "SELECT c.segment, count(*), sum(EXISTS (SELECT 1 FROM contacts d WHERE d.kind = c.kind AND "
+                "d.key = c.key AND d.at > c.at AND d.at <= c.at + ?)) FROM contacts c "
+                "WHERE c.kind = ? AND c.at >= ? AND c.at < ? GROUP BY c.segment",
+                (days * 86400, kind, start, end)) as cur:
+            return {row[0]: (int(row[1]), int(row[2] or 0)) for row in await cur.fetchall()}
+
+    async def purge_contacts(self, before: float) -> int:
+        """Forget the contacts older than ``before``; how many."""
+        cur = await self.db.execute("DELETE FROM contacts WHERE at < ?", (before,))
+        await self.db.commit()
+        return cur.rowcount
+
     # -- closure notices -------------------------------------------------------------------------
 
     async def add_notice(self, text: str, starts_at: datetime, ends_at: datetime | None, closes: bool, by: str) -> int:

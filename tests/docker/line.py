@@ -12,8 +12,10 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -55,6 +57,21 @@ def _seconds(stamp: str) -> float:
     """Docker's RFC 3339 time stamps (nanoseconds) as POSIX seconds."""
     head, _, frac = stamp.rstrip("Z").partition(".")
     return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac[:6] or "0"))
+
+
+#: The engine's words when a published port is taken: ``listen udp4 0.0.0.0:5060: bind: address already in use``.
+_PORT_HELD = re.compile(r"listen (udp|tcp)[46]? [0-9.:\[\]]*?:(\d+): bind: address already in use")
+
+
+def _port_free(proto: str, port: int) -> bool:
+    """Whether this host's ``port`` can be bound (nothing, not even a replaced container's proxy, holds it)."""
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def bridge_gateway() -> str:
@@ -143,15 +160,27 @@ class ComposeLine:
                 "COMPOSE_MENU": "false"}
 
     def compose(self, *args: str, timeout: float = STARTUP, check: bool = True) -> subprocess.CompletedProcess:
-        """``docker compose ARGS`` in this project; its output is kept in :attr:`log`."""
+        """``docker compose ARGS`` in this project; its output is kept in :attr:`log`.
+
+        ``up`` that found a published port still held (the engine's proxy of a container just replaced,
+        a CI run saw it for Asterisk's 5060/udp) waits until the port is free, then tries once more."""
+        done = self._run(args, timeout)
+        held = _PORT_HELD.search(done.stderr) if args[:1] == ("up",) and done.returncode != 0 else None
+        if held is not None:
+            proto, port = held.group(1), int(held.group(2))
+            wait_until(lambda: _port_free(proto, port), f"host port {port}/{proto} released")
+            done = self._run(args, timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} exited {done.returncode}:\n"
+                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def _run(self, args: tuple[str, ...], timeout: float) -> subprocess.CompletedProcess:
         started = time.monotonic()
         done = subprocess.run(["docker", "compose", *args], cwd=ROOT, env=self._environ(), capture_output=True,
                               text=True, timeout=timeout)
         self.log.append(f"$ docker compose {' '.join(args)}  [exit {done.returncode}, "
                         f"{time.monotonic() - started:.1f} s]\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
-        if check and done.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} exited {done.returncode}:\n"
-                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done
 
     def container(self, service: str) -> str:

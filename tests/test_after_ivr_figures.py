@@ -7,17 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from ivr.admin.queue_kpis import callback_figures, queue_figures
 from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
 from ivr.waiting import until
+from tests.browser import Chromium, chromium_path
 from tests.notice_switch import notices_of
 from tests.test_routing import ami, ami_settings, connected  # noqa: F401 (the fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "ivr" / "sim" / "scenarios"
+SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
 def journey(queue: str, state: str, waited: int, joined: float = 1000.0, finished: bool = True) -> dict:
@@ -112,6 +115,11 @@ async def test_satisfaction_and_containment_per_title_and_the_queues_in_kpis_and
         assert after['ivr_queue_answer_wait_seconds_count{queue="contractor"}'] == 1
 
 
+async def _ended(srv, uniqueid: str) -> bool:
+    journey = (await srv.store.journeys([uniqueid])).get(uniqueid)
+    return bool(journey and journey["finished"])
+
+
 async def _journeys_saved(srv, count: int) -> bool:
     return len([j for j in await srv.store.journeys_since(0) if j["finished"]]) >= count
 
@@ -122,7 +130,7 @@ def _where(uniqueid: str, queue: str) -> list[tuple[str, object]]:
 
 def _join(uniqueid: str, node: str, queue: str) -> list[tuple[str, object]]:
     return [("Event", "QueueCallerJoin"), *_where(uniqueid, queue), ("Position", 1), ("Count", 1),
-            ("ChanVariable", f"IVR_NODE={node}")]
+            ("ChanVariable", f"IVR_QUEUE={queue}")]  # a node alone: no IVR_NODE, the queue the IVR chose
 
 
 def _answered(uniqueid: str, node: str, queue: str, waited: int) -> list[list[tuple[str, object]]]:
@@ -172,3 +180,121 @@ async def test_once_and_done_counts_a_caller_and_a_file_that_call_again():
         assert callers["by_segment"]["permis"] == {"calls": 1, "called_again": 0, "once_and_done": 1.0}
         # A week ago nothing was recorded: nothing to judge yet.
         assert once["judged"]["caller"]["calls"] == 0 and once["judged"]["caller"]["once_and_done"] is None
+
+
+# -- day by day ----------------------------------------------------------------------------------------
+
+
+def test_days_follow_the_lines_dates_across_a_daylight_saving_night():
+    from datetime import datetime, timedelta
+
+    from ivr.admin.daily import day_figures
+    from tests.test_operations import kpis_at, record
+
+    # Sunday 25 October 2026, Paris: 25 hours long. The week up to Tuesday 27th, 10:30.
+    now = datetime.fromisoformat("2026-10-27T10:30:00+01:00")
+    kpis = kpis_at(now)
+    rated = [{"node": "satisfaction", "slot": "rating", "value": "5", "mode": "dtmf"}]
+    kpis.write(record("self_served", ended=datetime.fromisoformat("2026-10-25T23:30:00+01:00"), recognition=rated))
+    kpis.write(record("routed:inhouse", ended=datetime.fromisoformat("2026-10-26T00:10:00+01:00"), queue="inhouse"))
+    kpis.write(record("self_served", ended=now - timedelta(minutes=5)))
+    days = kpis.days(7)
+    assert [d for d, _, _ in days] == ["2026-10-21", "2026-10-22", "2026-10-23", "2026-10-24", "2026-10-25",
+                                       "2026-10-26", "2026-10-27"]
+    assert days[5][1] - days[4][1] == 25 * 3600  # the long night
+    rows = day_figures(days, [(0, 0)] * 6 + [(4, 5)])
+    by_day = {r.day: r for r in rows}
+    assert (by_day["2026-10-25"].offered, by_day["2026-10-25"].containment, by_day["2026-10-25"].satisfaction_4_5) == (
+        1, 1.0, 1.0)
+    assert (by_day["2026-10-26"].offered, by_day["2026-10-26"].containment) == (1, 0.0)
+    assert by_day["2026-10-27"].service_level == 0.8 and by_day["2026-10-24"].containment is None
+
+
+def test_the_days_as_csv_and_as_a_chart_with_gaps_where_a_day_has_no_figure():
+    from ivr.admin.daily import DayFigures, days_csv, days_svg
+
+    rows = [DayFigures("2026-11-23", 10, 9, 6, 0.6667, 4, 0.75, 3, 2, 0.6667),
+            DayFigures("2026-11-24", 0, 0, 0, None, 0, None, 0, 0, None),
+            DayFigures("2026-11-25", 10, 10, 8, 0.8, 5, 0.8, 4, 4, 1.0),
+            DayFigures("2026-11-26", 10, 10, 9, 0.9, 5, 1.0, 4, 3, 0.75)]
+    csv_text = days_csv(rows)
+    assert csv_text.splitlines()[0] == ("day,calls,offered,self_served,containment,ratings,satisfaction_4_5,"
+                                        "waited_out,answered_in_time,service_level")
+    assert csv_text.splitlines()[2] == "2026-11-24,0,0,0,,0,,0,0,"
+    svg = days_svg(rows)
+    # Three figures, each a point a day it has (3 days of 4), a line over the days that follow each other.
+    assert svg.startswith("<svg") and svg.count("<circle") == 9 and svg.count("<polyline") == 3
+    for legend in ("Autonomie", "Satisfaction (notes 4–5)", "Niveau de service des files", "11-26"):
+        assert legend in svg
+    assert days_svg([]) == ""
+
+
+async def test_the_console_draws_the_days_and_hands_out_the_csv():
+    async with embedded_server() as srv:
+        results = await run_scenarios([rated("note 5", "1", "5")], "127.0.0.1", srv.agi_port,
+                                      records=srv.memory_records)
+        assert results[0].passed
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{srv.admin_url}/kpis/days?format=csv") as resp:
+                assert resp.content_type == "text/csv" and "attachment" in resp.headers["Content-Disposition"]
+                last = (await resp.text()).splitlines()[-1]
+            async with http.get(f"{srv.admin_url}/kpis", headers={"Accept": "text/html"}) as resp:
+                page = await resp.text()
+        day = last.split(",")
+        assert (day[2], day[3], day[4], day[5], day[6]) == ("1", "1", "1.0", "1", "1.0")  # offered, served, rated
+        assert (await get_json(srv, "/kpis/days"))["days"][-1]["ratings"] == 1
+        assert "<svg" in page and "Jour par jour" in page and "/kpis/days?format=csv" in page
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="no Chromium (apt-get install chromium; scripts/setup does it)")
+async def test_the_call_page_and_the_days_chart_in_a_real_browser(ami):  # noqa: F811
+    """In headless Chromium, no script error nor Content-Security-Policy violation: a routed call's journey,
+    and the indicators page's chart (screenshots in var/screenshots/, copies in docs/console/)."""
+    async with embedded_server(**ami_settings(ami)) as srv:
+        await connected(srv)
+        await _earlier_days(srv)
+        calls = [rated("note 5", "1", "5"), rated("note 4", "2", "4"), *load_scenarios([SCENARIOS / "02-no-file-number.yaml"])]
+        results = await run_scenarios(calls, "127.0.0.1", srv.agi_port, records=srv.memory_records)
+        routed = results[-1].record
+        for fields in _answered(routed["uniqueid"], srv.node, "contractor", 14):
+            ami.emit(fields)
+        await until(lambda: _ended(srv, routed["uniqueid"]), "the journey saved")
+        await srv.after_ivr.refresh()
+        seen = {}
+        async with Chromium() as browser:
+            for name, path, ready in (("call-journey", f"/calls/{routed['call_id']}", "true"),
+                                      ("kpis-days", "/kpis", "document.querySelector('svg.chart') !== null")):
+                visit, seen[name] = await browser.visit(
+                    srv.admin_url + path, ready=ready, screenshot=SCREENSHOTS / f"{name}.png",
+                    evaluate={"text": "document.body.innerText",
+                              "lines": "document.querySelectorAll('svg.chart polyline').length",
+                              "points": "document.querySelectorAll('svg.chart circle').length"})
+                assert visit.errors == [] and visit.status == 200, (name, visit.errors)
+    journey = seen["call-journey"]["text"]
+    for shown in ("Après le SVI", "pris par un conseiller", "14 s", "agent2"):
+        assert shown in journey, shown
+    # Seven days, three figures: a line for each over the days that have it.
+    assert seen["kpis-days"]["lines"] == 3 and seen["kpis-days"]["points"] >= 15
+    assert "Télécharger ces chiffres (CSV)" in seen["kpis-days"]["text"]
+
+
+async def _earlier_days(srv) -> None:
+    """Calls of the six days before today, straight into the indicators (what a week of records rebuilds at
+    start) and their journeys into the store, so that the chart has a week to draw: containment,
+    satisfaction and service level vary from day to day."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.test_operations import record
+
+    now = datetime.now(timezone.utc)
+    for back in range(1, 7):
+        day = now - timedelta(days=back)
+        for n in range(10):
+            served = n < 5 + back % 4
+            rating = [{"node": "satisfaction", "slot": "rating", "value": "5" if n % 3 else "3", "mode": "dtmf"}]
+            srv.kpis.write(record("self_served" if served else "routed:contractor", ended=day - timedelta(minutes=n),
+                                  recognition=rating if served else (), queue="" if served else "contractor"))
+        await srv.store.save_journeys([{**journey("contractor", "answered", 10 + 15 * n * back % 40,
+                                                  joined=(day - timedelta(minutes=n)).timestamp()),
+                                        "uniqueid": f"{day.timestamp():.0f}.{n}", "node": srv.node,
+                                        "updated_at": day.timestamp()} for n in range(4)])

@@ -91,6 +91,19 @@ def test_only_this_nodes_calls_are_followed_and_forged_fields_are_not_believed()
     assert tracker.feed(event("AgentComplete", uniqueid="1.1", TalkTime=5), 2.0) == []
 
 
+def test_a_node_alone_follows_the_calls_the_ivr_queued_but_not_the_callbacks_legs():
+    tracker = JourneyTracker("vm1", claims=False)
+
+    def alone(uniqueid: str, *variables: str) -> dict:
+        return event("QueueCallerJoin", uniqueid, Position=1, Count=1, ChanVariable=list(variables))
+
+    assert tracker.feed(alone("1.1", "IVR_QUEUE="), 0.0) == []  # the safety net's (the IVR never decided)
+    assert tracker.feed(alone("1.2", "IVR_QUEUE=inhouse", "IVR_REASON=callback"), 0.0) == []  # a kept turn's placeholder
+    assert tracker.feed(alone("1.3", "IVR_NODE=vm2", "IVR_QUEUE=inhouse"), 0.0) == []  # claimed by another node
+    [followed] = tracker.feed(alone("1.4", "IVR_NODE=", "IVR_QUEUE=inhouse", "IVR_REASON=agent_requested"), 0.0)
+    assert followed.uniqueid == "1.4"
+
+
 def test_a_journey_asterisk_never_ends_is_unknown_and_what_is_open_is_bounded():
     tracker = JourneyTracker("vm1", max_open=3600, capacity=2)
     run(tracker, (0.0, join("1.1")), (10.0, join("1.2")))
@@ -115,12 +128,14 @@ SCENARIOS = ROOT / "ivr" / "sim" / "scenarios"
 
 
 def queue_events(uniqueid: str, node: str) -> list[list[tuple[str, object]]]:
-    """What Asterisk sends when the caller waits 25 s in the contractor queue and agent2 talks 95 s."""
+    """What Asterisk sends when the caller waits 25 s in the contractor queue and agent2 talks 95 s (a node
+    alone does not claim its calls: no IVR_NODE, the queue the IVR chose)."""
     where = [("Channel", "PJSIP/trunk-00000007"), ("Uniqueid", uniqueid), ("Linkedid", uniqueid),
              ("Queue", "contractor")]
     return [
         [("Event", "QueueCallerJoin"), *where, ("Position", 2), ("Count", 2),
-         ("ChanVariable", f"IVR_NODE={node}"), ("ChanVariable", "IVR_QUEUE=contractor")],
+         ("ChanVariable", "IVR_NODE="), ("ChanVariable", "IVR_QUEUE=contractor"),
+         ("ChanVariable", "IVR_REASON=no_file_number")],
         [("Event", "QueueCallerLeave"), *where, ("Position", 1), ("Count", 0)],
         [("Event", "AgentConnect"), *where, ("MemberName", "agent2"), ("Interface", "PJSIP/agent2"),
          ("HoldTime", 25), ("RingTime", 2)],

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from . import pages
+from .daily import days_csv
 from .guard import ConnectionGuard, add_security_headers, allowed_hosts, loopback_host, security_middleware
 from .kpis import WINDOWS
 from .status import ServerStatus
@@ -88,6 +90,7 @@ class AdminServer:
         app.router.add_get("/flows/{name}/graph", self.flow_graph)
         app.router.add_post("/flows/reload", self.reload)
         app.router.add_get("/kpis", self.kpis)
+        app.router.add_get("/kpis/days", self.days)
         app.router.add_get("/notices", self.notices)
         app.router.add_post("/notices", self.add_notice)
         app.router.add_post("/notices/{id:[0-9]+}/end", self.end_notice)
@@ -233,8 +236,18 @@ class AdminServer:
         summary = self.status.kpis()
         if _wants_html(request):
             window = request.query.get("window", "today")
-            return _html(pages.kpis_page(summary, window if window in WINDOWS else "today", self.brand))
+            return _html(pages.kpis_page(summary, window if window in WINDOWS else "today", self.brand,
+                                         days=self.status.days()))
         return web.json_response(summary)
+
+    async def days(self, request: web.Request) -> web.Response:
+        """``GET /kpis/days``: the main figures of the last 7 days, a row a day; ``?format=csv`` for the
+        agency's reporting (a file to download)."""
+        rows = self.status.days()
+        if request.query.get("format") == "csv":
+            return web.Response(text=days_csv(rows), content_type="text/csv", charset="utf-8",
+                                headers={"Content-Disposition": "attachment; filename=\"indicateurs-3400.csv\""})
+        return web.json_response({"days": [asdict(row) for row in rows]})
 
     async def notices(self, request: web.Request, error: str = "") -> web.Response:
         """``GET /notices``: the closure notices, the live one, who switched each on and off."""

@@ -17,6 +17,14 @@ The definitions (the README's "Indicators" section says the same, for operators)
   the caller spoke and the recogniser heard words; silence and keypad answers are not speech
   turns. *Understood* means the turn ended the question with an accepted answer (or an agent
   request). None when there was no speech turn at all (not 0: nothing failed).
+* **satisfaction**, over the offered calls asked the 1–5 rating (the question whose slot is
+  ``rating``): response rate = rated / asked, mean rating, share of 4–5 = ratings of 4 or 5 / ratings.
+* **per segment** (the line's segment slot: the 34 00's title type; ``-`` when never said) and **per
+  path** (the nodes in order, a question asked again counted once): offered, self-served,
+  containment and satisfaction.
+
+What happens after the IVR (queues, callbacks) and « once and done » are read from the store
+(``ivr.admin.queue_kpis``, ``ivr.server.after_ivr``) and added to each window by the server.
 
 Counts are kept in 5-minute buckets for 7 days, so the figures cost the same whatever the
 traffic, "the last hour" means the buckets of the last 60 minutes (to the bucket), and "today"
@@ -32,7 +40,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -94,7 +102,8 @@ def _satisfaction(counts: Counter[str]) -> dict[str, Any]:
             "top_share": round(counts["rating_top"] / rated, 4) if rated else None}
 
 
-def _segment_figures(counts: Counter[str]) -> dict[str, Any]:
+def segment_figures(counts: Counter[str]) -> dict[str, Any]:
+    """Offered, self-served, containment and satisfaction from a segment's counts."""
     return {"offered": counts["offered"], "self_served": counts["self_served"],
             "containment": round(counts["self_served"] / counts["offered"], 4) if counts["offered"] else None,
             "satisfaction": _satisfaction(counts)}
@@ -247,8 +256,8 @@ class Tally:
             "abandon_points": dict(self.abandon_nodes.most_common()),
             "funnel": {node: {c: counts[c] for c in FUNNEL_COLUMNS} for node, counts in self.funnel.items()},
             "satisfaction": _satisfaction(self.segments.get("", Counter())),
-            "by_segment": {key: _segment_figures(counts) for key, counts in sorted(self.segments.items()) if key},
-            "by_path": [{"path": key, **_segment_figures(counts)}
+            "by_segment": {key: segment_figures(counts) for key, counts in sorted(self.segments.items()) if key},
+            "by_path": [{"path": key, **segment_figures(counts)}
                         for key, counts in sorted(self.paths.items(), key=lambda kv: -kv[1]["offered"])],
         }
 
@@ -334,6 +343,22 @@ class Kpis:
                   and (hour["error_rate"] or 0) >= ERROR_BANNER["min_rate"])
         return {"timezone": str(self.zone), "windows": windows, "error_banner": banner,
                 "generated_at": datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(timespec="seconds")}
+
+    def days(self, count: int = 7) -> list[tuple[str, float, Tally]]:
+        """The last ``count`` days in the line's time zone, oldest first: (the day, when it starts, its tally)."""
+        today = datetime.fromtimestamp(self.clock(), self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        starts = [(today - timedelta(days=back)) for back in range(count - 1, -1, -1)]
+        # Midnight of each day as the zone has it (a daylight-saving day is 23 or 25 hours long): the
+        # zone's offset is worked out for each date.
+        bounds = [d.timestamp() for d in starts]
+        tallies = [Tally() for _ in bounds]
+        for bucket, tally in self._buckets.items():
+            at = bucket * BUCKET_SECONDS
+            for i in range(len(bounds) - 1, -1, -1):
+                if at >= bounds[i]:
+                    tallies[i].merge(tally)
+                    break
+        return [(d.date().isoformat(), bound, tally) for d, bound, tally in zip(starts, bounds, tallies, strict=True)]
 
     def _prune(self) -> None:
         oldest = int((self.clock() - KEEP_SECONDS) // BUCKET_SECONDS)

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from ..calls.outcomes import Outcome
 from ..interfaces import Serving
+from .daily import DayFigures, days_svg
 from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
 
 __all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "notices_page",
@@ -303,6 +304,18 @@ def _journey(journey: Mapping[str, Any] | None) -> str:
     return f"<h2>Après le SVI</h2><dl class='facts journey'>{items}</dl>"
 
 
+def _days_section(days: Sequence[DayFigures]) -> str:
+    """The last days' main figures: a chart and the table behind it, with its CSV file."""
+    if not days:
+        return ""
+    rows = [[d.day, d.calls, d.offered, _share(d.containment), d.ratings, _share(d.satisfaction_4_5), d.waited_out,
+             _share(d.service_level)] for d in days]
+    return ("<h2>Jour par jour (7 derniers jours)</h2><figure class='chart'>" + days_svg(days) + "</figure>"
+            + table(["Jour", "Appels", "Offerts", "Autonomie", "Notes", "Notes 4–5", "Attendu en file",
+                     "Niveau de service"], rows)
+            + "<p><a href='/kpis/days?format=csv' download>Télécharger ces chiffres (CSV)</a></p>")
+
+
 def _share(value: object) -> str:
     return "—" if value is None else f"{float(str(value)) * 100:.0f} %"
 
@@ -342,7 +355,7 @@ def _judged_on(window: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
+def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND, days: Sequence[DayFigures] = ()) -> str:
     """The indicators over one window, with links to the other windows."""
     chosen = kpis["windows"][window]
     switch = " · ".join(
@@ -359,7 +372,7 @@ def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND) -> str:
         empty="aucun appel", attrs=" class='funnel'")
     outcomes = table(["Issue", "Appels"], [[_outcome(k), v] for k, v in chosen["outcomes"].items()], empty="aucun appel")
     body = (kpi_table(kpis) + "<p class='defs'>Définitions : voir le README, section « Indicators ». "
-            f"Fuseau horaire : {e(kpis['timezone'])}.</p>"
+            f"Fuseau horaire : {e(kpis['timezone'])}.</p>" + _days_section(days) +
             f"<h2>Détail : {e(WINDOW_NAMES[window])}</h2><p>{switch}</p>"
             "<h3>Issues</h3>" + outcomes + "<h3>Transferts par file et motif</h3>" + transfers +
             "<h3>Abandons par étape</h3>" + abandons + "<h3>Entonnoir par étape</h3>" + funnel

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["queue_figures", "callback_figures", "QUEUE_RESULTS", "DEFAULT_SERVICE_LEVEL"]
+__all__ = ["queue_figures", "callback_figures", "service_level_by_day", "QUEUE_RESULTS", "DEFAULT_SERVICE_LEVEL"]
 
 #: Seconds within which an answer counts for the service level (the usual 80/20 target's 20).
 DEFAULT_SERVICE_LEVEL = 20
@@ -59,6 +59,22 @@ def queue_figures(journeys: Iterable[Mapping[str, Any]], *, since: float,
             tally["answered"] += 1
             tally["wait_sum"] += int(journey.get("waited_s") or 0)
     return {queue: _figures(tally, service_level_s) for queue, tally in sorted(counts.items())}
+
+
+def service_level_by_day(journeys: Iterable[Mapping[str, Any]], day_starts: list[float], *,
+                         service_level_s: int = DEFAULT_SERVICE_LEVEL) -> list[tuple[int, int]]:
+    """For each day (its start, ascending; the last runs on), every queue together: (answered in time,
+    answered + abandoned)."""
+    counts = [[0, 0] for _ in day_starts]
+    for journey in journeys:
+        joined = float(journey.get("joined_at") or 0)
+        day = next((i for i in range(len(day_starts) - 1, -1, -1) if joined >= day_starts[i]), None)
+        result = result_of(journey, service_level_s)
+        if day is None or result not in ("answered_in_time", "answered_late", "abandoned"):
+            continue
+        counts[day][0] += result == "answered_in_time"
+        counts[day][1] += 1
+    return [(in_time, waited_out) for in_time, waited_out in counts]
 
 
 def _figures(t: Counter[str], service_level_s: int) -> dict[str, Any]:

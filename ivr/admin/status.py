@@ -6,7 +6,10 @@ they cannot reach into the server's parts.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .daily import DayFigures
 
 __all__ = ["ServerStatus"]
 
@@ -49,6 +52,9 @@ class ServerStatus(Protocol):
 
     async def reload_flows(self) -> dict[str, Any]:
         """Reload flows, rules and catalog now; the report (``ok``, ``applied``, ``unchanged``, ``removed``, ``errors``)."""
+
+    def days(self) -> list[DayFigures]:
+        """The main figures of the last 7 days, a row a day (the line's local dates), oldest first."""
 
     def kpis(self) -> dict[str, Any]:
         """The call-centre indicators per window (``windows``: today, last_hour, last_7_days), and

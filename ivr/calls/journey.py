@@ -12,8 +12,11 @@ turn. Asterisk tells every node through the manager. ``app_queue.c`` publishes, 
 
 :class:`JourneyTracker` follows those events without any I/O. A journey is keyed by the caller's
 channel ``Uniqueid``, the id the IVR's call record holds (Queue() runs on the channel the AGI ran on).
-Only the calls this node took (the channel's ``IVR_NODE``) are followed, so with several nodes each
-journey is written by one. It ends when the agent's call ends, when the caller abandons, or when a
+Only the calls this node took are followed, so with several nodes each journey is written by one: with
+several nodes, those whose ``IVR_NODE`` names it (each node claims its calls first thing); a node alone
+does not claim calls, and follows those the IVR handed to a queue (``IVR_QUEUE`` set), but the legs of
+callbacks (``IVR_REASON`` ``callback``: the kept turn's placeholder, a callback's call), which are not
+callers waiting. It ends when the agent's call ends, when the caller abandons, or when a
 caller who left with a key has not come back within ``settle`` seconds; one that Asterisk never ends
 for us (events lost while the manager was away) is marked ``unknown`` after ``max_open`` seconds,
 never guessed.
@@ -88,9 +91,11 @@ class JourneyTracker:
     """Follows the journeys of this node's calls (see the module). :meth:`feed` each manager event and
     call :meth:`tick` now and then; both return the journeys that changed, to be saved."""
 
-    def __init__(self, node: str, *, settle: float = 30.0, max_open: float = 4 * 3600.0,
+    def __init__(self, node: str, *, claims: bool = True, settle: float = 30.0, max_open: float = 4 * 3600.0,
                  capacity: int = 10_000) -> None:
         self.node = node
+        #: Whether this node claims its calls (``IVR_NODE``: several nodes); alone, it does not.
+        self.claims = claims
         self.settle = settle
         self.max_open = max_open
         self.capacity = capacity
@@ -157,8 +162,8 @@ class JourneyTracker:
             journey.state = "waiting"
             journey.updated_at = now
             return [journey]
-        if channel_variables(event).get("IVR_NODE") != self.node:
-            return []  # another node's call (it follows it), or no node took it
+        if not self._ours(channel_variables(event)):
+            return []  # another node's call (it follows it), no node took it, or a callback's leg
         queue = _text(event.get("Queue"), _QUEUE)
         if not (_UNIQUEID.fullmatch(uniqueid) and queue):
             self.refused += 1
@@ -171,6 +176,12 @@ class JourneyTracker:
         while len(self.open) > self.capacity:
             changed.append(self._finish(next(iter(self.open.values())), "unknown", now))
         return changed
+
+    def _ours(self, variables: Mapping[str, str]) -> bool:
+        if self.claims:
+            return variables.get("IVR_NODE") == self.node
+        return (not variables.get("IVR_NODE") and bool(variables.get("IVR_QUEUE"))
+                and variables.get("IVR_REASON") != "callback")
 
     def _finish(self, journey: Journey, state: str, now: float) -> Journey:
         journey.state = state

@@ -9,18 +9,18 @@ a call never waits on the store.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
 
 import structlog
+from typing_extensions import override
 
 from ..admin.kpis import KEEP_SECONDS, offered
 from ..calls.call import Call
 from ..calls.record import CallRecord
 from ..store import Store
+from .saving import EverySecond
 
 __all__ = ["ContactBook", "CALLER", "FILE"]
 
@@ -31,7 +31,7 @@ CALLER = "caller"
 FILE = "file"
 
 
-class ContactBook:
+class ContactBook(EverySecond):
     """Notes each offered call's contacts and saves them (see the module)."""
 
     def __init__(self, store: Store, *, contact_slot: str | None, segment: str | None, days: float,
@@ -45,7 +45,6 @@ class ContactBook:
         self.waiting: deque[tuple[float, str, str, str]] = deque(maxlen=capacity)
         self.saved = 0
         self._last_purge = 0.0
-        self._task: asyncio.Task[None] | None = None
 
     def call_ended(self, call: Call, record: CallRecord) -> None:
         """Note a finished call's contacts (an offered call's only: a closed line is not a contact)."""
@@ -59,16 +58,7 @@ class ContactBook:
         if value:
             self.waiting.append((now, FILE, str(value), segment))
 
-    def start(self) -> None:
-        """Save once a second until :meth:`stop`."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="contacts")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            with contextlib.suppress(Exception):  # the store away: they wait for the next try
-                await self.save()
-
+    @override
     async def save(self) -> int:
         """Save what waits; purge what is too old (once an hour); how many were saved."""
         batch = list(self.waiting)
@@ -82,12 +72,3 @@ class ContactBook:
             self._last_purge = now
             await self.store.purge_contacts(now - KEEP_SECONDS - self.days * 86400)
         return len(batch)
-
-    async def stop(self) -> None:
-        """Stop, saving what waits (one try)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self.save()

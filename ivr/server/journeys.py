@@ -8,7 +8,6 @@ the oldest are dropped and counted); a call never waits on any of it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections import OrderedDict
@@ -16,16 +15,18 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from typing_extensions import override
 
 from ..calls.journey import JourneyTracker
 from ..store import Store
+from .saving import EverySecond
 
 __all__ = ["JourneyKeeper"]
 
 log = structlog.get_logger("ivr.journeys")
 
 
-class JourneyKeeper:
+class JourneyKeeper(EverySecond):
     """Feeds the tracker with manager events and saves what changed (see the module)."""
 
     def __init__(self, tracker: JourneyTracker, store: Store, *, every: float = 1.0, capacity: int = 20_000,
@@ -44,7 +45,6 @@ class JourneyKeeper:
         self.dropped = 0
         self.state = "ok"
         self._last_purge = 0.0
-        self._task: asyncio.Task[None] | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
         """Take one manager event."""
@@ -59,16 +59,7 @@ class JourneyKeeper:
         while len(self.waiting) > self.capacity:
             self.waiting.popitem(last=False)
             self.dropped += 1
-
-    def start(self) -> None:
-        """Save once a second until :meth:`stop`."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="journeys")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            await self.save()
-
+    @override
     async def save(self) -> int:
         """End what time ends (:meth:`JourneyTracker.tick`), then save what waits; how many were saved."""
         now = self.clock()
@@ -92,11 +83,3 @@ class JourneyKeeper:
             with contextlib.suppress(Exception):  # the next hour tries again
                 await self.store.purge_journeys(now - self.keep_seconds)
         return len(batch)
-
-    async def stop(self) -> None:
-        """Stop, saving what waits (one try)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.save()

@@ -12,8 +12,10 @@ from typing import Any
 
 import structlog
 
+from ..admin.daily import DayFigures, day_figures
 from ..admin.kpis import Kpis
 from ..admin.metrics import Metrics
+from ..admin.queue_kpis import service_level_by_day
 from ..calls.journey import journey_view
 from ..calls.outcomes import Outcome
 from ..calls.supervisor import CallSupervisor
@@ -268,6 +270,14 @@ class StatusView:
     def _board(self) -> NoticeBoard:
         assert self.notice_board is not None, "the server gives its notice board to the console"
         return self.notice_board
+
+    def days(self) -> list[DayFigures]:
+        """The main figures of the last 7 days, a row a day."""
+        days = self.kpis_.days(7)
+        starts = [start for _, start, _ in days]
+        service = (service_level_by_day(self.after_ivr.journeys, starts, service_level_s=self.after_ivr.service_level_s)
+                   if self.after_ivr is not None else [(0, 0)] * len(days))
+        return day_figures(days, service)
 
     def kpis(self) -> dict[str, Any]:
         """The line's indicators, by window."""

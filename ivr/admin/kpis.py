@@ -82,7 +82,12 @@ def answer_to(record: CallRecord, slot: str) -> str | None:
     return next((str(e["value"]) for e in record.recognition if e.get("slot") == slot and "value" in e), None)
 
 
-def _segment_counts(record: CallRecord) -> Counter[str]:
+def segment_of(record: CallRecord, segment: str | None) -> str:
+    """The call's value of the line's segment slot (its title type), :data:`UNSAID` when it gave none."""
+    return (answer_to(record, segment) if segment else None) or UNSAID
+
+
+def segment_counts(record: CallRecord) -> Counter[str]:
     """An offered call's part in the segment figures: offered, self-served, asked to rate, rated, the rating."""
     counts: Counter[str] = Counter(offered=1, self_served=int(Outcome.of(record.outcome) is Outcome.SELF_SERVED))
     if any(entry.get("slot") == RATING_SLOT for entry in record.recognition):
@@ -150,10 +155,10 @@ class Tally:
         """Count one ended call (``segment``: the slot whose answer splits the figures)."""
         outcome = Outcome.of(record.outcome)
         if offered(record):
-            counts = _segment_counts(record)
+            counts = segment_counts(record)
             self._counts(self.segments, "").update(counts)
             if segment:
-                self._counts(self.segments, answer_to(record, segment) or UNSAID).update(counts)
+                self._counts(self.segments, segment_of(record, segment)).update(counts)
             self._counts(self.paths, path_taken(record), limit=MAX_PATHS).update(counts)
         self.calls += 1
         self.outcomes[record.outcome] += 1

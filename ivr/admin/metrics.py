@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily
 
 from ..calls.outcomes import Outcome
 from ..calls.record import CallRecord
-from .kpis import RATING_SLOT, UNSAID, answer_to, offered
+from .kpis import UNSAID, offered, segment_counts, segment_of
 from .queue_kpis import DEFAULT_SERVICE_LEVEL, QUEUE_RESULTS, result_of
 
 __all__ = ["Metrics"]
@@ -164,15 +164,13 @@ class Metrics:
         self.calls.labels(record.outcome).inc()
         if offered(record):
             self.offered.inc()
-            segment = (answer_to(record, self.segment) if self.segment else None) or UNSAID
+            # The same counts as the indicators' (one definition of offered, served, asked, rated).
+            counts, segment = segment_counts(record), segment_of(record, self.segment)
             self.segment_offered.labels(segment).inc()
-            if Outcome.of(record.outcome) is Outcome.SELF_SERVED:
-                self.segment_served.labels(segment).inc()
-            if any(entry.get("slot") == RATING_SLOT for entry in record.recognition):
-                self.rating_asked.labels(segment).inc()
-                rating = answer_to(record, RATING_SLOT)
-                if rating in ("1", "2", "3", "4", "5"):
-                    self.ratings.labels(segment, rating).inc()
+            self.segment_served.labels(segment).inc(counts["self_served"])
+            self.rating_asked.labels(segment).inc(counts["rating_asked"])
+            if counts["rated"]:
+                self.ratings.labels(segment, str(counts["rating_sum"])).inc()
         flow = record.flow or "-"
         for node in dict.fromkeys(record.path):
             self.visits.labels(flow, node).inc()

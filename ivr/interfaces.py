@@ -354,6 +354,9 @@ class LineProfile:
     #: The slot whose answer splits the indicators (the 34 00's title type): containment and
     #: satisfaction per value of it.
     segment: str | None = None
+    #: The context value a transfer passes on to the queue that holds the segment's value (the 34 00's
+    #: ``title``, channel variable ``IVR_TITLE``): the queues' figures per title type read it there.
+    segment_context: str | None = None
     #: The slot whose answer says what a call is about (the 34 00's file number): « once and done »
     #: counts the calls about the same one again, besides the same caller calling again.
     contact_slot: str | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ivr.admin.queue_kpis import callback_figures, queue_figures
+from ivr.admin.queue_kpis import callback_figures, queue_figures, queue_figures_by_segment
 from ivr.server.embedded import embedded_server
 from ivr.sim.runner import run_scenarios
 from ivr.sim.scenario import Scenario, load_scenarios
@@ -41,6 +41,54 @@ def test_service_level_speed_of_answer_and_abandonment_count_the_callers_who_wai
     assert inhouse["abandonment"] == 0.25
     # A queue nobody was handed to is there, with nothing to divide.
     assert figures["contractor"]["offered"] == 0 and figures["contractor"]["service_level"] is None
+
+
+def test_the_queues_figures_per_title_type_count_each_title_in_the_queues_it_was_offered_to():
+    journeys = [{**journey("inhouse", "answered", 5), "segment": "passeport"},
+                {**journey("inhouse", "abandoned", 60), "segment": "carte_grise"},
+                {**journey("contractor", "answered", 30), "segment": "carte_grise"},
+                journey("contractor", "answered", 10)]  # the caller never said their title
+    by_title = queue_figures_by_segment(journeys, since=0.0, service_level_s=20)
+    assert {title: sorted(queues) for title, queues in by_title.items()} == {
+        "-": ["contractor"], "carte_grise": ["contractor", "inhouse"], "passeport": ["inhouse"]}
+    assert (by_title["passeport"]["inhouse"]["service_level"], by_title["carte_grise"]["inhouse"]["abandonment"],
+            by_title["carte_grise"]["contractor"]["service_level"]) == (1.0, 1.0, 0.0)
+    assert queue_figures_by_segment(journeys, since=5000.0) == {}
+
+
+async def test_the_figures_read_again_only_what_changed_and_forget_what_left_the_seven_days(tmp_path):
+    from ivr.server.after_ivr import AfterIvr
+    from ivr.store.sqlite import SqliteStore
+
+    now = [1_000_000.0]
+    store = await SqliteStore(tmp_path / "s.sqlite").open()
+    try:
+        reads: list[float | None] = []
+        real = store.journeys_since
+
+        async def journeys_since(since, limit=100_000, *, changed_after=None):
+            reads.append(changed_after)
+            return await real(since, limit, changed_after=changed_after)
+
+        store.journeys_since = journeys_since  # type: ignore[method-assign]
+        after = AfterIvr(store, queues=lambda: ["inhouse"], service_level_s=20, clock=lambda: now[0])
+        waiting = {**journey("inhouse", "waiting", 0, joined=now[0] - 5, finished=False), "node": "vm1",
+                   "updated_at": now[0] - 5}
+        await store.save_journeys([waiting])
+        await after.refresh()
+        assert after.figures("today", 0.0)["queues"]["inhouse"]["waiting"] == 1
+        now[0] += 10
+        await store.save_journeys([{**waiting, "state": "answered", "waited_s": 15, "finished": True,
+                                    "updated_at": now[0] - 1}])
+        await after.refresh()
+        assert reads == [None, now[0] - 10 - 60]  # the second read asks only what was saved since (a minute's margin)
+        inhouse = after.figures("today", 0.0)["queues"]["inhouse"]
+        assert (inhouse["waiting"], inhouse["answered_in_time"]) == (0, 1)
+        now[0] += 8 * 86400  # a week on: the journey is out of the 7 days, read whole again
+        await after.refresh()
+        assert after.journeys == [] and reads[-1] is None
+    finally:
+        await store.close()
 
 
 def test_callback_success_is_over_the_callbacks_that_ended():
@@ -91,8 +139,11 @@ async def test_satisfaction_and_containment_per_title_and_the_queues_in_kpis_and
         assert all(r.passed for r in results), [r.failures for r in results]
         contractor, inhouse = results[3].record, results[4].record
         # After the IVR: the contractor's caller waits 25 s and is answered; the in-house one gives up after 90 s.
-        for fields in _answered(contractor["uniqueid"], srv.node, "contractor", 25) + \
-                _abandoned(inhouse["uniqueid"], srv.node, "inhouse", 90):
+        # Asterisk reports the title the IVR passed on (IVR_TITLE) with each queue event (manager.conf channelvars).
+        titles = [r.trace.channel.variables.get("IVR_TITLE", "") for r in results[3:]]
+        assert titles == ["permis", "carte_grise"]
+        for fields in _answered(contractor["uniqueid"], titles[0], "contractor", 25) + \
+                _abandoned(inhouse["uniqueid"], titles[1], "inhouse", 90):
             ami.emit(fields)
         await until(lambda: _journeys_saved(srv, 2), "both journeys saved")
         await srv.after_ivr.refresh()
@@ -106,6 +157,11 @@ async def test_satisfaction_and_containment_per_title_and_the_queues_in_kpis_and
         assert (queues["contractor"]["answered_in_time"], queues["contractor"]["service_level"]) == (0, 0.0)
         assert queues["contractor"]["average_speed_of_answer_s"] == 25.0
         assert (queues["inhouse"]["abandoned"], queues["inhouse"]["abandonment"]) == (1, 1.0)
+        # The same per title type: the permis caller was answered, the carte grise one gave up.
+        by_title = today["queues_by_segment"]
+        assert set(by_title) == {"permis", "carte_grise"}
+        assert (by_title["permis"]["contractor"]["answered"], set(by_title["permis"])) == (1, {"contractor"})
+        assert (by_title["carte_grise"]["inhouse"]["abandonment"], set(by_title["carte_grise"])) == (1.0, {"inhouse"})
         after = await metrics_of(srv)
         assert after['ivr_satisfaction_ratings_total{rating="2",segment="carte_grise"}'] == 1
         assert after['ivr_satisfaction_asked_total{segment="permis"}'] == 1
@@ -128,19 +184,20 @@ def _where(uniqueid: str, queue: str) -> list[tuple[str, object]]:
     return [("Channel", "PJSIP/trunk-00000009"), ("Uniqueid", uniqueid), ("Linkedid", uniqueid), ("Queue", queue)]
 
 
-def _join(uniqueid: str, node: str, queue: str) -> list[tuple[str, object]]:
+def _join(uniqueid: str, title: str, queue: str) -> list[tuple[str, object]]:
     return [("Event", "QueueCallerJoin"), *_where(uniqueid, queue), ("Position", 1), ("Count", 1),
-            ("ChanVariable", f"IVR_QUEUE={queue}")]  # a node alone: no IVR_NODE, the queue the IVR chose
+            ("ChanVariable", f"IVR_QUEUE={queue}"),  # a node alone: no IVR_NODE, the queue the IVR chose
+            ("ChanVariable", f"IVR_TITLE={title}")]
 
 
-def _answered(uniqueid: str, node: str, queue: str, waited: int) -> list[list[tuple[str, object]]]:
-    return [_join(uniqueid, node, queue), [("Event", "QueueCallerLeave"), *_where(uniqueid, queue), ("Count", 0)],
+def _answered(uniqueid: str, title: str, queue: str, waited: int) -> list[list[tuple[str, object]]]:
+    return [_join(uniqueid, title, queue), [("Event", "QueueCallerLeave"), *_where(uniqueid, queue), ("Count", 0)],
             [("Event", "AgentConnect"), *_where(uniqueid, queue), ("MemberName", "agent2"), ("HoldTime", waited)],
             [("Event", "AgentComplete"), *_where(uniqueid, queue), ("TalkTime", 60), ("Reason", "agent")]]
 
 
-def _abandoned(uniqueid: str, node: str, queue: str, waited: int) -> list[list[tuple[str, object]]]:
-    return [_join(uniqueid, node, queue),
+def _abandoned(uniqueid: str, title: str, queue: str, waited: int) -> list[list[tuple[str, object]]]:
+    return [_join(uniqueid, title, queue),
             [("Event", "QueueCallerAbandon"), *_where(uniqueid, queue), ("HoldTime", waited)],
             [("Event", "QueueCallerLeave"), *_where(uniqueid, queue), ("Count", 0)]]
 
@@ -153,10 +210,12 @@ def test_the_indicators_page_shows_what_the_agency_is_judged_on():
                                         "satisfaction": {"asked": 1, "rated": 1, "response_rate": 1.0, "mean": 4.0,
                                                          "top_share": 1.0}}},
               "by_path": [], "queues": queue_figures([journey("inhouse", "answered", 12)], since=0.0),
+              "queues_by_segment": queue_figures_by_segment(
+                  [{**journey("contractor", "abandoned", 40), "segment": "passeport"}], since=0.0),
               "callback_success": callback_figures([(1.0, "done"), (1.0, "failed")], since=0.0)}
     html = pages._judged_on(window)
     for shown in ("Satisfaction", "75 %", "3,67", "67 %", "permis", "50 %", "Niveau de service", "100 %", "12 s",
-                  "Rappels", "Réussite"):
+                  "Rappels", "Réussite", "Files par type de titre", "passeport"):
         assert shown in html, shown
 
 
@@ -256,7 +315,7 @@ async def test_the_call_page_and_the_days_chart_in_a_real_browser(ami):  # noqa:
         calls = [rated("note 5", "1", "5"), rated("note 4", "2", "4"), *load_scenarios([SCENARIOS / "02-no-file-number.yaml"])]
         results = await run_scenarios(calls, "127.0.0.1", srv.agi_port, records=srv.memory_records)
         routed = results[-1].record
-        for fields in _answered(routed["uniqueid"], srv.node, "contractor", 14):
+        for fields in _answered(routed["uniqueid"], "permis", "contractor", 14):
             ami.emit(fields)
         await until(lambda: _ended(srv, routed["uniqueid"]), "the journey saved")
         await srv.after_ivr.refresh()

@@ -91,6 +91,28 @@ def test_only_this_nodes_calls_are_followed_and_forged_fields_are_not_believed()
     assert tracker.feed(event("AgentComplete", uniqueid="1.1", TalkTime=5), 2.0) == []
 
 
+def test_a_journey_keeps_the_title_type_the_ivr_passed_on_and_nothing_forged():
+    tracker = JourneyTracker("vm1", segment_variable="IVR_TITLE")
+
+    def titled(uniqueid: str, title: str) -> dict:
+        return event("QueueCallerJoin", uniqueid, Position=1, Count=1,
+                     ChanVariable=["IVR_NODE=vm1", "IVR_QUEUE=inhouse", f"IVR_TITLE={title}"])
+
+    assert [j.segment for j in tracker.feed(titled("1.1", "passeport"), 0.0)] == ["passeport"]
+    assert [j.segment for j in tracker.feed(titled("1.2", "cni'; DROP TABLE journeys"), 0.0)] == [""]
+    # A line without a segment keeps none.
+    assert [j.segment for j in JourneyTracker("vm1").feed(titled("1.3", "permis"), 0.0)] == [""]
+
+
+def test_the_manager_reports_the_profiles_segment_variable_with_each_queue_event():
+    from ivr.ants3400.profile import PROFILE
+    from ivr.dialplan import context_variable
+
+    conf = (Path(__file__).resolve().parent.parent / "asterisk" / "etc" / "manager.conf").read_text()
+    [channelvars] = [line.split("=", 1)[1] for line in conf.splitlines() if line.startswith("channelvars")]
+    assert PROFILE.segment_context and context_variable(PROFILE.segment_context) in channelvars.replace(" ", "").split(",")
+
+
 def test_a_node_alone_follows_the_calls_the_ivr_queued_but_not_the_callbacks_legs():
     tracker = JourneyTracker("vm1", claims=False)
 

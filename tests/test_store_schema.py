@@ -5,6 +5,7 @@ and a SQLite file written before the schema had versions brought up to date with
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import asyncpg
 import pytest
@@ -159,12 +160,16 @@ async def test_both_stores_keep_a_calls_journey_replace_it_as_it_changes_and_pur
     waiting = Journey("1795429103.2", "vm1", "inhouse", 1_000.0, updated_at=1_000.0)
     old = Journey("1795000000.1", "vm1", "contractor", 500.0, state="abandoned", waited_s=40, finished=True)
     await store.save_journeys([waiting.as_dict(), old.as_dict()])
+    between = time.time()
     answered = Journey("1795429103.2", "vm1", "inhouse", 1_000.0, state="answered", waited_s=30, agent="agent1",
                        talk_s=200, finished=True, updated_at=1_250.0)
     await store.save_journeys([answered.as_dict()])
     kept = await store.journeys(["1795429103.2", "1795000000.1", "1.1"])
     assert Journey.from_dict(kept["1795429103.2"]) == answered and set(kept) == {"1795429103.2", "1795000000.1"}
     assert [j["uniqueid"] for j in await store.journeys_since(400.0)] == ["1795000000.1", "1795429103.2"]
+    # A node reading again takes only what was saved since its last read (by the store's clock).
+    assert [j["uniqueid"] for j in await store.journeys_since(400.0, changed_after=between)] == ["1795429103.2"]
+    assert await store.journeys_since(400.0, changed_after=time.time() + 5) == []
     assert await store.purge_journeys(900.0) == 1
     assert [j["uniqueid"] for j in await store.journeys_since(0.0)] == ["1795429103.2"]
     # A kept turn's callback is found from the channel that booked it.
@@ -173,6 +178,19 @@ async def test_both_stores_keep_a_calls_journey_replace_it_as_it_changes_and_pur
     assert (await store.find_callback(uniqueid="1795429103.2")).id == booked
     assert (await store.find_callback(callback_id=booked)).reason == "kept_turn"
     assert await store.find_callback(uniqueid="9.9") is None
+
+
+async def test_both_stores_read_the_callbacks_booked_since_a_time_and_forget_those_ended_long_ago(either_store):
+    store = either_store
+    first = await store.add_callback("0612345678", "inhouse", "closed")
+    second = await store.add_callback("0699999999", "contractor", "closed")
+    await store.finish_callback(first, ok=True)
+    booked_at = {c.id: c.created_at for c in await store.callbacks()}
+    assert [c.id for c in await store.callbacks(booked_since=booked_at[second])] == [second]
+    assert [c.id for c in await store.callbacks("pending", booked_since=0.0)] == [second]
+    # Only a callback that ended goes: a pending one is still owed to the caller, however old.
+    assert await store.purge_callbacks(time.time() + 60) == 1
+    assert [(c.id, c.number) for c in await store.callbacks()] == [(second, "0699999999")]
 
 
 async def test_both_stores_tell_who_called_again_within_the_follow_up_days_and_keep_no_number(either_store):

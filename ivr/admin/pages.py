@@ -325,6 +325,12 @@ def _satisfaction_cells(sat: Mapping[str, Any]) -> list[object]:
             "—" if sat["mean"] is None else f"{sat['mean']:.2f}".replace(".", ","), _share(sat["top_share"])]
 
 
+def _speed(queue: Mapping[str, Any]) -> str:
+    """A queue's average speed of answer, in whole seconds."""
+    asa = queue["average_speed_of_answer_s"]
+    return "—" if asa is None else f"{asa:.0f} s"
+
+
 def _judged_on(window: Mapping[str, Any]) -> str:
     """Satisfaction, containment per title and per path, the queues and the callbacks (when the window has them)."""
     if "satisfaction" not in window:
@@ -345,9 +351,14 @@ def _judged_on(window: Mapping[str, Any]) -> str:
             ["File", "Reçus", "En attente", "Décrochés", "Dans le délai", "Niveau de service", "Attente moyenne",
              "Abandons", "Taux d'abandon", "Partis (rappel)", "Inconnus"],
             [[q, f["offered"], f["waiting"], f["answered"], f["answered_in_time"], _share(f["service_level"]),
-              "—" if f["average_speed_of_answer_s"] is None else f"{f['average_speed_of_answer_s']:.0f} s",
-              f["abandoned"], _share(f["abandonment"]), f["left"], f["unknown"]]
+              _speed(f), f["abandoned"], _share(f["abandonment"]), f["left"], f["unknown"]]
              for q, f in window["queues"].items()], empty="aucune file"))
+        by_title = [[title, q, f["offered"], f["answered"], _share(f["service_level"]), _speed(f),
+                     _share(f["abandonment"]), f["left"]]
+                    for title, queues in window.get("queues_by_segment", {}).items() for q, f in queues.items()]
+        parts.append("<h3>Files par type de titre</h3>" + table(
+            ["Titre", "File", "Reçus", "Décrochés", "Niveau de service", "Attente moyenne", "Taux d'abandon",
+             "Partis (rappel)"], by_title, empty="aucun appel en file"))
         cb = window["callback_success"]
         parts.append("<h3>Rappels</h3>" + table(["Réservés", "Rappelés", "Échecs", "En cours", "Réussite"],
                                                 [[cb["booked"], cb["done"], cb["failed"], cb["pending"],

@@ -22,7 +22,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["queue_figures", "callback_figures", "service_level_by_day", "QUEUE_RESULTS", "DEFAULT_SERVICE_LEVEL"]
+from .kpis import UNSAID
+
+__all__ = ["queue_figures", "queue_figures_by_segment", "callback_figures", "service_level_by_day", "QUEUE_RESULTS",
+           "DEFAULT_SERVICE_LEVEL"]
 
 #: Seconds within which an answer counts for the service level (the usual 80/20 target's 20).
 DEFAULT_SERVICE_LEVEL = 20
@@ -59,6 +62,18 @@ def queue_figures(journeys: Iterable[Mapping[str, Any]], *, since: float,
             tally["answered"] += 1
             tally["wait_sum"] += int(journey.get("waited_s") or 0)
     return {queue: _figures(tally, service_level_s) for queue, tally in sorted(counts.items())}
+
+
+def queue_figures_by_segment(journeys: Iterable[Mapping[str, Any]], *, since: float,
+                             service_level_s: int = DEFAULT_SERVICE_LEVEL) -> dict[str, dict[str, Any]]:
+    """:func:`queue_figures` per segment (the title type the caller gave, :data:`UNSAID` when none), over
+    the queues each segment's callers were offered to."""
+    by_segment: dict[str, list[Mapping[str, Any]]] = {}
+    for journey in journeys:
+        by_segment.setdefault(str(journey.get("segment") or UNSAID), []).append(journey)
+    figures = {segment: queue_figures(group, since=since, service_level_s=service_level_s)
+               for segment, group in sorted(by_segment.items())}
+    return {segment: queues for segment, queues in figures.items() if queues}
 
 
 def service_level_by_day(journeys: Iterable[Mapping[str, Any]], day_starts: list[float], *,

@@ -35,6 +35,7 @@ PROFILE = LineProfile(
     fallback_queue="contractor",
     lookups=lambda tracking: {"tracking": FileLookup(tracking)},
     segment="title_type",
+    segment_context="title",
     contact_slot="file_number",
 )
 

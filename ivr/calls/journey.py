@@ -40,6 +40,8 @@ JOURNEY_STATES = ("waiting", "answered", "abandoned", "left", "unknown")
 
 _UNIQUEID = re.compile(r"\d{1,15}\.\d{1,10}")
 _QUEUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A segment is a value the IVR stored (a title type): a short token.
+_SEGMENT = re.compile(r"[a-z0-9_]{1,32}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{0,80}")
 #: Longest wait or talk a journey believes (a day): a field beyond it is not Asterisk's.
 _MAX_SECONDS = 86_400
@@ -75,6 +77,8 @@ class Journey:
     finished: bool = False
     #: When the journey last changed (seconds since the epoch).
     updated_at: float = 0.0
+    #: The caller's segment (the 34 00's title type) as the IVR passed it to the queue; empty when none.
+    segment: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The journey as the store keeps it and the console shows it."""
@@ -92,8 +96,10 @@ class JourneyTracker:
     call :meth:`tick` now and then; both return the journeys that changed, to be saved."""
 
     def __init__(self, node: str, *, claims: bool = True, settle: float = 30.0, max_open: float = 4 * 3600.0,
-                 capacity: int = 10_000) -> None:
+                 capacity: int = 10_000, segment_variable: str | None = None) -> None:
         self.node = node
+        #: The channel variable that holds the caller's segment (``IVR_TITLE``), when the line has one.
+        self.segment_variable = segment_variable
         #: Whether this node claims its calls (``IVR_NODE``: several nodes); alone, it does not.
         self.claims = claims
         self.settle = settle
@@ -162,14 +168,16 @@ class JourneyTracker:
             journey.state = "waiting"
             journey.updated_at = now
             return [journey]
-        if not self._ours(channel_variables(event)):
+        variables = channel_variables(event)
+        if not self._ours(variables):
             return []  # another node's call (it follows it), no node took it, or a callback's leg
         queue = _text(event.get("Queue"), _QUEUE)
         if not (_UNIQUEID.fullmatch(uniqueid) and queue):
             self.refused += 1
             return []
         position = _seconds(event.get("Position")) or 0
-        journey = Journey(uniqueid, self.node, queue, now, position=position, updated_at=now)
+        segment = _text(variables.get(self.segment_variable), _SEGMENT) if self.segment_variable else ""
+        journey = Journey(uniqueid, self.node, queue, now, position=position, updated_at=now, segment=segment)
         self.open[uniqueid] = journey
         self._since[uniqueid] = now
         changed = [journey]

@@ -16,13 +16,20 @@ from typing import Any
 import structlog
 
 from ..admin.kpis import KEEP_SECONDS
-from ..admin.queue_kpis import callback_figures, queue_figures
+from ..admin.queue_kpis import callback_figures, queue_figures, queue_figures_by_segment
 from ..store import Store
 from .contacts import CALLER, FILE
 
 __all__ = ["AfterIvr", "once_and_done"]
 
 log = structlog.get_logger("ivr.server")
+
+#: How far the store's clock (the database server's, which stamps each journey saved) may be from ours:
+#: the journeys saved that long before our last read are read again.
+CLOCK_MARGIN = 60.0
+#: Every journey of the 7 days is read again this often (what a read of the changes could miss: a clock
+#: further off than the margin).
+FULL_READ_EVERY = 600.0
 
 
 class AfterIvr:
@@ -43,29 +50,53 @@ class AfterIvr:
         self.once: dict[str, dict[str, Any]] = {}
         self.every = every
         self.clock = clock
-        self.journeys: list[dict[str, Any]] = []
+        #: The journeys of the last 7 days, by channel (read whole now and then, else only what changed).
+        self.by_channel: dict[str, dict[str, Any]] = {}
+        self._read_at: float | None = None
+        self._full_read_at = 0.0
         self.callbacks: list[tuple[float, str]] = []
         self.state = "loading"
 
     def figures(self, window: str, since: float) -> dict[str, Any]:
         """The queues' and callbacks' figures for the journeys and callbacks that began at ``since`` or later,
         and the window's « once and done » (as last read)."""
-        return {"queues": queue_figures(self.journeys, since=since, service_level_s=self.service_level_s,
+        journeys = self.journeys
+        return {"queues": queue_figures(journeys, since=since, service_level_s=self.service_level_s,
                                         queues=self.queues()),
+                "queues_by_segment": queue_figures_by_segment(journeys, since=since,
+                                                              service_level_s=self.service_level_s),
                 "callback_success": callback_figures(self.callbacks, since=since),
                 "once_and_done": self.once.get(window)}
+
+    @property
+    def journeys(self) -> list[dict[str, Any]]:
+        """The journeys of the last 7 days, as last read."""
+        return list(self.by_channel.values())
 
     async def refresh(self) -> None:
         """Read the last 7 days again."""
         now = self.clock()
         since = now - KEEP_SECONDS
-        self.journeys = await self.store.journeys_since(since)
-        self.callbacks = [(c.created_at, c.state) for c in await self.store.callbacks() if c.created_at >= since]
+        await self._read_journeys(since, now)
+        self.callbacks = [(c.created_at, c.state) for c in await self.store.callbacks(booked_since=since)]
         self.once = {name: await once_and_done(self.store, start, now, self.days)
                      for name, start in self.windows().items()}
         week = self.once.get("last_7_days")
         if week is not None and self.on_once_and_done is not None:
             self.on_once_and_done({kind: week["judged"][kind]["once_and_done"] for kind in (CALLER, FILE)})
+
+    async def _read_journeys(self, since: float, now: float) -> None:
+        """Read the journeys of the 7 days whole every :data:`FULL_READ_EVERY` seconds, else those changed
+        since the last read (with :data:`CLOCK_MARGIN`), forgetting those now older than the 7 days."""
+        if self._read_at is None or now - self._full_read_at >= FULL_READ_EVERY:
+            rows = await self.store.journeys_since(since)
+            self.by_channel = {}
+            self._full_read_at = now
+        else:
+            rows = await self.store.journeys_since(since, changed_after=self._read_at - CLOCK_MARGIN)
+            self.by_channel = {u: j for u, j in self.by_channel.items() if float(j.get("joined_at") or 0) > since}
+        self.by_channel.update((str(j.get("uniqueid")), j) for j in rows)
+        self._read_at = now
 
     async def run(self) -> None:
         """Refresh for as long as the node runs."""

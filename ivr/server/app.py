@@ -170,7 +170,10 @@ class IvrServer:
                                               in_queue=self.ami.caller_in_queue)
             self.ami.subscribe(self.lost_calls)
         # What happens to this node's callers in the queues (wait, agent, abandon), kept in the store.
-        self.journeys = JourneyKeeper(JourneyTracker(self.node, claims=bool(s.node_name)), self.store,
+        segment = self.profile.segment_context
+        tracker = JourneyTracker(self.node, claims=bool(s.node_name),
+                                 segment_variable=dialplan.context_variable(segment) if segment else None)
+        self.journeys = JourneyKeeper(tracker, self.store,
                                       on_ended=self.metrics.journey_ended) if self.ami is not None else None
         if self.journeys is not None and self.ami is not None:
             self.ami.subscribe(self.journeys)

@@ -3,7 +3,8 @@
 An AMI event handler (:meth:`AmiController.subscribe`): the tracker follows the queue events, and each
 journey that changed waits here (one entry per call, the latest) until the next save, once a second,
 so a burst of events is one write. The store away keeps them waiting, up to ``capacity`` calls (then
-the oldest are dropped and counted); a call never waits on any of it.
+the oldest are dropped and counted); a call never waits on any of it. Once an hour it forgets the
+journeys, and the callbacks that ended (their numbers with them), older than ``keep_days`` (35).
 """
 
 from __future__ import annotations
@@ -82,4 +83,5 @@ class JourneyKeeper(EverySecond):
             self._last_purge = now
             with contextlib.suppress(Exception):  # the next hour tries again
                 await self.store.purge_journeys(now - self.keep_seconds)
+                await self.store.purge_callbacks(now - self.keep_seconds)
         return len(batch)

@@ -53,8 +53,13 @@ class Store(Protocol):
                               max_attempts: int = 3) -> str:
         """Record a dial attempt; the callback's new state (done, pending again, failed)."""
 
-    async def callbacks(self, state: str | None = None) -> list[Callback]:
-        """The callbacks, those in ``state`` only when given."""
+    async def callbacks(self, state: str | None = None, *, booked_since: float | None = None) -> list[Callback]:
+        """The callbacks, those in ``state`` only and those booked at ``booked_since`` (epoch) or later
+        when given."""
+
+    async def purge_callbacks(self, ended_before: float) -> int:
+        """Forget the callbacks that ended (reached or given up) before ``ended_before`` (epoch): their
+        numbers are not kept longer than the figures need them; how many."""
 
     async def find_callback(self, *, callback_id: int | None = None, uniqueid: str = "") -> Callback | None:
         """The callback ``callback_id``, or the last one booked by the call on the Asterisk channel
@@ -75,8 +80,10 @@ class Store(Protocol):
     async def journeys(self, uniqueids: list[str]) -> dict[str, dict[str, Any]]:
         """The journeys of those channels that have one, by channel."""
 
-    async def journeys_since(self, joined_after: float, limit: int = 100_000) -> list[dict[str, Any]]:
-        """The journeys that began after ``joined_after`` (epoch), oldest first."""
+    async def journeys_since(self, joined_after: float, limit: int = 100_000, *,
+                             changed_after: float | None = None) -> list[dict[str, Any]]:
+        """The journeys that began after ``joined_after`` (epoch), oldest first; only those saved after
+        ``changed_after`` (epoch; the store's clock: the database server's with PostgreSQL) when given."""
 
     async def purge_journeys(self, joined_before: float) -> int:
         """Forget the journeys that began before ``joined_before`` (epoch); how many."""

@@ -238,25 +238,32 @@ class PostgresStore:
             "not_before = now() + make_interval(secs => CASE WHEN $2 THEN 0 ELSE $5::float8 END) "
             "WHERE id = $1 RETURNING state", callback_id, ok, error, max_attempts, float(retry_after)))
 
-    async def callbacks(self, state: str | None = None) -> list[Callback]:
-        """The callbacks, those in ``state`` only when given."""
-        sql = ("SELECT id, extract(epoch FROM created_at) AS created, number, queue, reason, context, state, attempts "
-               "FROM callbacks")
-        rows = await (self.pool.fetch(sql + " WHERE state = $1 ORDER BY id", state) if state
-                      else self.pool.fetch(sql + " ORDER BY id"))
+    async def callbacks(self, state: str | None = None, *, booked_since: float | None = None) -> list[Callback]:
+        """The callbacks, those in ``state`` only and booked since ``booked_since`` only when given."""
+        rows = await self.pool.fetch(
+            "SELECT id, extract(epoch FROM created_at) AS created, number, queue, reason, context, state, attempts "
+            "FROM callbacks WHERE ($1::text IS NULL OR state = $1) "
+            "AND ($2::float8 IS NULL OR created_at >= to_timestamp($2)) ORDER BY id", state or None, booked_since)
         return [Callback(r["id"], float(r["created"]), r["number"], r["queue"], r["reason"], json.loads(r["context"]),
                          r["state"], r["attempts"]) for r in rows]
+
+    async def purge_callbacks(self, ended_before: float) -> int:
+        """Forget the callbacks that ended before ``ended_before``; how many."""
+        done = await self.pool.execute("DELETE FROM callbacks WHERE state IN ('done', 'failed') "
+                                       "AND updated_at < to_timestamp($1)", ended_before)
+        return int(str(done).rsplit(" ", 1)[-1] or 0)
 
     # -- journeys after the IVR --------------------------------------------------------------------
 
     async def save_journeys(self, journeys: list[dict[str, Any]]) -> None:
-        """Keep the journeys, each replacing its channel's last (the node that took a call writes it)."""
+        """Keep the journeys, each replacing its channel's last (the node that took a call writes it);
+        the row's ``updated_at`` is when it was saved (the database's clock), for :meth:`journeys_since`."""
         await self.pool.executemany(
             "INSERT INTO journeys (uniqueid, node, joined_at, state, updated_at, journey) "
-            "VALUES ($1, $2, to_timestamp($3), $4, to_timestamp($5), $6::jsonb) "
+            "VALUES ($1, $2, to_timestamp($3), $4, now(), $5::jsonb) "
             "ON CONFLICT (uniqueid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, "
             "journey = excluded.journey",
-            [(j["uniqueid"], j["node"], j["joined_at"], j["state"], j["updated_at"], json.dumps(j)) for j in journeys])
+            [(j["uniqueid"], j["node"], j["joined_at"], j["state"], json.dumps(j)) for j in journeys])
 
     async def journeys(self, uniqueids: list[str]) -> dict[str, dict[str, Any]]:
         """The journeys of those channels that have one, by channel."""
@@ -264,10 +271,13 @@ class PostgresStore:
                                      uniqueids)
         return {r["uniqueid"]: json.loads(r["journey"]) for r in rows}
 
-    async def journeys_since(self, joined_after: float, limit: int = 100_000) -> list[dict[str, Any]]:
-        """The journeys that began after ``joined_after`` (epoch), oldest first."""
+    async def journeys_since(self, joined_after: float, limit: int = 100_000, *,
+                             changed_after: float | None = None) -> list[dict[str, Any]]:
+        """The journeys that began after ``joined_after`` (epoch), oldest first; those saved after
+        ``changed_after`` only when given."""
         rows = await self.pool.fetch("SELECT journey FROM journeys WHERE joined_at > to_timestamp($1) "
-                                     "ORDER BY joined_at LIMIT $2", joined_after, limit)
+                                     "AND ($3::float8 IS NULL OR updated_at > to_timestamp($3)) "
+                                     "ORDER BY joined_at LIMIT $2", joined_after, limit, changed_after)
         return [json.loads(r["journey"]) for r in rows]
 
     async def purge_journeys(self, joined_before: float) -> int:

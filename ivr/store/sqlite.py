@@ -197,26 +197,37 @@ class SqliteStore:
         await self.db.commit()
         return state
 
-    async def callbacks(self, state: str | None = None) -> list[Callback]:
-        """The callbacks, those in ``state`` only when given."""
-        sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks"
+    async def callbacks(self, state: str | None = None, *, booked_since: float | None = None) -> list[Callback]:
+        """The callbacks, those in ``state`` only and booked since ``booked_since`` only when given."""
+        sql = "SELECT id, created_at, number, queue, reason, context, state, attempts FROM callbacks WHERE 1 = 1"
         args: tuple[Any, ...] = ()
         if state:
-            sql += " WHERE state = ?"
-            args = (state,)
+            sql += " AND state = ?"
+            args += (state,)
+        if booked_since is not None:
+            sql += " AND created_at >= ?"
+            args += (booked_since,)
         async with self.db.execute(sql + " ORDER BY id", args) as cur:
             rows = await cur.fetchall()
         return [Callback(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
+    async def purge_callbacks(self, ended_before: float) -> int:
+        """Forget the callbacks that ended before ``ended_before``; how many."""
+        cur = await self.db.execute("DELETE FROM callbacks WHERE state IN ('done', 'failed') AND updated_at < ?",
+                                    (ended_before,))
+        await self.db.commit()
+        return cur.rowcount
+
     # -- journeys after the IVR --------------------------------------------------------------------
 
     async def save_journeys(self, journeys: list[dict[str, Any]]) -> None:
-        """Keep the journeys, each replacing its channel's last."""
+        """Keep the journeys, each replacing its channel's last; the row's ``updated_at`` is when it was
+        saved, for :meth:`journeys_since`."""
         await self.db.executemany(
             "INSERT INTO journeys (uniqueid, node, joined_at, state, updated_at, journey) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (uniqueid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, "
             "journey = excluded.journey",
-            [(j["uniqueid"], j["node"], j["joined_at"], j["state"], j["updated_at"], json.dumps(j)) for j in journeys])
+            [(j["uniqueid"], j["node"], j["joined_at"], j["state"], time.time(), json.dumps(j)) for j in journeys])
         await self.db.commit()
 
     async def journeys(self, uniqueids: list[str]) -> dict[str, dict[str, Any]]:
@@ -228,10 +239,13 @@ class SqliteStore:
                                    uniqueids) as cur:
             return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
 
-    async def journeys_since(self, joined_after: float, limit: int = 100_000) -> list[dict[str, Any]]:
-        """The journeys that began after ``joined_after`` (epoch), oldest first."""
-        async with self.db.execute("SELECT journey FROM journeys WHERE joined_at > ? ORDER BY joined_at LIMIT ?",
-                                   (joined_after, limit)) as cur:
+    async def journeys_since(self, joined_after: float, limit: int = 100_000, *,
+                             changed_after: float | None = None) -> list[dict[str, Any]]:
+        """The journeys that began after ``joined_after`` (epoch), oldest first; those saved after
+        ``changed_after`` only when given."""
+        async with self.db.execute("SELECT journey FROM journeys WHERE joined_at > ? AND updated_at > ? "
+                                   "ORDER BY joined_at LIMIT ?",
+                                   (joined_after, -1.0 if changed_after is None else changed_after, limit)) as cur:
             return [json.loads(row[0]) for row in await cur.fetchall()]
 
     async def purge_journeys(self, joined_before: float) -> int:

@@ -7,27 +7,23 @@ from __future__ import annotations
 
 import asyncio
 
-from ivr.sim.scenario import Scenario
-from ivr.sim.sip import AdminRecords, SipCaller
+from ivr.sim.sip import AdminRecords
 from ivr.waiting import until
-from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
-from tests.e2e.baresip import Baresip
+from tests.e2e.calls import TO_THE_QUEUE, contractor_queue, keyed
 
 ANSWERED, ABANDONS, KEEPER = "0633000021", "0633000022", "0633000023"
-#: Keys: an agent at the title menu (0), then « patienter » when a callback is offered before queueing (2).
-TO_THE_QUEUE = ("0", "2")
 #: The queue figures the test counts itself.
 COUNTED = ("offered", "answered", "abandoned", "left")
 
 
-def _scenario(name: str, caller: str, *keys: str) -> Scenario:
-    return Scenario.model_validate({"name": name, "call": {"at": OPEN, "caller": caller},
-                                    "steps": [{"kind": "press", "digits": k} for k in keys]})
-
-
 def _contractor(lab) -> dict:
     return lab.admin_get("/kpis")["windows"]["today"]["queues"]["contractor"]
+
+
+def _settled(lab) -> dict | None:
+    figures = _contractor(lab)
+    return figures if figures["waiting"] == 0 else None
 
 
 async def _journey(lab, records: AdminRecords, sip_call_id: str, state: str) -> tuple[str, dict]:
@@ -47,42 +43,33 @@ async def _journey(lab, records: AdminRecords, sip_call_id: str, state: str) -> 
 
 async def test_the_ivr_sees_each_callers_wait_answer_abandon_and_kept_turn_as_asterisk_does(
         lab, tmp_path, phone_port, report):
-    # Nobody staffs the contractor queue: callers wait (the IVR offers its callback before queueing).
-    assert await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 300)
-    before = await asyncio.to_thread(_contractor, lab)
-    records = AdminRecords(lab.admin_url, lab.secrets.admin_token)
-    caller = SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
-                       quiet_after_prompt=1.5, stay_in_queue=600, record=records)
-    answered_leaves, abandon = asyncio.Event(), asyncio.Event()
-    phone = Baresip(tmp_path / "phone", user=KEEPER, registrar=f"127.0.0.1:{phone_port}", sip_port=phone_port,
-                    auto_answer=True)
-    agent = Baresip(tmp_path / "agent2", user="agent2", password=lab.secrets.agent("agent2"),
-                    registrar=f"127.0.0.1:{lab.sip_port}", register=True, auto_answer=True)
-    tasks: list[asyncio.Task] = []
-    try:
-        async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
-            tasks.append(asyncio.create_task(caller.call(_scenario("répondu", ANSWERED, *TO_THE_QUEUE),
-                                                         leave=answered_leaves)))
-            _, first = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=ANSWERED)
-            tasks.append(asyncio.create_task(caller.call(_scenario("abandon", ABANDONS, *TO_THE_QUEUE),
-                                                         leave=abandon)))
-            _, second = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=ABANDONS)
-            kept = await caller.call(_scenario("tour gardé", KEEPER, *TO_THE_QUEUE, "*", "1"))
-            assert kept.ended_by == "ivr", kept
-            _, third = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=KEEPER)
-            _, held = await ami.wait_for("QueueCallerJoin", Queue="contractor", Channel="Local/hold@ivr-turn-hold-*")
-            # The second caller gives up while waiting.
-            abandon.set()
-            _, gave_up = await ami.wait_for("QueueCallerAbandon", Uniqueid=second["Uniqueid"])
-            # An agent logs in: the first caller is answered, talks, hangs up; then the kept turn is called.
-            phone.start()
-            agent.start()
-            _, connect = await ami.wait_for("AgentConnect", Uniqueid=first["Uniqueid"], timeout=120)
-            answered_leaves.set()
-            _, complete = await ami.wait_for("AgentComplete", Uniqueid=first["Uniqueid"])
-            await ami.wait_for("AgentConnect", Uniqueid=held["Uniqueid"], timeout=120)
-            await asyncio.to_thread(phone.wait_log, r"Call established")
-        first_call, second_call = [await t for t in tasks]
+    async with contractor_queue(lab, tmp_path, phone_port, KEEPER) as line, \
+            AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
+        # The figures before: once they show nobody waiting (the callers of the tests before have ended, and
+        # the IVR has read their journeys since), else their ends would count here.
+        before = await until(lambda: asyncio.to_thread(_settled, lab), "no caller waiting in the IVR's figures",
+                             seen=lambda: _contractor(lab))
+        first_call, answered_leaves = line.wait_in_queue(keyed("répondu", ANSWERED, *TO_THE_QUEUE))
+        _, first = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=ANSWERED)
+        second_call, abandon = line.wait_in_queue(keyed("abandon", ABANDONS, *TO_THE_QUEUE))
+        _, second = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=ABANDONS)
+        kept = await line.caller.call(keyed("tour gardé", KEEPER, *TO_THE_QUEUE, "*", "1"))
+        assert kept.ended_by == "ivr", kept
+        _, third = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=KEEPER)
+        _, held = await ami.wait_for("QueueCallerJoin", Queue="contractor", Channel="Local/hold@ivr-turn-hold-*")
+        # The second caller gives up while waiting.
+        abandon.set()
+        _, gave_up = await ami.wait_for("QueueCallerAbandon", Uniqueid=second["Uniqueid"])
+        # An agent logs in: the first caller is answered, talks, hangs up; then the kept turn is called.
+        line.phone.start()
+        line.agent.start()
+        _, connect = await ami.wait_for("AgentConnect", Uniqueid=first["Uniqueid"], timeout=120)
+        answered_leaves.set()
+        _, complete = await ami.wait_for("AgentComplete", Uniqueid=first["Uniqueid"])
+        await ami.wait_for("AgentConnect", Uniqueid=held["Uniqueid"], timeout=120)
+        await asyncio.to_thread(line.phone.wait_log, r"Call established")
+        records = line.records
+        first_call, second_call = await first_call, await second_call
         # What the IVR says of each call, against the manager's own events.
         _, answered = await _journey(lab, records, first_call.call_id, "answered")
         assert (answered["queue"], answered["answered_in"], answered["agent"], answered["waited_s"],
@@ -117,10 +104,3 @@ async def test_the_ivr_sees_each_callers_wait_answer_abandon_and_kept_turn_as_as
                                                                       third["Position"]]},
                ivr={"wait": answered["waited_s"], "talk": answered["talk_s"], "abandoned_after": abandoned["waited_s"],
                     "callback": callback["state"]}, figures_delta=delta)
-    finally:
-        answered_leaves.set()
-        abandon.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for p in (phone, agent):
-            p.stop()
-        await asyncio.to_thread(lab.wait_phone_gone, "agent2")

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from ivr.sim.scenario import Scenario
 from ivr.sim.sip import AdminRecords, SipCaller
 from ivr.waiting import DEADLINE, until
-from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
 from tests.e2e.baresip import Baresip
+from tests.e2e.calls import keyed
 
 COMPLEX = "3475047269"  # carte grise with an expertise centre: in-house
-
-
-def _scenario(name: str, caller: str, *keys: str) -> Scenario:
-    return Scenario.model_validate({"name": name, "call": {"at": OPEN, "caller": caller},
-                                    "steps": [{"kind": "press", "digits": k} for k in keys]})
 
 
 def _tester(lab, stay: float) -> SipCaller:
@@ -50,8 +44,8 @@ async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(l
         caller = _tester(lab, stay=8)
         async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
             complex_call, agent_call = await asyncio.gather(
-                caller.call(_scenario("dossier complexe", "0611000001", "1", "1", f"{COMPLEX}#", "1", "2")),
-                caller.call(_scenario("conseiller au menu", "0611000002", "0")))
+                caller.call(keyed("dossier complexe", "0611000001", "1", "1", f"{COMPLEX}#", "1", "2")),
+                caller.call(keyed("conseiller au menu", "0611000002", "0")))
             records = [await caller.record(c.call_id) for c in (complex_call, agent_call)]
             expected = (("inhouse", "PJSIP/agent1", {"IVR_TITLE": "carte_grise", "IVR_STATUS": "expertise",
                                                      "IVR_FILE": "********69"}),
@@ -67,6 +61,14 @@ async def test_callers_reach_an_agent_of_the_chosen_queue_with_the_ivr_context(l
                 assert {k: context.get(k) for k in extra} == extra
                 report(test="queue", caller="ivr sip-call", scenario=f"bridged to {member}", outcome=rec["outcome"],
                        queue=queue, reason=rec["reason"], context=context)
+        # The IVR's own journey of the call knows its title from the manager's queue events (channelvars):
+        # the queues' figures per title type rest on it.
+        page = f"/calls/{records[0]['call_id']}"
+
+        def title() -> str | None:
+            return (lab.admin_get(page).get("journey") or {}).get("segment") or None
+
+        assert await until(lambda: asyncio.to_thread(title), "the in-house journey's title") == "carte_grise"
         for agent in agents:
             assert "Call established" in agent.output()  # the agent's phone answered the queue's call
     finally:
@@ -77,12 +79,12 @@ async def test_a_third_call_of_the_day_goes_ahead_in_the_queue(lab, report):
     # Nobody staffs the queues: callers wait, in the order the queue gives them.
     await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 0)
     repeat, other = "0622000003", "0622000004"
-    first, second = _scenario("premier appel", repeat, "0"), _scenario("deuxième appel", repeat, "0")
+    first, second = keyed("premier appel", repeat, "0"), keyed("deuxième appel", repeat, "0")
     waiting = _tester(lab, stay=DEADLINE * 5)  # waits in the queue until the test lets it go
     quick = _tester(lab, stay=1)
     leave = asyncio.Event()
     async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
-        waiter = asyncio.create_task(waiting.call(_scenario("attend son tour", other, "0"), leave=leave))
+        waiter = asyncio.create_task(waiting.call(keyed("attend son tour", other, "0"), leave=leave))
         try:
             # The repeat caller's first two calls were routed (and so counted) and have left the queue,
             # and the other caller is waiting in it, before the third call is placed.
@@ -91,7 +93,7 @@ async def test_a_third_call_of_the_day_goes_ahead_in_the_queue(lab, report):
             await ami.wait_for("QueueCallerJoin", CallerIDNum=other)
             await until(lambda: len(ami.events("QueueCallerLeave", CallerIDNum=repeat)) == 2,
                         "the first two calls to leave the queue")
-            third = await quick.call(_scenario("troisième appel", repeat, "0"))
+            third = await quick.call(keyed("troisième appel", repeat, "0"))
             rec3 = await quick.record(third.call_id)
             _, join3 = await ami.wait_for("QueueCallerJoin", Uniqueid=rec3["uniqueid"])
         finally:

@@ -8,20 +8,10 @@ from __future__ import annotations
 import asyncio
 import re
 
-from ivr.sim.scenario import Scenario
-from ivr.sim.sip import AdminRecords, SipCaller
-from tests.clocks import OPEN
 from tests.e2e.ami_watch import AmiWatch
-from tests.e2e.baresip import Baresip
+from tests.e2e.calls import TO_THE_QUEUE, contractor_queue, keyed
 
 FIRST, KEEPER, LATER = "0633000011", "0633000012", "0633000013"
-#: Keys: an agent at the title menu (0), then « patienter » when a callback is offered before queueing (2).
-TO_THE_QUEUE = ("0", "2")
-
-
-def _scenario(name: str, caller: str, *keys: str) -> Scenario:
-    return Scenario.model_validate({"name": name, "call": {"at": OPEN, "caller": caller},
-                                    "steps": [{"kind": "press", "digits": k} for k in keys]})
 
 
 def _played(lab, since: int) -> list[str]:
@@ -34,56 +24,35 @@ def _played(lab, since: int) -> list[str]:
 
 async def test_a_waiting_caller_hears_their_place_in_french_and_keeps_it_with_a_callback(
         lab, tmp_path, phone_port, report):
-    # Nobody staffs the contractor queue: callers wait (and the IVR offers its callback before queueing).
-    assert await asyncio.to_thread(lab.wait_expected_wait, "contractor", lambda w: w > 300)
     since = lab.asterisk.log_size()
-    caller = SipCaller(f"127.0.0.1:{lab.sip_port}", "tester", lab.secrets.tester, local_ip="127.0.0.1",
-                       quiet_after_prompt=1.5, stay_in_queue=600,
-                       record=AdminRecords(lab.admin_url, lab.secrets.admin_token))
-    first_leaves, later_leaves = asyncio.Event(), asyncio.Event()
-    phone = Baresip(tmp_path / "phone", user=KEEPER, registrar=f"127.0.0.1:{phone_port}", sip_port=phone_port,
-                    auto_answer=True)
-    agent = Baresip(tmp_path / "agent2", user="agent2", password=lab.secrets.agent("agent2"),
-                    registrar=f"127.0.0.1:{lab.sip_port}", register=True, auto_answer=True)
-    tasks: list[asyncio.Task] = []
-    try:
-        async with AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
-            tasks.append(asyncio.create_task(caller.call(_scenario("premier", FIRST, *TO_THE_QUEUE),
-                                                         leave=first_leaves)))
-            _, first = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=FIRST)
-            # The second caller hears their place, presses *, confirms the callback (1): the call ends.
-            kept = await caller.call(_scenario("garde son tour", KEEPER, *TO_THE_QUEUE, "*", "1"))
-            assert kept.ended_by == "ivr", kept
-            _, joined = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=KEEPER)
-            assert joined["Position"] == "2"
-            _, held = await ami.wait_for("QueueCallerJoin", Queue="contractor", Channel="Local/hold@ivr-turn-hold-*")
-            assert held["Position"] == "2"  # the placeholder took the place the caller left
-            tasks.append(asyncio.create_task(caller.call(_scenario("arrivé après", LATER, *TO_THE_QUEUE),
-                                                         leave=later_leaves)))
-            _, later = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=LATER)
-            assert later["Position"] == "3"
-            played = _played(lab, since)
-            assert {"queue-youarenext", "queue-thereare", "digits/2", "queue-callswaiting",
-                    "queue-thankyou"} <= set(played), played
-            # An agent logs in: the first caller, then the kept turn — the caller's phone rings with the
-            # agent on the line — and only then the caller who joined later.
-            phone.start()
-            agent.start()
-            agent.wait_log(r"200 OK")
-            _, served = await ami.wait_for("AgentConnect", Queue="contractor")
-            assert served["Uniqueid"] == first["Uniqueid"]
-            first_leaves.set()
-            _, turn = await ami.wait_for("AgentConnect", Queue="contractor", Uniqueid=held["Uniqueid"],
-                                         timeout=120)
-            await asyncio.to_thread(phone.wait_log, r"Call established")
-            assert not ami.events("AgentConnect", Uniqueid=later["Uniqueid"])
-        report(test="queue wait", caller="ivr sip-call ×3 + baresip agent and phone",
-               scenario="French position announcements; key * keeps the turn", kept_position=held["Position"],
-               later_position=later["Position"], turn_served=turn["Interface"])
-    finally:
+    async with contractor_queue(lab, tmp_path, phone_port, KEEPER) as line, \
+            AmiWatch(lab.ami_port, lab.secrets.ami_watch_user, lab.secrets.ami_watch_secret) as ami:
+        _, first_leaves = line.wait_in_queue(keyed("premier", FIRST, *TO_THE_QUEUE))
+        _, first = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=FIRST)
+        # The second caller hears their place, presses *, confirms the callback (1): the call ends.
+        kept = await line.caller.call(keyed("garde son tour", KEEPER, *TO_THE_QUEUE, "*", "1"))
+        assert kept.ended_by == "ivr", kept
+        _, joined = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=KEEPER)
+        assert joined["Position"] == "2"
+        _, held = await ami.wait_for("QueueCallerJoin", Queue="contractor", Channel="Local/hold@ivr-turn-hold-*")
+        assert held["Position"] == "2"  # the placeholder took the place the caller left
+        line.wait_in_queue(keyed("arrivé après", LATER, *TO_THE_QUEUE))
+        _, later = await ami.wait_for("QueueCallerJoin", Queue="contractor", CallerIDNum=LATER)
+        assert later["Position"] == "3"
+        played = _played(lab, since)
+        assert {"queue-youarenext", "queue-thereare", "digits/2", "queue-callswaiting",
+                "queue-thankyou"} <= set(played), played
+        # An agent logs in: the first caller, then the kept turn — the caller's phone rings with the
+        # agent on the line — and only then the caller who joined later.
+        line.phone.start()
+        line.agent.start()
+        line.agent.wait_log(r"200 OK")
+        _, served = await ami.wait_for("AgentConnect", Queue="contractor")
+        assert served["Uniqueid"] == first["Uniqueid"]
         first_leaves.set()
-        later_leaves.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for p in (phone, agent):
-            p.stop()
-        await asyncio.to_thread(lab.wait_phone_gone, "agent2")
+        _, turn = await ami.wait_for("AgentConnect", Queue="contractor", Uniqueid=held["Uniqueid"], timeout=120)
+        await asyncio.to_thread(line.phone.wait_log, r"Call established")
+        assert not ami.events("AgentConnect", Uniqueid=later["Uniqueid"])
+    report(test="queue wait", caller="ivr sip-call ×3 + baresip agent and phone",
+           scenario="French position announcements; key * keeps the turn", kept_position=held["Position"],
+           later_position=later["Position"], turn_served=turn["Interface"])

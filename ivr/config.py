@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     #: How often the closure notices are read from the store (seconds): a notice switched on or off
     #: anywhere is heard, or no longer heard, within this time on every node.
     notice_poll: float = Field(2.0, gt=0, le=60)
+    #: How often each node asks the store for the live published version (seconds): a publish or a
+    #: rollback serves new calls on every node within this time (plus the version's check).
+    version_poll: float = Field(2.0, gt=0, le=60)
     #: This node's name among several (``ivr-1``): set on each call for the dialplan's fail-over
     #: (``IVR_NODE``) and kept in its records. Empty: one node (the host name in records).
     node_name: str = ""

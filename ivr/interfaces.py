@@ -373,6 +373,8 @@ class Serving(StrEnum):
     #: The files were rejected at start: the last configuration accepted (kept on disk).
     ACCEPTED_COPY = "accepted copy"
     NOTHING = "nothing"
+    #: The live version published in the store (``ivr flows publish``): the store is the source of truth.
+    PUBLISHED = "published version"
 
 
 @dataclass
@@ -382,7 +384,10 @@ class LineState:
     serving: Serving = Serving.NOTHING
     version: str | None = None
     rejected: list[str] = field(default_factory=list)
+    #: The published version's number, when the node serves one.
+    published: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The state as JSON (``/readyz``, the console)."""
-        return {"serving": self.serving.value, "version": self.version, "rejected": list(self.rejected)}
+        return {"serving": self.serving.value, "version": self.version, "rejected": list(self.rejected),
+                "published": self.published}

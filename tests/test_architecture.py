@@ -142,6 +142,10 @@ FORBIDDEN = {
     "ivr.ants3400": ("ivr.engine", "ivr.calls", "ivr.listening", "ivr.routing", "ivr.server", "ivr.edges"),
     "ivr.dialplan": ("ivr.engine", "ivr.calls", "ivr.edges", "ivr.server"),
     "ivr.playback": ("ivr.engine", "ivr.calls", "ivr.edges", "ivr.server"),
+    # Versions, the audit trail and access rules are plain data and rules: the store, the server, the
+    # console and the CLI use them, never the other way round.
+    "ivr.versions": ("ivr.server", "ivr.store", "ivr.admin", "ivr.cli", "ivr.engine", "ivr.calls", "ivr.edges",
+                     "ivr.routing", "ivr.ants3400"),
 }
 
 

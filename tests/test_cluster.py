@@ -473,3 +473,35 @@ async def test_two_nodes_sending_the_same_records_at_once_count_each_new_record_
         assert sum(counts) == 150  # every call once, whichever insert wrote it
         assert await a.insert_records(rows) == 0
         assert await b.count_records() == 200
+
+
+async def test_a_published_version_serves_new_calls_on_both_nodes_and_a_rollback_too(pg, tmp_path):
+    from ivr.server.publishing import publish, rollback
+    from tests.test_versions import SHORT_WELCOME, WELCOME, edited, heard, shipped
+
+    url = pg.new_database()
+    async with embedded_server(node_name="ivr-1", store=url, records=tmp_path / "a.jsonl") as one, \
+            embedded_server(node_name="ivr-2", store=url, records=tmp_path / "b.jsonl") as two:
+        checked = await one.draft_checker()(edited(shipped(), WELCOME, SHORT_WELCOME))
+        started = time.monotonic()
+        done = await publish(one.store, checked, author="alice", comment="accueil plus court", origin="test")
+        assert done.ok, done.errors
+        await until(lambda: all(srv.line_state.published == 1 for srv in (one, two)), "both nodes on version 1")
+        reached = time.monotonic() - started
+        for srv in (one, two):
+            assert "protection_donnees" not in await heard(srv)
+        back = await rollback(two.store, 0, two.draft_checker(), author="bob", comment="", origin="test")
+        assert not back.ok  # there is no version 0: nothing changes
+        # Version 2: the files as shipped, published from the other node.
+        shipped_again = await publish(two.store, await two.draft_checker()(shipped()), author="bob",
+                                      comment="accueil complet", origin="test")
+        await until(lambda: all(srv.line_state.published == 2 for srv in (one, two)), "both nodes on version 2")
+        assert shipped_again.version.number == 2 and "protection_donnees" in await heard(one)
+        again = await rollback(two.store, 1, two.draft_checker(), author="bob", comment="", origin="test")
+        await until(lambda: all(srv.line_state.published == again.version.number for srv in (one, two)),
+                    "both nodes on the rollback")
+        for srv in (one, two):
+            assert "protection_donnees" not in await heard(srv)
+        applied = [e.actor for e in await one.store.audit() if e.action == "applied" and e.target == "version 1"]
+        assert sorted(applied) == ["node ivr-1", "node ivr-2"]
+        print(f"publish reached both nodes in {reached:.2f} s (IVR_VERSION_POLL {one.settings.version_poll} s)")

@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from . import bench, flows, lab, notices, prompts, serving, speech, tracking
+from . import bench, flows, lab, notices, prompts, serving, speech, tracking, versions
 
 __all__ = ["app", "main"]
 
@@ -25,6 +25,9 @@ app.add_typer(flows.rules_app, name="rules")
 app.add_typer(speech.model_app, name="model")
 app.add_typer(bench.app, name="bench")
 app.add_typer(notices.app, name="notice")
+# (versions.py adds publish, versions, show, diff and rollback to ``ivr flows``.)
+app.add_typer(versions.audit_app, name="audit")
+app.add_typer(versions.users_app, name="users")
 
 
 def main(argv: list[str] | None = None) -> int:

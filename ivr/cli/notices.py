@@ -4,54 +4,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Optional, TypeVar
+from typing import TYPE_CHECKING, Optional
 
 import typer
+
+from .stores import BY_OPTION, STORE_OPTION, author, cli_origin, run_with_store
 
 if TYPE_CHECKING:
     from ..notices import Notice
     from ..store import Store
 
-T = TypeVar("T")
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="Closure notices read to every caller after the welcome.")
 
-_STORE = typer.Option(None, "--store", metavar="FILE|URL", help="The store (default: IVR_STORE, as ivr serve).")
-_BY = typer.Option(None, "--by", metavar="NAME", help="Who does it, for the audit (default: your login).")
-
-
-def _store_location(store: Optional[str]) -> str:
-    from ..config import Settings
-
-    return store or Settings().store
-
-
-async def _with_store(location: str, work: Callable[[Store], Awaitable[T]]) -> T:
-    from ..store import make_store
-
-    store = make_store(location)
-    await store.open()
-    try:
-        return await work(store)
-    finally:
-        await store.close()
+_STORE = STORE_OPTION
+_BY = BY_OPTION
 
 
 def _author(by: Optional[str]) -> str:
-    from ..notices import NoticeError, checked_author
-
-    try:
-        return checked_author(by or getpass.getuser())
-    except NoticeError as exc:
-        typer.echo(f"ivr notice: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return author(by, "ivr notice")
 
 
 @app.command("on")
@@ -65,6 +40,7 @@ def notice_on(
 ) -> None:
     """Switch a notice on; prints it as JSON."""
     from ..notices import NoticeError, NoticeRequest
+    from ..versions.model import AuditAction
 
     try:
         asked = NoticeRequest.checked(text, starts, until, closed, _author(by), datetime.now(timezone.utc))
@@ -74,8 +50,10 @@ def notice_on(
 
     async def add(s: Store) -> Notice:
         notice_id = await s.add_notice(asked.text, asked.starts_at, asked.ends_at, asked.closes, asked.by)
+        await s.add_audit(asked.by, AuditAction.NOTICE_ON, f"notice {notice_id}", cli_origin(),
+                          {"text": asked.text, "closes": asked.closes})
         return next(n for n in await s.notices() if n.id == notice_id)
-    notice = asyncio.run(_with_store(_store_location(store), add))
+    notice = run_with_store(store, add)
     typer.echo(json.dumps(notice.as_dict(), ensure_ascii=False))
 
 
@@ -83,8 +61,16 @@ def notice_on(
 def notice_off(notice_id: int = typer.Argument(..., metavar="ID"), by: Optional[str] = _BY,
                store: Optional[str] = _STORE) -> None:
     """Switch a notice off (every node stops playing it within seconds)."""
-    author = _author(by)
-    ended = asyncio.run(_with_store(_store_location(store), lambda s: s.end_notice(notice_id, author)))
+    from ..versions.model import AuditAction
+
+    who = _author(by)
+
+    async def end(s: Store) -> bool:
+        done = await s.end_notice(notice_id, who)
+        if done:
+            await s.add_audit(who, AuditAction.NOTICE_OFF, f"notice {notice_id}", cli_origin())
+        return done
+    ended = run_with_store(store, end)
     if not ended:
         typer.echo(f"ivr notice off: no notice {notice_id} is on", err=True)
         raise typer.Exit(1)
@@ -96,7 +82,7 @@ def notice_list(store: Optional[str] = _STORE) -> None:
     """The notices, newest first, one JSON object per line (``live``: the one callers hear now)."""
     from ..notices import live_notice
 
-    notices = asyncio.run(_with_store(_store_location(store), lambda s: s.notices()))
+    notices = run_with_store(store, lambda s: s.notices())
     live = live_notice(notices, datetime.now(timezone.utc))
     for n in notices:
         typer.echo(json.dumps({**n.as_dict(), "live": live is not None and n.id == live.id}, ensure_ascii=False))

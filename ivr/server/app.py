@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import socket
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -44,13 +46,15 @@ from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
 from ..tts.catalog import Catalog
 from ..tts.dynamic import DynamicPrompts
+from ..versions.model import AuditAction, LineVersion
 from .after_ivr import AfterIvr
 from .contacts import ContactBook
 from .journeys import JourneyKeeper
-from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, load_profile, start_line_worker
+from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_apart, load_profile, start_line_worker, write_sources
 from .lost_calls import LostCallWitness
 from .notices import NoticeBoard
 from .parts import PartStack
+from .publishing import DraftChecker, VersionFollower
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .shared_kpis import SharedKpis
 from .status import StatusView
@@ -110,6 +114,7 @@ class IvrServer:
         self.parts = PartStack()
         self._grace: float | None = None
         self._reloads: set[asyncio.Task[ReloadReport]] = set()
+        self._last_report = ReloadReport()
         self._admin_cap = settings.max_admin_connections
         self.listening = False
 
@@ -135,6 +140,8 @@ class IvrServer:
         self.metrics = Metrics(segment=self.profile.segment, service_level_s=s.service_level_seconds)
         self.kpis = Kpis(timezone_name=self.profile.timezone, segment=self.profile.segment)
         self.store = make_store(s.store, caller_key=s.caller_hash_key.get_secret_value(), node=self.node)
+        # Once a version is published, the store's live version is what every node serves (publishing.py).
+        self.follower = VersionFollower(self.store, self._apply_published, node=self.node, every=s.version_poll)
         self.memory_records = MemoryRecordStore() if keep_records else None
         self.shared_records: SharedRecords | None = None
         self.shared_kpis: SharedKpis | None = None
@@ -266,9 +273,68 @@ class IvrServer:
     def _lookup_specs(self) -> dict[str, LookupSpec]:
         return {name: LookupSpec.of(service) for name, service in self.engine.lookups.items()}
 
-    async def reload_line(self) -> ReloadReport:
+    def draft_checker(self) -> DraftChecker:
+        """What checks a configuration given as texts (a draft, a version) as this node would serve it."""
+        return DraftChecker(self.profile, self._lookup_specs(), audio_dir=self._audio_dir(),
+                            asterisk=self.line_sources.asterisk,
+                            profile_ref=self.profile_ref if self.listening else None, apart=True)
+
+    def _audio_dir(self) -> Path:
+        return self.line_sources.audio_dir or self.line_sources.catalog.parent / "wav"
+
+    async def _apply_published(self, version: LineVersion) -> list[str]:
+        """Serve a published version to new calls (the follower's ``apply``); the errors that kept this
+        node from it (it keeps what it serves)."""
+        folder = self.accepted.folder / ".published" / str(version.number)
+        try:
+            sources = await asyncio.to_thread(write_sources, version.texts, folder, audio_dir=self._audio_dir(),
+                                              asterisk=self.line_sources.asterisk)
+        except (OSError, ValueError) as exc:
+            errors = [f"version {version.number} cannot be written to {folder}: {exc}"]
+        else:
+            config, errors = await self.draft_checker().load(sources)
+        if errors or config is None:
+            self.line_state.rejected = errors
+            log.error("version_rejected", number=version.number, errors=errors)
+            self.metrics.flow_reloads.labels("rejected").inc()
+            return errors
+        self._last_report = self._apply(config, Serving.PUBLISHED)
+        self.line_state.published = version.number
+        self.metrics.flow_reloads.labels("ok").inc()
+        try:
+            await asyncio.to_thread(self.accepted.save, config)
+            await asyncio.to_thread(_keep_newest, folder.parent, 3)
+        except OSError as exc:
+            log.warning("accepted_copy_not_saved", folder=str(self.accepted.folder), error=str(exc))
+        return []
+
+    async def reload_line(self, actor: str = "", origin: str = "") -> ReloadReport:
         """Load flows, rules and catalog again (SIGHUP, a file change, the admin page), in a worker
-        process while calls run: all of them apply to new calls, or none and the running version stays."""
+        process while calls run: all of them apply to new calls, or none and the running version stays.
+        Once versions are published, the store's live version is read and applied again instead."""
+        report = await self._reload()
+        await self.audit(actor or f"node {self.node}", AuditAction.RELOAD if report.ok else AuditAction.RELOAD_REJECTED,
+                         f"version {self.line_state.published}" if self.line_state.published else "files",
+                         origin or "node", {"errors": report.errors[:20]} if report.errors else
+                         {"applied": sorted(report.applied), "removed": report.removed})
+        return report
+
+    async def audit(self, actor: str, action: str, target: str, origin: str, detail: dict[str, Any]) -> None:
+        """Append to the audit trail; a store that fails or is slow loses the entry (logged), never the action."""
+        try:
+            await asyncio.wait_for(self.store.add_audit(actor, action, target, origin, detail), 5.0)
+        except Exception as exc:
+            log.warning("audit_not_kept", action=action, actor=actor, error=type(exc).__name__)
+
+    async def _reload(self) -> ReloadReport:
+        if self.follower.seen is not None:
+            self.follower.seen = None
+            self._last_report = ReloadReport(errors=["the store's live version cannot be read now"])
+            try:
+                await self.follower.check()
+            except Exception as exc:
+                return ReloadReport(errors=[f"the store's live version cannot be read now ({type(exc).__name__})"])
+            return self._last_report if not self.line_state.rejected else ReloadReport(errors=self.line_state.rejected)
         config, errors = await load_line_apart(self.line_sources, self.profile, self._lookup_specs(),
                                                profile_ref=self.profile_ref if self.listening else None)
         if config is None:
@@ -303,9 +369,22 @@ class IvrServer:
         return report
 
     async def _first_load(self) -> None:
-        """The files on disk; if they are rejected, the last accepted copy (and say so); else nothing
+        """The live published version, when there is one; else the files on disk. If that cannot be
+        served, the last accepted copy (and say so). When the store cannot say which version is live, the
+        accepted copy (what this node served last: the files may be drafts), else the files. Else nothing
         can be served and the server does not start."""
-        report = await self.reload_line()
+        store_away = False
+        try:
+            live = await asyncio.wait_for(self.follower.check(), 10.0)
+        except Exception as exc:
+            log.error("live_version_unknown", error=type(exc).__name__)
+            live, store_away = None, True
+        if store_away:
+            report = ReloadReport(errors=["the store cannot say which version is live"])
+        elif live is None:
+            report = await self.reload_line()
+        else:
+            report = ReloadReport(errors=self.line_state.rejected)
         if report.ok:
             return
         kept = self.accepted.sources(self.catalog.wav_dir)
@@ -318,6 +397,10 @@ class IvrServer:
                           rejected=report.errors)
                 return
             log.error("accepted_copy_rejected", errors=kept_errors)
+        if store_away:
+            report = await self.reload_line()
+            if report.ok:
+                return
         raise LineRejected(report.errors)
 
     async def _watch_line(self, interval: float) -> None:
@@ -339,6 +422,10 @@ class IvrServer:
                 now = await asyncio.to_thread(signature)
                 if now != seen:
                     seen = now
+                    if self.follower.seen is not None:  # published versions rule: files on disk are drafts
+                        log.info("files_changed_not_applied", why="the line serves published versions: "
+                                 "publish them (ivr flows publish) for them to go live")
+                        continue
                     await self.reload_line()
             except Exception:
                 log.exception("line_watch_failed")
@@ -429,6 +516,7 @@ class IvrServer:
             self._task("flow watch", self._watch_line(self.settings.flow_watch_interval))
         self._task("readback sweep", self._sweep_readbacks())
         self._task("notices", self.notice_board.run(self.settings.notice_poll))
+        self._task("published versions", self.follower.run())
         self._task("figures after the IVR", self.after_ivr.run())
         self.contacts.start()
         self.parts.started("contacts", self.contacts.stop)
@@ -562,3 +650,10 @@ class _CurrentCatalog:
 
     def playback_path(self, prompt_id: str, *, slow: bool = False) -> str:
         return self.server.catalog.playback_path(prompt_id, slow=slow)
+
+
+def _keep_newest(folder: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recent sub-folders of ``folder``."""
+    kept = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[keep:]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -10,7 +10,6 @@ restarted with a broken file serves the last good one and says so.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib
 import json
 import multiprocessing
@@ -38,10 +37,12 @@ from ..interfaces import LineProfile, LookupSpec
 from ..routing.keep_turn import TURN_PROMPTS
 from ..routing.rules import RoutingRules, load_rules, unproduced_values
 from ..tts.catalog import Catalog, CatalogError, load_catalog
+from ..versions.model import SOURCE_NAMES, content_hash
 from ..yamlsrc import SourceError, read_source
 from .checks import validation_context
 
-__all__ = ["LineSources", "LineConfig", "load_line", "load_line_apart", "start_line_worker", "AcceptedLines"]
+__all__ = ["LineSources", "LineConfig", "load_line", "load_line_apart", "start_line_worker", "AcceptedLines",
+           "write_sources"]
 
 log = structlog.get_logger("ivr.line")
 
@@ -84,10 +85,7 @@ class LineConfig:
         return [w for flow in self.flows.values() for w in flow.warnings]
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256()
-        for name in sorted(self.texts):
-            digest.update(f"{name}\0{self.texts[name]}\0".encode())
-        self.version = digest.hexdigest()[:12]
+        self.version = content_hash(self.texts)
 
 
 def load_line(sources: LineSources, profile: LineProfile, lookups: Mapping[str, LookupSpec]
@@ -178,6 +176,22 @@ def _engine_prompts(catalog: Path, text: str, ctx: ValidationContext) -> list[st
         if problem:
             out.append(f"{catalog}:{line}: prompt {prompt!r} {problem}: the IVR plays it itself, {when}")
     return out
+
+
+def write_sources(texts: Mapping[str, str], folder: Path, *, audio_dir: Path | None,
+                  asterisk: Path | None) -> LineSources:
+    """Write a configuration's files (a published version, a draft) into ``folder`` (emptied first), laid
+    out as ``load_line`` reads them: ``flows/``, ``catalog.yaml``, ``rules.yaml``. A name that is not one
+    of those (:data:`~ivr.versions.model.SOURCE_NAMES`) is refused: nothing is written outside the folder."""
+    bad = [name for name in texts if not SOURCE_NAMES.fullmatch(name)]
+    if bad:
+        raise ValueError(f"not a configuration file: {bad[0][:80]!r}")
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "flows").mkdir(parents=True)
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return LineSources(flows=[folder / "flows"], catalog=folder / "catalog.yaml", rules=folder / "rules.yaml",
+                       audio_dir=audio_dir, asterisk=asterisk)
 
 
 class AcceptedLines:

@@ -8,10 +8,12 @@ URL. Both have the methods of :class:`Store`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from ..notices import Notice
+from ..versions.model import AuditEntry, LineVersion, Session, User
 from .core import Callback
 from .sqlite import SqliteStore
 
@@ -97,6 +99,53 @@ class Store(Protocol):
 
     async def purge_contacts(self, before: float) -> int:
         """Forget the contacts older than ``before`` (epoch); how many."""
+
+    async def add_version(self, texts: dict[str, str], digest: str, author: str, comment: str, action: str,
+                          restores: int | None = None) -> LineVersion:
+        """Keep a configuration that goes live (:mod:`ivr.versions`): the live one from now on."""
+
+    async def versions(self, limit: int = 100) -> list[LineVersion]:
+        """The last ``limit`` versions, the live one first, without their files."""
+
+    async def version(self, number: int) -> LineVersion | None:
+        """Version ``number`` with its files; None when there is none."""
+
+    async def live_version(self) -> LineVersion | None:
+        """The live version without its files; None before the first publish."""
+
+    async def add_audit(self, actor: str, action: str, target: str = "", origin: str = "",
+                        detail: dict[str, Any] | None = None) -> int:
+        """Append to the audit trail (nothing changes or deletes an entry); its id."""
+
+    async def audit(self, limit: int = 200, *, before_id: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first (``limit`` entries older than ``before_id`` when given)."""
+
+    async def save_user(self, name: str, password_hash: str, role: str) -> None:
+        """Add a console user, or set one's password hash and role (their failures forgotten)."""
+
+    async def user(self, name: str) -> User | None:
+        """The console user ``name``; None when there is none."""
+
+    async def users(self) -> list[User]:
+        """Every console user, by name."""
+
+    async def remove_user(self, name: str) -> bool:
+        """Remove a user and end their sessions; False when there was none."""
+
+    async def sign_in_failed(self, name: str, lock_for: Callable[[int], float]) -> int:
+        """Count a failed sign-in and lock the account ``lock_for(failures)`` seconds; the failures in a row."""
+
+    async def signed_in(self, name: str, password_hash: str | None = None) -> None:
+        """Forget a user's failures after a sign-in (keeping a re-made hash when given)."""
+
+    async def add_session(self, key: str, user_name: str, csrf: str, expires_at: float) -> None:
+        """Keep a signed-in session under the hash of its id."""
+
+    async def session(self, key: str) -> Session | None:
+        """The session under ``key`` while it lasts and its user exists; None otherwise."""
+
+    async def end_session(self, key: str) -> None:
+        """Sign a session out."""
 
     async def try_lead(self) -> bool:
         """Whether this node dials callbacks now (one node at a time)."""

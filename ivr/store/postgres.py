@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,7 @@ import structlog
 
 from ..notices import Notice
 from ..privacy import printable
+from ..versions.model import AuditEntry, LineVersion, Role, Session, User
 from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 from .schema import MIGRATIONS, SCHEMA_MIGRATIONS, Dialect, statements, table_sql
 
@@ -444,3 +446,121 @@ class PostgresStore:
     async def count_records(self) -> int:
         """How many call records the database holds."""
         return int(await self.pool.fetchval("SELECT count(*) FROM call_records"))
+
+    # -- the line's versions, the audit trail, the console's users and sessions ------------------
+
+    _VERSION = ("SELECT number, hash, author, extract(epoch FROM created_at) AS created, comment, action, restores{} "
+                "FROM line_versions")
+
+    @staticmethod
+    def _version(row: asyncpg.Record, texts: dict[str, str] | None = None) -> LineVersion:
+        return LineVersion(row["number"], row["hash"], row["author"], float(row["created"]), row["comment"],
+                           row["action"], row["restores"], texts=texts or {})
+
+    async def add_version(self, texts: dict[str, str], digest: str, author: str, comment: str, action: str,
+                          restores: int | None = None) -> LineVersion:
+        """Keep a configuration that goes live; it is the live one now (the highest number)."""
+        number = await self.pool.fetchval(
+            "INSERT INTO line_versions (hash, author, comment, action, restores, texts) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING number", digest, author, comment, action, restores,
+            json.dumps(texts))
+        found = await self.version(int(number))
+        assert found is not None
+        return found
+
+    async def versions(self, limit: int = 100) -> list[LineVersion]:
+        """The last ``limit`` versions, the newest (live) first, without their files."""
+        rows = await self.pool.fetch(self._VERSION.format("") + " ORDER BY number DESC LIMIT $1", limit)
+        return [self._version(r) for r in rows]
+
+    async def version(self, number: int) -> LineVersion | None:
+        """Version ``number`` with its files; None when there is none."""
+        row = await self.pool.fetchrow(self._VERSION.format(", texts") + " WHERE number = $1", number)
+        return self._version(row, json.loads(row["texts"])) if row else None
+
+    async def live_version(self) -> LineVersion | None:
+        """The live version (the highest number), without its files; None before the first publish."""
+        found = await self.versions(1)
+        return found[0] if found else None
+
+    async def add_audit(self, actor: str, action: str, target: str = "", origin: str = "",
+                        detail: dict[str, Any] | None = None) -> int:
+        """Append to the audit trail; the entry's id."""
+        return int(await self.pool.fetchval(
+            "INSERT INTO audit (actor, action, target, origin, detail) VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id",
+            actor, action, target, origin, json.dumps(detail or {})))
+
+    async def audit(self, limit: int = 200, *, before_id: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first: ``limit`` entries older than ``before_id`` when given."""
+        rows = await self.pool.fetch(
+            "SELECT id, extract(epoch FROM at) AS at, actor, action, target, origin, detail FROM audit "
+            "WHERE id < $1 ORDER BY id DESC LIMIT $2", before_id or 2**62, limit)
+        return [AuditEntry(r["id"], float(r["at"]), r["actor"], r["action"], r["target"], r["origin"],
+                           json.loads(r["detail"])) for r in rows]
+
+    async def save_user(self, name: str, password_hash: str, role: str) -> None:
+        """Add a user, or set an existing one's password and role (their failures forgotten)."""
+        await self.pool.execute(
+            "INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "
+            "password_hash = excluded.password_hash, role = excluded.role, failures = 0, locked_until = NULL",
+            name, password_hash, role)
+
+    @staticmethod
+    def _user(row: asyncpg.Record) -> User:
+        locked = row["locked"]
+        return User(row["name"], Role(row["role"]), row["password_hash"], row["failures"],
+                    float(locked) if locked is not None else None)
+
+    _USER = ("SELECT name, role, password_hash, failures, extract(epoch FROM locked_until) AS locked FROM users")
+
+    async def user(self, name: str) -> User | None:
+        """The user ``name``; None when there is none."""
+        row = await self.pool.fetchrow(self._USER + " WHERE name = $1", name)
+        return self._user(row) if row else None
+
+    async def users(self) -> list[User]:
+        """Every user, by name."""
+        return [self._user(r) for r in await self.pool.fetch(self._USER + " ORDER BY name")]
+
+    async def remove_user(self, name: str) -> bool:
+        """Remove a user and end their sessions; False when there was none."""
+        async with self.pool.acquire() as db, db.transaction():
+            await db.execute("DELETE FROM sessions WHERE user_name = $1", name)
+            done = await db.execute("DELETE FROM users WHERE name = $1", name)
+        return str(done).endswith(" 1")
+
+    async def sign_in_failed(self, name: str, lock_for: Callable[[int], float]) -> int:
+        """Count a failed sign-in of ``name`` and lock the account for ``lock_for(failures)`` seconds
+        (from now); the failures in a row (0 for a name that is no user)."""
+        failures = await self.pool.fetchval("UPDATE users SET failures = failures + 1 WHERE name = $1 "
+                                            "RETURNING failures", name)
+        if failures is None:
+            return 0
+        seconds = lock_for(int(failures))
+        if seconds > 0:
+            await self.pool.execute("UPDATE users SET locked_until = now() + make_interval(secs => $2::float8) "
+                                    "WHERE name = $1", name, float(seconds))
+        return int(failures)
+
+    async def signed_in(self, name: str, password_hash: str | None = None) -> None:
+        """Forget ``name``'s failures after a sign-in (and keep a re-made hash when given)."""
+        await self.pool.execute("UPDATE users SET failures = 0, locked_until = NULL, "
+                                "password_hash = COALESCE($2, password_hash) WHERE name = $1", name, password_hash)
+
+    async def add_session(self, key: str, user_name: str, csrf: str, expires_at: float) -> None:
+        """Keep a signed-in session (``key``: the id's hash); the expired ones go."""
+        async with self.pool.acquire() as db, db.transaction():
+            await db.execute("DELETE FROM sessions WHERE expires_at < now()")
+            await db.execute("INSERT INTO sessions (key, user_name, csrf, expires_at) "
+                             "VALUES ($1, $2, $3, to_timestamp($4))", key, user_name, csrf, expires_at)
+
+    async def session(self, key: str) -> Session | None:
+        """The session ``key`` with its user, while it lasts and its user exists; None otherwise."""
+        row = await self.pool.fetchrow(
+            "SELECT u.name, u.role, s.csrf, extract(epoch FROM s.expires_at) AS expires FROM sessions s "
+            "JOIN users u ON u.name = s.user_name WHERE s.key = $1 AND s.expires_at > now()", key)
+        return Session(User(row["name"], Role(row["role"])), row["csrf"], float(row["expires"])) if row else None
+
+    async def end_session(self, key: str) -> None:
+        """Sign a session out."""
+        await self.pool.execute("DELETE FROM sessions WHERE key = $1", key)

@@ -164,6 +164,51 @@ MIGRATIONS: tuple[Step, ...] = (
             Column("at", Kind.TIME),
         )),
     ), indexes=(Index("contacts_key", "contacts", ("kind", "key", "at")), Index("contacts_at", "contacts", ("at",)))),
+    Step(6, tables=(
+        # Every configuration that went live (ivr/versions): flows, routing rules and prompt catalog as
+        # their files' texts, numbered; the highest number is the live one (a rollback is a new number
+        # with an older one's texts). Kept for ever.
+        Table("line_versions", (
+            Column("number", Kind.KEY),
+            Column("hash", Kind.TEXT),
+            Column("author", Kind.TEXT),
+            Column("created_at", Kind.TIME, Now.TRANSACTION),
+            Column("comment", Kind.TEXT, ""),
+            Column("action", Kind.TEXT),
+            Column("restores", Kind.INT, null=True),
+            Column("texts", Kind.JSON),
+        )),
+        # Who did what to the line, when and from where (ivr/versions/audit.py). Append-only: the stores
+        # have no method that changes or deletes a row.
+        Table("audit", (
+            Column("id", Kind.KEY),
+            Column("at", Kind.TIME, Now.WALL),
+            Column("actor", Kind.TEXT),
+            Column("action", Kind.TEXT),
+            Column("target", Kind.TEXT, ""),
+            Column("origin", Kind.TEXT, ""),
+            Column("detail", Kind.JSON, {}),
+        )),
+        # The console's users (ivr/versions/access.py): the password as an argon2 hash, a role, and the
+        # failed sign-ins that lock the account for a while.
+        Table("users", (
+            Column("name", Kind.TEXT),
+            Column("password_hash", Kind.TEXT),
+            Column("role", Kind.TEXT),
+            Column("created_at", Kind.TIME, Now.TRANSACTION),
+            Column("failures", Kind.INT, 0),
+            Column("locked_until", Kind.TIME, null=True),
+        ), primary_key=("name",)),
+        # Signed-in browsers, shared by every node: the session id as a hash (the cookie holds the id),
+        # its user, its form token, when it ends.
+        Table("sessions", (
+            Column("key", Kind.TEXT),
+            Column("user_name", Kind.TEXT),
+            Column("csrf", Kind.TEXT),
+            Column("created_at", Kind.TIME, Now.TRANSACTION),
+            Column("expires_at", Kind.TIME),
+        ), primary_key=("key",)),
+    ), indexes=(Index("audit_at", "audit", ("at",)),)),
 )
 
 _SHARED_ONLY = frozenset(t.name for step in MIGRATIONS for t in step.tables if t.shared_only)

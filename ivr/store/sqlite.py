@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import aiosqlite
 
 from ..notices import Notice
+from ..versions.model import AuditEntry, LineVersion, Role, Session, User
 from .core import CALLER_KEY, Callback, CallerHasher, new_caller_key
 from .schema import MIGRATIONS, SCHEMA_MIGRATIONS, Dialect, column_sql, index_sql, statements, table_sql, tables
 
@@ -319,3 +321,121 @@ class SqliteStore:
             return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
         return [Notice(r[0], r[1], datetime.fromtimestamp(r[2], timezone.utc), at(r[3]), bool(r[4]), r[5],
                        datetime.fromtimestamp(r[6], timezone.utc), r[7], at(r[8])) for r in rows]
+
+    # -- the line's versions, the audit trail, the console's users and sessions ------------------
+
+    async def add_version(self, texts: dict[str, str], digest: str, author: str, comment: str, action: str,
+                          restores: int | None = None) -> LineVersion:
+        """Keep a configuration that goes live; it is the live one now (the highest number)."""
+        cur = await self.db.execute(
+            "INSERT INTO line_versions (hash, author, created_at, comment, action, restores, texts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (digest, author, time.time(), comment, action, restores, json.dumps(texts)))
+        await self.db.commit()
+        assert cur.lastrowid is not None
+        found = await self.version(int(cur.lastrowid))
+        assert found is not None
+        return found
+
+    async def versions(self, limit: int = 100) -> list[LineVersion]:
+        """The last ``limit`` versions, the newest (live) first, without their files."""
+        async with self.db.execute("SELECT number, hash, author, created_at, comment, action, restores "
+                                   "FROM line_versions ORDER BY number DESC LIMIT ?", (limit,)) as cur:
+            return [LineVersion(*row) for row in await cur.fetchall()]
+
+    async def version(self, number: int) -> LineVersion | None:
+        """Version ``number`` with its files; None when there is none."""
+        async with self.db.execute("SELECT number, hash, author, created_at, comment, action, restores, texts "
+                                   "FROM line_versions WHERE number = ?", (number,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        number, digest, author, created, comment, action, restores, texts = row
+        return LineVersion(number, digest, author, created, comment, action, restores, texts=json.loads(texts))
+
+    async def live_version(self) -> LineVersion | None:
+        """The live version (the highest number), without its files; None before the first publish."""
+        found = await self.versions(1)
+        return found[0] if found else None
+
+    async def add_audit(self, actor: str, action: str, target: str = "", origin: str = "",
+                        detail: dict[str, Any] | None = None) -> int:
+        """Append to the audit trail; the entry's id."""
+        cur = await self.db.execute("INSERT INTO audit (at, actor, action, target, origin, detail) "
+                                    "VALUES (?, ?, ?, ?, ?, ?)",
+                                    (time.time(), actor, action, target, origin, json.dumps(detail or {})))
+        await self.db.commit()
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    async def audit(self, limit: int = 200, *, before_id: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first: ``limit`` entries older than ``before_id`` when given."""
+        async with self.db.execute("SELECT id, at, actor, action, target, origin, detail FROM audit WHERE id < ? "
+                                   "ORDER BY id DESC LIMIT ?", (before_id or 2**62, limit)) as cur:
+            return [AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in await cur.fetchall()]
+
+    async def save_user(self, name: str, password_hash: str, role: str) -> None:
+        """Add a user, or set an existing one's password and role (their failures forgotten)."""
+        await self.db.execute(
+            "INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO "
+            "UPDATE SET password_hash = excluded.password_hash, role = excluded.role, failures = 0, locked_until = NULL",
+            (name, password_hash, role, time.time()))
+        await self.db.commit()
+
+    async def user(self, name: str) -> User | None:
+        """The user ``name``; None when there is none."""
+        async with self.db.execute("SELECT name, role, password_hash, failures, locked_until FROM users "
+                                   "WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return User(row[0], Role(row[1]), row[2], row[3], row[4]) if row else None
+
+    async def users(self) -> list[User]:
+        """Every user, by name."""
+        async with self.db.execute("SELECT name, role, password_hash, failures, locked_until FROM users "
+                                   "ORDER BY name") as cur:
+            return [User(r[0], Role(r[1]), r[2], r[3], r[4]) for r in await cur.fetchall()]
+
+    async def remove_user(self, name: str) -> bool:
+        """Remove a user and end their sessions; False when there was none."""
+        await self.db.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+        cur = await self.db.execute("DELETE FROM users WHERE name = ?", (name,))
+        await self.db.commit()
+        return cur.rowcount == 1
+
+    async def sign_in_failed(self, name: str, lock_for: Callable[[int], float]) -> int:
+        """Count a failed sign-in of ``name`` and lock the account for ``lock_for(failures)`` seconds
+        (from now); the failures in a row (0 for a name that is no user)."""
+        await self.db.execute("UPDATE users SET failures = failures + 1 WHERE name = ?", (name,))
+        async with self.db.execute("SELECT failures FROM users WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        failures = int(row[0]) if row else 0
+        seconds = lock_for(failures)
+        if row and seconds > 0:
+            await self.db.execute("UPDATE users SET locked_until = ? WHERE name = ?", (time.time() + seconds, name))
+        await self.db.commit()
+        return failures
+
+    async def signed_in(self, name: str, password_hash: str | None = None) -> None:
+        """Forget ``name``'s failures after a sign-in (and keep a re-made hash when given)."""
+        await self.db.execute("UPDATE users SET failures = 0, locked_until = NULL, "
+                              "password_hash = COALESCE(?, password_hash) WHERE name = ?", (password_hash, name))
+        await self.db.commit()
+
+    async def add_session(self, key: str, user_name: str, csrf: str, expires_at: float) -> None:
+        """Keep a signed-in session (``key``: the id's hash); the expired ones go."""
+        await self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+        await self.db.execute("INSERT INTO sessions (key, user_name, csrf, created_at, expires_at) "
+                              "VALUES (?, ?, ?, ?, ?)", (key, user_name, csrf, time.time(), expires_at))
+        await self.db.commit()
+
+    async def session(self, key: str) -> Session | None:
+        """The session ``key`` with its user, while it lasts and its user exists; None otherwise."""
+        async with self.db.execute(
+                "SELECT u.name, u.role, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.name = s.user_name "
+                "WHERE s.key = ? AND s.expires_at > ?", (key, time.time())) as cur:
+            row = await cur.fetchone()
+        return Session(User(row[0], Role(row[1])), row[2], row[3]) if row else None
+
+    async def end_session(self, key: str) -> None:
+        """Sign a session out."""
+        await self.db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+        await self.db.commit()

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     #: How often the closure notices are read from the store (seconds): a notice switched on or off
     #: anywhere is heard, or no longer heard, within this time on every node.
     notice_poll: float = Field(2.0, gt=0, le=60)
+    #: How long a console session lasts once signed in (hours).
+    session_hours: float = Field(8.0, gt=0, le=24 * 7)
     #: How often each node asks the store for the live published version (seconds): a publish or a
     #: rollback serves new calls on every node within this time (plus the version's check).
     version_poll: float = Field(2.0, gt=0, le=60)

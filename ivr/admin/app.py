@@ -9,18 +9,23 @@ sheet and script. Every endpoint but ``/healthz`` and ``/static`` needs the admi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
-from . import pages
+from ..versions.model import Role
+from . import line_pages, pages
+from .answers import fields, html, wants_html
 from .daily import days_csv
 from .guard import ConnectionGuard, add_security_headers, allowed_hosts, loopback_host, security_middleware
 from .kpis import WINDOWS
-from .status import ServerStatus
+from .line_routes import PRINCIPAL, LineRoutes, actor_of, origin_of, principal_of
+from .signin import COOKIE, CSRF_FIELD, Accounts, SignIn
+from .status import LineDesk, ServerStatus
 
 __all__ = ["AdminServer", "AdminConfigError"]
 
@@ -35,24 +40,22 @@ class AdminConfigError(RuntimeError):
     """The console cannot start as configured (e.g. no token on a non-loopback address)."""
 
 
-def _wants_html(request: web.Request) -> bool:
-    return "text/html" in request.headers.get("Accept", "") and request.query.get("format") != "json"
-
-
-def _html(page: str, status: int = 200) -> web.Response:
-    return web.Response(text=page, content_type="text/html", status=status)
-
-
 class AdminServer:
     """Admin HTTP over a :class:`~ivr.admin.status.ServerStatus`."""
 
     def __init__(self, status: ServerStatus, host: str, port: int, token: str = "", *,
                  hosts: Iterable[str] = (), max_connections: int = 64, header_timeout: float = 5.0,
-                 brand: str = pages.BRAND) -> None:
+                 brand: str = pages.BRAND, accounts: Accounts | None = None, desk: LineDesk | None = None,
+                 session_seconds: float = 8 * 3600.0) -> None:
         if not token and not loopback_host(host):
             raise AdminConfigError(
                 f"the admin HTTP server would listen on {host} without a token: set IVR_ADMIN_TOKEN")
         self.status = status
+        #: Who is asking (the token, sessions, roles) and the versions' and drafts' desk.
+        self.signin = SignIn(accounts, token, session_seconds=session_seconds)
+        self.desk = desk
+        #: The role each route needs (None: public).
+        self._needed: dict[object, Role | None] = {}
         #: The console's name (the line's profile says it: « SVI 34 00 »).
         self.brand = brand
         self.host = host
@@ -72,29 +75,97 @@ class AdminServer:
         return int(self._listener.sockets[0].getsockname()[1])
 
     def app(self) -> web.Application:
-        """The aiohttp application: every route, behind the security middleware."""
-        app = web.Application(middlewares=[security_middleware(self.token, self.hosts, self._request_started)],
-                              client_max_size=64 * 1024)
+        """The aiohttp application: every route with the role it needs, behind the security and access
+        middlewares."""
+        # A draft's files are each at most 1 MB (the checker's own limit): room for three, form-encoded.
+        app = web.Application(middlewares=[security_middleware(self.hosts, self._request_started), self._access],
+                              client_max_size=4 * 1024 * 1024)
         app.on_response_prepare.append(add_security_headers)
-        app.router.add_get("/", self.overview)
-        app.router.add_get("/static/{name}", self.static)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics)
-        app.router.add_get("/calls", self.calls)
-        app.router.add_get("/calls/recent", self.recent)
-        app.router.add_get("/calls/{call_id}", self.call)
-        app.router.add_get("/queues", self.queues)
-        app.router.add_get("/flows", self.flows)
-        app.router.add_get("/flows/{name}", self.flow)
-        app.router.add_get("/flows/{name}/graph", self.flow_graph)
-        app.router.add_post("/flows/reload", self.reload)
-        app.router.add_get("/kpis", self.kpis)
-        app.router.add_get("/kpis/days", self.days)
-        app.router.add_get("/notices", self.notices)
-        app.router.add_post("/notices", self.add_notice)
-        app.router.add_post("/notices/{id:[0-9]+}/end", self.end_notice)
+        viewer, publisher = Role.VIEWER, Role.PUBLISHER
+        for method, path, handler, needed in (
+                ("GET", "/healthz", self.healthz, None), ("GET", "/static/{name}", self.static, None),
+                ("GET", "/login", self.login_form, None), ("POST", "/login", self.login, None),
+                ("POST", "/logout", self.logout, viewer),
+                ("GET", "/", self.overview, viewer), ("GET", "/readyz", self.readyz, viewer),
+                ("GET", "/metrics", self.metrics, viewer), ("GET", "/calls", self.calls, viewer),
+                ("GET", "/calls/recent", self.recent, viewer), ("GET", "/calls/{call_id}", self.call, viewer),
+                ("GET", "/queues", self.queues, viewer), ("GET", "/flows", self.flows, viewer),
+                ("GET", "/flows/{name}", self.flow, viewer), ("GET", "/flows/{name}/graph", self.flow_graph, viewer),
+                ("POST", "/flows/reload", self.reload, publisher), ("GET", "/kpis", self.kpis, viewer),
+                ("GET", "/kpis/days", self.days, viewer), ("GET", "/notices", self.notices, viewer),
+                ("POST", "/notices", self.add_notice, publisher),
+                ("POST", "/notices/{id:[0-9]+}/end", self.end_notice, publisher),
+                *(LineRoutes(self.desk, self.status, self.brand).routes() if self.desk is not None else ())):
+            route = app.router.add_route(method, path, handler)
+            self._needed[route] = needed
         return app
+
+    @web.middleware
+    async def _access(self, request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Who is asking, and whether their role allows this route (see :mod:`ivr.admin.signin`); a
+        request made with a session cookie that changes something must carry the session's form token."""
+        needed = self._needed.get(request.match_info.route, Role.VIEWER)
+        if needed is None:
+            return await handler(request)
+        raw = request.headers.get("Authorization")
+        try:
+            bearer = raw.encode("utf-8", "surrogateescape") if raw is not None else None
+        except UnicodeError:
+            bearer = b""
+        principal = await self.signin.who(bearer, request.cookies.get(COOKIE))
+        if principal is None:
+            if wants_html(request) and request.method == "GET":
+                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+            return web.json_response({"error": "sign in, or the admin token (Authorization: Bearer …), required"},
+                                     status=401)
+        if not principal.may(needed):
+            if wants_html(request):
+                return html(line_pages.forbidden_page(principal.role.value, needed.value, self.brand), status=403)
+            return web.json_response({"error": f"role {principal.role.value} may not do this ({needed.value} needed)"},
+                                     status=403)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            given = request.headers.get("X-CSRF-Token")
+            if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                given = str((await request.post()).get(CSRF_FIELD, ""))
+            if not SignIn.form_ok(principal, given):
+                return web.json_response({"error": "the form's token is missing or wrong: reload the page"}, status=403)
+        request[PRINCIPAL] = principal
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.content_type == "text/html" and response.text is not None:
+            # Every form of the console's pages carries the session's form token; without a session
+            # (the token, the open local console) there is nothing to sign out of.
+            response.text = (_with_form_token(response.text, principal.csrf) if principal.csrf
+                             else response.text.replace(pages.LOGOUT, ""))
+        return response
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        """``GET /login``: the sign-in form."""
+        return html(line_pages.login_page(next_path=_safe_next(request.query.get("next", "/")), brand=self.brand))
+
+    async def login(self, request: web.Request) -> web.Response:
+        """``POST /login`` (name, password, next): a session cookie and back to ``next``; the form again
+        with the same message for a wrong name, a wrong password or a locked account."""
+        form = await fields(request)
+        name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:256]
+        principal = await self.signin.sign_in(name, password, _origin(request))
+        next_path = _safe_next(str(form.get("next", "/")))
+        if principal is None:
+            page = line_pages.login_page(next_path=next_path, brand=self.brand,
+                                         error="Identifiant ou mot de passe incorrect (ou compte verrouillé).")
+            return html(page, status=401)
+        response = web.HTTPSeeOther(next_path)
+        assert principal.session_id is not None
+        response.set_cookie(COOKIE, principal.session_id, httponly=True, samesite="Strict", path="/",
+                            max_age=int(self.signin.session_seconds), secure=_https(request))
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """``POST /logout``: end the session."""
+        await self.signin.sign_out(principal_of(request), _origin(request))
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
 
     def _request_started(self, transport: object) -> None:
         if self.guard is not None:
@@ -143,9 +214,9 @@ class AdminServer:
     async def overview(self, request: web.Request) -> web.Response:
         """``GET /``: the overview (HTML for a browser, JSON otherwise)."""
         ready, checks = await self.status.readiness()
-        if not _wants_html(request):
+        if not wants_html(request):
             return web.json_response({"ready": ready, "pages": ["/calls", "/kpis", "/flows", "/queues", "/metrics"]})
-        return _html(pages.overview_page(kpis=self.status.kpis(), checks=checks, queues=self.status.queues(),
+        return html(pages.overview_page(kpis=self.status.kpis(), checks=checks, queues=self.status.queues(),
                                          live=self.status.live_calls(), flows=self.status.flows(), ready=ready,
                                          brand=self.brand))
 
@@ -160,8 +231,8 @@ class AdminServer:
     async def calls(self, request: web.Request) -> web.Response:
         """``GET /calls``: the calls in progress and the recent ones."""
         live = self.status.live_calls()
-        if _wants_html(request):
-            return _html(pages.calls_page(live=live, recent=self.status.recent_records(), kpis=self.status.kpis(), brand=self.brand))
+        if wants_html(request):
+            return html(pages.calls_page(live=live, recent=self.status.recent_records(), kpis=self.status.kpis(), brand=self.brand))
         return web.json_response({"active": len(live), "calls": live})
 
     async def call(self, request: web.Request) -> web.Response:
@@ -169,13 +240,13 @@ class AdminServer:
         call_id = request.match_info["call_id"]
         record = self.status.call_record(call_id) if len(call_id) <= 64 else None
         if record is None:
-            if _wants_html(request):
-                return _html(pages.not_found_page("Cet appel n'est pas parmi les derniers appels terminés gardés.", self.brand),
+            if wants_html(request):
+                return html(pages.not_found_page("Cet appel n'est pas parmi les derniers appels terminés gardés.", self.brand),
                              status=404)
             return web.json_response({"error": "no such finished call (only the last ones are kept)"}, status=404)
         record = {**record, "journey": await self.status.journey(record)}
-        if _wants_html(request):
-            return _html(pages.call_page(record, self.status.kpis(), self.brand))
+        if wants_html(request):
+            return html(pages.call_page(record, self.status.kpis(), self.brand))
         return web.json_response(record)
 
     async def recent(self, request: web.Request) -> web.Response:
@@ -197,8 +268,8 @@ class AdminServer:
     async def flows(self, request: web.Request) -> web.Response:
         """``GET /flows``: the loaded flows, their versions and the serving state."""
         data = self.status.flows()
-        if _wants_html(request):
-            return _html(pages.flows_page(data, self.status.kpis(), self.brand))
+        if wants_html(request):
+            return html(pages.flows_page(data, self.status.kpis(), self.brand))
         return web.json_response(data)
 
     async def flow(self, request: web.Request) -> web.Response:
@@ -206,11 +277,11 @@ class AdminServer:
         data = self.status.flows()
         flow = next((f for f in data["flows"] if f["name"] == request.match_info["name"]), None)
         if flow is None:
-            if _wants_html(request):
-                return _html(pages.not_found_page("Aucun parcours de ce nom n'est chargé.", self.brand), status=404)
+            if wants_html(request):
+                return html(pages.not_found_page("Aucun parcours de ce nom n'est chargé.", self.brand), status=404)
             return web.json_response({"error": "no such flow"}, status=404)
-        if _wants_html(request):
-            return _html(pages.flow_page(flow, data, self.status.kpis(), self.brand))
+        if wants_html(request):
+            return html(pages.flow_page(flow, data, self.status.kpis(), self.brand))
         return web.json_response(flow)
 
     async def flow_graph(self, request: web.Request) -> web.Response:
@@ -226,17 +297,18 @@ class AdminServer:
 
     async def reload(self, request: web.Request) -> web.Response:
         """``POST /flows/reload``: check and apply the flow files (a broken file changes nothing)."""
-        report = await self.status.reload_flows()
-        if _wants_html(request):  # the console's button: back to the page, which shows the outcome
+        form = await fields(request)
+        report = await self.status.reload_flows(actor_of(request, form.get("by")), _origin(request))
+        if wants_html(request):  # the console's button: back to the page, which shows the outcome
             raise web.HTTPSeeOther("/flows")
         return web.json_response(report, status=200 if report["ok"] else 422)
 
     async def kpis(self, request: web.Request) -> web.Response:
         """``GET /kpis``: the line's indicators, by window."""
         summary = self.status.kpis()
-        if _wants_html(request):
+        if wants_html(request):
             window = request.query.get("window", "today")
-            return _html(pages.kpis_page(summary, window if window in WINDOWS else "today", self.brand,
+            return html(pages.kpis_page(summary, window if window in WINDOWS else "today", self.brand,
                                          days=self.status.days()))
         return web.json_response(summary)
 
@@ -252,18 +324,18 @@ class AdminServer:
     async def notices(self, request: web.Request, error: str = "") -> web.Response:
         """``GET /notices``: the closure notices, the live one, who switched each on and off."""
         data = await self.status.notices()
-        if _wants_html(request):
-            return _html(pages.notices_page(data["notices"], data["live"], self.status.kpis(), error=error,
+        if wants_html(request):
+            return html(pages.notices_page(data["notices"], data["live"], self.status.kpis(), error=error,
                                             brand=self.brand), status=422 if error else 200)
         return web.json_response(data)
 
     async def add_notice(self, request: web.Request) -> web.Response:
         """``POST /notices`` (a form, or JSON: text, starts_at, ends_at, closes, by): switch a notice on."""
-        form = await _fields(request)
+        form = await fields(request)
         done = await self.status.add_notice(str(form.get("text", "")), str(form.get("starts_at", "")),
                                             str(form.get("ends_at", "")), form.get("closes") in (True, "1", "on", "true"),
-                                            str(form.get("by", "")))
-        if _wants_html(request):
+                                            _by(request, form), origin=_origin(request))
+        if wants_html(request):
             if "error" in done:
                 return await self.notices(request, error=done["error"])
             raise web.HTTPSeeOther("/notices")
@@ -271,21 +343,42 @@ class AdminServer:
 
     async def end_notice(self, request: web.Request) -> web.Response:
         """``POST /notices/{id}/end`` (``by``): switch a notice off."""
-        form = await _fields(request)
-        done = await self.status.end_notice(int(request.match_info["id"]), str(form.get("by", "")))
-        if _wants_html(request):
+        form = await fields(request)
+        done = await self.status.end_notice(int(request.match_info["id"]), _by(request, form), origin=_origin(request))
+        if wants_html(request):
             if "error" in done:
                 return await self.notices(request, error=done["error"])
             raise web.HTTPSeeOther("/notices")
         return web.json_response(done, status=200 if done.get("ok") else 422)
 
 
-async def _fields(request: web.Request) -> dict[str, Any]:
-    """A request's fields, from a JSON body or a form."""
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-    return dict(await request.post())
+
+def _with_form_token(page: str, token: str) -> str:
+    """``page`` with the session's form token in each of its forms that post (they are all written
+    ``<form method='post'``)."""
+    field = f"<input type='hidden' name='{CSRF_FIELD}' value='{token}'>"
+    out, rest = [], page
+    while (at := rest.find("<form method='post'")) >= 0:
+        end = rest.index(">", at) + 1
+        out.append(rest[:end] + field)
+        rest = rest[end:]
+    return "".join(out) + rest
+
+
+def _safe_next(path: str) -> str:
+    """Where to go after signing in: a path of this console only (never another site)."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path and len(path) < 512 else "/"
+
+
+def _https(request: web.Request) -> bool:
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def _origin(request: web.Request) -> str:
+    return origin_of(request)
+
+
+def _by(request: web.Request, form: dict[str, Any]) -> str:
+    """Who switches a notice on or off: the signed-in user; else the name the form gives (required then)."""
+    principal = principal_of(request)
+    return principal.name if principal.via == "session" else str(form.get("by", ""))

@@ -17,7 +17,8 @@ from ..interfaces import Serving
 from .daily import DayFigures, days_svg
 from .kpis import ERROR_BANNER, FUNNEL_COLUMNS, WINDOWS
 
-__all__ = ["overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "notices_page",
+__all__ = ["layout", "table", "e", "markup", "Html", "LOGOUT",
+           "overview_page", "calls_page", "call_page", "kpis_page", "flows_page", "flow_page", "notices_page",
            "not_found_page",
            "WINDOW_NAMES", "REFRESH_SECONDS"]
 
@@ -27,10 +28,15 @@ BRAND = "SVI"
 REFRESH_SECONDS = 2
 WINDOW_NAMES = {"today": "Aujourd'hui", "last_hour": "Dernière heure", "last_7_days": "7 derniers jours"}
 _NAV = (("/", "Vue d'ensemble"), ("/calls", "Appels"), ("/kpis", "Indicateurs"), ("/flows", "Parcours"),
-        ("/notices", "Annonces"), ("/metrics", "Métriques"))
+        ("/versions", "Versions"), ("/drafts", "Brouillon"), ("/notices", "Annonces"), ("/audit", "Journal"),
+        ("/metrics", "Métriques"))
 _OUTCOMES = {Outcome.SELF_SERVED: "servi par le SVI", Outcome.CLOSED_HOURS: "hors horaires",
              Outcome.CALLER_HANGUP: "raccroché", Outcome.ERROR_ROUTED: "transféré sur erreur",
              Outcome.CALLBACK: "rappel programmé"}
+
+
+#: The sign-out button of every page's header (taken out of the pages of someone without a session).
+LOGOUT = "<form method='post' action='/logout' class='logout'><button>Se déconnecter</button></form>"
 
 
 class Html(str):
@@ -85,9 +91,12 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[object]], *, empty: st
     return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _layout(title: str, body: str, *, active: str, brand: str, banners: Iterable[tuple[str, str]] = ()) -> str:
+def layout(title: str, body: str, *, active: str, brand: str, banners: Iterable[tuple[str, str]] = ()) -> str:
+    """A console page: the header with the navigation (and a sign-out button, which works only for a
+    signed-in browser), the banners, the title and ``body`` (HTML already)."""
     nav = "".join(f"<a href='{href}'{' aria-current=page' if href == active else ''}>{e(name)}</a>"
                   for href, name in _NAV)
+    nav += LOGOUT
     notes = "".join(f"<div class='banner {kind}' role='alert'>{e(text)}</div>" for kind, text in banners)
     return ("<!doctype html><html lang='fr'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -201,7 +210,7 @@ def overview_page(*, kpis: Mapping[str, Any], checks: Mapping[str, Any], queues:
              "<h2>Files des conseillers</h2>", queues_table(queues),
              "<h2>Indicateurs</h2>", kpi_table(kpis),
              "<p><a href='/kpis'>Détail : transferts, abandons, entonnoir par étape</a></p>"]
-    return _layout("Vue d'ensemble", "".join(parts), brand=brand, active="/", banners=banners(kpis, checks, flows))
+    return layout("Vue d'ensemble", "".join(parts), brand=brand, active="/", banners=banners(kpis, checks, flows))
 
 
 def calls_page(*, live: Sequence[Mapping[str, Any]], recent: Sequence[Mapping[str, Any]],
@@ -214,7 +223,7 @@ def calls_page(*, live: Sequence[Mapping[str, Any]], recent: Sequence[Mapping[st
     body = ("<h2>En cours</h2>" + live_calls_table(live) + "<h2>Derniers appels terminés</h2>" +
             table(["Fin (UTC)", "Appel", "Issue", "Motif", "Durée", "Dernière étape"], rows,
                   empty="aucun appel terminé"))
-    return _layout("Appels", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
+    return layout("Appels", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
 
 
 def _timeline(record: Mapping[str, Any]) -> list[tuple[int | None, str, str]]:
@@ -269,7 +278,7 @@ def call_page(record: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
                   empty="aucune information donnée")
     body = (summary + "<h2>Déroulé</h2>" + timeline + "<h2>Informations données</h2>" + slots
             + _journey(record.get("journey")))
-    return _layout(f"Appel {record.get('call_id')}", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
+    return layout(f"Appel {record.get('call_id')}", body, brand=brand, active="/calls", banners=banners(kpis, None, None))
 
 
 #: How the call page names a journey's state (``ivr.calls.journey``).
@@ -388,7 +397,7 @@ def kpis_page(kpis: Mapping[str, Any], window: str, brand: str = BRAND, days: Se
             "<h3>Issues</h3>" + outcomes + "<h3>Transferts par file et motif</h3>" + transfers +
             "<h3>Abandons par étape</h3>" + abandons + "<h3>Entonnoir par étape</h3>" + funnel
             + _judged_on(chosen))
-    return _layout("Indicateurs", body, brand=brand, active="/kpis", banners=banners(kpis, None, None))
+    return layout("Indicateurs", body, brand=brand, active="/kpis", banners=banners(kpis, None, None))
 
 
 def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
@@ -399,6 +408,8 @@ def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
     line = flows["line"]
     errors = "".join(f"<li><code>{e(err)}</code></li>" for err in line.get("rejected") or [])
     served = {Serving.FILES: "les fichiers sur disque", Serving.ACCEPTED_COPY: "la dernière version acceptée (copie gardée)",
+              Serving.PUBLISHED: f"la version publiée n° {line.get('published')} (les fichiers sur disque sont des "
+                                 "brouillons : voir « Versions »)",
               Serving.NOTHING: "rien"}.get(line.get("serving"), line.get("serving"))
     if line.get("serving") == Serving.FILES and line.get("rejected"):
         served = "les fichiers tels qu'ils étaient avant la modification refusée"
@@ -412,7 +423,7 @@ def flows_page(flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = B
             "<h2>Dernier rechargement refusé</h2>" + (f"<ul class='errors'>{errors}</ul>" if errors else
                                                      "<p>aucun : les fichiers sur disque sont en service.</p>") +
             "<form method='post' action='/flows/reload'><button>Recharger maintenant</button></form>")
-    return _layout("Parcours", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
+    return layout("Parcours", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
 
 
 def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[str, Any], brand: str = BRAND) -> str:
@@ -425,7 +436,7 @@ def flow_page(flow: Mapping[str, Any], flows: Mapping[str, Any], kpis: Mapping[s
             f"<a href='/flows/{name}/graph?format=mermaid'>Mermaid</a></p>"
             f"<figure class='graph'><img src='/flows/{name}/graph?format=svg' alt='Schéma du parcours {e(flow['name'])}'>"
             "</figure>")
-    return _layout(f"Parcours {flow['name']}", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
+    return layout(f"Parcours {flow['name']}", body, brand=brand, active="/flows", banners=banners(kpis, None, flows))
 
 
 def notices_page(notices: Sequence[Mapping[str, Any]], live: int | None, kpis: Mapping[str, Any], *,
@@ -440,8 +451,8 @@ def notices_page(notices: Sequence[Mapping[str, Any]], live: int | None, kpis: M
     def off(n: Mapping[str, Any]) -> Html:
         if n["ended_at"]:
             return markup("")
-        return markup(f"<form method='post' action='/notices/{int(n['id'])}/end'><input name='by' required "
-                      "placeholder='Votre nom' aria-label='Votre nom'><button>Arrêter</button></form>")
+        return markup(f"<form method='post' action='/notices/{int(n['id'])}/end'><input name='by' "
+                      "placeholder='Votre nom (sans compte)' aria-label='Votre nom'><button>Arrêter</button></form>")
     rows = [[n["id"], n["text"], state(n), n["starts_at"], n["ends_at"] or "—", "oui" if n["closes"] else "non",
              f"{n['created_by']}, {n['created_at']}", off(n)] for n in notices]
     body = ((f"<p class='errors'>{e(error)}</p>" if error else "") +
@@ -452,15 +463,15 @@ def notices_page(notices: Sequence[Mapping[str, Any]], live: int | None, kpis: M
             "<label>Début <input name='starts_at' value='now' aria-describedby='when'></label>"
             "<label>Fin (facultatif) <input name='ends_at' aria-describedby='when'></label>"
             "<label><input type='checkbox' name='closes' value='1'> La ligne est fermée</label>"
-            "<label>Votre nom <input name='by' required maxlength='64'></label>"
+            "<label>Votre nom (si vous n'êtes pas connecté) <input name='by' maxlength='64'></label>"
             "<p id='when'>now, +30m, +2h, 14:30 ou 2026-12-24T12:00 (heure de Paris)</p>"
             "<button>Mettre en service</button></form>"
             "<h2>Annonces</h2>" +
             table(["N°", "Texte", "État", "Début", "Fin", "Ligne fermée", "Mise en service", ""], rows,
                   empty="aucune annonce"))
-    return _layout("Annonces", body, brand=brand, active="/notices", banners=banners(kpis, None, None))
+    return layout("Annonces", body, brand=brand, active="/notices", banners=banners(kpis, None, None))
 
 
 def not_found_page(what: str, brand: str = BRAND) -> str:
     """A page for what is not there (a 404)."""
-    return _layout("Introuvable", f"<p>{e(what)}</p><p><a href='/'>Retour à la vue d'ensemble</a></p>", brand=brand, active="")
+    return layout("Introuvable", f"<p>{e(what)}</p><p><a href='/'>Retour à la vue d'ensemble</a></p>", brand=brand, active="")

@@ -9,9 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..versions.diff import Change
+    from ..versions.model import AuditEntry, LineVersion
     from .daily import DayFigures
 
-__all__ = ["ServerStatus"]
+__all__ = ["ServerStatus", "LineDesk", "Publication"]
 
 
 class ServerStatus(Protocol):
@@ -50,7 +54,7 @@ class ServerStatus(Protocol):
     async def flow_graph(self, name: str, fmt: str) -> str | None:
         """A loaded flow drawn as ``mermaid``, ``dot`` or ``svg``; None when there is no such flow."""
 
-    async def reload_flows(self) -> dict[str, Any]:
+    async def reload_flows(self, actor: str = "", origin: str = "") -> dict[str, Any]:
         """Reload flows, rules and catalog now; the report (``ok``, ``applied``, ``unchanged``, ``removed``, ``errors``)."""
 
     def days(self) -> list[DayFigures]:
@@ -63,9 +67,51 @@ class ServerStatus(Protocol):
     async def notices(self) -> dict[str, Any]:
         """The closure notices (``notices``: the last ones, newest first; ``live``: the id callers hear now)."""
 
-    async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str) -> dict[str, Any]:
+    async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str,
+                         origin: str = "") -> dict[str, Any]:
         """Switch a notice on (times as :func:`ivr.notices.parse_when` reads them); the notice, or
         ``error`` saying what to fix."""
 
-    async def end_notice(self, notice_id: int, by: str) -> dict[str, Any]:
+    async def end_notice(self, notice_id: int, by: str, origin: str = "") -> dict[str, Any]:
         """Switch a notice off; ``ok``, or ``error``."""
+
+
+class Publication(Protocol):
+    """What a publish or a rollback did."""
+
+    version: LineVersion | None
+    errors: list[str]
+    unchanged: bool
+
+    @property
+    def ok(self) -> bool:
+        """Whether the configuration is live now."""
+
+
+class LineDesk(Protocol):
+    """What the console does with the line's versions and drafts (the server implements it,
+    ``ivr.server.publishing``)."""
+
+    async def versions(self, limit: int = 50) -> list[LineVersion]:
+        """The last versions, the live one first, without their files."""
+
+    async def version(self, number: int) -> LineVersion | None:
+        """One version with its files."""
+
+    async def live_texts(self) -> dict[str, str]:
+        """The files of the live version (before any publish: those served): where a draft starts."""
+
+    async def diff(self, texts: Mapping[str, str]) -> list[Change]:
+        """What a draft changes from the live version."""
+
+    async def check(self, texts: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        """A draft's errors (``file:line: …``) and warnings."""
+
+    async def publish(self, texts: Mapping[str, str], *, author: str, comment: str, origin: str) -> Publication:
+        """Check a draft and make it the live version."""
+
+    async def rollback(self, number: int, *, author: str, comment: str, origin: str) -> Publication:
+        """Make an earlier version live again."""
+
+    async def audit(self, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first."""

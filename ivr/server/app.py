@@ -54,7 +54,7 @@ from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_a
 from .lost_calls import LostCallWitness
 from .notices import NoticeBoard
 from .parts import PartStack
-from .publishing import DraftChecker, VersionFollower
+from .publishing import DraftChecker, LineDesk, VersionFollower
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .shared_kpis import SharedKpis
 from .status import StatusView
@@ -290,7 +290,7 @@ class IvrServer:
             sources = await asyncio.to_thread(write_sources, version.texts, folder, audio_dir=self._audio_dir(),
                                               asterisk=self.line_sources.asterisk)
         except (OSError, ValueError) as exc:
-            errors = [f"version {version.number} cannot be written to {folder}: {exc}"]
+            config, errors = None, [f"version {version.number} cannot be written to {folder}: {exc}"]
         else:
             config, errors = await self.draft_checker().load(sources)
         if errors or config is None:
@@ -585,10 +585,13 @@ class IvrServer:
                                 shared_records=self.shared_records, shared_kpis=self.shared_kpis,
                                 call_path_store=self.call_path_store, dialer=self.dialer,
                                 notice_board=self.notice_board, after_ivr=self.after_ivr)
+            desk = LineDesk(self.store, self.draft_checker, lambda: self.line.texts if self.line is not None else {})
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),
-                                     max_connections=self._admin_cap, brand=self.profile.console_name)
+                                     max_connections=self._admin_cap, brand=self.profile.console_name,
+                                     accounts=self.store, desk=desk,
+                                     session_seconds=self.settings.session_hours * 3600)
             await self.admin.start()
             self.parts.started("admin", self.admin.stop)
         except AdminConfigError as exc:

@@ -30,10 +30,11 @@ import structlog
 
 from ..interfaces import LineProfile, LookupSpec
 from ..store import Store
-from ..versions.model import AuditAction, LineVersion, checked_comment
+from ..versions.diff import Change, diff_texts
+from ..versions.model import AuditAction, AuditEntry, LineVersion, checked_comment
 from .line import LineConfig, LineSources, load_line, load_line_apart, write_sources
 
-__all__ = ["Publication", "DraftChecker", "publish", "rollback", "VersionFollower"]
+__all__ = ["Publication", "DraftChecker", "publish", "rollback", "VersionFollower", "LineDesk"]
 
 log = structlog.get_logger("ivr.versions")
 
@@ -190,3 +191,50 @@ class VersionFollower:
                     log.warning("live_version_unknown", error=type(exc).__name__)
                 self.state = f"store away ({type(exc).__name__})"
             await asyncio.sleep(self.every)
+
+
+class LineDesk:
+    """What the console does with versions and drafts (:class:`ivr.admin.status.LineDesk`): list, show
+    and compare versions, check a draft against the live version, publish it, roll back, read the
+    audit trail. ``checker()`` checks texts as this node would serve them; ``served()`` gives the files
+    this node serves now (before any publish: the files on disk)."""
+
+    def __init__(self, store: Store, checker: Callable[[], Check], served: Callable[[], Mapping[str, str]]) -> None:
+        self.store = store
+        self.checker = checker
+        self.served = served
+
+    async def versions(self, limit: int = 50) -> list[LineVersion]:
+        """The last versions, the live one first."""
+        return await self.store.versions(limit)
+
+    async def version(self, number: int) -> LineVersion | None:
+        """One version with its files."""
+        return await self.store.version(number)
+
+    async def live_texts(self) -> dict[str, str]:
+        """The files of the live version (the files served, before any publish): where a draft starts."""
+        live = await self.store.live_version()
+        found = await self.store.version(live.number) if live else None
+        return dict(found.texts) if found is not None else dict(self.served())
+
+    async def diff(self, texts: Mapping[str, str]) -> list[Change]:
+        """What ``texts`` change from the live version."""
+        return diff_texts(await self.live_texts(), texts)
+
+    async def check(self, texts: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        """A draft's errors (``file:line: …``) and warnings, as a publish would find them."""
+        config, errors = await self.checker()(texts)
+        return errors, (config.warnings if config is not None else [])
+
+    async def publish(self, texts: Mapping[str, str], *, author: str, comment: str, origin: str) -> Publication:
+        """Check a draft and make it the live version."""
+        return await publish(self.store, await self.checker()(texts), author=author, comment=comment, origin=origin)
+
+    async def rollback(self, number: int, *, author: str, comment: str, origin: str) -> Publication:
+        """Make version ``number``'s files live again."""
+        return await rollback(self.store, number, self.checker(), author=author, comment=comment, origin=origin)
+
+    async def audit(self, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first."""
+        return await self.store.audit(limit, before_id=before_id)

@@ -29,6 +29,7 @@ from ..store import Store
 from ..store.guard import CallPathStore
 from ..store.record_sink import SharedRecords
 from ..tracking.client import TrackingClient
+from ..versions.model import AuditAction
 from .after_ivr import AfterIvr
 from .drawings import flow_svg_async
 from .notices import NoticeBoard
@@ -55,7 +56,8 @@ class StatusView:
     ami: AmiController | None
     listening: Callable[[], bool]
     speech_loaded: Callable[[], bool]
-    reload: Callable[[], Awaitable[ReloadReport]]
+    #: Reload the line, told who asked and from where (for the audit trail).
+    reload: Callable[[str, str], Awaitable[ReloadReport]]
     line_state: Callable[[], LineState]
     speech_enabled: bool = False
     store: Store | None = None
@@ -221,11 +223,21 @@ class StatusView:
                 self._svgs.popitem(last=False)
         return self._svgs[key]
 
-    async def reload_flows(self) -> dict[str, Any]:
-        """Reload the flow files (a broken file changes nothing); what was done."""
-        report = await self.reload()
+    async def reload_flows(self, actor: str = "", origin: str = "") -> dict[str, Any]:
+        """Reload the flow files (a broken file changes nothing; once versions are published, the live
+        version again); what was done."""
+        report = await self.reload(actor, origin)
         return {"ok": report.ok, "applied": report.applied, "unchanged": report.unchanged, "removed": report.removed,
                 "errors": report.errors}
+
+    async def _audit(self, actor: str, action: str, target: str, origin: str, detail: dict[str, Any]) -> None:
+        """Append to the audit trail; a store that fails loses the entry (logged), never the action done."""
+        if self.store is None:
+            return
+        try:
+            await asyncio.wait_for(self.store.add_audit(actor, action, target, origin, detail), 5.0)
+        except Exception as exc:
+            log.warning("audit_not_kept", action=action, error=type(exc).__name__)
 
     async def notices(self) -> dict[str, Any]:
         """The closure notices, newest first, and the live one."""
@@ -235,7 +247,8 @@ class StatusView:
         return {"notices": [n.as_dict() for n in board.notices], "live": live.id if live else None,
                 "error": board.error}
 
-    async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str) -> dict[str, Any]:
+    async def add_notice(self, text: str, starts_at: str, ends_at: str, closes: bool, by: str,
+                         origin: str = "") -> dict[str, Any]:
         """Switch a notice on; heard on this node at once, on the others at their next read."""
         board = self._board()
         try:
@@ -247,11 +260,13 @@ class StatusView:
             return {"error": f"the store did not keep the notice ({type(exc).__name__}): try again"}
         log.info("notice_on", notice=notice_id, by=asked.by, closes=asked.closes, starts_at=asked.starts_at.isoformat(),
                  ends_at=asked.ends_at.isoformat() if asked.ends_at else None)
+        await self._audit(asked.by, AuditAction.NOTICE_ON, f"notice {notice_id}", origin,
+                          {"text": asked.text, "closes": asked.closes})
         await board.refresh()
         kept = next((n for n in board.notices if n.id == notice_id), None)
         return kept.as_dict() if kept else {"id": notice_id}
 
-    async def end_notice(self, notice_id: int, by: str) -> dict[str, Any]:
+    async def end_notice(self, notice_id: int, by: str, origin: str = "") -> dict[str, Any]:
         """Switch a notice off, here at once and on the other nodes at their next read."""
         board = self._board()
         try:
@@ -264,6 +279,7 @@ class StatusView:
         if not ended:
             return {"error": f"no notice {notice_id} is on"}
         log.info("notice_off", notice=notice_id, by=author)
+        await self._audit(author, AuditAction.NOTICE_OFF, f"notice {notice_id}", origin, {})
         await board.refresh()
         return {"ok": True, "id": notice_id}
 

@@ -360,6 +360,9 @@ class LineProfile:
     #: The slot whose answer says what a call is about (the 34 00's file number): « once and done »
     #: counts the calls about the same one again, besides the same caller calling again.
     contact_slot: str | None = None
+    #: A value for each digit-string slot (the 34 00's file number) that a preview gives in place of the
+    #: caller's, which records never keep; the recorded lookup answers what the real one answered.
+    replay_values: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- what a node serves ---------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from typing import Any
 
 import aiohttp
 
-from ivr.waiting import DEADLINE, until
+from ivr.waiting import DEADLINE, ConditionTimeout, until
 
-__all__ = ["Chromium", "Visit", "chromium_path"]
+__all__ = ["Chromium", "Visit", "Tab", "chromium_path"]
 
 
 def chromium_path() -> str | None:
@@ -90,6 +90,10 @@ class Chromium:
                 await self._proc.wait()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+    def tab(self) -> Tab:
+        """A tab to drive step by step (``async with browser.tab() as tab``)."""
+        return Tab(self)
 
     async def visit(self, url: str, *, ready: str = "true", screenshot: Path | None = None,
                     evaluate: dict[str, str] | None = None,
@@ -177,3 +181,114 @@ class Chromium:
         elif method == "Network.responseReceived" and params.get("type") == "Document":
             if params["response"]["url"] == url:
                 visit.status = params["response"]["status"]
+
+
+class Tab:
+    """One tab driven step by step, as a person would: open a page, fill a form and send it, read what the
+    page shows; every script error, console error or Content-Security-Policy violation is kept in
+    ``errors`` (``async with browser.tab() as tab``)."""
+
+    def __init__(self, browser: Chromium) -> None:
+        self.browser = browser
+        self.errors: list[str] = []
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._loaded = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._target: dict[str, Any] = {}
+        self._visit = Visit("")
+
+    async def __aenter__(self) -> Tab:
+        http = self.browser._http
+        assert http is not None
+        async with http.put(f"http://127.0.0.1:{self.browser._port}/json/new?about:blank") as resp:
+            self._target = await resp.json()
+        self._ws = await http.ws_connect(self._target["webSocketDebuggerUrl"], max_msg_size=64 << 20)
+        self._reader = asyncio.create_task(self._read())
+        for domain in ("Page", "Runtime", "Log", "Network", "DOM"):
+            await self.send(f"{domain}.enable")
+        await self.send("Emulation.setDeviceMetricsOverride", width=self.browser.width, height=self.browser.height,
+                        deviceScaleFactor=1, mobile=False)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._ws is not None:
+            await self._ws.close()
+        assert self.browser._http is not None
+        async with self.browser._http.get(f"http://127.0.0.1:{self.browser._port}/json/close/{self._target['id']}"):
+            pass
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            data = json.loads(msg.data)
+            if "id" in data and data["id"] in self._pending:
+                self._pending.pop(data["id"]).set_result(data)
+                continue
+            Chromium._note(self._visit, data, self._loaded, self._visit.url)
+            self.errors[:] = self._visit.errors
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        """One DevTools command; its result."""
+        assert self._ws is not None
+        ident = next(self.browser._ids)
+        self._pending[ident] = asyncio.get_running_loop().create_future()
+        await self._ws.send_json({"id": ident, "method": method, "params": params})
+        reply = await asyncio.wait_for(self._pending[ident], DEADLINE)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    async def value(self, expression: str) -> Any:
+        """What ``expression`` gives in the page."""
+        result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+    async def open(self, url: str, ready: str = "true") -> None:
+        """Go to ``url`` and wait for the page, then for ``ready``."""
+        self._loaded.clear()
+        await self.send("Page.navigate", url=url)
+        await self._settle(ready, url)
+
+    async def submit(self, action: str, ready: str = "true") -> None:
+        """Run ``action`` (fills and sends a form) and wait for the page it leads to, then for ``ready``."""
+        self._loaded.clear()
+        await self.value(action)
+        await self._settle(ready, action)
+
+    async def _settle(self, ready: str, what: str) -> None:
+        await asyncio.wait_for(self._loaded.wait(), DEADLINE)
+
+        async def is_ready() -> bool:
+            return await self.value(f"document.readyState === 'complete' && Boolean({ready})") is True
+
+        try:
+            await until(is_ready, f"{ready} after {what[:80]}", interval=0.1)
+        except ConditionTimeout as exc:
+            page = await self.value("location.href + ' — ' + document.body.innerText.slice(0, 400)")
+            raise AssertionError(f"{exc}; the page: {page}") from None
+
+    async def choose_file(self, selector: str, path: Path) -> None:
+        """Put ``path`` in the file input ``selector`` (as a person choosing it in the file dialog)."""
+        found = await self.send("Runtime.evaluate", expression=f"document.querySelector({json.dumps(selector)})")
+        await self.send("DOM.setFileInputFiles", files=[str(path)], objectId=found["result"]["objectId"])
+
+    async def text(self) -> str:
+        """What the page shows."""
+        return str(await self.value("document.body.innerText"))
+
+    async def screenshot(self, path: Path) -> None:
+        """A full-page screenshot."""
+        metrics = await self.send("Page.getLayoutMetrics")
+        height = int(metrics["cssContentSize"]["height"]) + 1
+        await self.send("Emulation.setDeviceMetricsOverride", width=self.browser.width,
+                        height=max(min(height, 8000), self.browser.height), deviceScaleFactor=1, mobile=False)
+        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        await self.send("Emulation.setDeviceMetricsOverride", width=self.browser.width, height=self.browser.height,
+                        deviceScaleFactor=1, mobile=False)

@@ -47,3 +47,19 @@ def test_records_after_a_cut_line_start_on_a_fresh_line(tmp_path):
     store.close()
     lines = path.read_text().splitlines()
     assert json.loads(lines[-1])["call_id"] == "c" and len(lines) == 3
+
+
+async def test_a_record_keeps_what_routing_saw_of_the_file_and_nothing_personal():
+    from pathlib import Path
+
+    from ivr.sim.scenario import load_scenarios
+
+    scenario = Path(__file__).resolve().parent.parent / "ivr" / "sim" / "scenarios" / "03-complex-file-inhouse.yaml"
+    async with embedded_server() as srv:
+        [result] = await run_scenarios(load_scenarios([scenario]), "127.0.0.1", srv.agi_port,
+                                       records=srv.memory_records)
+        assert result.passed, result.failures
+        [lookup] = result.record["lookups"]
+        # The status and the yes/no facts the routing rules test (a file with an expertise centre: in-house).
+        assert lookup["fields"] == {"complex": True, "expertise": True, "status": "expertise"}
+        assert "3475047269" not in json.dumps(result.record)

@@ -103,6 +103,10 @@ async def test_repeated_failures_lock_the_account_even_for_the_right_password_an
             assert status == 401 and "Identifiant ou mot de passe incorrect" in page
             # A name that is no user gets the same answer.
             assert (await browser.sign_in("personne"))[1] == page
+            # Whatever is typed as a name, the trail keeps only what could be a user's name.
+            await browser.sign_in("=cmd|' /C calc'!A0\x1b[31m")
+        trail = [(e.actor, e.target) for e in await srv.store.audit() if e.action == "sign_in_failed"]
+        assert trail[0] == ("(not a user name)", "user (not a user name)") and ("claire", "user claire") in trail
         assert (await srv.store.user("claire")).failures == 4
 
 
@@ -175,8 +179,8 @@ async def test_an_editor_checks_a_draft_a_publisher_publishes_it_rolls_back_and_
                 csv = await resp.text()
         steps = [(row.split(",")[2], row.split(",")[3]) for row in reversed(csv.splitlines()[1:])]
         people = [step for step in steps if not step[0].startswith("node ")]
-        assert people == [("eddie", "sign_in"), ("paula", "sign_in"), ("paula", "publish"), ("paula", "publish"),
-                          ("paula", "rollback")]
+        assert people == [("eddie", "sign_in"), ("eddie", "forbidden"), ("paula", "sign_in"), ("paula", "publish"),
+                          ("paula", "publish"), ("paula", "rollback")]
         assert steps.count((f"node {srv.node}", "applied")) == 3
 
 
@@ -216,3 +220,19 @@ async def test_the_administrators_pages_in_a_real_browser():
                     headers={"Cookie": f"ivr_session={session}"}, evaluate={"text": "document.body.innerText"})
                 assert visit.errors == [] and visit.status == 200, (name, visit.errors)
                 assert needle in seen[name]["text"], name
+
+
+async def test_a_form_from_a_browser_that_hides_its_origin_is_taken_only_when_it_says_same_origin():
+    async with embedded_server() as srv:
+        await with_users(srv, claire="viewer")
+        login = f"http://127.0.0.1:{srv.admin.bound_port}/login"
+        fields = {"name": "claire", "password": PASSWORD}
+        async with aiohttp.ClientSession() as http:
+            for headers, expected in (({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, 303),
+                                      ({"Origin": "null"}, 403),
+                                      ({"Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403),
+                                      ({"Origin": "http://evil.example"}, 403)):
+                async with http.post(login, data=fields, headers=headers, allow_redirects=False) as resp:
+                    assert resp.status == expected, headers
+                    if expected == 403:
+                        assert "cross-site" in await resp.text()

@@ -265,3 +265,12 @@ def test_user_names_the_audit_could_not_show_plainly_are_refused(name):
 
     with pytest.raises(ValueError):
         checked_user_name(name)
+
+
+def test_the_audit_export_cannot_carry_a_spreadsheet_formula():
+    from ivr.versions.model import AuditEntry, audit_csv
+
+    rows = audit_csv([AuditEntry(1, 0.0, "=HYPERLINK(\"http://x\")", "sign_in_failed", "user x", "web 1.2.3.4"),
+                      AuditEntry(2, 0.0, "claire", "publish", "version 1", "cli@vm", {"comment": "=1+1"})])
+    actor_cell = rows.splitlines()[1].split(",")[2]
+    assert actor_cell.startswith("\"'=") and "claire,publish" in rows

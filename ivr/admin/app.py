@@ -17,14 +17,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..versions.model import Role
+from ..versions.model import AuditAction, Role
 from . import line_pages, pages
 from .answers import fields, html, wants_html
 from .daily import days_csv
-from .guard import ConnectionGuard, add_security_headers, allowed_hosts, loopback_host, security_middleware
+from .guard import ConnectionGuard, add_security_headers, allowed_hosts, log, loopback_host, security_middleware
 from .kpis import WINDOWS
 from .line_routes import PRINCIPAL, LineRoutes, actor_of, origin_of, principal_of
-from .signin import COOKIE, CSRF_FIELD, Accounts, SignIn
+from .signin import COOKIE, CSRF_FIELD, Accounts, Principal, SignIn
 from .status import LineDesk, ServerStatus
 
 __all__ = ["AdminServer", "AdminConfigError"]
@@ -95,7 +95,7 @@ class AdminServer:
                 ("GET", "/kpis/days", self.days, viewer), ("GET", "/notices", self.notices, viewer),
                 ("POST", "/notices", self.add_notice, publisher),
                 ("POST", "/notices/{id:[0-9]+}/end", self.end_notice, publisher),
-                *(LineRoutes(self.desk, self.status, self.brand).routes() if self.desk is not None else ())):
+                *(LineRoutes(self.desk, self.status, self.brand, self._refused).routes() if self.desk is not None else ())):
             route = app.router.add_route(method, path, handler)
             self._needed[route] = needed
         return app
@@ -120,6 +120,7 @@ class AdminServer:
             return web.json_response({"error": "sign in, or the admin token (Authorization: Bearer …), required"},
                                      status=401)
         if not principal.may(needed):
+            await self._refused(principal, request, needed)
             if wants_html(request):
                 return html(line_pages.forbidden_page(principal.role.value, needed.value, self.brand), status=403)
             return web.json_response({"error": f"role {principal.role.value} may not do this ({needed.value} needed)"},
@@ -138,6 +139,16 @@ class AdminServer:
             response.text = (_with_form_token(response.text, principal.csrf) if principal.csrf
                              else response.text.replace(pages.LOGOUT, ""))
         return response
+
+    async def _refused(self, principal: Principal, request: web.Request, needed: Role) -> None:
+        """Keep in the audit trail a change someone's role does not allow (reading is not kept)."""
+        if request.method in ("GET", "HEAD", "OPTIONS") or self.signin.accounts is None:
+            return
+        try:
+            await self.signin.accounts.add_audit(principal.name, AuditAction.FORBIDDEN, request.path[:200],
+                                                 _origin(request), {"role": principal.role.value, "needed": needed.value})
+        except Exception as exc:  # the store away: the refusal stands, its trace is lost (and logged)
+            log.warning("audit_not_kept", action=AuditAction.FORBIDDEN.value, error=type(exc).__name__)
 
     async def login_form(self, request: web.Request) -> web.Response:
         """``GET /login``: the sign-in form."""

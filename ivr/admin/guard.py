@@ -31,7 +31,9 @@ log = structlog.get_logger("ivr.admin")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # No address leaves for another site; same-origin requests keep theirs, so a browser's form posts
+    # carry a real ``Origin`` (under no-referrer, Chromium sends ``Origin: null``).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     # The console loads only its own style sheet and script, and its script only fetches JSON from
     # the same server: no inline code, no other origin.
@@ -93,8 +95,10 @@ def security_middleware(hosts: set[str] | None,
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("Origin")
             site = request.headers.get("Sec-Fetch-Site", "")
-            if site not in ("", "same-origin", "none") or (
-                origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower()
+            # ``Origin: null`` (a privacy-minded browser) proves nothing: only with Sec-Fetch-Site: same-origin.
+            unknown = origin == "null" and site != "same-origin"
+            if site not in ("", "same-origin", "none") or unknown or (
+                origin not in (None, "null") and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower()
             ):
                 return web.json_response({"error": "cross-site request refused"}, status=403)
         try:

@@ -14,7 +14,8 @@ from ..versions.diff import Change
 from ..versions.model import AuditEntry, LineVersion
 from .pages import BRAND, Html, e, layout, markup, table
 
-__all__ = ["login_page", "versions_page", "version_page", "draft_page", "audit_page", "forbidden_page"]
+__all__ = ["login_page", "versions_page", "version_page", "draft_page", "audit_page", "forbidden_page",
+           "preview_section"]
 
 _PARIS = ZoneInfo("Europe/Paris")
 _ACTIONS = {"publish": "publication", "publish_rejected": "publication refusée", "rollback": "retour arrière",
@@ -22,7 +23,8 @@ _ACTIONS = {"publish": "publication", "publish_rejected": "publication refusée"
             "applied_rejected": "version refusée par le nœud", "reload": "rechargement",
             "reload_rejected": "rechargement refusé", "preview": "aperçu", "sign_in": "connexion",
             "sign_in_failed": "connexion refusée", "sign_out": "déconnexion", "notice_on": "annonce en service",
-            "notice_off": "annonce arrêtée", "user_changed": "utilisateur modifié"}
+            "notice_off": "annonce arrêtée", "user_changed": "utilisateur modifié",
+            "forbidden": "action refusée (rôle)"}
 
 
 def _when(epoch: float) -> str:
@@ -89,9 +91,43 @@ def version_page(version: LineVersion, changes: Sequence[Change], previous: int 
     return layout(f"Version {version.number}", body, brand=brand, active="/versions")
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %".replace(".", ",")
+
+
+def _ending(ending: Mapping[str, Any] | None) -> str:
+    if not ending:
+        return "—"
+    return str(ending["outcome"]) + (f" ({ending['reason']})" if ending.get("reason") else "")
+
+
+def preview_section(report: Mapping[str, Any]) -> str:
+    """What replaying the recorded calls through the draft showed: the totals that move, each call that
+    would end otherwise, each call whose answers do not fit the draft."""
+    containment = report["containment"]
+    totals = table(["Appels rejoués", "Ne correspondent pas", "Finiraient autrement", "Autonomie avant",
+                    "Autonomie après", "Appels rejoués par seconde"],
+                   [[report["replayed"], report["unfit"], report["changed"], _pct(containment["before"]),
+                     _pct(containment["after"]), f"{report['per_second']:.0f}"]])
+    moved = table(["File / motif", "Avant", "Après"],
+                  [[key, counts["before"], counts["after"]] for key, counts in report["transfers"].items()],
+                  empty="aucun transfert ne change")
+    changes = table(["Appel", "Le", "Avant", "Avec le brouillon"],
+                    [[markup(f"<a href='/calls/{quote(c['call_id'])}'>{e(c['call_id'])}</a>"), c["started_at"][:16],
+                      _ending(c["before"]), _ending(c["after"])] for c in report["changes"][:200]],
+                    empty="aucun appel ne finirait autrement")
+    unfit = table(["Appel", "Le", "Pourquoi"],
+                  [[c["call_id"], c["started_at"][:16], c["unfit"]] for c in report["unfit_calls"][:200]],
+                  empty="tous les appels correspondent au brouillon")
+    return (f"<h2>Aperçu sur {e(report['calls'])} appels enregistrés</h2>" + totals +
+            "<h3>Transferts qui changent</h3>" + moved + "<h3>Appels qui finiraient autrement</h3>" + changes +
+            "<h3>Appels dont les réponses ne correspondent pas au brouillon</h3>" + unfit)
+
+
 def draft_page(*, files: Sequence[str], chosen: str, text: str, errors: Sequence[str] = (),
                warnings: Sequence[str] = (), changes: Sequence[Change] | None = None, checked: bool = False,
-               may_publish: bool, brand: str = BRAND) -> str:
+               may_publish: bool, report: Mapping[str, Any] | None = None, calls: int = 500,
+               brand: str = BRAND) -> str:
     """The draft: one file of the live configuration edited in place (or uploaded), checked as a publish
     would check it (errors as file:line), what it changes, and publishing it (a publisher)."""
     options = "".join(f"<option value='{e(f)}'{' selected' if f == chosen else ''}>{e(f)}</option>" for f in files)
@@ -105,20 +141,24 @@ def draft_page(*, files: Sequence[str], chosen: str, text: str, errors: Sequence
         result += "<h2>À vérifier</h2><ul class='warnings'>" + "".join(f"<li><code>{e(w)}</code></li>" for w in warnings) + "</ul>"
     if changes is not None:
         result += "<h2>Ce que le brouillon change</h2>" + _changes(changes)
+    if report is not None:
+        result += preview_section(report)
     publish = ("<label>Commentaire pour la publication (ce qui change et pourquoi) "
                "<input name='comment' maxlength='500'></label>"
                "<button name='action' value='publish'>Publier</button>" if may_publish else
                "<p>La publication demande le rôle publisher.</p>")
     body = ("<p>Le brouillon part de la version en service : modifiez un fichier ici, ou envoyez-en un, puis "
-            "vérifiez-le. Les appels en cours finissent sur leur version.</p>"
+            "vérifiez-le. Les appels en cours finissent sur leur version.</p>" + result +
             "<form method='post' action='/drafts' class='draft'>"
             f"<label>Fichier <select name='file'>{options}</select></label>"
             f"<label>Contenu <textarea name='text' rows='30' spellcheck='false'>{e(text)}</textarea></label>"
             "<button name='action' value='open'>Ouvrir ce fichier</button>"
-            "<button name='action' value='check'>Vérifier</button>" + publish + "</form>"
+            "<button name='action' value='check'>Vérifier</button>"
+            f"<label>Derniers appels à rejouer <input name='calls' type='number' min='1' max='5000' value='{int(calls)}'>"
+            "</label><button name='action' value='preview'>Aperçu sur les appels enregistrés</button>" + publish + "</form>"
             "<form method='post' action='/drafts' enctype='multipart/form-data' class='upload'>"
             "<label>Envoyer un fichier (.yaml) <input type='file' name='upload' accept='.yaml,.yml'></label>"
-            "<button name='action' value='upload'>Envoyer et vérifier</button></form>" + result)
+            "<button name='action' value='upload'>Envoyer et vérifier</button></form>")
     return layout("Brouillon", body, brand=brand, active="/drafts")
 
 

@@ -3,8 +3,8 @@ server's :class:`~ivr.admin.status.LineDesk`.
 
 ``/versions`` (list; ``/versions/{n}`` one with what it changed; ``/versions/{n}/files/{name}`` a file;
 ``/versions/{a}/diff/{b}``), ``POST /versions/{n}/rollback`` (publisher), ``/drafts`` (editor: edit one
-file of the live configuration or upload one, check it, see what it changes; publish needs a
-publisher), ``/audit`` (``?format=csv|json`` to export). JSON for machines, HTML for a browser.
+file of the live configuration or upload one, check it, see what it changes, preview it on the last
+recorded calls; publish needs a publisher), ``/audit`` (``?format=csv|json`` to export). JSON for machines, HTML for a browser.
 """
 
 from __future__ import annotations
@@ -58,10 +58,13 @@ def _number(request: web.Request, key: str = "n") -> int:
 class LineRoutes:
     """The routes above, with the role each needs."""
 
-    def __init__(self, desk: LineDesk, status: ServerStatus, brand: str) -> None:
+    def __init__(self, desk: LineDesk, status: ServerStatus, brand: str,
+                 refused: Callable[[Principal, web.Request, Role], Awaitable[None]]) -> None:
         self.desk = desk
         self.status = status
         self.brand = brand
+        #: Keeps in the audit trail what someone's role did not allow.
+        self.refused = refused
 
     def routes(self) -> Iterator[tuple[str, str, Handler, Role]]:
         """``(method, path, handler, role needed)`` for each route."""
@@ -168,6 +171,7 @@ class LineRoutes:
         draft = {**live, chosen: text.replace("\r\n", "\n")}
         if action == "publish":
             if not principal_of(request).may(Role.PUBLISHER):
+                await self.refused(principal_of(request), request, Role.PUBLISHER)
                 return html(line_pages.forbidden_page(principal_of(request).role.value, "publisher", self.brand), 403)
             done = await self.desk.publish(draft, author=actor_of(request, form.get("by")),
                                            comment=str(form.get("comment", "")), origin=origin_of(request))
@@ -175,6 +179,13 @@ class LineRoutes:
                 raise web.HTTPSeeOther(f"/versions/{done.version.number}" if done.version else "/versions")
             return html(self._draft_page(request, live, chosen, draft[chosen], errors=done.errors,
                                           changes=await self.desk.diff(draft)), 422)
+        if action == "preview":
+            calls = _count(form.get("calls"))
+            errors, report = await self.desk.preview(draft, calls=calls, since=None, author=actor_of(request),
+                                                     origin=origin_of(request))
+            return html(self._draft_page(request, live, chosen, draft[chosen], errors=errors,
+                                         changes=await self.desk.diff(draft), calls=calls,
+                                         report=report.as_dict() if report else None), 422 if errors else 200)
         errors, warnings = await self.desk.check(draft)
         return html(self._draft_page(request, live, chosen, draft[chosen], errors=errors, warnings=warnings,
                                       changes=await self.desk.diff(draft), checked=True), 422 if errors else 200)
@@ -186,10 +197,16 @@ class LineRoutes:
             return web.json_response({"errors": [f"not a file of the line: {bad[0][:80]!r}"]}, status=422)
         if action == "publish":
             if not principal_of(request).may(Role.PUBLISHER):
+                await self.refused(principal_of(request), request, Role.PUBLISHER)
                 return web.json_response({"error": "publishing needs the publisher role"}, status=403)
             done = await self.desk.publish(draft, author=actor_of(request, form.get("by")),
                                            comment=str(form.get("comment", "")), origin=origin_of(request))
             return web.json_response(_publication(done), status=200 if done.ok else 422)
+        if action == "preview":
+            errors, report = await self.desk.preview(draft, calls=_count(form.get("calls")), since=None,
+                                                     author=actor_of(request), origin=origin_of(request))
+            return web.json_response({"ok": not errors, "errors": errors, "preview": report.as_dict() if report else None},
+                                     status=200 if not errors else 422)
         errors, warnings = await self.desk.check(draft)
         return web.json_response({"ok": not errors, "errors": errors, "warnings": warnings,
                                   "changes": [c.as_dict() for c in await self.desk.diff(draft)]},
@@ -214,6 +231,12 @@ class LineRoutes:
             return web.json_response({"entries": [entry.as_dict() for entry in entries]})
         page: list[AuditEntry] = await self.desk.audit(100, before_id)
         return html(line_pages.audit_page(page, before=before_id, brand=self.brand))
+
+
+def _count(given: object, default: int = 500) -> int:
+    """How many recorded calls a preview replays (1 to 5,000)."""
+    text = str(given or "").strip()
+    return min(max(int(text), 1), 5000) if text.isdigit() and len(text) < 7 else default
 
 
 def _publication(done: Any) -> dict[str, Any]:

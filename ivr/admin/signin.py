@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..versions.access import LockOut, hash_password, needs_rehash, new_csrf_token, new_session_id, same_token, session_key, verify_password
-from ..versions.model import AuditAction, Role, Session, User
+from ..versions.model import AuditAction, Role, Session, User, checked_user_name
 
 __all__ = ["Accounts", "Principal", "SignIn", "IdentityProvider", "PasswordIdentity", "COOKIE", "CSRF_FIELD"]
 
@@ -109,12 +109,22 @@ class PasswordIdentity:
         good = await asyncio.to_thread(verify_password, user.password_hash if user else None, secret)
         if user is None or locked or not good:
             failures = await self.accounts.sign_in_failed(name, self.lockout.locked_for)
-            await self.accounts.add_audit(name[:64], AuditAction.SIGN_IN_FAILED, f"user {name[:64]}", origin,
+            # The name as typed only when it could be a user's: the trail keeps no one's junk or control codes.
+            shown = name if _could_be_user(name) else "(not a user name)"
+            await self.accounts.add_audit(shown, AuditAction.SIGN_IN_FAILED, f"user {shown}", origin,
                                           {"locked": locked, "failures": failures})
             return None
         fresh = await asyncio.to_thread(hash_password, secret) if needs_rehash(user.password_hash) else None
         await self.accounts.signed_in(user.name, fresh)
         return user
+
+
+def _could_be_user(name: str) -> bool:
+    try:
+        checked_user_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 class SignIn:

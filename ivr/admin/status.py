@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..versions.model import AuditEntry, LineVersion
     from .daily import DayFigures
 
-__all__ = ["ServerStatus", "LineDesk", "Publication"]
+__all__ = ["ServerStatus", "LineDesk", "Publication", "Preview"]
 
 
 class ServerStatus(Protocol):
@@ -88,6 +88,14 @@ class Publication(Protocol):
         """Whether the configuration is live now."""
 
 
+class Preview(Protocol):
+    """What replaying recorded calls through a draft showed (``ivr.server.preview.PreviewReport``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The totals (``calls``, ``replayed``, ``unfit``, ``changed``, ``containment``, ``transfers``,
+        ``per_second``), then ``changes`` and ``unfit_calls``, one object a call."""
+
+
 class LineDesk(Protocol):
     """What the console does with the line's versions and drafts (the server implements it,
     ``ivr.server.publishing``)."""
@@ -106,6 +114,10 @@ class LineDesk(Protocol):
 
     async def check(self, texts: Mapping[str, str]) -> tuple[list[str], list[str]]:
         """A draft's errors (``file:line: …``) and warnings."""
+
+    async def preview(self, texts: Mapping[str, str], *, calls: int, since: float | None, author: str,
+                      origin: str) -> tuple[list[str], Preview | None]:
+        """Check a draft and replay the last recorded calls through it: the errors, or what would change."""
 
     async def publish(self, texts: Mapping[str, str], *, author: str, comment: str, origin: str) -> Publication:
         """Check a draft and make it the live version."""

@@ -37,6 +37,7 @@ PROFILE = LineProfile(
     segment="title_type",
     segment_context="title",
     contact_slot="file_number",
+    replay_values={"file_number": "5458443881"},
 )
 
 

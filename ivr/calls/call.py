@@ -96,6 +96,7 @@ class Call:
             caller=mask_caller(identity.caller_number),
             started_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             sip_call_id=identity.sip_call_id,
+            simulated_at=now.isoformat(timespec="milliseconds") if now is not None else "",
         )
         self.log = structlog.get_logger("ivr.call").bind(call_id=self.call_id)
 

@@ -51,6 +51,11 @@ class CallRecord:
     sip_call_id: str = ""
     #: The IVR node that ran the call (several nodes share one database).
     node: str = ""
+    #: The time of day a simulator gave the call (opening hours ran on it), when one did; a real call's is
+    #: ``started_at``.
+    simulated_at: str = ""
+    #: The closure notice the caller heard (``id``, ``closes``), if any.
+    notice: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         """The record as one line of JSON (for the JSON Lines file)."""

@@ -1,19 +1,21 @@
-"""``ivr flows publish|versions|show|diff|rollback``, ``ivr audit`` and ``ivr users``: the line's published
-versions, the audit trail and the console's users, on the store the servers share (``--store`` /
-``IVR_STORE``, as for ``ivr serve``). A version published or rolled back here serves new calls on every
-node within ``IVR_VERSION_POLL`` seconds (``ivr.server.publishing`` says how files on disk relate)."""
+"""``ivr flows publish|versions|show|diff|rollback|preview``, ``ivr audit`` and ``ivr users``: the line's
+published versions, the audit trail and the console's users, on the store the servers share (``--store``
+/ ``IVR_STORE``, as for ``ivr serve``). A version published or rolled back here serves new calls on every
+node within ``IVR_VERSION_POLL`` seconds (``ivr.server.publishing`` says how files on disk relate);
+``preview`` replays the last recorded calls through a draft (``ivr.server.preview``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from .flows import app as flows_app
-from .stores import BY_OPTION, STORE_OPTION, author, cli_origin, run_with_store
+from .stores import BY_OPTION, STORE_OPTION, author, cli_origin, run_with_store, with_store
 
 if TYPE_CHECKING:
     from ..server.line import LineConfig
@@ -311,3 +313,68 @@ def users_list(store: Optional[str] = STORE_OPTION) -> None:
     for u in run_with_store(store, lambda s: s.users()):
         locked = " (locked)" if u.locked_until and u.locked_until > time.time() else ""
         typer.echo(f"{u.name}  {u.role.value}{locked}")
+
+
+@flows_app.command("preview")
+def flows_preview(
+    flows_dir: Optional[Path] = typer.Argument(None, metavar="DIR", help="The draft's flows folder (default: IVR_FLOWS_DIR)."),
+    calls: int = typer.Option(500, "--calls", metavar="N", min=1, max=5000, help="How many of the last recorded calls."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN",
+                                        help="Only calls ended since then: 2026-12-01, 2026-12-01T08:00 (Paris)."),
+    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", metavar="DIR",
+                                               help="Folder holding catalog.yaml (default: IVR_PROMPTS_DIR)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", metavar="FILE", help="Routing rules (default: IVR_ROUTING_RULES)."),
+    records: Optional[Path] = typer.Option(None, "--records", metavar="FILE",
+                                           help="Call records (default: IVR_RECORDS; with a PostgreSQL IVR_STORE, every node's)."),
+    as_json: bool = typer.Option(False, "--json", help="The report as one JSON object."),
+    store: Optional[str] = STORE_OPTION,
+) -> None:
+    """Check a draft, then replay the last recorded calls through it: per call the outcome, queue and reason
+    before and after, and the counts that move; calls whose answers do not fit the draft are listed."""
+    from datetime import datetime, timezone
+
+    from ..config import Settings
+    from ..notices import NoticeError, parse_when
+    from ..server.line import LineSources
+    from ..server.preview import last_records, preview
+    from ..store import is_database_url
+    from .flows import _profile
+
+    try:
+        start = parse_when(since, datetime.now(timezone.utc)).timestamp() if since else None
+    except NoticeError as exc:
+        typer.echo(f"ivr flows preview: --since: {exc}", err=True)
+        raise typer.Exit(2) from None
+    flows, catalog, rules_file = _line_files(flows_dir, prompts_dir, rules)
+    checker = _checker(prompts_dir)
+    config, errors = asyncio.run(checker.load(LineSources(flows=flows, catalog=catalog, rules=rules_file,
+                                                          audio_dir=checker.audio_dir, asterisk=checker.asterisk)))
+    for line in errors:
+        typer.echo(line, err=True)
+    if config is None or errors:
+        typer.echo(f"ivr flows preview: the draft does not pass the checks ({len(errors)} error(s))", err=True)
+        raise typer.Exit(1)
+    location = store or Settings().store
+    records_file = records or Settings().records
+
+    async def replay() -> Any:
+        shared = is_database_url(location) and records is None
+        if shared:
+            return await with_store(location, lambda s: last_records(calls, since=start, records_file=None, store=s))
+        return await last_records(calls, since=start, records_file=records_file, store=None)
+    found = asyncio.run(replay())
+    report = asyncio.run(preview(config, _profile(), checker.lookups, found))
+    data = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False))
+        return
+    c = data["containment"]
+    typer.echo(f"{data['calls']} call(s) replayed at {data['per_second']:.0f}/s: {data['changed']} would end otherwise, "
+               f"{data['unfit']} do not fit the draft; containment {c['before']} → {c['after']}")
+    for key, moved in data["transfers"].items():
+        typer.echo(f"  transfers {key}: {moved['before']} → {moved['after']}")
+    for call in data["changes"]:
+        typer.echo(f"  {call['call_id']}  {call['started_at'][:16]}  {call['before']['outcome']} → {call['after']['outcome']}"
+                   f" ({call['after']['reason']})")
+    for call in data["unfit_calls"]:
+        typer.echo(f"  {call['call_id']}  does not fit: {call['unfit']}")

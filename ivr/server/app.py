@@ -54,6 +54,7 @@ from .line import AcceptedLines, LineConfig, LineSources, load_line, load_line_a
 from .lost_calls import LostCallWitness
 from .notices import NoticeBoard
 from .parts import PartStack
+from .preview import PreviewReport, last_records, preview
 from .publishing import DraftChecker, LineDesk, VersionFollower
 from .resources import PeerAllowList, connection_caps, quiet_accept_errors, raise_descriptor_limit
 from .shared_kpis import SharedKpis
@@ -278,6 +279,12 @@ class IvrServer:
         return DraftChecker(self.profile, self._lookup_specs(), audio_dir=self._audio_dir(),
                             asterisk=self.line_sources.asterisk,
                             profile_ref=self.profile_ref if self.listening else None, apart=True)
+
+    async def _replay(self, config: LineConfig, calls: int, since: float | None) -> PreviewReport:
+        """The last ``calls`` recorded calls (every node's with PostgreSQL) replayed through ``config``."""
+        shared = self.store if isinstance(self.store, PostgresStore) else None
+        records = await last_records(calls, since=since, records_file=self.settings.records, store=shared)
+        return await preview(config, self.profile, self._lookup_specs(), records)
 
     def _audio_dir(self) -> Path:
         return self.line_sources.audio_dir or self.line_sources.catalog.parent / "wav"
@@ -585,7 +592,8 @@ class IvrServer:
                                 shared_records=self.shared_records, shared_kpis=self.shared_kpis,
                                 call_path_store=self.call_path_store, dialer=self.dialer,
                                 notice_board=self.notice_board, after_ivr=self.after_ivr)
-            desk = LineDesk(self.store, self.draft_checker, lambda: self.line.texts if self.line is not None else {})
+            desk = LineDesk(self.store, self.draft_checker, lambda: self.line.texts if self.line is not None else {},
+                            replay=self._replay)
             self.admin = AdminServer(status, self.settings.admin_host or self.settings.host, self.settings.admin_port,
                                      self.settings.admin_token.get_secret_value(),
                                      hosts=self.settings.admin_allowed_hosts.split(","),

@@ -33,6 +33,7 @@ from ..store import Store
 from ..versions.diff import Change, diff_texts
 from ..versions.model import AuditAction, AuditEntry, LineVersion, checked_comment
 from .line import LineConfig, LineSources, load_line, load_line_apart, write_sources
+from .preview import PreviewReport
 
 __all__ = ["Publication", "DraftChecker", "publish", "rollback", "VersionFollower", "LineDesk"]
 
@@ -40,6 +41,8 @@ log = structlog.get_logger("ivr.versions")
 
 #: What checks a configuration given as its files' texts.
 Check = Callable[[Mapping[str, str]], Awaitable[tuple[LineConfig | None, list[str]]]]
+#: What replays the last recorded calls (how many, ended since when) through a checked configuration.
+Replay = Callable[[LineConfig, int, float | None], Awaitable[PreviewReport]]
 
 
 @dataclass
@@ -199,10 +202,13 @@ class LineDesk:
     audit trail. ``checker()`` checks texts as this node would serve them; ``served()`` gives the files
     this node serves now (before any publish: the files on disk)."""
 
-    def __init__(self, store: Store, checker: Callable[[], Check], served: Callable[[], Mapping[str, str]]) -> None:
+    def __init__(self, store: Store, checker: Callable[[], Check], served: Callable[[], Mapping[str, str]],
+                 replay: Replay | None = None) -> None:
         self.store = store
         self.checker = checker
         self.served = served
+        #: Replays the last recorded calls through a checked configuration (:mod:`ivr.server.preview`).
+        self.replay = replay
 
     async def versions(self, limit: int = 50) -> list[LineVersion]:
         """The last versions, the live one first."""
@@ -226,6 +232,21 @@ class LineDesk:
         """A draft's errors (``file:line: …``) and warnings, as a publish would find them."""
         config, errors = await self.checker()(texts)
         return errors, (config.warnings if config is not None else [])
+
+    async def preview(self, texts: Mapping[str, str], *, calls: int, since: float | None, author: str,
+                      origin: str) -> tuple[list[str], PreviewReport | None]:
+        """Check a draft, then replay the last ``calls`` recorded calls (ended since ``since``) through it:
+        the errors that stop it, or what would change."""
+        config, errors = await self.checker()(texts)
+        if config is None or errors or self.replay is None:
+            return errors or ["no recorded calls to replay here"], None
+        report = await self.replay(config, calls, since)
+        try:
+            await self.store.add_audit(author, AuditAction.PREVIEW, "draft", origin,
+                                       {k: v for k, v in report.totals().items() if k != "transfers"})
+        except Exception as exc:  # a preview changes nothing: the store away loses its trace, not the answer
+            log.warning("audit_not_kept", action="preview", error=type(exc).__name__)
+        return [], report
 
     async def publish(self, texts: Mapping[str, str], *, author: str, comment: str, origin: str) -> Publication:
         """Check a draft and make it the live version."""

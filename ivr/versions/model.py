@@ -74,6 +74,8 @@ class AuditAction(StrEnum):
     NOTICE_ON = "notice_on"
     NOTICE_OFF = "notice_off"
     USER_CHANGED = "user_changed"
+    #: Someone tried what their role does not allow (a publish by an editor).
+    FORBIDDEN = "forbidden"
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,15 @@ def audit_csv(entries: Iterable[AuditEntry]) -> str:
     writer.writerow(["id", "at_utc", "actor", "action", "target", "origin", "detail"])
     for e in entries:
         when = datetime.fromtimestamp(e.at, timezone.utc).isoformat(timespec="seconds")
-        writer.writerow([e.id, when, e.actor, e.action, e.target, e.origin,
+        writer.writerow([e.id, when, *(_cell(v) for v in (e.actor, e.action, e.target, e.origin)),
                          json.dumps(dict(e.detail), ensure_ascii=False, sort_keys=True)])
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: one starting like a formula (``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return) gets a leading apostrophe. A failed sign-in's name is whatever was typed."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class Role(StrEnum):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from typing_extensions import override
@@ -161,6 +161,15 @@ async def _run(node: LookupNode, call: Call, services: EngineServices) -> str | 
             if not t.done():
                 t.cancel()
     call.variables[node.store] = {"status": result.status, **result.data}
-    call.record.lookups.append({"service": node.service, **call.when(), "status": result.status, "ms": ms})
+    call.record.lookups.append({"service": node.service, **call.when(), "status": result.status, "ms": ms,
+                                "fields": closed_fields(result.data, service.values)})
     call.log.info("lookup_done", service=node.service, status=result.status, ms=ms)
     return node.on.get(result.status, node.on_error)
+
+
+def closed_fields(data: Mapping[str, Any], values: Mapping[str, frozenset[str]]) -> dict[str, Any]:
+    """What the call record keeps of a lookup's answer: the fields whose values are a closed, non-personal
+    set — yes/no fields, and those the service declares the values of (a file's status) — so that a record
+    says what routing saw (and a preview can replay it); never a number, a name or a date."""
+    return {name: value for name, value in sorted(data.items())
+            if isinstance(value, bool) or (isinstance(value, str) and value in values.get(name, ()))}

@@ -45,5 +45,6 @@ class NoticeNode(NodeBase):
         if key:
             call.typed_ahead = key
         call.variables["notice"] = notice.id
+        call.record.notice = {"id": notice.id, "closes": notice.closes}
         call.log.info("notice_played", notice=notice.id, closes=notice.closes)
         return self.closed if notice.closes else self.next

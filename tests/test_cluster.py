@@ -505,3 +505,18 @@ async def test_a_published_version_serves_new_calls_on_both_nodes_and_a_rollback
         applied = [e.actor for e in await one.store.audit() if e.action == "applied" and e.target == "version 1"]
         assert sorted(applied) == ["node ivr-1", "node ivr-2"]
         print(f"publish reached both nodes in {reached:.2f} s (IVR_VERSION_POLL {one.settings.version_poll} s)")
+
+
+async def test_a_preview_reads_the_calls_recorded_last_by_every_node(pg):
+    from ivr.server.preview import last_records
+
+    async with two_stores(pg.new_database()) as (a, b):
+        ended = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+        for store, first in ((a, 0), (b, 30)):  # each node sends its calls in turn: insertion order is call order
+            await store.insert_records([(f"c{i}", store.node, (ended + timedelta(minutes=i)).isoformat(),
+                                         {"call_id": f"c{i}"}) for i in range(first, first + 30)])
+        last = await last_records(10, since=None, records_file=None, store=a)
+        assert [r["call_id"] for r in last] == [f"c{i}" for i in range(50, 60)]
+        since = (ended + timedelta(minutes=55)).timestamp()
+        assert [r["call_id"] for r in await last_records(10, since=since, records_file=None, store=b)] == \
+            [f"c{i}" for i in range(56, 60)]

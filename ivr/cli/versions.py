@@ -338,6 +338,7 @@ def flows_preview(
     from ..server.line import LineSources
     from ..server.preview import last_records, preview
     from ..store import is_database_url
+    from ..store.postgres import PostgresStore
     from .flows import _profile
 
     try:
@@ -360,7 +361,8 @@ def flows_preview(
     async def replay() -> Any:
         shared = is_database_url(location) and records is None
         if shared:
-            return await with_store(location, lambda s: last_records(calls, since=start, records_file=None, store=s))
+            return await with_store(location, lambda s: last_records(
+                calls, since=start, records_file=None, store=s if isinstance(s, PostgresStore) else None))
         return await last_records(calls, since=start, records_file=records_file, store=None)
     found = asyncio.run(replay())
     report = asyncio.run(preview(config, _profile(), checker.lookups, found))

@@ -37,7 +37,7 @@ from ..engine.template import FILTERS
 from ..interfaces import AGENT, Answer, CallerChannel, LineProfile, LookupResult, LookupSpec, Question
 from ..notices import Notice
 from ..routing.router import RulesRouter
-from ..store import Store
+from ..store.postgres import PostgresStore
 from .line import LineConfig
 
 __all__ = ["Ending", "Replayed", "PreviewReport", "preview", "last_records", "MAX_CALLS"]
@@ -391,14 +391,12 @@ MAX_CALLS = 5_000
 
 
 async def last_records(count: int, *, since: float | None, records_file: Path | None,
-                       store: Store | None) -> list[dict[str, Any]]:
+                       store: PostgresStore | None) -> list[dict[str, Any]]:
     """The last ``count`` call records (oldest first) ended at ``since`` (epoch) or later: every node's from
     the shared store (PostgreSQL), else this node's records file."""
     count = max(1, min(count, MAX_CALLS))
-    if store is not None and hasattr(store, "records_since"):
-        start = since if since is not None else time.time() - 35 * 86400
-        rows = await store.records_since(inserted_after=None, ended_after=start, limit=MAX_CALLS * 4)
-        return [record for _, record in rows][-count:]
+    if store is not None:
+        return await store.last_records(count, ended_after=since)
     if records_file is None:
         return []
     found = await asyncio.to_thread(_tail, records_file, count)

@@ -436,6 +436,14 @@ class PostgresStore:
             "AND node <> $3 ORDER BY inserted_at LIMIT $4", ended_after, inserted_after, exclude_node, limit)
         return [(float(r["ins"]), json.loads(r["record"])) for r in rows]
 
+    async def last_records(self, count: int, *, ended_after: float | None = None) -> list[dict[str, Any]]:
+        """The ``count`` records inserted last (every node's), ended after ``ended_after`` (epoch) when given;
+        oldest first."""
+        rows = await self.pool.fetch(
+            "SELECT record FROM call_records WHERE ($1::float8 IS NULL OR ended_at > to_timestamp($1)) "
+            "ORDER BY inserted_at DESC, id DESC LIMIT $2", ended_after, count)
+        return [json.loads(r["record"]) for r in reversed(rows)]
+
     async def has_record(self, uniqueid: str, within: float = 3600.0) -> bool:
         """Whether a node recorded the Asterisk call ``uniqueid`` (ended in the last ``within`` s)."""
         found = await self.pool.fetchval(

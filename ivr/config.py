@@ -122,6 +122,17 @@ class Settings(BaseSettings):
     vosk_model: Path | None = None
     #: Ask questions by speech when a model is loaded (keypad always works).
     speech: bool = True
+    #: Input frames (10 ms) the acoustic model evaluates at a time (0: Vosk's own, 20). More decodes
+    #: cheaper and lets the partial result lag more (``ivr bench speech --profile`` measures both): 51
+    #: costs a fifth less than 20, and a whole answer is still known at the pause (the recogniser's
+    #: final result is asked for there, see ``ivr.listening.speech``).
+    speech_chunk_frames: int = Field(51, ge=0, le=300)
+    #: Ask the recogniser for its final result at a pause one digit short of a whole number, so a whole
+    #: answer ends its question there rather than when the lagging partial result catches up.
+    speech_close_at_pause: bool = True
+    #: Seconds the oldest audio may wait for a decoding thread before new questions are offered the
+    #: keypad (until it is back under half of it).
+    speech_busy_lag: float = Field(0.25, gt=0, le=10)
     #: 1.0 sends prompt audio over AudioSocket in real time (Asterisk); 0 as fast as possible (simulations).
     audiosocket_pace: float = 1.0
     #: Folder shared with Asterisk for the RECORD FILE fallback (unset: keypad fallback).

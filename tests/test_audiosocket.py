@@ -119,6 +119,59 @@ async def test_closing_while_the_caller_still_streams_is_a_clean_end_not_a_reset
         await server.stop()
 
 
+async def test_a_question_keeps_the_socket_alive_while_the_phone_sends_nothing():
+    """Asterisk 22 ends AudioSocket after 2 s with no frame either way (app_audiosocket.c), and a phone
+    with silence suppression sends no audio while its caller thinks. While a question listens, the IVR
+    sends a frame of silence whenever it has sent nothing for a second: the question lasts its own time."""
+    import time as time_
+
+    from ivr.interfaces import Question
+    from ivr.listening.speech import SpeechListener, SpeechSettings
+
+    class QuietUtteranceDouble:  # a test double: the recogniser is never given audio here
+        def submit(self, pcm: bytes) -> None:
+            raise AssertionError("nothing was said")
+
+        def abandon(self) -> None:
+            pass
+
+    class QuietModelDouble:  # a test double handing out that utterance
+        busy = False
+
+        def utterance(self, slot):
+            return QuietUtteranceDouble()
+
+    server = AudioSocketServer("127.0.0.1", 0)
+    await server.start()
+    try:
+        wanted = str(uuid.uuid4())
+        fut = server.expect(wanted)
+        r, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
+        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
+        stream = await asyncio.wait_for(fut, DEADLINE)
+        listener = SpeechListener(server, QuietModelDouble(), SpeechSettings(pace=0))
+        received: list[float] = []
+
+        async def asterisk_side() -> None:
+            while (frame := await read_frame(r)) is not None:
+                assert frame.kind == KIND_AUDIO and frame.payload == b"\0" * 320
+                received.append(time_.monotonic())
+
+        reading = asyncio.create_task(asterisk_side())
+        started = time_.monotonic()
+        answer = await asyncio.wait_for(listener.listen(stream, Question(prompts=[], timeout=3.5), None), DEADLINE)
+        ended = time_.monotonic()
+        await stream.close()
+        w.close()
+        await asyncio.wait_for(reading, DEADLINE)
+        assert answer.empty and ended - started >= 3.5  # no input, after the question's own time
+        moments = [started, *received, ended]
+        gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
+        assert len(received) >= 3 and max(gaps) < 2.0, gaps  # never the two seconds Asterisk gives up after
+    finally:
+        await server.stop()
+
+
 def tone(seconds: float, amplitude: int = 4000) -> bytes:
     t = np.arange(int(8000 * seconds)) / 8000
     return (amplitude * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()

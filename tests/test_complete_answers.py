@@ -122,6 +122,13 @@ class UtteranceDouble:
     def abandon(self) -> None:
         pass
 
+    async def close_segment(self) -> str:
+        """At a pause: the final result of what was said so far (the partial, for this double)."""
+        return self.partial_text
+
+    def take_back(self) -> None:
+        """The final result is the whole one already."""
+
     async def finish(self) -> Recognition:
         return Recognition(text=self.final, confidence=0.9)
 
@@ -136,12 +143,30 @@ class ModelDouble:
         return self.one
 
 
-async def hear(text: str, complete_silence: float | None, final: str | None = None) -> tuple[object, UtteranceDouble]:
+class LaggingUtteranceDouble(UtteranceDouble):
+    """A test double for a recogniser whose partial result lags the audio by its last word (as Vosk's
+    does, a chunk of frames behind); its final result at a pause (a closed segment) is ``at_pause``."""
+
+    def __init__(self, text: str, speech_bytes: int, at_pause: str, final: str | None = None) -> None:
+        super().__init__(text.rsplit(" ", 1)[0], speech_bytes, final if final is not None else text)
+        self.at_pause = at_pause
+        self.closed = self.taken_back = 0
+
+    async def close_segment(self) -> str:
+        self.closed += 1
+        return self.at_pause
+
+    def take_back(self) -> None:
+        self.taken_back += 1
+
+
+async def hear(text: str, complete_silence: float | None, final: str | None = None, *,
+               utterance: UtteranceDouble | None = None) -> tuple[object, UtteranceDouble]:
     """One second of « speech » then two of silence, over a real AudioSocket connection; the question
-    hears ``text`` (its final result: ``final``). Returns the answer and the recogniser double (how
-    much audio it was given)."""
+    hears ``text`` (its final result: ``final``), or what ``utterance`` says. Returns the answer and the
+    recogniser double (how much audio it was given)."""
     speech = tone(1.0)
-    utterance = UtteranceDouble(text, len(speech), final)
+    utterance = utterance or UtteranceDouble(text, len(speech), final)
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
     try:
@@ -211,3 +236,30 @@ def test_generated_corpus_no_part_of_a_number_is_taken_for_the_whole():
                                 if is_complete_answer(FILE_NUMBER, " ".join(words[:k]))]
     assert parts_taken == []
     assert whole / total >= 0.8
+
+
+async def test_a_partial_result_a_word_behind_still_ends_a_whole_number_at_the_pause():
+    """The partial result lacks the last word when the caller pauses; it is one digit short of a whole
+    number, so the recogniser's final result is asked for at the pause, and it is whole: the question
+    ends there, not 0.8 s later."""
+    number = make_file_number(12345678)
+    text = " ".join(number)  # digit by digit: the partial, a word behind, has nine
+    lagging = LaggingUtteranceDouble(text, len(tone(1.0)), at_pause=text)
+    answer, heard = await hear(text, complete_silence=0.15, utterance=lagging)
+    assert answer.value == number and answer.details.get("ended") == "whole_answer"
+    assert lagging.closed == 1 and lagging.taken_back == 0
+    assert (heard.fed - len(tone(1.0))) / 16000 < 0.3
+
+
+async def test_a_pause_that_was_not_a_whole_answer_leaves_no_mark_on_the_final_result():
+    """At the pause the final result is no whole number (a digit misheard in it): the question waits for
+    the usual silence, and the segment is taken back (the recogniser decodes the utterance again as one),
+    so the answer is the whole utterance's final result, not the segment closed at the pause."""
+    number = make_file_number(12345678)
+    text = " ".join(number)
+    wrong = " ".join(number[:-1] + str((int(number[-1]) + 1) % 10))
+    lagging = LaggingUtteranceDouble(text, len(tone(1.0)), at_pause=wrong, final=text)
+    answer, heard = await hear(text, complete_silence=0.15, utterance=lagging)
+    assert "ended" not in answer.details and answer.value == number
+    assert lagging.closed == 1 and lagging.taken_back == 1
+    assert (heard.fed - len(tone(1.0))) / 16000 >= 0.8

@@ -602,7 +602,7 @@ async def test_a_real_prometheus_scrapes_the_server_evaluates_the_alerts_and_ans
             await prometheus.wait()
         await sim.stop()
     rules = {r["name"]: r for g in groups for r in g["rules"]}
-    assert len(rules) == 11 and all(r["health"] == "ok" for r in rules.values()), rules
+    assert len(rules) == 12 and all(r["health"] == "ok" for r in rules.values()), rules
     assert rules["IvrSpeechModelMissing"]["state"] in ("pending", "firing")
     assert {name for name, r in rules.items() if r["state"] != "inactive"} == {"IvrSpeechModelMissing"}
 

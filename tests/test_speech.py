@@ -155,7 +155,7 @@ async def test_several_streams_share_the_bounded_pool(ko_model):
         results = await run_scenarios(scenarios, "127.0.0.1", srv.agi_port, concurrency=6,
                                       records=srv.memory_records, speed=0)
         assert [r.failures for r in results if not r.passed] == []
-        assert ko_model.pool._max_workers == 2
+        assert ko_model.pool.workers == 2
 
 
 FRENCH = find_model()
@@ -175,36 +175,22 @@ async def test_french_speech_scenarios():
 
 
 async def test_a_whole_answer_ending_early_is_the_answer_the_whole_clip_gives(ko_model):
-    """Real engine, real socket, real time: Korean digit strings whose « key » passes for what the engine
-    hears of the whole clip (and for no part of it). A question that ends early on a whole partial result
-    gives that whole answer, never a cut number.
+    """Real engine, real socket, real time, the callers in a process of their own (``ivr bench speech``):
+    Korean digit strings whose « key » passes for what the engine hears of the whole clip decoded alone
+    (and for no part of it). A question that ends early on a whole partial result gives that whole
+    answer, never a cut number.
 
     Whether a question ends early depends on the decoder keeping up with real time, which a busy
     machine does not promise; the logic is covered, scripted, in tests/test_complete_answers.py. Here
     every early end the real engine makes is checked, and a run that made none says so (skipped)."""
-    import random
+    from ivr.bench.speech import SpeechBench
 
-    from ivr.ants3400.file_numbers import make_file_number
-    from ivr.bench.speech import _keyed_as_heard, _one_stream, korean_clip
-    from ivr.edges.audiosocket.server import AudioSocketServer
-    from ivr.interfaces import Question
-    from ivr.listening.speech import SpeechListener, SpeechSettings
-
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    listener = SpeechListener(server, ko_model, SpeechSettings(pace=1.0))
-    try:
-        rng = random.Random(29)
-        early = []
-        for _ in range(3):
-            clip = korean_clip(make_file_number(rng.randrange(10**8)))
-            slot = await _keyed_as_heard(ko_model, clip)
-            q = Question(prompts=[], slot=slot, speech=True, timeout=10, complete_silence=0.15)
-            result = await _one_stream(server, listener, q, clip, 1.0, "")
-            if result.ended_early:
-                early.append(result)
-                assert slot.accept(result.value or ""), result  # the whole answer, not a part of it
-        if not early:
-            pytest.skip("no question ended early: the decoder did not keep up with real time on this machine")
-    finally:
-        await server.stop()
+    bench = SpeechBench(ko_model, language="ko")
+    await bench.prepare(3)
+    await bench.run(3)
+    assert len(bench.results) == 3 and all(r.text for r in bench.results), bench.results  # every stream heard
+    early = [r for r in bench.results if r.ended_early]
+    for result in early:
+        assert result.heard, result  # the whole answer, not a part of it
+    if not early:
+        pytest.skip("no question ended early: the decoder did not keep up with real time on this machine")

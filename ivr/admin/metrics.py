@@ -151,6 +151,12 @@ class Metrics:
         self.speech_enabled = Gauge("ivr_speech_enabled", "1 when speech recognition is configured (IVR_SPEECH)",
                                     registry=r)
         self.speech_model_loaded = Gauge("ivr_speech_model_loaded", "1 when the Vosk model is loaded", registry=r)
+        self.speech_lag = Gauge("ivr_speech_decoding_lag_seconds", "How long the oldest audio waiting for the "
+                                "recogniser has waited", registry=r)
+        self.speech_busy = Gauge("ivr_speech_busy", "1 while decoding runs late: new questions are offered the "
+                                 "keypad", registry=r)
+        self.speech_keypad_offered = Gauge("ivr_speech_keypad_offered", "Questions offered the keypad because "
+                                           "decoding ran late, since the node started", registry=r)
         self.line_open = Gauge("ivr_line_open", "1 while the flow's opening hours say open", ["flow"], registry=r)
         self.queue_wait = Gauge("ivr_queue_expected_wait_seconds", "Expected wait per queue (AMI)", ["queue"],
                                 registry=r)

@@ -20,10 +20,13 @@ __all__ = ["EndpointConfig", "Endpointer", "frame_rms"]
 
 def frame_rms(pcm: bytes) -> float:
     """The root mean square of 16-bit little-endian PCM (0 for less than a sample)."""
-    if len(pcm) < 2:
+    count = len(pcm) // 2
+    if count == 0:
         return 0.0
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
-    return float(math.sqrt(float(np.mean(samples * samples))))
+    # A dot product: np.mean's Python wrapper cost three times the sum itself on a 20 ms frame, and
+    # this runs for every frame of every caller.
+    samples = np.frombuffer(pcm, dtype="<i2", count=count).astype(np.float32)
+    return math.sqrt(float(np.dot(samples, samples)) / count)
 
 
 @dataclass(frozen=True)

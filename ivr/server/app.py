@@ -455,7 +455,8 @@ class IvrServer:
                         hint="ivr model fetch, or set IVR_VOSK_MODEL; questions use the keypad")
             return None
         try:
-            model = self.speech_model = await asyncio.to_thread(SpeechModel, path)
+            model = self.speech_model = await asyncio.to_thread(
+                SpeechModel, path, busy_lag=self.settings.speech_busy_lag, chunk_frames=self.settings.speech_chunk_frames)
         except (ModelMissing, Exception) as exc:  # a broken model must not stop the line
             log.error("speech_model_failed", path=str(path), error=str(exc))
             return None
@@ -472,8 +473,8 @@ class IvrServer:
         self.parts.started("audiosocket", self.audiosocket.stop)
         advertise = self.settings.audiosocket_advertise or f"{self.audiosocket.host}:{self.audiosocket.bound_port}"
         self.listener.enable_speech(model, SpeechSettings(
-            advertise=advertise, pace=self.settings.audiosocket_pace, record_dir=self.settings.record_dir),
-            self.audiosocket)
+            advertise=advertise, pace=self.settings.audiosocket_pace, record_dir=self.settings.record_dir,
+            close_at_pause=self.settings.speech_close_at_pause), self.audiosocket)
 
     async def _start_speech_by_recording(self) -> None:
         """Classic AGI (one process per call): speech through RECORD FILE, when a folder is set for it."""
@@ -587,6 +588,7 @@ class IvrServer:
         try:
             status = StatusView(self.flows, self.supervisor, self.kpis, self.metrics, self.tracking, self.ami,
                                 listening=lambda: self.listening, speech_loaded=lambda: self.speech_model is not None,
+                                speech_load=lambda: self.speech_model.load() if self.speech_model is not None else None,
                                 reload=self.reload_line, line_state=lambda: self.line_state,
                                 speech_enabled=self.settings.speech, store=self.store,
                                 shared_records=self.shared_records, shared_kpis=self.shared_kpis,

@@ -23,6 +23,7 @@ from ..edges.ami.controller import AmiController
 from ..engine.graph import to_dot, to_mermaid
 from ..engine.registry import FlowRegistry, ReloadReport
 from ..interfaces import LineState, Serving
+from ..listening.decoding import DecodingLoad
 from ..notices import NoticeError, NoticeRequest, checked_author
 from ..routing.callbacks import CallbackDialer
 from ..store import Store
@@ -60,6 +61,8 @@ class StatusView:
     reload: Callable[[str, str], Awaitable[ReloadReport]]
     line_state: Callable[[], LineState]
     speech_enabled: bool = False
+    #: The decoding threads' state (None without a model).
+    speech_load: Callable[[], DecodingLoad | None] = lambda: None
     store: Store | None = None
     shared_records: SharedRecords | None = None
     shared_kpis: SharedKpis | None = None
@@ -111,11 +114,12 @@ class StatusView:
             "ami": self.ami.state if self.ami is not None else
             "not configured: routing from the rules alone (no live queue state, no callbacks)",
             "tracking": await self.tracking.health(),
-            "speech": "vosk model loaded" if self.speech_loaded() else
-            "no model: questions use the keypad" if self.speech_enabled else
-            "disabled (IVR_SPEECH=false): questions use the keypad",
+            "speech": self._speech_state(),
         }
         degraded = []
+        load = self.speech_load()
+        if load is not None and load.busy:
+            degraded.append(f"speech: decoding {load.lag:.1f} s late, new questions are offered the keypad")
         if self.store is not None:
             health = await self.store.health()
             checks["store"] = f"{self.store.kind} {self.store.where}: {health}"
@@ -142,6 +146,17 @@ class StatusView:
             checks["degraded"] = degraded
         return self.listening() and bool(self.flows_registry.versions), checks
 
+    def _speech_state(self) -> str | dict[str, Any]:
+        if not self.speech_loaded():
+            return ("no model: questions use the keypad" if self.speech_enabled else
+                    "disabled (IVR_SPEECH=false): questions use the keypad")
+        load = self.speech_load()
+        if load is None:
+            return "vosk model loaded"
+        return {"state": "busy: new questions are offered the keypad" if load.busy else "vosk model loaded",
+                "decoding_threads": load.workers, "queued": load.queued, "lag_s": load.lag,
+                "keypad_offered": load.offered_keypad}
+
     def metrics(self) -> bytes:
         """The metrics in Prometheus's text format, gauges read now."""
         # Gauges are read at scrape time, so they are never stale.
@@ -158,6 +173,10 @@ class StatusView:
             m.store_up.set(1 if self.shared_records.state == "ok" else 0)
         m.speech_enabled.set(1 if self.speech_enabled else 0)
         m.speech_model_loaded.set(1 if self.speech_loaded() else 0)
+        load = self.speech_load()
+        m.speech_lag.set(load.lag if load is not None else 0)
+        m.speech_busy.set(1 if load is not None and load.busy else 0)
+        m.speech_keypad_offered.set(load.offered_keypad if load is not None else 0)
         now = self.clock()
         for name, flow in self.flows_registry.loaded().items():
             is_open = flow.model.is_open(now)

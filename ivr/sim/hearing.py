@@ -173,6 +173,7 @@ class HeardTextUtterance:
         self.finder = ClipFinder(clips)
         self.confidence = confidence
         self.busy_seconds = 0.0
+        self.trailing = False  # the caller paused (no decoding order to keep here)
 
     def submit(self, pcm: bytes) -> None:
         """Take more of the caller's audio (beyond a minute, dropped)."""
@@ -196,6 +197,14 @@ class HeardTextUtterance:
         text = self.partial_text
         return Recognition(text=text, confidence=self.confidence if text else None,
                            words=[{"word": w, "conf": self.confidence} for w in text.split()])
+
+    async def close_segment(self) -> str:
+        """What was heard so far (the double's partial result never lags the audio)."""
+        await asyncio.sleep(0)
+        return self.partial_text
+
+    def take_back(self) -> None:
+        """Nothing to decode again: the double hears the clip whole."""
 
     @property
     def partial_text(self) -> str:
@@ -229,6 +238,9 @@ class HeardTextModelDouble:
     def utterance(self, slot: SlotSpec | None, *, alternatives: int | None = None) -> HeardTextUtterance:
         """A fresh utterance (the slot's grammar plays no part: the words are the clip's)."""
         return HeardTextUtterance(self.clips, self.confidence)
+
+    #: The double decodes nothing: never late.
+    busy = False
 
     def close(self) -> None:
         """Nothing to stop."""

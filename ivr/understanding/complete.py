@@ -16,7 +16,7 @@ from .grammar import CORRECTION_PHRASES, FILLER_PHRASES, REQUEST_PHRASES
 from .numbers import HUNDRED, MULTIPLIERS, TENS, THOUSAND
 from .text import tokens
 
-__all__ = ["is_complete_answer", "OPEN_NUMBER_WORDS"]
+__all__ = ["is_complete_answer", "nearly_whole", "OPEN_NUMBER_WORDS"]
 
 #: Words a French number can go on after: a tens word (« soixante » → « soixante-dix-sept »,
 #: « vingt » → « vingt et un »), « quatre » (« quatre-vingt »), « dix » (« dix-sept » said apart),
@@ -38,6 +38,15 @@ def is_complete_answer(slot: SlotSpec | None, text: str) -> bool:
         return False
     meaning = _meaning(slot, text)
     return meaning is not None and all(_meaning(slot, longer) == meaning for longer in _longer(slot, words))
+
+
+def nearly_whole(slot: SlotSpec | None, text: str) -> bool:
+    """Whether ``text`` (a partial result, which lags the audio) is at most one digit short of a whole
+    digit string: then the recogniser's final result is worth asking for at a pause."""
+    if slot is None or not slot.digits or not slot.length or slot.parse is None:
+        return False
+    read = slot.literal or slot.parse
+    return len(read(text) or "") >= slot.length - 1
 
 
 def _meaning(slot: SlotSpec, text: str) -> str | None:

@@ -53,5 +53,7 @@ def grammar_for(phrases: Sequence[str], known_word: Callable[[str], bool] | None
             return known_word(word) or ("'" in word and all(known_word(p) for p in word.replace("'", "' ").split()))
 
         kept = [p for p in kept if all(known(w) for w in p.split())]
-    # With a model that has none of the words (another language), only [unk] is left.
-    return [*dict.fromkeys(kept), "[unk]"]
+    # [unk] takes what is not in the grammar, when the model has it (Vosk warns on every recogniser
+    # otherwise). With a model that has none of the words (another language), only [unk] is left.
+    unknown = ["[unk]"] if known_word is None or known_word("[unk]") else []
+    return [*dict.fromkeys(kept), *unknown]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import structlog
 
 from .protocol import (
+    FRAME_BYTES,
     HEADER_BYTES,
     KIND_AUDIO,
     KIND_UUID,
@@ -31,6 +32,9 @@ from .protocol import (
 __all__ = ["read_frame", "AudioStream", "AudioSocketServer"]
 
 log = structlog.get_logger("ivr.audiosocket")
+
+#: Seconds without sending before a frame of silence goes to Asterisk (its own limit is 2 s).
+KEEPALIVE = 1.0
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
@@ -56,6 +60,7 @@ class AudioStream:
         self.uuid = uuid
         self.reader = reader
         self.writer = writer
+        self.last_sent = time.monotonic()  # when audio was last sent to Asterisk
         self.closed = asyncio.Event()
         # Frames are read by one task into a queue, so that waiting for a frame
         # with a timeout never cancels a read half-way through a frame.
@@ -88,7 +93,12 @@ class AudioStream:
 
         Raises :class:`AudioSocketError` when the peer broke the protocol.
         """
-        item = await asyncio.wait_for(self._frames.get(), timeout)
+        if not self._frames.empty():
+            item = self._frames.get_nowait()
+        else:
+            # asyncio.timeout, not wait_for: no task per frame (this runs 50 times a second per caller).
+            async with asyncio.timeout(timeout):
+                item = await self._frames.get()
         if isinstance(item, Exception):
             self._frames.put_nowait(item)
             if isinstance(item, AudioSocketError):
@@ -100,8 +110,19 @@ class AudioStream:
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send audio for Asterisk to play to the caller (the caller paces it)."""
+        self.last_sent = time.monotonic()
         self.writer.write(encode_frame(KIND_AUDIO, pcm))
         await self.writer.drain()
+
+    async def keep_alive(self) -> None:
+        """Send a frame of silence when nothing was sent for ``KEEPALIVE`` seconds.
+
+        Asterisk ends AudioSocket after 2 s with no frame either way (``app_audiosocket.c``: « no
+        activity »). A phone that sends no RTP while its caller is silent (silence suppression) sends
+        it no frame: without ours, a caller thinking for two seconds would lose the question."""
+        if time.monotonic() - self.last_sent >= KEEPALIVE and not self.closed.is_set():
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.send_audio(bytes(FRAME_BYTES))
 
     async def close(self, linger: float = 1.0) -> None:
         """Close the socket: Asterisk's EXEC AudioSocket returns and the AGI goes on.

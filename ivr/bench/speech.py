@@ -209,15 +209,18 @@ class SpeechBench:
             write_plan(Path(tmp) / "plan.json", server.bound_port, self.pace, plans)
             cpu0, wall0, children0 = time.process_time(), time.monotonic(), _children_cpu()
             decoded0 = self.model.decoded_seconds
+            callers = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ivr.bench.line_callers", str(Path(tmp) / "plan.json"),
+                stdout=asyncio.subprocess.PIPE)
+            sampling = asyncio.create_task(_sample_lag(self.model, lags))
             try:
-                callers = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "ivr.bench.line_callers", str(Path(tmp) / "plan.json"),
-                    stdout=asyncio.subprocess.PIPE)
-                sampling = asyncio.create_task(_sample_lag(self.model, lags))
                 heard = await asyncio.gather(*jobs)
                 out, _ = await callers.communicate()
-                sampling.cancel()
             finally:
+                sampling.cancel()
+                if callers.returncode is None:  # a stream failed: the callers are not left behind
+                    callers.kill()
+                    await callers.wait()
                 await server.stop()
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
         speech_sent: dict[str, float] = json.loads(out or b"{}")

@@ -224,7 +224,7 @@ class QuestionLoop:
         typed, call.typed_ahead = call.typed_ahead, None
         question = self._question(call, asking, lead + [prompt])
         if keypad_only:
-            question = dataclasses.replace(question, speech=False)  # worded for the keypad: heard so
+            question = dataclasses.replace(question, speech=False)  # asked in its keypad wording: keys only
         if replay and asking.replay:
             question = dataclasses.replace(question, prompts=[*asking.replay, *question.prompts])
         if listen is not None:

@@ -71,15 +71,16 @@ async def _main(plan_path: Path) -> dict[str, float]:
         reader, writer = await asyncio.open_connection("127.0.0.1", plan["port"])
         writer.write(encode_frame(KIND_UUID, uuidlib.UUID(stream.uuid).bytes))
         callers.append(_Caller(stream, Path(stream.audio).read_bytes(), reader, writer))
-    tick = TICK / plan["pace"]
+    tick = TICK / plan["pace"] if plan["pace"] > 0 else 0.0  # pace 0: as fast as the IVR reads
     started = time.monotonic()
     sending = list(callers)
     n = 0
     while sending:
         sending = [c for c in sending if c.send_frame()]
         n += 1
-        ahead = started + n * tick - time.monotonic()
-        await asyncio.sleep(max(0.0, ahead))
+        await asyncio.sleep(max(0.0, started + n * tick - time.monotonic()))
+        if not tick:
+            await asyncio.gather(*(c.writer.drain() for c in sending), return_exceptions=True)
     for c in callers:
         c.writer.close()
     return {c.plan.uuid: c.speech_sent for c in callers}

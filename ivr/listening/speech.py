@@ -131,7 +131,7 @@ class _Listening:
             self.endpointer.start_listening()
         if time.monotonic() >= self.deadline:
             return await self._time_cap()
-        await self.stream.keep_alive()
+        self.stream.keep_alive()
         try:
             frame = await self.stream.read(timeout=0.1)
         except asyncio.TimeoutError:  # no frame for 100 ms: the timeouts still run

@@ -90,12 +90,12 @@ class SpeechModel:
             raise ModelMissing(f"no Vosk model at {self.path}")
         started = time.monotonic()
         self._vosk = vosk
-        self._shadow = decoder_copy(self.path, {"frames-per-chunk": str(chunk_frames)}) if chunk_frames else None
+        shadow = decoder_copy(self.path, {"frames-per-chunk": str(chunk_frames)}) if chunk_frames else None
         try:
-            self.model = vosk.Model(str(self._shadow or self.path))
+            self.model = vosk.Model(str(shadow or self.path))
         finally:
-            if self._shadow is not None:
-                shutil.rmtree(self._shadow, ignore_errors=True)  # read at load: no longer needed
+            if shadow is not None:
+                shutil.rmtree(shadow, ignore_errors=True)  # read at load: no longer needed
         self.chunk_frames = chunk_frames
         self.load_seconds = time.monotonic() - started
         self.sample_rate, can_resample = _model_rate(self.path)

@@ -114,15 +114,17 @@ class AudioStream:
         self.writer.write(encode_frame(KIND_AUDIO, pcm))
         await self.writer.drain()
 
-    async def keep_alive(self) -> None:
+    def keep_alive(self) -> None:
         """Send a frame of silence when nothing was sent for ``KEEPALIVE`` seconds.
 
         Asterisk ends AudioSocket after 2 s with no frame either way (``app_audiosocket.c``: « no
         activity »). A phone that sends no RTP while its caller is silent (silence suppression) sends
-        it no frame: without ours, a caller thinking for two seconds would lose the question."""
+        it no frame: without ours, a caller thinking for two seconds would lose the question. Called
+        for every frame read, so it is plain code: one small frame a second needs no flow control."""
         if time.monotonic() - self.last_sent >= KEEPALIVE and not self.closed.is_set():
-            with contextlib.suppress(ConnectionError, OSError):
-                await self.send_audio(bytes(FRAME_BYTES))
+            self.last_sent = time.monotonic()
+            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                self.writer.write(encode_frame(KIND_AUDIO, bytes(FRAME_BYTES)))
 
     async def close(self, linger: float = 1.0) -> None:
         """Close the socket: Asterisk's EXEC AudioSocket returns and the AGI goes on.

@@ -205,9 +205,10 @@ class Answer:
 class Listener(Protocol):
     """Asks a question on the caller's channel and returns what the caller answered."""
 
-    @property
-    def speech_available(self) -> bool:
-        """Whether spoken answers can be heard now (else questions use their keypad wording)."""
+    def offers_speech(self) -> bool:
+        """Whether the question about to be asked is to be answered by speech (else it is asked in its
+        keypad wording, for keys only). A listener that declines for a passing reason (a busy node)
+        counts it."""
 
     async def ask(self, channel: CallerChannel, question: Question, typed_ahead: str | None = None) -> Answer:
         """Play the question and listen; ``typed_ahead`` is a key the caller pressed during the

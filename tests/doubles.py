@@ -21,7 +21,8 @@ class ScriptedListenerDouble:
     """A test double for the speech listener: answers each question from a script, and keeps the
     questions' prompts (the real listener plays them; this one does not)."""
 
-    speech_available = True
+    def offers_speech(self) -> bool:
+        return True
 
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = list(answers)

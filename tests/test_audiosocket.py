@@ -277,3 +277,13 @@ def test_the_decoder_rejects_garbage_at_once():
         FrameDecoder().feed(b"\x42\x00\x00")
     with pytest.raises(AudioSocketError, match="too large"):
         FrameDecoder().feed(b"\x10\xff\xff")
+
+
+def test_garbage_after_frames_keeps_the_frames_before_it():
+    """Asterisk's UUID frame and a peer's garbage can arrive in one read: the call still gets its
+    connection (and then the error), rather than waiting for a connection refused whole."""
+    wire = encode_frame(KIND_UUID, uuid.uuid4().bytes) + bytes.fromhex("03000135") + b"\x42\x00\x00"
+    decoder = FrameDecoder()
+    decoded = decoder.decode(wire)
+    assert [f.kind for f in decoded.frames] == [KIND_UUID, KIND_DTMF]
+    assert decoded.error is not None and "unknown frame kind 0x42" in str(decoded.error)

@@ -134,10 +134,10 @@ class UtteranceDouble:
 
 
 class ModelDouble:
-    """A test double handing out one scripted utterance."""
+    """A test double handing out one scripted utterance; ``late``: its decoding runs behind."""
 
-    def __init__(self, utterance: UtteranceDouble) -> None:
-        self.one = utterance
+    def __init__(self, utterance: UtteranceDouble, late: bool = False) -> None:
+        self.one, self.late = utterance, late
 
     def utterance(self, slot):
         return self.one
@@ -161,7 +161,7 @@ class LaggingUtteranceDouble(UtteranceDouble):
 
 
 async def hear(text: str, complete_silence: float | None, final: str | None = None, *,
-               utterance: UtteranceDouble | None = None) -> tuple[object, UtteranceDouble]:
+               utterance: UtteranceDouble | None = None, late: bool = False) -> tuple[object, UtteranceDouble]:
     """One second of « speech » then two of silence, over a real AudioSocket connection; the question
     hears ``text`` (its final result: ``final``), or what ``utterance`` says. Returns the answer and the
     recogniser double (how much audio it was given)."""
@@ -179,7 +179,7 @@ async def hear(text: str, complete_silence: float | None, final: str | None = No
             w.write(encode_frame(KIND_AUDIO, pcm[i:i + 320]))
         await w.drain()
         stream = await asyncio.wait_for(connected, DEADLINE)
-        listener = SpeechListener(server, ModelDouble(utterance), SpeechSettings(pace=0))
+        listener = SpeechListener(server, ModelDouble(utterance, late), SpeechSettings(pace=0))
         q = Question(prompts=[], slot=FILE_NUMBER, speech=True, timeout=6, complete_silence=complete_silence)
         answer = await asyncio.wait_for(listener.listen(stream, q, None), DEADLINE)
         await stream.close()
@@ -262,4 +262,17 @@ async def test_a_pause_that_was_not_a_whole_answer_leaves_no_mark_on_the_final_r
     answer, heard = await hear(text, complete_silence=0.15, utterance=lagging)
     assert "ended" not in answer.details and answer.value == number
     assert lagging.closed == 1 and lagging.taken_back == 1
+    assert (heard.fed - len(tone(1.0))) / 16000 >= 0.8
+
+
+async def test_a_node_behind_with_its_decoding_does_not_close_at_the_pause():
+    """A segment closed at a pause that is no whole answer costs the utterance's decoding again. While the
+    decoding threads run behind, the listener does not gamble on it: the question waits for the usual
+    silence and the answer is the final result, with no segment closed."""
+    number = make_file_number(12345678)
+    text = " ".join(number)
+    lagging = LaggingUtteranceDouble(text, len(tone(1.0)), at_pause=text)
+    answer, heard = await hear(text, complete_silence=0.15, utterance=lagging, late=True)
+    assert answer.value == number and "ended" not in answer.details
+    assert lagging.closed == 0
     assert (heard.fed - len(tone(1.0))) / 16000 >= 0.8

@@ -174,7 +174,7 @@ async def test_a_busy_node_asks_new_questions_for_the_keypad_and_says_so():
             [result] = await run_scenarios([busy], "127.0.0.1", srv.agi_port, records=srv.memory_records, speed=0)
             assert result.passed, result.failures
             assert "menu_titre_clavier" in [p.rsplit("/", 1)[-1] for p in result.trace.channel.prompts]
-            assert srv.listener.stats["busy_keypad"] == 1 and model.pool.offered_keypad == 1
+            assert model.pool.offered_keypad == 1  # counted once, where the console and the metrics read it
             ready = await srv.admin.status.readiness()
             assert ready[1]["speech"]["state"].startswith("busy") and "degraded" in ready[1]
             metrics = srv.admin.status.metrics().decode()

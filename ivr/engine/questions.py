@@ -218,7 +218,7 @@ class QuestionLoop:
         A ``replay`` (the caller asked for a repeat) plays what came before the question (a readback),
         then its first wording."""
         prompt = asking.prompt if attempt == 1 or replay or not asking.reprompt else asking.reprompt
-        keypad_only = not (asking.speech and self.services.listener.speech_available)
+        keypad_only = not (asking.speech and self.services.listener.offers_speech())
         if keypad_only and asking.keypad_prompt:
             prompt = asking.keypad_prompt
         typed, call.typed_ahead = call.typed_ahead, None

@@ -79,7 +79,7 @@ class DecodingPool:
         self._seq = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
-        self.offered_keypad = 0
+        self._offered_keypad = 0
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
         for t in self._threads:
             t.start()
@@ -119,31 +119,48 @@ class DecodingPool:
         elif waited < self.busy_lag / 2:
             self._late_since = None
 
+    def _waited(self) -> float:
+        """Seconds the oldest queued piece of work has waited (the lock held; 0 when none waits)."""
+        oldest = min((j.queued_at for j in self._heap), default=None)
+        return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
+
+    def _is_busy(self, waited: float) -> bool:
+        """Whether the node is busy, given how long the oldest queued work has waited (the lock held)."""
+        if waited > self.busy_lag and self._late_since is None:
+            self._late_since = self._clock() - waited + self.busy_lag
+        elif waited < self.busy_lag / 2:
+            self._late_since = None  # caught up: nothing waits, or not for long
+        return self._late_since is not None and self._clock() - self._late_since >= self.busy_for
+
     def lag(self) -> float:
         """Seconds the oldest queued piece of work has waited (0 when none waits)."""
         with self._ready:
-            oldest = min((j.queued_at for j in self._heap), default=None)
-        return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
+            return self._waited()
 
     @property
     def busy(self) -> bool:
         """Whether the node decodes too late for new speakers: work has waited more than ``busy_lag`` for
         ``busy_for`` seconds (what waits now counts too), and not yet less than half of it since."""
         with self._ready:
-            oldest = min((j.queued_at for j in self._heap), default=None)
-            waiting = 0.0 if oldest is None else self._clock() - oldest
-            if waiting > self.busy_lag and self._late_since is None:
-                self._late_since = oldest + self.busy_lag if oldest is not None else None
-            elif waiting < self.busy_lag / 2:
-                self._late_since = None  # caught up: nothing waits, or not for long
-            late_since = self._late_since
-        return late_since is not None and self._clock() - late_since >= self.busy_for
+            return self._is_busy(self._waited())
+
+    def note_keypad_offered(self) -> int:
+        """A question was offered the keypad because this pool is busy; returns how many so far."""
+        with self._ready:
+            self._offered_keypad += 1
+            return self._offered_keypad
+
+    @property
+    def offered_keypad(self) -> int:
+        """Questions offered the keypad since start because the node was busy."""
+        return self._offered_keypad
 
     def load(self) -> DecodingLoad:
         """The pool's state now."""
         with self._ready:
-            queued = len(self._heap)
-        return DecodingLoad(self.workers, queued, round(self.lag(), 3), self.busy, self.offered_keypad)
+            waited = self._waited()
+            return DecodingLoad(self.workers, len(self._heap), round(waited, 3), self._is_busy(waited),
+                                self._offered_keypad)
 
     def shutdown(self) -> None:
         """Stop the threads; queued work is cancelled (a job already running finishes)."""

@@ -26,8 +26,7 @@ class KeypadListener:
     #: After a full-length entry, how long to wait for the caller's closing ``#``.
     trailing_hash_ms = 1500
 
-    @property
-    def speech_available(self) -> bool:
+    def offers_speech(self) -> bool:
         """Never: this listener only takes keys."""
         return False
 

@@ -86,6 +86,8 @@ class Understood(NamedTuple):
 #: changed what the Korean model heard in some clips (its feature normalisation starts from them).
 PREROLL_SECONDS = 1.0
 _PREROLL_FRAMES = round(PREROLL_SECONDS / 0.02)
+#: Audio handed to the recogniser at a time (100 ms).
+_BATCH_BYTES = 5 * FRAME_BYTES
 
 
 @lru_cache(maxsize=128)
@@ -186,15 +188,21 @@ class _Listening:
             self.pending += b"".join(self.preroll)
             self.preroll.clear()
         self.pending += payload
-        # 100 ms at a time while the caller speaks; at once when they pause, so that the partial result
-        # is up to date when a whole answer is to be recognised (no dead time after it).
-        if len(self.pending) >= 5 * FRAME_BYTES or not voiced:
-            self.utterance.submit(bytes(self.pending))
-            self.pending.clear()
+        # 100 ms at a time, speech or pause: a call into the recogniser costs the same whatever it is
+        # given, and 20 ms at a time made it cost two to three times as much (``ivr bench speech``). The
+        # partial result gains nothing from less: the acoustic model runs a chunk of frames at a time.
+        if len(self.pending) >= _BATCH_BYTES:
+            self._flush()
         partial = self.utterance.partial_text
         if not self.stop_prompt.is_set() and (self.endpointer.barge_in or len(partial.split()) >= 1):
             self.stop_prompt.set()  # speech barge-in: real speech, not a cough
             self.endpointer.start_listening()
+
+    def _flush(self) -> None:
+        """Hand the audio not yet decoded to the recogniser (without waiting for it)."""
+        if self.pending:
+            self.utterance.submit(bytes(self.pending))
+            self.pending.clear()
 
     async def _endpoint(self) -> Answer | None:
         status = self.endpointer.status(idle=self.stream.backlog == 0)
@@ -227,10 +235,12 @@ class _Listening:
         pause = self.endpointer.voiced_time  # (the same while the caller stays silent)
         if not self.listener.settings.close_at_pause or self.closed_pause == pause or not nearly_whole(self.q.slot, partial):
             return False
+        if self.listener.model is not None and self.listener.model.late:
+            # A segment that is no whole answer costs the utterance's decoding again: a node already
+            # behind keeps to the end of speech (the pause is judged again at the next frame).
+            return False
         self.closed_pause = pause
-        if self.pending:
-            self.utterance.submit(bytes(self.pending))
-            self.pending.clear()
+        self._flush()
         self.judged = await self.utterance.close_segment()
         if is_complete_answer(self.q.slot, self.judged):
             return True
@@ -238,8 +248,7 @@ class _Listening:
         return False
 
     async def _final(self, *, partial: bool, whole: str = "") -> Answer:
-        if self.pending:
-            self.utterance.submit(bytes(self.pending))
+        self._flush()
         self.finishing = True
         return await self.listener._result(self.q, self.utterance, partial=partial, whole=whole)
 
@@ -267,7 +276,7 @@ class SpeechListener:
         self._said_unavailable = False
         self._busy_logged_at = -1e9
         self.stats = {"speech": 0, "dtmf": 0, "noinput": 0, "fallback_record": 0, "fallback_keypad": 0,
-                      "early_end": 0, "busy_keypad": 0}
+                      "early_end": 0}
 
     @classmethod
     def keypad_only(cls) -> SpeechListener:
@@ -284,25 +293,22 @@ class SpeechListener:
         """A model, and a way for the audio to reach it."""
         return self.model is not None and (self.audiosocket is not None or self.settings.record_dir is not None)
 
-    @property
-    def speech_available(self) -> bool:
-        """Whether a new question can be answered by speech now: it can be heard, and the node decodes
-        in time. A busy node offers the keypad instead (the question's keypad wording), so that a
-        caller never waits in silence for a recogniser that is late; those already speaking are
-        decoded first."""
+    def offers_speech(self) -> bool:
+        """Whether a new question is answered by speech: it can be heard, and the node decodes in time.
+        A busy node offers the keypad instead (the question's keypad wording), so that a caller never
+        waits in silence for a recogniser that is late; those already speaking are decoded first.
+        Each such offer is counted (the console and the metrics show it)."""
         if not self._can_hear:
             return False
         assert self.model is not None
-        if self.model.busy:
-            self.model.pool.offered_keypad += 1
-            self.stats["busy_keypad"] += 1
-            now = time.monotonic()
-            if now - self._busy_logged_at >= 10.0:  # one line per ten seconds however many questions
-                self._busy_logged_at = now
-                log.warning("speech_busy", load=self.model.load().__dict__, fallback="keypad",
-                            offered_so_far=self.stats["busy_keypad"])
-            return False
-        return True
+        if not self.model.busy:
+            return True
+        offered = self.model.pool.note_keypad_offered()
+        now = time.monotonic()
+        if now - self._busy_logged_at >= 10.0:  # one line per ten seconds however many questions
+            self._busy_logged_at = now
+            log.warning("speech_busy", load=self.model.load().__dict__, fallback="keypad", offered_so_far=offered)
+        return False
 
     async def ask(self, channel: CallerChannel, q: Question, typed_ahead: str | None = None) -> Answer:
         """Ask ``q``, listening to keys and, where the question allows, to speech."""

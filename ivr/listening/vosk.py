@@ -153,6 +153,11 @@ class SpeechModel:
         are then offered the keypad."""
         return self.pool.busy
 
+    @property
+    def late(self) -> bool:
+        """Whether decoding work waits longer than ``busy_lag`` right now (a moment, not yet busy)."""
+        return self.pool.lag() > self.pool.busy_lag
+
     def load(self) -> DecodingLoad:
         """The decoding threads' state, for the console and the metrics."""
         return self.pool.load()

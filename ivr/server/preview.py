@@ -224,8 +224,7 @@ class _Answers:
         self._current: tuple[str, str] | None = None
         self._last = ""
 
-    @property
-    def speech_available(self) -> bool:
+    def offers_speech(self) -> bool:
         """Answers come as the recorded values, as if spoken."""
         return True
 

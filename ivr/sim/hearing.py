@@ -239,8 +239,9 @@ class HeardTextModelDouble:
         """A fresh utterance (the slot's grammar plays no part: the words are the clip's)."""
         return HeardTextUtterance(self.clips, self.confidence)
 
-    #: The double decodes nothing: never late.
+    #: The double decodes nothing: never late, never busy.
     busy = False
+    late = False
 
     def close(self) -> None:
         """Nothing to stop."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "KIND_HANGUP", "KIND_UUID", "KIND_DTMF", "KIND_AUDIO", "KIND_ERROR", "FRAME_BYTES", "HEADER_BYTES",
-    "MAX_PAYLOAD", "Frame", "AudioSocketError", "encode_frame", "parse_header", "make_frame", "FrameDecoder",
+    "MAX_PAYLOAD", "Frame", "Decoded", "AudioSocketError", "encode_frame", "parse_header", "make_frame", "FrameDecoder",
 ]
 
 KIND_HANGUP = 0x00
@@ -83,6 +83,15 @@ def make_frame(kind: int, payload: bytes, at: float = 0.0) -> Frame:
     return Frame(kind, payload, at)
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What a chunk of the byte stream held: the frames it completed, and the protocol error that
+    came after them, if any (the stream is then over)."""
+
+    frames: list[Frame]
+    error: AudioSocketError | None = None
+
+
 class FrameDecoder:
     """Turns a byte stream into frames, however the bytes were cut into reads.
 
@@ -95,22 +104,35 @@ class FrameDecoder:
         self._header: tuple[int, int] | None = None
 
     def feed(self, data: bytes, at: float = 0.0) -> list[Frame]:
-        """Take bytes from the socket (read at ``at``, the transport's clock); the frames they complete."""
+        """Take bytes from the socket (read at ``at``, the transport's clock); the frames they complete.
+        Raises :class:`AudioSocketError` at garbage (the frames before it are lost: see :meth:`decode`)."""
+        decoded = self.decode(data, at)
+        if decoded.error is not None:
+            raise decoded.error
+        return decoded.frames
+
+    def decode(self, data: bytes, at: float = 0.0) -> Decoded:
+        """As :meth:`feed`, but garbage does not lose the frames that came before it in ``data``: they
+        are returned with the error, and the stream is over."""
         self._buffer += data
         frames: list[Frame] = []
-        while True:
-            if self._header is None:
-                if len(self._buffer) < HEADER_BYTES:
-                    return frames
-                self._header = parse_header(bytes(self._buffer[:HEADER_BYTES]))
-                del self._buffer[:HEADER_BYTES]
-            kind, length = self._header
-            if len(self._buffer) < length:
-                return frames
-            payload = bytes(self._buffer[:length])
-            del self._buffer[:length]
-            self._header = None
-            frames.append(make_frame(kind, payload, at))
+        try:
+            while True:
+                if self._header is None:
+                    if len(self._buffer) < HEADER_BYTES:
+                        return Decoded(frames)
+                    self._header = parse_header(bytes(self._buffer[:HEADER_BYTES]))
+                    del self._buffer[:HEADER_BYTES]
+                kind, length = self._header
+                if len(self._buffer) < length:
+                    return Decoded(frames)
+                payload = bytes(self._buffer[:length])
+                del self._buffer[:length]
+                self._header = None
+                frames.append(make_frame(kind, payload, at))
+        except AudioSocketError as exc:
+            self._buffer.clear()
+            return Decoded(frames, exc)
 
     def close(self) -> None:
         """The stream ended: an error if it ended inside a frame."""

@@ -4,6 +4,10 @@ A question runs ``EXEC AudioSocket <uuid>,<host>:<port>`` through AGI after call
 :meth:`AudioSocketServer.expect` with the same UUID; Asterisk connects back, and the connection is
 handed to that call as an :class:`AudioStream`. Closing the socket ends the EXEC and the AGI session
 goes on. The framing itself is :mod:`.protocol` (no I/O).
+
+Each connection is an :class:`asyncio.Protocol`: the transport's callback cuts the bytes into frames
+and leaves them for the call. A caller sends 50 frames a second, so this is the hot path of a
+speaking line: no task per connection, and the call's task is woken once per frame it waits for.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import asyncio
 import contextlib
 import time
 import uuid as uuidlib
+from collections import deque
 from collections.abc import Callable
 
 import structlog
+from typing_extensions import override
 
 from .protocol import (
     FRAME_BYTES,
@@ -29,16 +35,20 @@ from .protocol import (
     parse_header,
 )
 
-__all__ = ["read_frame", "AudioStream", "AudioSocketServer"]
+__all__ = ["read_frame", "AudioStream", "AudioSocketServer", "MAX_BACKLOG"]
 
 log = structlog.get_logger("ivr.audiosocket")
 
 #: Seconds without sending before a frame of silence goes to Asterisk (its own limit is 2 s).
 KEEPALIVE = 1.0
+#: Frames a stream holds unread before it stops reading its socket (5 s of audio); TCP then holds
+#: Asterisk back. Reading resumes when half of them are read.
+MAX_BACKLOG = 250
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
-    """Read one frame; None at a clean end of stream. Raises :class:`AudioSocketError` on garbage."""
+    """Read one frame from a stream reader (the peer's side: simulators, tests); None at a clean end
+    of stream. Raises :class:`AudioSocketError` on garbage."""
     try:
         header = await reader.readexactly(HEADER_BYTES)
     except asyncio.IncompleteReadError as exc:
@@ -54,65 +64,101 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
 
 
 class AudioStream:
-    """One accepted AudioSocket connection, already matched to its call."""
+    """One accepted AudioSocket connection, already matched to its call.
 
-    def __init__(self, uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    Frames wait here, in arrival order, from the connection's callback until the call reads them.
+    The end of the stream (the peer closed, or broke the protocol) is kept after the last frame.
+    """
+
+    def __init__(self, uuid: str, transport: asyncio.Transport) -> None:
         self.uuid = uuid
-        self.reader = reader
-        self.writer = writer
+        self._transport = transport
         self.last_sent = time.monotonic()  # when audio was last sent to Asterisk
         self.closed = asyncio.Event()
-        # Frames are read by one task into a queue, so that waiting for a frame
-        # with a timeout never cancels a read half-way through a frame.
-        self._frames: asyncio.Queue[Frame | None | Exception] = asyncio.Queue()
-        self._pump = asyncio.get_running_loop().create_task(self._read_all())
+        self._frames: deque[Frame] = deque()
+        self._ended = False
+        self._error: AudioSocketError | None = None  # why the stream ended, when the peer broke it
+        self._waiter: asyncio.Future[None] | None = None  # the call waiting for a frame
+        loop = asyncio.get_running_loop()
+        self._peer_done = loop.create_future()  # the peer ended its side (or the connection is gone)
+        self._lost = loop.create_future()  # the connection is gone
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._reading_paused = False
 
-    async def _read_all(self) -> None:
-        decoder = FrameDecoder()
-        try:
-            while True:
-                data = await self.reader.read(4096)
-                if not data:
-                    decoder.close()
-                    self._frames.put_nowait(None)
-                    return
-                # Stamped on arrival: the caller's end of speech is timed from here.
-                for frame in decoder.feed(data, at=time.monotonic()):
-                    if not self.closed.is_set():  # closing: what Asterisk still sends is read and dropped
-                        self._frames.put_nowait(frame)
-        except (AudioSocketError, ConnectionError, OSError) as exc:
-            self._frames.put_nowait(exc)
+    # -- fed by the connection (transport callbacks) --
+
+    def _arrived(self, frame: Frame) -> None:
+        if self.closed.is_set():
+            return  # closing: what Asterisk still sends is read and dropped
+        self._frames.append(frame)
+        if len(self._frames) >= MAX_BACKLOG and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def _end(self, error: AudioSocketError | None = None) -> None:
+        if not self._ended:
+            self._ended, self._error = True, error
+        if not self._peer_done.done():
+            self._peer_done.set_result(None)
+        self._writable.set()  # a sender waiting for room learns the connection is gone
+        self._wake()
+
+    def _connection_lost(self) -> None:
+        self._end()
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def _can_write(self, yes: bool) -> None:
+        if yes:
+            self._writable.set()
+        else:
+            self._writable.clear()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- used by the call --
 
     @property
     def backlog(self) -> int:
         """Frames received and not yet read."""
-        return self._frames.qsize()
+        return len(self._frames)
 
     async def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame (None at end of stream); ``asyncio.TimeoutError`` after ``timeout`` seconds.
 
         Raises :class:`AudioSocketError` when the peer broke the protocol.
         """
-        if not self._frames.empty():
-            item = self._frames.get_nowait()
-        else:
-            # asyncio.timeout, not wait_for: no task per frame (this runs 50 times a second per caller).
-            async with asyncio.timeout(timeout):
-                item = await self._frames.get()
-        if isinstance(item, Exception):
-            self._frames.put_nowait(item)
-            if isinstance(item, AudioSocketError):
-                raise item
-            return None
-        if item is None:
-            self._frames.put_nowait(None)
-        return item
+        if not self._frames and not self._ended:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                # asyncio.timeout, not wait_for: no task per frame (this runs 50 times a second per caller).
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            finally:
+                self._waiter = None
+        if self._frames:
+            frame = self._frames.popleft()
+            if self._reading_paused and len(self._frames) <= MAX_BACKLOG // 2:
+                self._reading_paused = False
+                self._transport.resume_reading()
+            return frame
+        if self._error is not None:
+            raise self._error
+        return None
 
     async def send_audio(self, pcm: bytes) -> None:
-        """Send audio for Asterisk to play to the caller (the caller paces it)."""
+        """Send audio for Asterisk to play to the caller (the caller paces it).
+
+        Raises :class:`ConnectionResetError` once the connection is gone."""
+        if self._transport.is_closing():
+            raise ConnectionResetError("the AudioSocket connection is closed")
         self.last_sent = time.monotonic()
-        self.writer.write(encode_frame(KIND_AUDIO, pcm))
-        await self.writer.drain()
+        self._transport.write(encode_frame(KIND_AUDIO, pcm))
+        await self._writable.wait()  # only while the transport's buffer is over its high-water mark
 
     def keep_alive(self) -> None:
         """Send a frame of silence when nothing was sent for ``KEEPALIVE`` seconds.
@@ -123,8 +169,8 @@ class AudioStream:
         for every frame read, so it is plain code: one small frame a second needs no flow control."""
         if time.monotonic() - self.last_sent >= KEEPALIVE and not self.closed.is_set():
             self.last_sent = time.monotonic()
-            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-                self.writer.write(encode_frame(KIND_AUDIO, bytes(FRAME_BYTES)))
+            if not self._transport.is_closing():
+                self._transport.write(encode_frame(KIND_AUDIO, bytes(FRAME_BYTES)))
 
     async def close(self, linger: float = 1.0) -> None:
         """Close the socket: Asterisk's EXEC AudioSocket returns and the AGI goes on.
@@ -138,15 +184,118 @@ class AudioStream:
         if self.closed.is_set():
             return
         self.closed.set()
-        if not self._pump.done():
+        self._frames.clear()
+        if self._reading_paused:
+            self._transport.resume_reading()  # what Asterisk still sends must be read, or it is reset
+        if not self._peer_done.done() and not self._transport.is_closing():
             with contextlib.suppress(Exception):
-                if self.writer.can_write_eof():
-                    self.writer.write_eof()
-                    await asyncio.wait_for(asyncio.shield(self._pump), linger)
-        self._pump.cancel()
-        self.writer.close()
+                if self._transport.can_write_eof():
+                    self._transport.write_eof()
+                    await asyncio.wait_for(asyncio.shield(self._peer_done), linger)
+        self._transport.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), 2)
+            await asyncio.wait_for(asyncio.shield(self._lost), 2)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection: its UUID frame first (within the server's ``first_frame_timeout``), which
+    matches it to a waiting call; from then on its frames go to that call's :class:`AudioStream`."""
+
+    def __init__(self, server: AudioSocketServer) -> None:
+        self.server = server
+        self.decoder = FrameDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.stream: AudioStream | None = None
+        self.counted = False  # holds one of the server's connections
+        self.timer: asyncio.TimerHandle | None = None
+
+    @override
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        refusal = self.server._admit(transport)
+        if refusal:
+            self._refuse(refusal)
+            return
+        self.counted = True
+        self.timer = asyncio.get_running_loop().call_later(
+            self.server.first_frame_timeout, self._refuse, "no UUID frame in time")
+
+    @override
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or (self.stream is None and self.transport.is_closing()):
+            return  # refused: nothing more is read
+        # Stamped on arrival: the caller's end of speech is timed from it.
+        decoded = self.decoder.decode(data, at=time.monotonic())
+        for frame in decoded.frames:
+            if self.stream is not None:
+                self.stream._arrived(frame)
+            elif not self._greeted(frame):
+                return
+        if decoded.error is not None:
+            self._broken(decoded.error)
+
+    @override
+    def eof_received(self) -> bool | None:
+        try:
+            self.decoder.close()
+        except AudioSocketError as exc:
+            self._broken(exc)
+            return None
+        if self.stream is not None:
+            self.stream._end()
+        return None  # the transport closes: the peer is done, and the IVR's side ends with it
+
+    @override
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.counted:
+            self.counted = False
+            self.server._open -= 1
+        if self.stream is not None:
+            self.stream._connection_lost()
+
+    @override
+    def pause_writing(self) -> None:
+        if self.stream is not None:
+            self.stream._can_write(False)
+
+    @override
+    def resume_writing(self) -> None:
+        if self.stream is not None:
+            self.stream._can_write(True)
+
+    def _greeted(self, frame: Frame) -> bool:
+        """The first frame: the UUID of a waiting call, or the connection is refused."""
+        assert self.transport is not None
+        if frame.kind != KIND_UUID:
+            self._refuse("first frame is not a UUID frame")
+            return False
+        waiting = self.server._waiting.pop(frame.uuid, None)
+        if waiting is None or waiting.done():
+            self._refuse(f"no call is waiting for UUID {frame.uuid}")
+            return False
+        if self.timer is not None:
+            self.timer.cancel()
+        self.stream = AudioStream(frame.uuid, self.transport)
+        waiting.set_result(self.stream)
+        return True
+
+    def _broken(self, exc: AudioSocketError) -> None:
+        """The peer broke the protocol: before its UUID the connection is refused; after, its call
+        reads the error after the frames it already has."""
+        if self.stream is None:
+            self._refuse(str(exc))
+            return
+        self.stream._end(exc)
+        assert self.transport is not None
+        self.transport.close()
+
+    def _refuse(self, why: str) -> None:
+        assert self.transport is not None
+        if not self.transport.is_closing():
+            self.server._reject(self.transport, why)
 
 
 class AudioSocketServer:
@@ -176,7 +325,8 @@ class AudioSocketServer:
     async def start(self) -> None:
         """Listen for AudioSocket connections."""
         # asyncio accepts up to `backlog` connections per wake-up before any refusal runs: keep it modest.
-        self._server = await asyncio.start_server(self._on_connection, self.host, self.port, backlog=128)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Connection(self), self.host, self.port, backlog=128)
         log.info("audiosocket_listening", host=self.host, port=self.bound_port)
 
     async def stop(self) -> None:
@@ -206,43 +356,22 @@ class AudioSocketServer:
         """Questions waiting for their audio connection."""
         return len(self._waiting)
 
-    def _reject(self, writer: asyncio.StreamWriter, why: str, peer: object) -> None:
+    def _admit(self, transport: asyncio.Transport) -> str:
+        """Why a new connection is refused ("" when it is admitted, and counted)."""
+        peer = transport.get_extra_info("peername")
+        if not self.accept_peer(peer[0] if isinstance(peer, tuple) else ""):
+            return "peer not allowed"
+        if self._open >= self.max_connections:
+            return f"more than {self.max_connections} connections"
+        self._open += 1
+        return ""
+
+    def _reject(self, transport: asyncio.Transport, why: str) -> None:
         """Drop a connection at once; one log line per ten seconds whatever the rate of rejections."""
         self.rejected += 1
-        writer.transport.abort()
+        transport.abort()
         now = time.monotonic()
         if now - self._rejections_logged_at >= 10.0:
             self._rejections_logged_at = now
-            log.warning("audiosocket_rejected", peer=str(peer), error=why, rejected_so_far=self.rejected)
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if not self.accept_peer(peer[0] if isinstance(peer, tuple) else ""):
-            self._reject(writer, "peer not allowed", peer)
-            return
-        if self._open >= self.max_connections:
-            self._reject(writer, f"more than {self.max_connections} connections", peer)
-            return
-        self._open += 1
-        try:
-            await self._serve(reader, writer, peer)
-        finally:
-            self._open -= 1
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
-        try:
-            frame = await asyncio.wait_for(read_frame(reader), self.first_frame_timeout)
-            if frame is None or frame.kind != KIND_UUID:
-                raise AudioSocketError("first frame is not a UUID frame")
-            key = frame.uuid
-            fut = self._waiting.pop(key, None)
-            if fut is None or fut.done():
-                raise AudioSocketError(f"no call is waiting for UUID {key}")
-        except (AudioSocketError, asyncio.TimeoutError, ConnectionError, OSError, ValueError) as exc:
-            self._reject(writer, str(exc) or type(exc).__name__, peer)
-            return
-        stream = AudioStream(key, reader, writer)
-        fut.set_result(stream)
-        # The call owns the stream now; keep this handler alive until it closes it,
-        # so the server's shutdown waits for it.
-        await stream.closed.wait()
+            log.warning("audiosocket_rejected", peer=str(transport.get_extra_info("peername")), error=why,
+                        rejected_so_far=self.rejected)

@@ -287,3 +287,78 @@ def test_garbage_after_frames_keeps_the_frames_before_it():
     decoded = decoder.decode(wire)
     assert [f.kind for f in decoded.frames] == [KIND_UUID, KIND_DTMF]
     assert decoded.error is not None and "unknown frame kind 0x42" in str(decoded.error)
+
+
+async def test_a_peer_flooding_a_question_is_held_back_by_tcp_and_nothing_is_lost():
+    """Frames the call has not read yet wait in a bounded buffer: past MAX_BACKLOG the socket is no
+    longer read, so the kernel's buffers fill and TCP holds the peer back (its writes queue on its
+    side). Reading resumes as the call catches up, and every frame arrives, in order."""
+    import struct
+
+    from ivr.edges.audiosocket.server import MAX_BACKLOG
+    from ivr.waiting import until
+
+    server = AudioSocketServer("127.0.0.1", 0)
+    await server.start()
+    try:
+        wanted = str(uuid.uuid4())
+        fut = server.expect(wanted)
+        _, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
+        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
+        stream = await asyncio.wait_for(fut, DEADLINE)
+        frames = 64_000  # 21 minutes of audio, 20 MB: more than the kernel's socket buffers hold
+        w.write(b"".join(encode_frame(KIND_AUDIO, struct.pack("<I", i) + bytes(316)) for i in range(frames)))
+        await until(lambda: stream.backlog >= MAX_BACKLOG and w.transport.get_write_buffer_size() > 0,
+                    "the flood to be held back on the peer's side")
+        one_read = 256 * 1024 // 323 + 1  # what a single read of the socket may still have completed
+        assert stream.backlog <= MAX_BACKLOG + one_read
+        seen = []
+        while len(seen) < frames:
+            frame = await stream.read(timeout=DEADLINE)
+            assert frame is not None and frame.kind == KIND_AUDIO
+            seen.append(struct.unpack("<I", frame.payload[:4])[0])
+            assert stream.backlog <= MAX_BACKLOG + one_read
+        assert seen == list(range(frames))
+        await stream.close()
+        w.close()
+    finally:
+        await server.stop()
+
+
+async def test_audio_sent_to_a_peer_that_does_not_read_waits_instead_of_piling_up():
+    """A prompt sent to an Asterisk that has stopped reading: once the transport's buffer is over its
+    high-water mark, sending waits (memory stays bounded); when the peer reads again, it goes on."""
+    server = AudioSocketServer("127.0.0.1", 0)
+    await server.start()
+    try:
+        wanted = str(uuid.uuid4())
+        fut = server.expect(wanted)
+        r, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
+        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
+        stream = await asyncio.wait_for(fut, DEADLINE)
+        frames = 64_000
+        sent = 0
+
+        async def prompt() -> None:
+            nonlocal sent
+            for _ in range(frames):
+                await stream.send_audio(bytes(320))
+                sent += 1
+
+        sending = asyncio.create_task(prompt())
+        from ivr.waiting import until
+
+        await until(lambda: not stream._writable.is_set(), "the sender to be held back")
+        held_at = sent
+        assert held_at < frames and not sending.done()
+        got = 0
+        while got < frames:  # the peer reads again: everything arrives
+            frame = await asyncio.wait_for(read_frame(r), DEADLINE)
+            assert frame is not None and frame.kind == KIND_AUDIO
+            got += 1
+        await asyncio.wait_for(sending, DEADLINE)
+        assert sent == frames
+        await stream.close()
+        w.close()
+    finally:
+        await server.stop()

@@ -6,7 +6,7 @@ Secrets (the AMI password) come only from the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     #: Seconds the oldest audio may wait for a decoding thread before new questions are offered the
     #: keypad (until it is back under half of it).
     speech_busy_lag: float = Field(0.25, gt=0, le=10)
+    #: What tells the caller's voice from the line's noise (``ivr.audio.voicing.VOICINGS``): webrtc (WebRTC's
+    #: detector beside a level gate), silero (the Silero network beside one; needs onnxruntime and the
+    #: silero-vad wheel) or energy (the first endpointer). ``ivr bench vad`` measured them; README « Noisy lines ».
+    vad: Literal["webrtc", "silero", "energy"] = "webrtc"
     #: 1.0 sends prompt audio over AudioSocket in real time (Asterisk); 0 as fast as possible (simulations).
     audiosocket_pace: float = 1.0
     #: Folder shared with Asterisk for the RECORD FILE fallback (unset: keypad fallback).

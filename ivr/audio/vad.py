@@ -1,32 +1,19 @@
-"""Voice activity detection and endpointing for 8 kHz telephone audio.
+"""Endpointing for 8 kHz telephone audio: when speech starts, when it ends, or nothing was said.
 
-Energy-based, with a noise floor that follows the line. Decisions use audio
-time when frames flow and wall-clock time when they do not: on some channels
-Asterisk sends no frames during silence, so a silence timeout that counted
-frames would never fire.
+Which frames are voiced is :mod:`ivr.audio.voicing`'s to tell. Decisions use audio time when frames
+flow and wall-clock time when they do not: on some channels Asterisk sends no frames during silence,
+so a silence timeout that counted frames would never fire.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
+from .voicing import EnergyVoicing, Voicing, frame_rms
 
 __all__ = ["EndpointConfig", "Endpointer", "frame_rms"]
-
-
-def frame_rms(pcm: bytes) -> float:
-    """The root mean square of 16-bit little-endian PCM (0 for less than a sample)."""
-    count = len(pcm) // 2
-    if count == 0:
-        return 0.0
-    # A dot product: np.mean's Python wrapper cost three times the sum itself on a 20 ms frame, and
-    # this runs for every frame of every caller.
-    samples = np.frombuffer(pcm, dtype="<i2", count=count).astype(np.float32)
-    return math.sqrt(float(np.dot(samples, samples)) / count)
 
 
 @dataclass(frozen=True)
@@ -43,9 +30,9 @@ class EndpointConfig:
     min_speech: float = 0.12
     #: Voiced time needed before speech interrupts a prompt.
     barge_in_speech: float = 0.35
-    #: Absolute energy floor for "voiced" (16-bit RMS).
+    #: Absolute energy floor for "voiced" (16-bit RMS; :class:`~ivr.audio.voicing.EnergyVoicing`).
     min_rms: float = 300.0
-    #: Voiced when energy exceeds this many times the noise floor.
+    #: Voiced when energy exceeds this many times the noise floor (the same).
     noise_ratio: float = 3.0
 
 
@@ -61,7 +48,8 @@ class Endpointer:
 
     config: EndpointConfig = field(default_factory=EndpointConfig)
     clock: Callable[[], float] = time.monotonic
-    noise_floor: float = 100.0
+    #: What tells a voiced frame (None: energy against the line's noise floor, by ``config``).
+    voicing: Voicing | None = None
     audio_time: float = 0.0
     voiced_time: float = 0.0
     speech_started: bool = False
@@ -72,6 +60,10 @@ class Endpointer:
     _listen_wall: float = 0.0
     _speech_start_audio: float = 0.0
     _gap_slack: float = 0.06
+
+    def __post_init__(self) -> None:
+        if self.voicing is None:
+            self.voicing = EnergyVoicing(self.config.min_rms, self.config.noise_ratio)
 
     def start_listening(self) -> None:
         """Start the no-input clock (at the end of the prompt)."""
@@ -88,8 +80,8 @@ class Endpointer:
         seconds = len(pcm) / 16000
         self._last_frame_wall = self.clock()
         self.audio_time += seconds
-        rms = frame_rms(pcm)
-        voiced = rms > max(self.config.min_rms, self.noise_floor * self.config.noise_ratio)
+        assert self.voicing is not None
+        voiced = self.voicing.voiced(pcm)
         if voiced:
             self._run_voiced += seconds
             self.voiced_time += seconds
@@ -98,8 +90,6 @@ class Endpointer:
                 self.speech_started = True
                 self._speech_start_audio = self.audio_time - self._run_voiced
         else:
-            # The floor follows the line's noise, slowly, and only on unvoiced frames.
-            self.noise_floor = 0.95 * self.noise_floor + 0.05 * max(rms, 1.0)
             self._run_voiced = 0.0
             if self.speech_started:
                 self._silence_audio += seconds

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ..audio.vad import EndpointConfig
 from ..edges.audiosocket.protocol import KIND_AUDIO, KIND_UUID, encode_frame
 from ..edges.audiosocket.server import AudioSocketServer
 from ..interfaces import Question
@@ -138,8 +139,9 @@ async def trickle_question(streams: int = 20, cap_seconds: float = 3.0) -> dict[
 
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
-    listener = SpeechListener(server, _Model(), SpeechSettings(  # type: ignore[arg-type]  # the double abovepace=0, endpoint=EndpointConfig(max_speech=1.0),
-                                                               question_slack=cap_seconds - 2.0))
+    listener = SpeechListener(server, _Model(),  # type: ignore[arg-type]  # the double above
+                              SpeechSettings(pace=0, endpoint=EndpointConfig(max_speech=1.0),
+                                             question_slack=cap_seconds - 2.0))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     async def one() -> float:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ants3400.file_numbers import is_valid_file_number, make_file_number
+from ..config import Settings
 from ..edges.audiosocket.protocol import FRAME_BYTES
 from ..edges.audiosocket.server import AudioSocketServer
 from ..interfaces import Answer, Question, SlotSpec
@@ -192,7 +193,8 @@ class SpeechBench:
 
         server = AudioSocketServer("127.0.0.1", 0, max_connections=streams + 8)
         await server.start()
-        listener = SpeechListener(server, self.model, SpeechSettings(pace=self.pace))
+        # The voice detector the IVR runs (IVR_VAD): the event loop's CPU per stream includes it.
+        listener = SpeechListener(server, self.model, SpeechSettings(pace=self.pace, vad=Settings().vad))
         threshold = listener.settings.endpoint.min_rms
         lags: list[float] = []
         with tempfile.TemporaryDirectory(prefix="ivr-bench-speech-") as tmp:

@@ -57,6 +57,26 @@ def bench_faults(
     raise typer.Exit(0 if report["ok"] else 1)
 
 
+@app.command("vad")
+def bench_vad(
+    detector: list[str] = typer.Option(["energy"], "--detector", metavar="NAME",
+        help="Detector to measure (repeat for several): silero, webrtc, energy (IVR_VAD's choices), "
+             "silero-alone, webrtc-alone (without their level gate)."),
+    level: list[float] = typer.Option([], "--level", metavar="RMS",
+        help="Noise level, 16-bit RMS (repeat; default 250, 500, 1000, 2000). Answers are at 2000."),
+) -> None:
+    """Noisy lines: prompts cut by noise alone, no-input on time, speech start and end delays, answers
+    missed, CPU per stream-second, for white, pink, brown, car and babble noise (made by the bench)."""
+    from ..bench.vad import DETECTORS, LEVELS, run_vad_bench
+
+    unknown = [d for d in detector if d not in DETECTORS]
+    if unknown:
+        raise typer.BadParameter(f"unknown detector {', '.join(unknown)} (known: {', '.join(DETECTORS)})")
+    configure_logging("json", "error")
+    report = run_vad_bench(detector, levels=tuple(level) or LEVELS, progress=lambda m: typer.echo(m, err=True))
+    print(json.dumps(report))
+
+
 @app.command("speech")
 def bench_speech(
     streams: list[int] = typer.Option([1], "--streams", metavar="N", help="Concurrent streams (repeat the option for several runs)."),

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import structlog
 
 from ..audio.vad import EndpointConfig, Endpointer
+from ..audio.voicing import make_voicing
 from ..audio.wav import TELEPHONY_RATE, read_wav, resample
 from ..edges.agi.errors import AgiError, CallerHungUp
 from ..edges.audiosocket.protocol import (
@@ -64,6 +65,8 @@ class SpeechSettings:
     #: Ask the recogniser for its final result at a pause when the partial result is a digit short of a
     #: whole answer (see :meth:`_Listening._whole_answer_heard`).
     close_at_pause: bool = True
+    #: What tells the caller's voice from noise (:data:`ivr.audio.voicing.VOICINGS`).
+    vad: str = "energy"
     min_confidence: float = 0.0
     #: Seconds a question may listen beyond its prompt, whatever the stream does (a peer trickling
     #: empty frames keeps the endpointer's audio clock still): no-input plus the longest utterance
@@ -106,7 +109,7 @@ class _Listening:
         self.listener, self.stream, self.q = listener, stream, q
         self.cfg = EndpointConfig(**{**listener.settings.endpoint.__dict__, "no_input": q.timeout,
                                      "end_silence": q.end_silence})
-        self.endpointer = Endpointer(self.cfg)
+        self.endpointer = Endpointer(self.cfg, voicing=make_voicing(listener.settings.vad, self.cfg.min_rms))
         self.utterance = listener.model.utterance(q.slot)
         self.stop_prompt = asyncio.Event()
         self.player: asyncio.Task[None] | None = None
@@ -408,7 +411,8 @@ class SpeechListener:
             with contextlib.suppress(OSError):
                 wav.unlink()
         pcm = resample(pcm, rate, TELEPHONY_RATE)
-        endpointer = Endpointer(self.settings.endpoint)
+        endpointer = Endpointer(self.settings.endpoint,
+                                voicing=make_voicing(self.settings.vad, self.settings.endpoint.min_rms))
         for i in range(0, len(pcm), FRAME_BYTES):
             endpointer.feed(pcm[i:i + FRAME_BYTES])
         if not endpointer.speech_started:
@@ -478,6 +482,13 @@ class SpeechListener:
         return self._answer(q, recognition)
 
     def _answer(self, q: Question, recognition: Recognition) -> Answer:
+        if not recognition.text.strip() and not any(text.strip() for text, _ in recognition.alternatives):
+            # Sound, and no word in it (noise the detector let through, a cough): nothing was said, so
+            # the caller hears « je ne vous ai pas entendu », not « je n'ai pas compris ».
+            self.stats["noinput"] += 1
+            log.info("speech_result", slot=q.slot.name if q.slot else None, text="", value=None, words=0,
+                     ms=round(recognition.ms, 1))
+            return Answer("none", details={"no_word": True})
         self.stats["speech"] += 1
         text, confidence, chosen, value, others = self._understand(q, recognition)
         request = request_in(text) if text else None

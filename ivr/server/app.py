@@ -474,7 +474,7 @@ class IvrServer:
         advertise = self.settings.audiosocket_advertise or f"{self.audiosocket.host}:{self.audiosocket.bound_port}"
         self.listener.enable_speech(model, SpeechSettings(
             advertise=advertise, pace=self.settings.audiosocket_pace, record_dir=self.settings.record_dir,
-            close_at_pause=self.settings.speech_close_at_pause), self.audiosocket)
+            close_at_pause=self.settings.speech_close_at_pause, vad=await self._voice_detector()), self.audiosocket)
 
     async def _start_speech_by_recording(self) -> None:
         """Classic AGI (one process per call): speech through RECORD FILE, when a folder is set for it."""
@@ -482,7 +482,25 @@ class IvrServer:
             return
         model = await self._load_speech_model()
         if model is not None:
-            self.listener.enable_speech(model, SpeechSettings(record_dir=self.settings.record_dir))
+            self.listener.enable_speech(model, SpeechSettings(record_dir=self.settings.record_dir,
+                                                              vad=await self._voice_detector()))
+
+    async def _voice_detector(self) -> str:
+        """The voice detector set (``IVR_VAD``), made once to check it can be (a model is loaded off the
+        event loop). When it cannot, the default, then the energy endpointer, said loudly: the line
+        keeps listening."""
+        from ..audio.voicing import make_voicing
+
+        wanted = self.settings.vad
+        for kind in dict.fromkeys([wanted, "webrtc", "energy"]):
+            try:
+                await asyncio.to_thread(make_voicing, kind)
+            except Exception as exc:  # a missing package or a broken model must not stop the line
+                log.error("voice_detector_unavailable", vad=kind, error=str(exc))
+                continue
+            log.info("voice_detector", vad=kind, wanted=wanted)
+            return kind
+        return "energy"  # (needs nothing: it cannot fail)
 
     def _task(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         """A background task of the server, cancelled when it stops."""

@@ -19,6 +19,7 @@ from ..edges.audiosocket.protocol import FRAME_BYTES, KIND_AUDIO, KIND_DTMF, KIN
 from ..edges.audiosocket.server import read_frame
 from .channel import Reply, SimChannel
 from .hearing import Clip, ClipFinder, SpokenClips, catalog_prompts
+from .noise import LineNoise
 from .scenario import Hangup, Press, Say, Silence
 from .voice import caller_audio
 
@@ -69,6 +70,11 @@ class SimAudioSocket:
         self.max_seconds = max_seconds
         self.prompt_gap = prompt_gap
 
+    @staticmethod
+    def _line_noise(channel: SimChannel) -> LineNoise | None:
+        setup = channel.line_noise
+        return LineNoise(setup.kind, setup.rms) if setup is not None else None
+
     def __call__(self, channel: SimChannel, data: str) -> Reply:
         """Play Asterisk's AudioSocket application: connect to the IVR and stream the caller's audio."""
         call_uuid, _, target = data.partition(",")
@@ -105,13 +111,15 @@ class SimAudioSocket:
 
         listener = asyncio.create_task(listen())
         sent_seconds = 0.0
+        noisy = self._line_noise(channel)
 
         async def send(pcm: bytes) -> bool:
             nonlocal sent_seconds
             for i in range(0, len(pcm), FRAME_BYTES):
                 if heard["eof"]:
                     return False
-                writer.write(encode_frame(KIND_AUDIO, pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")))
+                frame = pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+                writer.write(encode_frame(KIND_AUDIO, noisy.mix(frame) if noisy is not None else frame))
                 sent_seconds += 0.02
                 channel.clock += 0.02
                 # speed 0 means "as fast as possible", bounded at about 50× real time so the
@@ -139,8 +147,9 @@ class SimAudioSocket:
                     if not await send(SILENCE):
                         return
                 else:
-                    # As fast as possible: no filler audio while the prompt plays, or the
-                    # IVR's no-input clock (audio time) would run ahead of the caller.
+                    # As fast as possible: no filler audio while the prompt plays, or the IVR's no-input
+                    # clock (audio time) would run ahead of the caller; so a noisy line is heard over
+                    # the prompt only in real time (speed 1: the filler is the line's noise).
                     await asyncio.sleep(0.01)
 
         try:

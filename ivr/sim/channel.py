@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..edges.agi.protocol import split_command
-from .scenario import CallSetup, Hangup, Press, Say, Silence, Step, Wait
+from .scenario import CallSetup, Hangup, LineNoiseSetup, Press, Say, Silence, Step, Wait
 
 __all__ = ["SimChannel", "Reply", "DEAD_CHANNEL", "build_env_block"]
 
@@ -174,6 +174,8 @@ class SimChannel:
     commands: int = 0
     commands_after_hangup: int = 0
     hangup_before_command: int | None = None
+    #: Noise on the line, added to all the caller sends over AudioSocket (None: a quiet line).
+    line_noise: LineNoiseSetup | None = None
 
     # -- caller script ---------------------------------------------------
 

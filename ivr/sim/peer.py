@@ -81,6 +81,7 @@ async def place_call(
         channel="",
         audiosocket=audiosocket,
         hangup_before_command=scenario.call.hangup_before_command,
+        line_noise=scenario.call.noise,
     )
     trace = CallTrace(scenario, uniqueid, channel)
     started = time.monotonic()

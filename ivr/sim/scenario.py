@@ -5,6 +5,7 @@ A scenario file is YAML::
     name: carte grise au clavier
     call: {request: ants-3400, caller: "0612345678", at: "2026-11-24T10:00:00+01:00"}
                               # caller: default, a number derived from the name
+                              # noise: {kind: car, rms: 1000}: a noisy line (spoken questions)
     steps:
       - press: "1"            # keys typed when the IVR next listens
       - press: {digits: "2", barge: true}   # typed during the prompt
@@ -38,6 +39,7 @@ __all__ = [
     "Scenario",
     "CallSetup",
     "NoticeSetup",
+    "LineNoiseSetup",
     "Press",
     "Silence",
     "Say",
@@ -120,6 +122,15 @@ class NoticeSetup(_Model):
     closes: bool = False
 
 
+class LineNoiseSetup(_Model):
+    """Noise on the caller's line from the first frame to the last, under their voice too (a car, a
+    street): ``{kind: car, rms: 1000}``; the kinds are ``ivr.sim.noise``'s."""
+
+    kind: Literal["white", "pink", "brown", "car", "babble"]
+    #: 16-bit RMS (a caller's voice is around 1,000 – 3,000).
+    rms: float = Field(1000.0, gt=0, le=8000)
+
+
 class CallSetup(_Model):
     """The call itself: the flow, the caller's number, when it happens."""
 
@@ -142,6 +153,8 @@ class CallSetup(_Model):
     #: lets a test sweep a hang-up over every point of a call.
     hangup_before_command: int | None = Field(None, ge=1)
     notice: NoticeSetup | None = None
+    #: Noise on the line (heard over AudioSocket: spoken questions).
+    noise: LineNoiseSetup | None = None
 
     @model_validator(mode="after")
     def _notice_has_its_moment(self) -> "CallSetup":

@@ -31,6 +31,7 @@ import numpy as np
 from typing_extensions import override
 
 from ..waiting import DEADLINE, ConditionTimeout, until
+from .noise import LineNoise
 from .notices import NO_SWITCH, AdminNotices, scenario_notices
 from .scenario import Hangup, Press, Say, Scenario, Silence, Wait
 
@@ -223,7 +224,9 @@ class SipCaller:
                 result.error = "the call was not answered"
                 return result
             result.answered = True
-            media = _Media(rtp, rtp_t, dialog["remote_rtp"])
+            noise = scenario.call.noise
+            media = _Media(rtp, rtp_t, dialog["remote_rtp"],
+                           noise=LineNoise(noise.kind, noise.rms) if noise is not None else None)
             media.start()
             try:
                 await self._converse(scenario, sip, dialog, media, result, leave)
@@ -441,16 +444,19 @@ class SipCaller:
 
 
 class _Media:
-    """RTP both ways: 20 ms µ-law frames out (silence unless speaking), energy of what comes in."""
+    """RTP both ways: 20 ms µ-law frames out (silence unless speaking; the line's noise, when the
+    scenario gives one, under all of it), energy of what comes in."""
 
-    def __init__(self, rtp: _Udp, transport: asyncio.DatagramTransport, remote: tuple[str, int]) -> None:
+    def __init__(self, rtp: _Udp, transport: asyncio.DatagramTransport, remote: tuple[str, int], *,
+                 noise: LineNoise | None = None) -> None:
         self.rtp = rtp
+        self.noise = noise
         self.transport = transport
         self.remote = remote
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
         self.ts = random.getrandbits(32)
-        self.outgoing: asyncio.Queue[bytes] = asyncio.Queue()  # bounded by what play() is given
+        self.outgoing: asyncio.Queue[bytes] = asyncio.Queue()  # 16-bit frames; bounded by what play() is given
         self.last_loud = time.monotonic()
         #: When each loud 20 ms frame arrived (bounded: two hours of audio).
         self.loud_at: deque[float] = deque(maxlen=360_000)
@@ -478,12 +484,14 @@ class _Media:
         return header + payload
 
     async def _send_loop(self) -> None:
-        silence = mulaw_encode(b"\0\0" * 160)
+        silence = b"\0\0" * 160
         next_at = time.monotonic()
         while True:
             async with self._lock:
                 frame = self.outgoing.get_nowait() if not self.outgoing.empty() else silence
-                self.transport.sendto(self._packet(PT_PCMU, frame), self.remote)
+                if self.noise is not None:
+                    frame = self.noise.mix(frame)
+                self.transport.sendto(self._packet(PT_PCMU, mulaw_encode(frame)), self.remote)
             next_at += 0.02
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -516,9 +524,8 @@ class _Media:
             await asyncio.sleep(0.05)
 
     async def play(self, pcm: bytes) -> None:
-        data = mulaw_encode(pcm)
-        for i in range(0, len(data), 160):
-            self.outgoing.put_nowait(data[i:i + 160].ljust(160, b"\xff"))
+        for i in range(0, len(pcm), 320):
+            self.outgoing.put_nowait(pcm[i:i + 320].ljust(320, b"\0"))
         while not self.outgoing.empty():
             await asyncio.sleep(0.02)
 

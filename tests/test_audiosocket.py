@@ -12,6 +12,7 @@ from ivr.audio.vad import EndpointConfig, Endpointer
 from ivr.edges.audiosocket.protocol import KIND_AUDIO, KIND_DTMF, KIND_UUID, AudioSocketError, FrameDecoder, encode_frame
 from ivr.edges.audiosocket.server import AudioSocketServer, read_frame
 from ivr.waiting import DEADLINE
+from tests.audiosocket_peer import connected_peer
 from tests.conftest import load_capture
 
 
@@ -141,35 +142,26 @@ async def test_a_question_keeps_the_socket_alive_while_the_phone_sends_nothing()
         def utterance(self, slot):
             return QuietUtteranceDouble()
 
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    try:
-        wanted = str(uuid.uuid4())
-        fut = server.expect(wanted)
-        r, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
-        stream = await asyncio.wait_for(fut, DEADLINE)
-        listener = SpeechListener(server, QuietModelDouble(), SpeechSettings(pace=0))
+    async with connected_peer() as peer:
+        listener = SpeechListener(peer.server, QuietModelDouble(), SpeechSettings(pace=0))
         received: list[float] = []
 
         async def asterisk_side() -> None:
-            while (frame := await read_frame(r)) is not None:
+            while (frame := await read_frame(peer.reader)) is not None:
                 assert frame.kind == KIND_AUDIO and frame.payload == b"\0" * 320
                 received.append(time_.monotonic())
 
         reading = asyncio.create_task(asterisk_side())
         started = time_.monotonic()
-        answer = await asyncio.wait_for(listener.listen(stream, Question(prompts=[], timeout=3.5), None), DEADLINE)
+        question = Question(prompts=[], timeout=3.5)
+        answer = await asyncio.wait_for(listener.listen(peer.stream, question, None), DEADLINE)
         ended = time_.monotonic()
-        await stream.close()
-        w.close()
+        await peer.stream.close()
         await asyncio.wait_for(reading, DEADLINE)
-        assert answer.empty and ended - started >= 3.5  # no input, after the question's own time
-        moments = [started, *received, ended]
-        gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
-        assert len(received) >= 3 and max(gaps) < 2.0, gaps  # never the two seconds Asterisk gives up after
-    finally:
-        await server.stop()
+    assert answer.empty and ended - started >= 3.5  # no input, after the question's own time
+    moments = [started, *received, ended]
+    gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
+    assert len(received) >= 3 and max(gaps) < 2.0, gaps  # never the two seconds Asterisk gives up after
 
 
 def tone(seconds: float, amplitude: int = 4000) -> bytes:
@@ -298,14 +290,8 @@ async def test_a_peer_flooding_a_question_is_held_back_by_tcp_and_nothing_is_los
     from ivr.edges.audiosocket.server import MAX_BACKLOG
     from ivr.waiting import until
 
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    try:
-        wanted = str(uuid.uuid4())
-        fut = server.expect(wanted)
-        _, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
-        stream = await asyncio.wait_for(fut, DEADLINE)
+    async with connected_peer() as peer:
+        stream, w = peer.stream, peer.writer
         frames = 64_000  # 21 minutes of audio, 20 MB: more than the kernel's socket buffers hold
         w.write(b"".join(encode_frame(KIND_AUDIO, struct.pack("<I", i) + bytes(316)) for i in range(frames)))
         await until(lambda: stream.backlog >= MAX_BACKLOG and w.transport.get_write_buffer_size() > 0,
@@ -319,23 +305,15 @@ async def test_a_peer_flooding_a_question_is_held_back_by_tcp_and_nothing_is_los
             seen.append(struct.unpack("<I", frame.payload[:4])[0])
             assert stream.backlog <= MAX_BACKLOG + one_read
         assert seen == list(range(frames))
-        await stream.close()
-        w.close()
-    finally:
-        await server.stop()
 
 
 async def test_audio_sent_to_a_peer_that_does_not_read_waits_instead_of_piling_up():
     """A prompt sent to an Asterisk that has stopped reading: once the transport's buffer is over its
     high-water mark, sending waits (memory stays bounded); when the peer reads again, it goes on."""
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    try:
-        wanted = str(uuid.uuid4())
-        fut = server.expect(wanted)
-        r, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
-        stream = await asyncio.wait_for(fut, DEADLINE)
+    from ivr.waiting import until
+
+    async with connected_peer() as peer:
+        stream = peer.stream
         frames = 64_000
         sent = 0
 
@@ -346,19 +324,12 @@ async def test_audio_sent_to_a_peer_that_does_not_read_waits_instead_of_piling_u
                 sent += 1
 
         sending = asyncio.create_task(prompt())
-        from ivr.waiting import until
-
         await until(lambda: not stream._writable.is_set(), "the sender to be held back")
-        held_at = sent
-        assert held_at < frames and not sending.done()
+        assert sent < frames and not sending.done()
         got = 0
         while got < frames:  # the peer reads again: everything arrives
-            frame = await asyncio.wait_for(read_frame(r), DEADLINE)
+            frame = await asyncio.wait_for(read_frame(peer.reader), DEADLINE)
             assert frame is not None and frame.kind == KIND_AUDIO
             got += 1
         await asyncio.wait_for(sending, DEADLINE)
         assert sent == frames
-        await stream.close()
-        w.close()
-    finally:
-        await server.stop()

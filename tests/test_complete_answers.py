@@ -5,15 +5,13 @@ is never cut."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from ivr.ants3400.file_numbers import file_number_key, make_file_number
 from ivr.ants3400.profile import FILE_NUMBER, TITLE_TYPE
 from ivr.audio.vad import EndpointConfig, Endpointer
-from ivr.edges.audiosocket.protocol import KIND_AUDIO, KIND_UUID, encode_frame
-from ivr.edges.audiosocket.server import AudioSocketServer
+from ivr.edges.audiosocket.protocol import KIND_AUDIO, encode_frame
 from ivr.engine.defaults import Defaults
 from ivr.interfaces import Question
 from ivr.listening.speech import SpeechListener, SpeechSettings
@@ -21,6 +19,7 @@ from ivr.listening.vosk import Recognition
 from ivr.understanding.complete import is_complete_answer
 from ivr.understanding.numbers import number_words
 from ivr.understanding.slots import GENERIC_SLOTS
+from tests.audiosocket_peer import connected_peer
 from tests.test_audiosocket import silence, tone
 
 DEADLINE = 30
@@ -167,26 +166,12 @@ async def hear(text: str, complete_silence: float | None, final: str | None = No
     recogniser double (how much audio it was given)."""
     speech = tone(1.0)
     utterance = utterance or UtteranceDouble(text, len(speech), final)
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    try:
-        call_uuid = str(uuid.uuid4())
-        connected = server.expect(call_uuid)
-        _, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        w.write(encode_frame(KIND_UUID, uuid.UUID(call_uuid).bytes))
-        pcm = speech + silence(2.0)
-        for i in range(0, len(pcm), 320):
-            w.write(encode_frame(KIND_AUDIO, pcm[i:i + 320]))
-        await w.drain()
-        stream = await asyncio.wait_for(connected, DEADLINE)
-        listener = SpeechListener(server, ModelDouble(utterance, late), SpeechSettings(pace=0))
+    pcm = speech + silence(2.0)
+    async with connected_peer(b"".join(encode_frame(KIND_AUDIO, pcm[i:i + 320]) for i in range(0, len(pcm), 320))) as peer:
+        listener = SpeechListener(peer.server, ModelDouble(utterance, late), SpeechSettings(pace=0))
         q = Question(prompts=[], slot=FILE_NUMBER, speech=True, timeout=6, complete_silence=complete_silence)
-        answer = await asyncio.wait_for(listener.listen(stream, q, None), DEADLINE)
-        await stream.close()
-        w.close()
-        return answer, utterance
-    finally:
-        await server.stop()
+        answer = await asyncio.wait_for(listener.listen(peer.stream, q, None), DEADLINE)
+    return answer, utterance
 
 
 async def test_a_whole_number_ends_the_question_after_a_short_pause():

@@ -109,22 +109,11 @@ def test_audiosocket_garbage_is_rejected(data):
 
 
 async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
-    import uuid
-
-    from ivr.edges.audiosocket.protocol import KIND_UUID, encode_frame
-    from ivr.edges.audiosocket.server import AudioSocketServer
     from ivr.interfaces import Question
     from ivr.listening.speech import SpeechListener, SpeechSettings
+    from tests.audiosocket_peer import connected_peer
 
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    try:
-        call_uuid = str(uuid.uuid4())
-        fut = server.expect(call_uuid)
-        r, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        w.write(encode_frame(KIND_UUID, uuid.UUID(call_uuid).bytes) + b"\x42\x00\x01x" + b"\x10\x01\x40abc")
-        await w.drain()
-        stream = await asyncio.wait_for(fut, DEADLINE)
+    async with connected_peer(b"\x42\x00\x01x" + b"\x10\x01\x40abc") as peer:
 
         class UtteranceDouble:  # a test double: the question ends before any decoding
             def abandon(self):
@@ -134,13 +123,9 @@ async def test_garbage_on_an_open_audiosocket_ends_only_that_question():
             def utterance(self, slot):
                 return UtteranceDouble()
 
-        listener = SpeechListener(server, ModelDouble(), SpeechSettings(pace=0))
-        answer = await asyncio.wait_for(listener.listen(stream, Question(prompts=[], timeout=2), None), DEADLINE)
+        listener = SpeechListener(peer.server, ModelDouble(), SpeechSettings(pace=0))
+        answer = await asyncio.wait_for(listener.listen(peer.stream, Question(prompts=[], timeout=2), None), DEADLINE)
         assert answer.empty and answer.details.get("broken")
-        await stream.close()
-        w.close()
-    finally:
-        await server.stop()
 
 
 async def test_sigterm_during_load_drains_every_call(tmp_path):

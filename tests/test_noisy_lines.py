@@ -7,7 +7,6 @@ from a seed, so these tests hear exactly what ``ivr bench vad`` measured.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
@@ -22,11 +21,11 @@ from ivr.audio.voicing import (
     silero_model_path,
 )
 from ivr.bench.vad_corpus import answers, mixed, noise, on_the_line
-from ivr.edges.audiosocket.protocol import KIND_AUDIO, KIND_UUID, encode_frame
-from ivr.edges.audiosocket.server import AudioSocketServer
+from ivr.edges.audiosocket.protocol import KIND_AUDIO, encode_frame
 from ivr.interfaces import Question
 from ivr.listening.speech import SpeechListener, SpeechSettings
 from ivr.waiting import DEADLINE
+from tests.audiosocket_peer import connected_peer
 
 
 def frames(pcm: bytes):
@@ -154,41 +153,18 @@ class NothingSaidModelDouble:
 async def test_a_question_over_noise_that_nobody_answers_keeps_its_prompt_and_ends_as_no_input(kind):
     """A caller in a car says nothing: the noise, there from the first frame, neither cuts the prompt nor
     passes for an answer; the question ends as no-input (« je ne vous ai pas entendu ») on time."""
-    server = AudioSocketServer("127.0.0.1", 0)
-    await server.start()
-    try:
-        wanted = str(uuid.uuid4())
-        fut = server.expect(wanted)
-        _, w = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        w.write(encode_frame(KIND_UUID, uuid.UUID(wanted).bytes))
-        line = on_the_line(noise(kind, 12.0, 1000))
-        for f in frames(line):
-            w.write(encode_frame(KIND_AUDIO, f))
-        await w.drain()
-        stream = await asyncio.wait_for(fut, DEADLINE)
-        listener = SpeechListener(server, NothingSaidModelDouble(), SpeechSettings(pace=0, vad="webrtc"))
-        # The endpointer of a question: its prompt plays first (here as the audio's first 3 s), then it
-        # listens for 6 s.
-        endpointer = Endpointer(EndpointConfig(no_input=6.0), clock=lambda: 0.0, voicing=make_voicing("webrtc"))
-        cut = False
-        for f in frames(line[:48000]):
-            endpointer.feed(f)
-            cut = cut or endpointer.barge_in
-        assert not cut  # the prompt was heard whole
-        answer = await asyncio.wait_for(listener.listen(stream, Question(prompts=[], timeout=6.0), None), DEADLINE)
-        assert answer.empty and "hangup" not in answer.details
-        assert listener.stats["noinput"] == 1 and listener.stats["speech"] == 0
-        await stream.close()
-        w.close()
-    finally:
-        await server.stop()
-
-
-async def test_sound_with_no_word_in_it_is_no_input_not_a_misunderstanding():
-    """The endpointer let a sound through (a door, a cough, a burst of noise) and the recogniser heard no
-    word in it: the caller said nothing, so the question ends as no-input (« je ne vous ai pas
-    entendu »), not as « je n'ai pas compris »."""
-    from tests.test_complete_answers import UtteranceDouble, hear, tone
-
-    answer, _ = await hear("", complete_silence=0.15, utterance=UtteranceDouble("", len(tone(1.0))))
-    assert answer.empty and answer.details.get("no_word")
+    line = on_the_line(noise(kind, 12.0, 1000))
+    # The endpointer of a question: its prompt plays first (here over the noise's first 3 s), then it
+    # listens for 6 s.
+    endpointer = Endpointer(EndpointConfig(no_input=6.0), clock=lambda: 0.0, voicing=make_voicing("webrtc"))
+    cut = False
+    for f in frames(line[:48000]):
+        endpointer.feed(f)
+        cut = cut or endpointer.barge_in
+    assert not cut  # the prompt was heard whole
+    async with connected_peer(b"".join(encode_frame(KIND_AUDIO, f) for f in frames(line))) as peer:
+        listener = SpeechListener(peer.server, NothingSaidModelDouble(), SpeechSettings(pace=0, vad="webrtc"))
+        question = Question(prompts=[], timeout=6.0)
+        answer = await asyncio.wait_for(listener.listen(peer.stream, question, None), DEADLINE)
+    assert answer.empty and "hangup" not in answer.details
+    assert listener.stats["noinput"] == 1 and listener.stats["speech"] == 0

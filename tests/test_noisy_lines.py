@@ -168,3 +168,13 @@ async def test_a_question_over_noise_that_nobody_answers_keeps_its_prompt_and_en
         answer = await asyncio.wait_for(listener.listen(peer.stream, question, None), DEADLINE)
     assert answer.empty and "hangup" not in answer.details
     assert listener.stats["noinput"] == 1 and listener.stats["speech"] == 0
+
+
+async def test_sound_with_no_word_in_it_is_no_input_not_a_misunderstanding():
+    """The endpointer let a sound through (a door, a cough, a burst of noise) and the recogniser heard no
+    word in it: the caller said nothing, so the question ends as no-input (« je ne vous ai pas
+    entendu »), not as « je n'ai pas compris »."""
+    from tests.test_complete_answers import UtteranceDouble, hear, tone
+
+    answer, _ = await hear("", complete_silence=0.15, utterance=UtteranceDouble("", len(tone(1.0))))
+    assert answer.empty and answer.details.get("no_word")

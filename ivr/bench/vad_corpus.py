@@ -39,20 +39,22 @@ class Span:
     end: int
 
 
-def active_rms(pcm: bytes) -> float:
-    """The RMS of the voiced 20 ms frames of clean speech (its level, pauses left out)."""
+def _frames(pcm: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The whole 20 ms frames of ``pcm`` (one row each), and which of them are voiced in clean speech."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
     frames = samples[: len(samples) // _FRAME * _FRAME].reshape(-1, _FRAME)
-    levels = np.sqrt(np.mean(np.square(frames), axis=1))
-    voiced = frames[levels > _CLEAN_VOICED_RMS]
-    return float(np.sqrt(np.mean(np.square(voiced)))) if len(voiced) else 0.0
+    return frames, np.sqrt(np.mean(np.square(frames), axis=1)) > _CLEAN_VOICED_RMS
+
+
+def active_rms(pcm: bytes) -> float:
+    """The RMS of the voiced 20 ms frames of clean speech (its level, pauses left out)."""
+    frames, voiced = _frames(pcm)
+    return float(np.sqrt(np.mean(np.square(frames[voiced])))) if voiced.any() else 0.0
 
 
 def voiced_span(pcm: bytes) -> Span:
     """First and last voiced sample of clean speech (by 20 ms frames)."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    frames = samples[: len(samples) // _FRAME * _FRAME].reshape(-1, _FRAME)
-    voiced = np.flatnonzero(np.sqrt(np.mean(np.square(frames), axis=1)) > _CLEAN_VOICED_RMS)
+    voiced = np.flatnonzero(_frames(pcm)[1])
     if not len(voiced):
         return Span(0, 0)
     return Span(int(voiced[0]) * _FRAME, (int(voiced[-1]) + 1) * _FRAME)

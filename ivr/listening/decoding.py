@@ -102,7 +102,7 @@ class DecodingPool:
                 if self._closed:
                     return
                 job = heapq.heappop(self._heap)
-                self._note_wait(job.queued_at)
+                self._track_lateness(self._clock() - job.queued_at)
             if not job.future.set_running_or_notify_cancel():
                 continue
             try:
@@ -110,14 +110,13 @@ class DecodingPool:
             except BaseException as exc:  # handed to whoever awaits the result
                 job.future.set_exception(exc)
 
-    def _note_wait(self, queued_at: float) -> None:
-        """A piece of work leaves the queue (the lock held): whether work is late, and since when."""
-        waited = self._clock() - queued_at
-        if waited > self.busy_lag:
-            if self._late_since is None:
-                self._late_since = queued_at + self.busy_lag
+    def _track_lateness(self, waited: float) -> None:
+        """Work has waited ``waited`` seconds (the lock held): since when work is late, if it is. Called
+        as each piece leaves the queue, and with the oldest still queued when asked."""
+        if waited > self.busy_lag and self._late_since is None:
+            self._late_since = self._clock() - waited + self.busy_lag
         elif waited < self.busy_lag / 2:
-            self._late_since = None
+            self._late_since = None  # caught up: nothing waits, or not for long
 
     def _waited(self) -> float:
         """Seconds the oldest queued piece of work has waited (the lock held; 0 when none waits)."""
@@ -126,10 +125,7 @@ class DecodingPool:
 
     def _is_busy(self, waited: float) -> bool:
         """Whether the node is busy, given how long the oldest queued work has waited (the lock held)."""
-        if waited > self.busy_lag and self._late_since is None:
-            self._late_since = self._clock() - waited + self.busy_lag
-        elif waited < self.busy_lag / 2:
-            self._late_since = None  # caught up: nothing waits, or not for long
+        self._track_lateness(waited)
         return self._late_since is not None and self._clock() - self._late_since >= self.busy_for
 
     def lag(self) -> float:
